@@ -1,0 +1,105 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../common/logger.js';
+import { MqttConnection } from '../common/mqtt-connection.js';
+import { parseConfig } from '../firmware/config/load.js';
+import type { DoorbellConfigInput } from '../firmware/config/schema.js';
+import { type RunningDoorbell, startDoorbell } from '../firmware/root.js';
+import { Commander } from '../hub/commander.js';
+import { EventWatcher, type VerifiedEvent } from '../hub/event-watcher.js';
+import { CounterStore, generateSigningKey, publicKeyToText, type SigningKey } from '../proto/index.js';
+
+export interface Harness {
+  dir: string;
+  hubKey: SigningKey;
+  device: RunningDoorbell;
+  hub: { connection: MqttConnection; watcher: EventWatcher; commander: Commander; events: VerifiedEvent[] };
+  /** Resolves with the first verified event matching `match` (already received or future). */
+  waitForEvent(
+    match: (e: VerifiedEvent) => boolean,
+    timeoutMs?: number,
+    what?: string,
+  ): Promise<VerifiedEvent>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A doorbell (in-process, sim HAL) and a hub watcher/commander on one broker,
+ * with the hub's key trusted by the device and the device's key pinned by the hub.
+ */
+export async function startHarness(
+  brokerUrl: string,
+  config: DoorbellConfigInput = {},
+  hubKey: SigningKey = generateSigningKey(),
+): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-e2e-'));
+  const parsed = parseConfig(
+    {
+      deviceId: 'front-door',
+      ...config,
+      stateDir: join(dir, 'device'),
+      broker: { url: brokerUrl, reconnect: { minMs: 100, maxMs: 400 }, ...config.broker },
+      trust: { hubKeys: [publicKeyToText(hubKey)] },
+      hal: { backend: 'sim', ...config.hal },
+    },
+    'test',
+  );
+  const logger = silentLogger();
+  const device = await startDoorbell(parsed, { logger });
+  const events: VerifiedEvent[] = [];
+  const watcher = new EventWatcher(new Map([[device.deviceId, device.key]]), logger);
+  const listeners = new Set<(e: VerifiedEvent) => void>();
+  watcher.on('event', (e) => {
+    events.push(e);
+    for (const l of listeners) l(e);
+  });
+  const connection = new MqttConnection({
+    url: brokerUrl,
+    clientId: `test-hub-${process.pid}-${Math.random().toString(16).slice(2)}`,
+    logger,
+    subscriptions: EventWatcher.subscriptions,
+    backoff: { minMs: 100, maxMs: 400 },
+  });
+  connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
+  connection.start();
+  const counters = await CounterStore.open(join(dir, 'hub-counter'));
+  const commander = new Commander({ connection, watcher, key: hubKey, counters, logger });
+
+  const waitForEvent = (match: (e: VerifiedEvent) => boolean, timeoutMs = 10_000, what = 'event') =>
+    new Promise<VerifiedEvent>((resolve, reject) => {
+      const found = events.find(match);
+      if (found) {
+        resolve(found);
+        return;
+      }
+      const timer = setTimeout(() => {
+        listeners.delete(listener);
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; got ${events.map((e) => e.event.kind).join(', ')}`,
+          ),
+        );
+      }, timeoutMs);
+      const listener = (e: VerifiedEvent): void => {
+        if (!match(e)) return;
+        clearTimeout(timer);
+        listeners.delete(listener);
+        resolve(e);
+      };
+      listeners.add(listener);
+    });
+
+  return {
+    dir,
+    hubKey,
+    device,
+    hub: { connection, watcher, commander, events },
+    waitForEvent,
+    async stop() {
+      await Promise.allSettled([device.stop(), connection.stop()]);
+      await counters.flush();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
