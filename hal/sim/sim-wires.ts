@@ -1,0 +1,110 @@
+import type { Level } from '../lines.js';
+import { type PlayOptions, playBounce, playNoise, playPress } from './edge-patterns.js';
+import { type NowNs, SimInputLine, SimOutputLine } from './sim-lines.js';
+
+export interface WireChange {
+  readonly on: boolean;
+  /** `process.hrtime.bigint()` of the write (or the injected time source). */
+  readonly atNs: bigint;
+}
+
+export type WireListener = (on: boolean, atNs: bigint) => void;
+
+/** How many chime changes chimeHistory() keeps (the oldest are dropped). */
+export const CHIME_HISTORY_LIMIT = 10_000;
+
+/**
+ * The simulated board: a virtual button wire the rig emulator and tests
+ * press, and virtual chime and LED wires they observe. In-process; expose it
+ * to other processes with the wire server (`wire-server.ts`).
+ *
+ * The button actions use real time (the sim backend runs the same debounce
+ * code as the linux one, on the system clock). For deterministic logic tests,
+ * drive `buttonLine.set()` directly with a FakeClock instead.
+ */
+export class SimWires {
+  readonly buttonLine: SimInputLine;
+  readonly chimeLine: SimOutputLine;
+  readonly ledLine: SimOutputLine;
+  private history: WireChange[] = [];
+
+  constructor(options: { now?: NowNs } = {}) {
+    this.buttonLine = new SimInputLine('sim-button', options.now);
+    this.chimeLine = new SimOutputLine('sim-chime', options.now);
+    this.ledLine = new SimOutputLine('sim-led', options.now);
+    this.chimeLine.observe((on, atNs) => {
+      this.history.push({ on, atNs });
+      if (this.history.length > CHIME_HISTORY_LIMIT)
+        this.history.splice(0, this.history.length - CHIME_HISTORY_LIMIT);
+    });
+  }
+
+  private readonly driveButton = (level: Level): void => this.buttonLine.set(level);
+
+  /** Asserts the button for `ms` (0..600000), then deasserts, with clean edges. */
+  press(ms: number, options?: PlayOptions): Promise<void> {
+    return playPress(this.driveButton, ms, options);
+  }
+
+  /** The same as press(); the name reads better for long holds (pairing). */
+  hold(ms: number, options?: PlayOptions): Promise<void> {
+    return playPress(this.driveButton, ms, options);
+  }
+
+  /**
+   * Contact bounce: `edges` (0..10000) toggles `spacingMs` apart (fractions of
+   * a ms allowed), ending asserted (one extra edge if needed) for `settleMs`,
+   * then deasserted. Every action rejects with a TypeError naming the field
+   * for bad arguments, and with an AbortError when `options.signal` aborts
+   * (the button is released first).
+   */
+  bounce(edges: number, spacingMs: number, settleMs = 100, options?: PlayOptions): Promise<void> {
+    return playBounce(this.driveButton, edges, spacingMs, settleMs, options);
+  }
+
+  /** Chatter that ends deasserted and should never count as a press. */
+  noise(edges: number, spacingMs: number, options?: PlayOptions): Promise<void> {
+    return playNoise(this.driveButton, edges, spacingMs, options);
+  }
+
+  /** Calls `listener` on each change of the chime line. Returns an unsubscribe function. */
+  onChime(listener: WireListener): () => void {
+    return this.chimeLine.observe(listener);
+  }
+
+  /** Calls `listener` on each change of the LED line. Returns an unsubscribe function. */
+  onLed(listener: WireListener): () => void {
+    return this.ledLine.observe(listener);
+  }
+
+  /** The last (up to 10 000) changes of the chime line, oldest first. */
+  chimeHistory(): ReadonlyArray<WireChange> {
+    return [...this.history];
+  }
+
+  chimeState(): boolean {
+    return this.chimeLine.peek();
+  }
+
+  ledState(): boolean {
+    return this.ledLine.peek();
+  }
+
+  buttonState(): boolean {
+    return this.buttonLine.read();
+  }
+
+  /**
+   * Forgets the chime history and releases the button. The chime and LED
+   * lines are left alone: the devices driving them own their level.
+   */
+  reset(): void {
+    this.history = [];
+    this.buttonLine.set(false);
+  }
+
+  /** Closes the three wires. */
+  async close(): Promise<void> {
+    await Promise.all([this.buttonLine.close(), this.chimeLine.close(), this.ledLine.close()]);
+  }
+}
