@@ -1,0 +1,53 @@
+/**
+ * The wire contract of Open Doorbell: generated protobuf types, Ed25519 keys,
+ * sealing and opening of signed envelopes, topics and counters.
+ * See proto/README.md.
+ */
+
+export { isCorrelationId, newCorrelationId } from './correlation.js';
+export {
+  CounterStore,
+  CounterStoreError,
+  type CounterStoreOptions,
+  DEFAULT_COUNTER_RESERVE,
+} from './counter-store.js';
+export { MAX_ENVELOPE_BYTES, SealError, sealCommand, sealEvent } from './envelope.js';
+export { doorbell } from './gen/doorbell.js';
+export { checkHeader, type HeaderFields, type HeaderInit } from './header.js';
+export {
+  generateSigningKey,
+  KeyFileError,
+  type KeyFileProblem,
+  KeyFormatError,
+  keyIdOf,
+  loadOrCreateSigningKey,
+  loadSigningKey,
+  PUBLIC_KEY_TEXT_PREFIX,
+  privateKeyToPem,
+  publicKeyFromText,
+  publicKeyToPem,
+  publicKeyToText,
+  type SigningKey,
+  signingKeyFromPem,
+  type VerifyKey,
+  verifyKeyFromRaw,
+  verifyKeyOf,
+} from './keys.js';
+export {
+  type DeviceTopics,
+  isDeviceId,
+  parseDeviceTopic,
+  TOPIC_PREFIX,
+  type TopicChannel,
+  topicsFor,
+  validateDeviceId,
+} from './topics.js';
+export {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  errorKindOf,
+  openCommand,
+  openEvent,
+  type RejectKind,
+  type VerifyContext,
+  VerifyError,
+} from './verify.js';

@@ -1,0 +1,84 @@
+/**
+ * Shared fixtures for the proto tests: one device, one hub key, valid headers
+ * and one sample body of every event and command kind. Not used by shipped code.
+ */
+import { newCorrelationId } from './correlation.js';
+import { doorbell } from './gen/doorbell.js';
+import type { HeaderInit } from './header.js';
+import { generateSigningKey, type SigningKey, type VerifyKey, verifyKeyOf } from './keys.js';
+import { topicsFor } from './topics.js';
+import type { VerifyContext } from './verify.js';
+
+export const DEVICE = 'front-door';
+export const TOPICS = topicsFor(DEVICE);
+/** A fixed clock: tests never read the wall clock. */
+export const NOW_MS = 1_750_000_000_000;
+
+export const HUB_KEY: SigningKey = generateSigningKey();
+export const DEVICE_KEY: SigningKey = generateSigningKey();
+
+export function keyMap(...keys: VerifyKey[]): ReadonlyMap<string, VerifyKey> {
+  return new Map(keys.map((k) => [k.keyId, verifyKeyOf(k)]));
+}
+
+export function header(topic: string, overrides: Partial<HeaderInit> = {}): HeaderInit {
+  return {
+    deviceId: DEVICE,
+    topic,
+    counter: 7,
+    issuedAtMs: NOW_MS - 1000,
+    expiresAtMs: NOW_MS + 30_000,
+    correlationId: newCorrelationId(),
+    ...overrides,
+  };
+}
+
+export function commandCtx(overrides: Partial<VerifyContext> = {}): VerifyContext {
+  return { deviceId: DEVICE, topic: TOPICS.cmd, nowMs: NOW_MS, keys: keyMap(HUB_KEY), ...overrides };
+}
+
+export function eventCtx(overrides: Partial<VerifyContext> = {}): VerifyContext {
+  return { deviceId: DEVICE, topic: TOPICS.evt, nowMs: NOW_MS, keys: keyMap(DEVICE_KEY), ...overrides };
+}
+
+const status: doorbell.v1.IStatus = {
+  state: doorbell.v1.Status.State.ONLINE,
+  firmwareVersion: '0.1.0',
+  uptimeS: 86_400 * 400,
+  halBackend: 'sim',
+  chimeMode: 'mechanical',
+  pressesSinceBoot: 42,
+  outboxDepth: 3,
+};
+
+/** One body of every Event kind (keyed by the oneof member name). */
+export const EVENT_BODIES: { readonly [K in NonNullable<doorbell.v1.Event['kind']>]: doorbell.v1.IEvent } = {
+  buttonPressed: { buttonPressed: { pressedAtMs: NOW_MS - 5, pressSeq: 3 } },
+  chimeRang: {
+    chimeRang: {
+      rangAtMs: NOW_MS - 4,
+      mode: 'electronic',
+      pressToChimeUs: 1234,
+      rang: true,
+      skippedReason: '',
+    },
+  },
+  status: { status },
+  commandResult: {
+    commandResult: {
+      ok: false,
+      errorKind: doorbell.v1.ErrorKind.BUSY,
+      errorMessage: 'chime is ringing',
+      status,
+    },
+  },
+  pairingRequested: { pairingRequested: {} },
+};
+
+/** One body of every Command kind. */
+export const COMMAND_BODIES: {
+  readonly [K in NonNullable<doorbell.v1.Command['kind']>]: doorbell.v1.ICommand;
+} = {
+  ringChimeTest: { ringChimeTest: {} },
+  getStatus: { getStatus: {} },
+};

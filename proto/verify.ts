@@ -1,0 +1,192 @@
+import { verify as verifySignature } from 'node:crypto';
+import { isCorrelationId } from './correlation.js';
+import { MAX_ENVELOPE_BYTES } from './envelope.js';
+import { doorbell } from './gen/doorbell.js';
+import { checkHeader, type HeaderFields } from './header.js';
+import type { VerifyKey } from './keys.js';
+
+/**
+ * Opening: the receiver's checks, in this order, failing closed with a typed
+ * VerifyError at the first that fails:
+ *   1. size cap (before decoding anything)              -> 'oversized'
+ *   2. decode Envelope                                    -> 'undecodable'
+ *      empty body or signature                            -> 'unsigned'
+ *      signature not 64 bytes                             -> 'bad-signature'
+ *   3. key_id names a key in ctx.keys                     -> 'unknown-key'
+ *   4. Ed25519 signature over exactly the body bytes      -> 'bad-signature'
+ *   5. decode body; header present and well-formed        -> 'undecodable'
+ *   6. header.device_id == ctx.deviceId                   -> 'wrong-device'
+ *   7. header.topic == ctx.topic                          -> 'wrong-topic'
+ *   8. expires_at_ms > now                                -> 'expired'
+ *      issued_at_ms <= now + maxClockSkewMs               -> 'not-yet-valid'
+ *   9. a `kind` is set                                    -> 'undecodable'
+ *  10. (later issue) counter above the last one accepted for this key, then
+ *      record it                                          -> REPLAY
+ * Nothing from the body is trusted, or echoed in a VerifyError, before step 4.
+ */
+
+export type RejectKind =
+  | 'oversized'
+  | 'undecodable'
+  | 'unsigned'
+  | 'unknown-key'
+  | 'bad-signature'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'wrong-device'
+  | 'wrong-topic';
+
+/** Why a message was rejected. Safe to log; `correlationId` is set only once the signature verified. */
+export class VerifyError extends Error {
+  override readonly name = 'VerifyError';
+  constructor(
+    readonly kind: RejectKind,
+    message: string,
+    /** The authenticated correlation id, for a signed CommandResult reply. */
+    readonly correlationId?: string,
+  ) {
+    super(`${kind}: ${message}`);
+  }
+}
+
+const ERROR_KINDS: { readonly [K in RejectKind]: doorbell.v1.ErrorKind } = {
+  oversized: doorbell.v1.ErrorKind.OVERSIZED,
+  undecodable: doorbell.v1.ErrorKind.UNDECODABLE,
+  unsigned: doorbell.v1.ErrorKind.UNSIGNED,
+  'unknown-key': doorbell.v1.ErrorKind.UNKNOWN_KEY,
+  'bad-signature': doorbell.v1.ErrorKind.BAD_SIGNATURE,
+  expired: doorbell.v1.ErrorKind.EXPIRED,
+  'not-yet-valid': doorbell.v1.ErrorKind.NOT_YET_VALID,
+  'wrong-device': doorbell.v1.ErrorKind.WRONG_DEVICE,
+  'wrong-topic': doorbell.v1.ErrorKind.WRONG_TOPIC,
+};
+
+/** The wire ErrorKind for a reject kind (one to one). */
+export function errorKindOf(kind: RejectKind): doorbell.v1.ErrorKind {
+  return ERROR_KINDS[kind];
+}
+
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5000;
+const SIGNATURE_BYTES = 64;
+
+export interface VerifyContext {
+  /** The receiving (commands) or expected sending (events) device. */
+  deviceId: string;
+  /** The MQTT topic the message arrived on. */
+  topic: string;
+  /** The receiver's clock, Unix milliseconds. */
+  nowMs: number;
+  /** Enrolled keys by key id. */
+  keys: ReadonlyMap<string, VerifyKey>;
+  /** How far in the future issued_at_ms may be; default 5000. */
+  maxClockSkewMs?: number;
+}
+
+interface Opened<M> {
+  readonly message: M;
+  readonly key: VerifyKey;
+  readonly header: HeaderFields;
+}
+
+/** Opens an Envelope carrying a Command; throws VerifyError. */
+export function openCommand(
+  bytes: Uint8Array,
+  ctx: VerifyContext,
+): { command: doorbell.v1.Command & doorbell.v1.Command.$Shape; key: VerifyKey; header: HeaderFields } {
+  const { message, key, header } = open(bytes, ctx, (body) => doorbell.v1.Command.decode(body));
+  return { command: message, key, header };
+}
+
+/** Opens an Envelope carrying an Event; throws VerifyError. */
+export function openEvent(
+  bytes: Uint8Array,
+  ctx: VerifyContext,
+): { event: doorbell.v1.Event & doorbell.v1.Event.$Shape; key: VerifyKey; header: HeaderFields } {
+  const { message, key, header } = open(bytes, ctx, (body) => doorbell.v1.Event.decode(body));
+  return { event: message, key, header };
+}
+
+function open<M extends { header?: doorbell.v1.Header.$Properties | null; kind?: string }>(
+  bytes: Uint8Array,
+  ctx: VerifyContext,
+  decodeBody: (body: Uint8Array) => M,
+): Opened<M> {
+  const skew = checkContext(ctx);
+  if (!(bytes instanceof Uint8Array)) throw new VerifyError('undecodable', 'payload is not bytes');
+  if (bytes.length > MAX_ENVELOPE_BYTES) {
+    throw new VerifyError('oversized', `envelope is ${bytes.length} bytes, above ${MAX_ENVELOPE_BYTES}`);
+  }
+  let envelope: doorbell.v1.Envelope;
+  try {
+    envelope = doorbell.v1.Envelope.decode(bytes);
+  } catch {
+    throw new VerifyError('undecodable', 'envelope does not decode');
+  }
+  const body = envelope.body ?? new Uint8Array();
+  const signature = envelope.signature ?? new Uint8Array();
+  if (body.length === 0 || signature.length === 0) {
+    throw new VerifyError('unsigned', 'envelope has no body or no signature');
+  }
+  if (signature.length !== SIGNATURE_BYTES) {
+    throw new VerifyError('bad-signature', `signature is ${signature.length} bytes, not ${SIGNATURE_BYTES}`);
+  }
+
+  const key = ctx.keys.get(envelope.keyId ?? '');
+  if (key === undefined) throw new VerifyError('unknown-key', 'key_id names no enrolled key');
+  let valid = false;
+  try {
+    valid = verifySignature(null, body, key.publicKey, signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new VerifyError('bad-signature', `signature does not verify with key ${key.keyId}`);
+
+  // From here on the body is authenticated: its correlation id may be echoed.
+  let message: M;
+  try {
+    message = decodeBody(body);
+  } catch {
+    throw new VerifyError('undecodable', 'body does not decode');
+  }
+  const checked = checkHeader(message.header);
+  if (!checked.ok) {
+    const cid = message.header?.correlationId;
+    throw new VerifyError(
+      'undecodable',
+      checked.problem,
+      isCorrelationId(cid) && cid !== '' ? cid : undefined,
+    );
+  }
+  const { header } = checked;
+  const cid = header.correlationId || undefined;
+  if (header.deviceId !== ctx.deviceId) {
+    throw new VerifyError('wrong-device', `addressed to ${header.deviceId}, not ${ctx.deviceId}`, cid);
+  }
+  if (header.topic !== ctx.topic)
+    throw new VerifyError('wrong-topic', 'header.topic is not the arrival topic', cid);
+  if (header.expiresAtMs <= ctx.nowMs) throw new VerifyError('expired', 'expires_at_ms has passed', cid);
+  if (header.issuedAtMs > ctx.nowMs + skew) {
+    throw new VerifyError(
+      'not-yet-valid',
+      'issued_at_ms is further in the future than the allowed skew',
+      cid,
+    );
+  }
+  if (message.kind === undefined) throw new VerifyError('undecodable', 'no kind is set', cid);
+  // Replay window (later issue): check header.counter against the last counter
+  // accepted for key.keyId here, after every other check, and record it only
+  // when the message is accepted.
+  return { message, key, header };
+}
+
+/** A broken context is a programming error, not a bad message: a NaN clock would let expired messages through. */
+function checkContext(ctx: VerifyContext): number {
+  if (!Number.isSafeInteger(ctx.nowMs) || ctx.nowMs < 0) {
+    throw new TypeError(`VerifyContext.nowMs must be a non-negative integer, got ${String(ctx.nowMs)}`);
+  }
+  const skew = ctx.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+  if (!Number.isSafeInteger(skew) || skew < 0) {
+    throw new TypeError(`VerifyContext.maxClockSkewMs must be a non-negative integer, got ${String(skew)}`);
+  }
+  return skew;
+}
