@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { connectWires } from '../hal/index.js';
+import { doorbell, loadSigningKey, openEvent } from '../proto/index.js';
+import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
+import { FIRMWARE_VERSION } from './version.js';
+
+const run = promisify(execFile);
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'doorbell-cli-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('the firmware version matches package.json', async () => {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  assert.equal(FIRMWARE_VERSION, pkg.version);
+});
+
+test('a bad config lists every problem with its path, exits 78 and starts nothing', async () => {
+  const stateDir = join(dir, 'never-created');
+  const config = join(dir, 'bad.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      deviceId: 'Bad/Id#',
+      stateDir,
+      broker: { url: 'http://example' },
+      hal: { chime: { maxOnMs: 5000, mode: 'foghorn' } },
+      surprise: true,
+    }),
+  );
+  const r = await runCli('firmware/cli.ts', ['run', '--config', config]);
+  assert.equal(r.code, 78, r.stderr);
+  for (const path of ['deviceId', 'broker.url', 'hal.chime.maxOnMs', 'hal.chime.mode']) {
+    assert.match(r.stderr, new RegExp(`- ${path.replace('.', '\\.')}:`), `mentions ${path}:\n${r.stderr}`);
+  }
+  assert.match(r.stderr, /surprise/);
+  assert.match(r.stderr, /nothing was started/);
+  assert.equal(existsSync(stateDir), false, 'no state directory was created');
+});
+
+test('a config that is not JSON, or missing, is a clear error', async () => {
+  const config = join(dir, 'broken.json');
+  await writeFile(config, '{ "deviceId": ');
+  const broken = await runCli('firmware/cli.ts', ['run', '--config', config]);
+  assert.equal(broken.code, 78);
+  assert.match(broken.stderr, /not valid JSON/);
+  const missing = await runCli('firmware/cli.ts', ['run', '--config', join(dir, 'nope.json')]);
+  assert.equal(missing.code, 78);
+  assert.match(missing.stderr, /cannot read: ENOENT/);
+});
+
+test('flags override the file and are validated too', async () => {
+  const r = await runCli('firmware/cli.ts', [
+    'run',
+    '--hal',
+    'gpio-magic',
+    '--broker',
+    'tcp://x',
+    '--state-dir',
+    join(dir, 'x'),
+  ]);
+  assert.equal(r.code, 78);
+  assert.match(r.stderr, /hal\.backend/);
+  assert.match(r.stderr, /broker\.url/);
+  const unknown = await runCli('firmware/cli.ts', ['run', '--frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /frobnicate/);
+});
+
+test('identity creates a 0600 key once and prints the same identity afterwards', async () => {
+  const stateDir = join(dir, 'identity');
+  const first = await runCli('firmware/cli.ts', ['identity', '--state-dir', stateDir]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /device id: {3}doorbell-[0-9a-f]{8}/);
+  assert.match(first.stdout, /public key: {2}ed25519:[A-Za-z0-9_-]{43}/);
+  const mode = (await stat(join(stateDir, 'identity.pem'))).mode & 0o777;
+  assert.equal(mode, 0o600);
+  const second = await runCli('firmware/cli.ts', ['identity', '--state-dir', stateDir]);
+  assert.equal(second.stdout, first.stdout);
+});
+
+describe('the daemon as a process', () => {
+  let broker: RunningBroker;
+  before(async () => {
+    broker = await startMosquitto();
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+
+  test('run: a press over the sim wire socket rings; SIGTERM stops cleanly and leaves a signed OFFLINE status', async () => {
+    const stateDir = join(dir, 'daemon');
+    const child = spawnCli('firmware/cli.ts', [
+      'run',
+      '--broker',
+      broker.url,
+      '--state-dir',
+      stateDir,
+      '--hal',
+      'sim',
+      '--device-id',
+      'porch',
+    ]);
+    const done = collect(child, 60_000);
+    try {
+      const socket = join(stateDir, 'sim-wires.sock');
+      const deadline = Date.now() + 20_000;
+      while (!existsSync(socket) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(existsSync(socket), 'the daemon exposes its sim wires');
+      const wires = await connectWires(socket);
+      const chimes: boolean[] = [];
+      wires.onChime((on) => chimes.push(on));
+      await wires.press(80);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.deepEqual(chimes.slice(0, 2), [true, false], 'one chime pulse, on then off');
+      await wires.close();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const result = await done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /"msg":"stopped"/);
+
+    const key = await loadSigningKey(join(stateDir, 'identity.pem'));
+    const topic = 'doorbell/v1/porch/status';
+    const { stdout } = await run('mosquitto_sub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(broker.port),
+      '-t',
+      topic,
+      '-C',
+      '1',
+      '-W',
+      '5',
+      '-F',
+      '%x',
+    ]);
+    const { event } = openEvent(Buffer.from(stdout.trim(), 'hex'), {
+      deviceId: 'porch',
+      topic,
+      nowMs: Date.now(),
+      keys: new Map([[key.keyId, key]]),
+    });
+    assert.equal(event.status?.state, doorbell.v1.Status.State.OFFLINE);
+  });
+});

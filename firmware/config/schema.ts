@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { halConfigSchema } from '../../hal/config.js';
+
+const deviceId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, 'lower-case letters, digits and dashes, 3-63 long (no #, + or /)');
+
+const hubKey = z
+  .string()
+  .regex(
+    /^ed25519:[A-Za-z0-9_-]{43}$/,
+    'an Ed25519 public key as printed by `doorbell-hub keygen` (ed25519:...)',
+  );
+
+const brokerUrl = z
+  .string()
+  .refine((s) => /^(mqtt|mqtts):\/\/[^\s/]+(:\d+)?\/?$/.test(s), 'mqtt://host:port or mqtts://host:port');
+
+/**
+ * The board daemon's configuration. This schema is the only definition:
+ * the `DoorbellConfig` type is derived from it, so the two cannot drift.
+ */
+export const doorbellConfigSchema = z
+  .object({
+    /** Defaults to `doorbell-<first 8 hex digits of the identity key id>`. */
+    deviceId: deviceId.optional(),
+    stateDir: z.string().min(1).default('/var/lib/doorbell'),
+    broker: z
+      .object({
+        url: brokerUrl.default('mqtt://127.0.0.1:1883'),
+        username: z.string().max(256).optional(),
+        password: z.string().max(256).optional(),
+        ca: z.string().optional(),
+        cert: z.string().optional(),
+        key: z.string().optional(),
+        keepaliveS: z.number().int().min(5).max(600).default(30),
+        reconnect: z
+          .object({
+            minMs: z.number().int().min(50).max(60_000).default(250),
+            maxMs: z.number().int().min(100).max(600_000).default(30_000),
+          })
+          .strict()
+          .default({ minMs: 250, maxMs: 30_000 })
+          .refine((r) => r.maxMs >= r.minMs, { message: 'maxMs must be >= minMs', path: ['maxMs'] }),
+      })
+      .strict()
+      .prefault({}),
+    trust: z
+      .object({
+        /** Hub keys allowed to send commands. Pairing replaces this list. */
+        hubKeys: z.array(hubKey).max(32).default([]),
+      })
+      .strict()
+      .prefault({}),
+    events: z
+      .object({
+        /** Events still undelivered are kept up to this many, oldest dropped first. */
+        outboxMax: z.number().int().min(10).max(100_000).default(1_000),
+        ttlS: z
+          .number()
+          .int()
+          .min(60)
+          .max(30 * 86_400)
+          .default(7 * 86_400),
+        heartbeatS: z.number().int().min(5).max(3_600).default(60),
+      })
+      .strict()
+      .prefault({}),
+    commands: z
+      .object({
+        /** Signed error replies to rejected commands, at most this many per second. */
+        errorRepliesPerS: z.number().int().min(1).max(1_000).default(10),
+      })
+      .strict()
+      .prefault({}),
+    hal: halConfigSchema.prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type DoorbellConfig = z.infer<typeof doorbellConfigSchema>;
+export type DoorbellConfigInput = z.input<typeof doorbellConfigSchema>;

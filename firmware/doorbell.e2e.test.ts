@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { connectAsync, type MqttClient } from 'mqtt';
+import {
+  doorbell,
+  generateSigningKey,
+  newCorrelationId,
+  type SigningKey,
+  sealCommand,
+  topicsFor,
+} from '../proto/index.js';
+import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
+import { freePort } from '../test-support/free-port.js';
+import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+
+const { ErrorKind } = doorbell.v1;
+
+function chimeOnCount(h: Harness): number {
+  return h.device.hal.sim?.chimeHistory().filter((c) => c.on).length ?? 0;
+}
+
+function forgedCommand(key: SigningKey, header: Partial<doorbell.v1.IHeader>): Uint8Array {
+  const now = Date.now();
+  return sealCommand(
+    doorbell.v1.Command.create({
+      header: {
+        deviceId: 'front-door',
+        topic: topicsFor('front-door').cmd,
+        counter: 1,
+        issuedAtMs: now,
+        expiresAtMs: now + 30_000,
+        correlationId: newCorrelationId(),
+        ...header,
+      },
+      ringChimeTest: {},
+    }),
+    key,
+  );
+}
+
+describe('a press rings locally and reaches the hub verified', () => {
+  let broker: RunningBroker;
+  let h: Harness;
+  let raw: MqttClient;
+  before(async () => {
+    broker = await startMosquitto();
+    h = await startHarness(broker.url);
+    raw = await connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-raw' });
+    await h.waitForEvent((e) => e.channel === 'status', 10_000, 'the online status');
+  });
+  after(async () => {
+    await raw?.endAsync();
+    await h?.stop();
+    await broker?.stop();
+  });
+
+  test('press -> chime on the sim wire -> ButtonPressed and ChimeRang verified at the hub', async () => {
+    const sim = h.device.hal.sim;
+    assert.ok(sim, 'sim backend exposes its wires');
+    const before = chimeOnCount(h);
+    await sim.press(80);
+    assert.equal(chimeOnCount(h), before + 1, 'exactly one ring for one press');
+    const pressed = await h.waitForEvent((e) => e.event.kind === 'buttonPressed', 10_000, 'buttonPressed');
+    const rang = await h.waitForEvent((e) => e.event.kind === 'chimeRang', 10_000, 'chimeRang');
+    assert.equal(pressed.deviceId, 'front-door');
+    assert.equal(rang.event.chimeRang?.rang, true);
+    assert.ok(rang.counter > pressed.counter, 'counters increase in emission order');
+    const us = Number(rang.event.chimeRang?.pressToChimeUs);
+    assert.ok(us >= 0 && us < 1_000_000, `press-to-chime ${us} us is plausible`);
+  });
+
+  test('status is retained and signed: a new subscriber gets ONLINE', async () => {
+    const status = await h.waitForEvent((e) => e.channel === 'status', 5_000, 'status');
+    assert.equal(status.event.status?.state, doorbell.v1.Status.State.ONLINE);
+    assert.equal(status.event.status?.halBackend, 'sim');
+  });
+
+  test('a hub command rings the chime and gets a signed ok result with the same correlation id', async () => {
+    const before = chimeOnCount(h);
+    await new Promise((r) => setTimeout(r, 800)); // past the previous pulse (250 ms) and the minimum gap (250 ms)
+    const { result, event } = await h.hub.commander.send('front-door', { ringChimeTest: {} }, 5_000);
+    assert.equal(result.ok, true, `result: ${JSON.stringify(result)}`);
+    assert.equal(event.channel, 'evt');
+    assert.equal(chimeOnCount(h), before + 1);
+  });
+
+  test('get status answers with the status as detail', async () => {
+    const { result } = await h.hub.commander.send('front-door', { getStatus: {} }, 5_000);
+    assert.equal(result.ok, true);
+    assert.equal(result.status?.firmwareVersion, '0.1.0');
+  });
+
+  const rejections: Array<[string, () => Uint8Array, doorbell.v1.ErrorKind, string?]> = [
+    ['an unknown key', () => forgedCommand(generateSigningKey(), {}), ErrorKind.UNKNOWN_KEY],
+    [
+      'an expired command',
+      () => forgedCommand(h.hubKey, { issuedAtMs: 1, expiresAtMs: 2 }),
+      ErrorKind.EXPIRED,
+    ],
+    ['another device', () => forgedCommand(h.hubKey, { deviceId: 'back-door' }), ErrorKind.WRONG_DEVICE],
+    [
+      'another topic',
+      () => forgedCommand(h.hubKey, { topic: topicsFor('back-door').cmd }),
+      ErrorKind.WRONG_TOPIC,
+    ],
+    ['garbage bytes', () => Buffer.from('definitely not protobuf \xff\xff\xff'), ErrorKind.UNDECODABLE],
+    ['an oversized message', () => Buffer.alloc(64 * 1024, 7), ErrorKind.OVERSIZED],
+    [
+      'a flipped signature bit',
+      () => {
+        const b = Buffer.from(forgedCommand(h.hubKey, {}));
+        b[b.length - 20] = (b[b.length - 20] ?? 0) ^ 1;
+        return b;
+      },
+      ErrorKind.BAD_SIGNATURE,
+      'or UNDECODABLE when the flip hits framing',
+    ],
+  ];
+  for (const [name, make, kind] of rejections) {
+    test(`${name} is refused with a signed typed error and does not ring`, async () => {
+      const before = chimeOnCount(h);
+      const seen = h.hub.events.length;
+      await raw.publishAsync(topicsFor('front-door').cmd, Buffer.from(make()), { qos: 1 });
+      const reply = await h.waitForEvent(
+        (e) => h.hub.events.indexOf(e) >= seen && e.event.kind === 'commandResult',
+        5_000,
+        `error result for ${name}`,
+      );
+      assert.equal(reply.event.commandResult?.ok, false);
+      const got = reply.event.commandResult?.errorKind;
+      if (name === 'a flipped signature bit') {
+        assert.ok(
+          got === ErrorKind.BAD_SIGNATURE || got === ErrorKind.UNDECODABLE,
+          `got ${ErrorKind[got ?? 0]}`,
+        );
+      } else {
+        assert.equal(ErrorKind[got ?? 0], ErrorKind[kind]);
+      }
+      assert.equal(chimeOnCount(h), before, 'a refused command never rings');
+    });
+  }
+});
+
+describe('ringing does not depend on the network', () => {
+  test('a press while the broker is down rings at once and is delivered when the broker is back', async () => {
+    const port = await freePort();
+    const h = await startHarness(`mqtt://127.0.0.1:${port}`);
+    let broker: RunningBroker | undefined;
+    try {
+      const sim = h.device.hal.sim;
+      assert.ok(sim);
+      await sim.press(80);
+      assert.equal(chimeOnCount(h), 1, 'rang with no broker at all');
+      assert.ok(h.device.outbox.depth >= 2, 'events wait in the outbox');
+      broker = await startMosquitto({ port });
+      const pressed = await h.waitForEvent(
+        (e) => e.event.kind === 'buttonPressed',
+        15_000,
+        'the queued press',
+      );
+      assert.equal(pressed.event.buttonPressed?.pressSeq, 1);
+      await h.waitForEvent((e) => e.event.kind === 'chimeRang', 5_000, 'the queued chime event');
+    } finally {
+      await h.stop();
+      await broker?.stop();
+    }
+  });
+});
+
+describe('retained messages on the command topic', () => {
+  test('a retained command, even validly signed by a trusted hub, is ignored: no ring, no result', async () => {
+    const broker = await startMosquitto();
+    const hubKey = generateSigningKey();
+    const raw = await connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-retain' });
+    let h: Harness | undefined;
+    try {
+      const now = Date.now();
+      const planted = sealCommand(
+        doorbell.v1.Command.create({
+          header: {
+            deviceId: 'front-door',
+            topic: topicsFor('front-door').cmd,
+            counter: 1,
+            issuedAtMs: now,
+            expiresAtMs: now + 60_000,
+            correlationId: newCorrelationId(),
+          },
+          ringChimeTest: {},
+        }),
+        hubKey,
+      );
+      await raw.publishAsync(topicsFor('front-door').cmd, Buffer.from(planted), { qos: 1, retain: true });
+      h = await startHarness(broker.url, {}, hubKey);
+      await h.waitForEvent((e) => e.channel === 'status', 10_000, 'online status');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(chimeOnCount(h), 0);
+      assert.equal(h.hub.events.filter((e) => e.event.kind === 'commandResult').length, 0);
+    } finally {
+      await raw.publishAsync(topicsFor('front-door').cmd, Buffer.alloc(0), { qos: 1, retain: true });
+      await raw.endAsync();
+      await h?.stop();
+      await broker.stop();
+    }
+  });
+});

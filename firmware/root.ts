@@ -1,0 +1,156 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../common/logger.js';
+import { MqttConnection } from '../common/mqtt-connection.js';
+import { createHal, type Hal } from '../hal/index.js';
+import {
+  CounterStore,
+  doorbell,
+  loadOrCreateSigningKey,
+  publicKeyFromText,
+  type SigningKey,
+  topicsFor,
+  type VerifyKey,
+} from '../proto/index.js';
+import type { DoorbellConfig } from './config/schema.js';
+import { CommandService } from './services/command-service.js';
+import { DeviceChannel } from './services/device-channel.js';
+import { DoorbellService } from './services/doorbell-service.js';
+import { type EventBody, EventSigner } from './services/event-signer.js';
+import { Outbox } from './services/outbox.js';
+import { RateLimit } from './services/rate-limit.js';
+import { FIRMWARE_VERSION } from './version.js';
+
+export interface RunningDoorbell {
+  readonly deviceId: string;
+  readonly key: SigningKey;
+  readonly hal: Hal;
+  readonly outbox: Outbox;
+  /** Path of the sim wire socket, when the sim backend exposes one. */
+  readonly simSocket: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger: Logger;
+  nowMs?: () => number;
+}
+
+/** Where the identity key lives in a state directory. */
+export const identityPath = (stateDir: string): string => join(stateDir, 'identity.pem');
+
+/** The device id: configured, or derived from the identity key. */
+export const deviceIdFor = (config: DoorbellConfig, key: SigningKey): string =>
+  config.deviceId ?? `doorbell-${key.keyId.slice(0, 8)}`;
+
+/**
+ * The composition root of the board daemon. Start order puts the ring path
+ * first: hardware, then button -> chime, and only then the network. Stop
+ * order is the reverse.
+ */
+export async function startDoorbell(config: DoorbellConfig, options: StartOptions): Promise<RunningDoorbell> {
+  const { logger } = options;
+  const nowMs = options.nowMs ?? Date.now;
+  const startedAt = nowMs();
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const { key, created } = await loadOrCreateSigningKey(identityPath(config.stateDir));
+  const deviceId = deviceIdFor(config, key);
+  const topics = topicsFor(deviceId);
+  logger.info({ deviceId, keyId: key.keyId, created, version: FIRMWARE_VERSION }, 'identity loaded');
+  const hubKeys = new Map<string, VerifyKey>(
+    config.trust.hubKeys.map((text) => {
+      const k = publicKeyFromText(text);
+      return [k.keyId, k];
+    }),
+  );
+  if (hubKeys.size === 0) logger.warn('no hub keys configured: every command will be refused');
+
+  const counters = await CounterStore.open(join(config.stateDir, 'event-counter'));
+  const simSocket =
+    config.hal.backend === 'sim'
+      ? (config.hal.sim.socket ?? join(config.stateDir, 'sim-wires.sock'))
+      : undefined;
+  const hal = await createHal(config.hal, {
+    logger: logger.child({ module: 'hal' }),
+    simSocketPath: simSocket,
+  });
+
+  const signer = new EventSigner({ deviceId, key, counters, nowMs, ttlMs: config.events.ttlS * 1000 });
+  const outbox = new Outbox(config.events.outboxMax, logger.child({ module: 'outbox' }));
+  const emit = (body: EventBody, correlationId?: string): void =>
+    outbox.push({ topic: topics.evt, payload: signer.seal(topics.evt, body, correlationId), retain: false });
+
+  const doorbellService = new DoorbellService({
+    button: hal.button,
+    chime: hal.chime,
+    led: hal.led,
+    emit,
+    nowMs,
+    logger: logger.child({ module: 'doorbell' }),
+  });
+  doorbellService.start();
+
+  const status = (state: doorbell.v1.Status.State): doorbell.v1.IStatus => ({
+    state,
+    firmwareVersion: FIRMWARE_VERSION,
+    uptimeS: Math.floor((nowMs() - startedAt) / 1000),
+    halBackend: config.hal.backend,
+    chimeMode: hal.chime.mode,
+    pressesSinceBoot: doorbellService.pressesSinceBoot,
+    outboxDepth: outbox.depth,
+  });
+  const statusMessage = (state: doorbell.v1.Status.State) => ({
+    topic: topics.status,
+    payload: signer.seal(topics.status, { status: status(state) }),
+  });
+
+  const commands = new CommandService({
+    deviceId,
+    commandTopic: topics.cmd,
+    hubKeys,
+    chime: hal.chime,
+    status: () => status(doorbell.v1.Status.State.ONLINE),
+    reply: emit,
+    errorReplies: new RateLimit(config.commands.errorRepliesPerS, nowMs),
+    nowMs,
+    logger: logger.child({ module: 'commands' }),
+  });
+
+  const connection = new MqttConnection({
+    url: config.broker.url,
+    clientId: deviceId,
+    logger: logger.child({ module: 'mqtt' }),
+    keepaliveS: config.broker.keepaliveS,
+    backoff: config.broker.reconnect,
+    subscriptions: [topics.cmd],
+    will: () => ({ ...statusMessage(doorbell.v1.Status.State.OFFLINE), qos: 1, retain: true }),
+    tls: { ca: config.broker.ca, cert: config.broker.cert, key: config.broker.key },
+    username: config.broker.username,
+    password: config.broker.password,
+  });
+  connection.on('message', (topic, payload, packet) => {
+    if (topic === topics.cmd) commands.handle(topic, payload, packet.retain);
+  });
+  const channel = new DeviceChannel({
+    connection,
+    outbox,
+    onlineStatus: () => statusMessage(doorbell.v1.Status.State.ONLINE),
+    heartbeatMs: config.events.heartbeatS * 1000,
+    logger: logger.child({ module: 'channel' }),
+  });
+  channel.start();
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info('stopping');
+      await channel.stop(() => statusMessage(doorbell.v1.Status.State.OFFLINE));
+      doorbellService.stop();
+      await hal.close();
+      await counters.flush();
+      logger.info({ undelivered: outbox.depth }, 'stopped');
+    })();
+    return stopping;
+  };
+  return { deviceId, key, hal, outbox, simSocket, stop };
+}

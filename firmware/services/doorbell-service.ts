@@ -1,0 +1,92 @@
+import type { Logger } from '../../common/logger.js';
+import type { Button, ButtonEvent, Chime, StatusLed } from '../../hal/index.js';
+import type { EventBody } from './event-signer.js';
+
+export interface DoorbellServiceDeps {
+  button: Button;
+  chime: Chime;
+  led: StatusLed;
+  /** Queues a signed event; never blocks and never touches the network itself. */
+  emit: (body: EventBody) => void;
+  nowMs: () => number;
+  logger: Logger;
+}
+
+/**
+ * The doorbell's one job: a recognised press rings the chime at once, in the
+ * button's own callback, before anything else happens; only then are the
+ * events signed and queued. Nothing here waits for the network.
+ */
+export class DoorbellService {
+  private unsubscribe: (() => void) | undefined;
+  private presses = 0;
+
+  constructor(private readonly deps: DoorbellServiceDeps) {}
+
+  start(): void {
+    this.unsubscribe = this.deps.button.subscribe((event) => this.onButton(event));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  get pressesSinceBoot(): number {
+    return this.presses;
+  }
+
+  private onButton(event: ButtonEvent): void {
+    switch (event.type) {
+      case 'press':
+        this.onPress(event.recognisedAtNs);
+        return;
+      case 'hold':
+        this.deps.logger.info({ heldMs: event.heldMs }, 'button held: pairing requested');
+        this.deps.emit({ pairingRequested: {} });
+        return;
+      case 'release':
+        return;
+      default: {
+        const unreachable: never = event;
+        throw new Error(`unhandled button event ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  private onPress(recognisedAtNs: bigint): void {
+    const { chime, logger } = this.deps;
+    let rang = false;
+    let skippedReason = '';
+    try {
+      const result = chime.ring();
+      rang = result.started;
+      skippedReason = result.reason ?? '';
+    } catch (err) {
+      skippedReason = `hardware: ${(err as Error).message}`;
+      logger.error({ err }, 'chime failed');
+    }
+    const chimeNs = process.hrtime.bigint();
+    const nowMs = this.deps.nowMs();
+    this.presses += 1;
+    const pressToChimeUs = Number((chimeNs - recognisedAtNs) / 1000n);
+    this.deps.emit({ buttonPressed: { pressedAtMs: nowMs, pressSeq: this.presses } });
+    // Secondary work waits one turn so the press event's bytes leave first
+    // (the MQTT client flushes its socket on the next tick).
+    setImmediate(() => {
+      this.deps.emit({
+        chimeRang: { rangAtMs: nowMs, mode: chime.mode, pressToChimeUs, rang, skippedReason },
+      });
+      this.flashLed();
+      logger.info({ press: this.presses, rang, skippedReason, pressToChimeUs }, 'button pressed');
+    });
+  }
+
+  private flashLed(): void {
+    try {
+      this.deps.led.set('blink-fast');
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'status LED failed');
+    }
+  }
+}
