@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { silentLogger } from '../common/logger.js';
+import { parseConfig } from '../firmware/config/load.js';
+import { type RunningDoorbell, startDoorbell } from '../firmware/root.js';
+import { loadSigningKey, publicKeyToText } from '../proto/index.js';
+import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
+import { hubKeyPath } from './hub-state.js';
+
+let dir: string;
+let hubDir: string;
+let broker: RunningBroker;
+let device: RunningDoorbell | undefined;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'doorbell-hub-cli-'));
+  hubDir = join(dir, 'hub');
+  broker = await startMosquitto();
+});
+after(async () => {
+  await device?.stop();
+  await broker?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('doorbell-hub', () => {
+  test('keygen creates a 0600 key once and prints its public key', async () => {
+    const first = await runCli('hub/cli.ts', ['keygen', '--state-dir', hubDir]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^created hub key [0-9a-f]{16}/);
+    assert.match(first.stdout, /public key: ed25519:[A-Za-z0-9_-]{43}/);
+    assert.equal((await stat(hubKeyPath(hubDir))).mode & 0o777, 0o600);
+    const again = await runCli('hub/cli.ts', ['keygen', '--state-dir', hubDir]);
+    assert.match(again.stdout, /^existing hub key/);
+    assert.equal(again.stdout.split('\n')[1], first.stdout.split('\n')[1], 'the same key');
+  });
+
+  test('add-device validates the id and the key, and never silently replaces a pin', async () => {
+    const badId = await runCli('hub/cli.ts', [
+      'add-device',
+      'Front/Door',
+      'ed25519:x',
+      '--state-dir',
+      hubDir,
+    ]);
+    assert.notEqual(badId.code, 0);
+    assert.match(badId.stderr, /Front\/Door/);
+    const badKey = await runCli('hub/cli.ts', ['add-device', 'front-door', 'rsa:abc', '--state-dir', hubDir]);
+    assert.notEqual(badKey.code, 0);
+    assert.match(badKey.stderr, /ed25519/);
+  });
+
+  test('a corrupt devices file is a clear error', async () => {
+    const other = join(dir, 'corrupt-hub');
+    await runCli('hub/cli.ts', ['keygen', '--state-dir', other]);
+    await writeFile(join(other, 'devices.json'), '{"devices": {"x": 5}}');
+    const r = await runCli('hub/cli.ts', ['devices', '--state-dir', other]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not a valid devices file/);
+  });
+
+  test('usage errors exit 2 and say what was wrong', async () => {
+    const r = await runCli('hub/cli.ts', ['ring', '--timeout-ms', 'soon', '--state-dir', hubDir]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--timeout-ms/);
+    const unknown = await runCli('hub/cli.ts', ['explode']);
+    assert.equal(unknown.code, 2);
+  });
+
+  test('ring: a signed command to a live doorbell prints the ok result and exits 0', async () => {
+    const hubKey = await loadSigningKey(hubKeyPath(hubDir));
+    const config = parseConfig(
+      {
+        deviceId: 'front-door',
+        stateDir: join(dir, 'device'),
+        broker: { url: broker.url },
+        trust: { hubKeys: [publicKeyToText(hubKey)] },
+        hal: { backend: 'sim' },
+      },
+      'test',
+    );
+    device = await startDoorbell(config, { logger: silentLogger() });
+    const pin = await runCli('hub/cli.ts', [
+      'add-device',
+      'front-door',
+      publicKeyToText(device.key),
+      '--state-dir',
+      hubDir,
+    ]);
+    assert.equal(pin.code, 0, pin.stderr);
+
+    const watch = spawnCli('hub/cli.ts', ['watch', '--json', '--broker', broker.url, '--state-dir', hubDir]);
+    const watched = collect(watch, 30_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+
+    const r = await runCli('hub/cli.ts', [
+      'ring',
+      'front-door',
+      '--broker',
+      broker.url,
+      '--state-dir',
+      hubDir,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { device: 'front-door', ok: true });
+    assert.equal(device.hal.sim?.chimeHistory().filter((c) => c.on).length, 1);
+
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    watch.kill('SIGTERM');
+    const lines = (await watched).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(
+      lines.some((l) => l.kind === 'commandResult' && l.deviceId === 'front-door'),
+      JSON.stringify(lines),
+    );
+    assert.ok(lines.some((l) => l.kind === 'status'));
+  });
+
+  test('ring: no answer in time exits 1 and names what timed out', async () => {
+    await runCli('hub/cli.ts', [
+      'add-device',
+      'back-door',
+      publicKeyToText(await loadSigningKey(hubKeyPath(hubDir))),
+      '--state-dir',
+      hubDir,
+    ]);
+    const r = await runCli('hub/cli.ts', [
+      'ring',
+      'back-door',
+      '--broker',
+      broker.url,
+      '--state-dir',
+      hubDir,
+      '--timeout-ms',
+      '800',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no result from back-door for ringChimeTest within 800 ms/);
+  });
+
+  test('ring: an unreachable broker exits 1 and says so', async () => {
+    const r = await runCli('hub/cli.ts', [
+      'ring',
+      'front-door',
+      '--broker',
+      'mqtt://127.0.0.1:1',
+      '--state-dir',
+      hubDir,
+      '--timeout-ms',
+      '800',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot reach the broker at mqtt:\/\/127\.0\.0\.1:1/);
+  });
+});

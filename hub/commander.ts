@@ -1,0 +1,87 @@
+import type { Logger } from '../common/logger.js';
+import type { MqttConnection } from '../common/mqtt-connection.js';
+import {
+  type CounterStore,
+  doorbell,
+  newCorrelationId,
+  type SigningKey,
+  sealCommand,
+  topicsFor,
+} from '../proto/index.js';
+import type { EventWatcher, VerifiedEvent } from './event-watcher.js';
+
+export type CommandBody = Omit<doorbell.v1.ICommand, 'header'>;
+
+export class CommandTimeoutError extends Error {
+  override readonly name = 'CommandTimeoutError';
+}
+
+export interface CommanderDeps {
+  connection: MqttConnection;
+  watcher: EventWatcher;
+  key: SigningKey;
+  counters: CounterStore;
+  logger: Logger;
+  nowMs?: () => number;
+  /** Commands expire this long after they are issued. */
+  ttlMs?: number;
+}
+
+/**
+ * Sends signed commands and pairs each with its signed result by
+ * correlation id. A result that does not come in time is a
+ * CommandTimeoutError that names the device, the command and the wait.
+ */
+export class Commander {
+  private readonly pending = new Map<string, (e: VerifiedEvent) => void>();
+
+  constructor(private readonly deps: CommanderDeps) {
+    deps.watcher.on('event', (e) => {
+      if (e.event.kind !== 'commandResult') return;
+      this.pending.get(e.correlationId)?.(e);
+    });
+  }
+
+  async send(
+    deviceId: string,
+    body: CommandBody,
+    timeoutMs: number,
+  ): Promise<{ result: doorbell.v1.CommandResult; event: VerifiedEvent }> {
+    const nowMs = this.deps.nowMs ?? Date.now;
+    const topics = topicsFor(deviceId);
+    const correlationId = newCorrelationId();
+    const issuedAtMs = nowMs();
+    const payload = sealCommand(
+      doorbell.v1.Command.create({
+        ...body,
+        header: {
+          deviceId,
+          topic: topics.cmd,
+          counter: this.deps.counters.next(),
+          issuedAtMs,
+          expiresAtMs: issuedAtMs + (this.deps.ttlMs ?? 30_000),
+          correlationId,
+        },
+      }),
+      this.deps.key,
+    );
+    const name = Object.keys(body)[0] ?? 'command';
+    const reply = new Promise<VerifiedEvent>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(correlationId);
+        reject(new CommandTimeoutError(`no result from ${deviceId} for ${name} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(correlationId, (event) => {
+        clearTimeout(timer);
+        this.pending.delete(correlationId);
+        resolve(event);
+      });
+    });
+    this.deps.logger.debug({ deviceId, correlationId, name }, 'sending command');
+    await this.deps.connection.publish(topics.cmd, payload, { qos: 1 });
+    const event = await reply;
+    const result = event.event.commandResult;
+    if (!result) throw new Error('result event without a command result');
+    return { result: doorbell.v1.CommandResult.fromObject(result), event };
+  }
+}

@@ -1,0 +1,55 @@
+import { doorbell } from '../proto/index.js';
+import type { VerifiedEvent } from './event-watcher.js';
+
+const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
+
+/** One line per verified event, for people. */
+export function describeEvent(e: VerifiedEvent): string {
+  const ev = e.event;
+  const head = `${time(e.receivedAtMs)} ${e.deviceId}`;
+  switch (ev.kind) {
+    case 'buttonPressed': {
+      const p = ev.buttonPressed;
+      const lag = e.receivedAtMs - Number(p?.pressedAtMs ?? e.issuedAtMs);
+      return `${head} button pressed #${p?.pressSeq} (verified, ${lag} ms after the press)`;
+    }
+    case 'chimeRang': {
+      const c = ev.chimeRang;
+      return c?.rang
+        ? `${head} chime rang (${c.mode}, ${(Number(c.pressToChimeUs) / 1000).toFixed(3)} ms after the press was recognised)`
+        : `${head} chime did not ring: ${c?.skippedReason || 'unknown'}`;
+    }
+    case 'status': {
+      const s = ev.status;
+      const state = doorbell.v1.Status.State[s?.state ?? 0] ?? 'UNKNOWN';
+      return `${head} status ${state} (firmware ${s?.firmwareVersion}, up ${s?.uptimeS} s, hal ${s?.halBackend}, outbox ${s?.outboxDepth})`;
+    }
+    case 'commandResult': {
+      const r = ev.commandResult;
+      return r?.ok
+        ? `${head} command ${e.correlationId.slice(0, 8)} ok`
+        : `${head} command ${e.correlationId.slice(0, 8)} failed: ${doorbell.v1.ErrorKind[r?.errorKind ?? 0]} ${r?.errorMessage}`;
+    }
+    case 'pairingRequested':
+      return `${head} pairing requested (button held)`;
+    default:
+      return `${head} event without a kind`;
+  }
+}
+
+/** One JSON object per verified event, for scripts. */
+export function eventToJson(e: VerifiedEvent): Record<string, unknown> {
+  return {
+    deviceId: e.deviceId,
+    channel: e.channel,
+    kind: e.event.kind,
+    counter: e.counter,
+    correlationId: e.correlationId,
+    issuedAtMs: e.issuedAtMs,
+    receivedAtMs: e.receivedAtMs,
+    retained: e.retained,
+    body: e.event.kind
+      ? doorbell.v1.Event.toObject(e.event, { enums: String, defaults: true })[e.event.kind]
+      : null,
+  };
+}

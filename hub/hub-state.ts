@@ -1,0 +1,90 @@
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { publicKeyFromText, publicKeyToText, type VerifyKey, validateDeviceId } from '../proto/index.js';
+
+export const MAX_DEVICES_FILE_BYTES = 1024 * 1024;
+
+const devicesFileSchema = z
+  .object({
+    devices: z.record(
+      z.string(),
+      z.object({ publicKey: z.string().max(100), addedAt: z.string().max(40).optional() }).strict(),
+    ),
+  })
+  .strict();
+
+export type DevicesFile = z.infer<typeof devicesFileSchema>;
+
+/** The hub's default state directory: $DOORBELL_HUB_STATE, else ~/.local/state/doorbell-hub. */
+export function defaultHubStateDir(): string {
+  return (
+    process.env.DOORBELL_HUB_STATE ??
+    join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'doorbell-hub')
+  );
+}
+
+export const hubKeyPath = (dir: string): string => join(dir, 'hub-key.pem');
+export const hubCounterPath = (dir: string): string => join(dir, 'command-counter');
+const devicesPath = (dir: string): string => join(dir, 'devices.json');
+
+export class HubStateError extends Error {
+  override readonly name = 'HubStateError';
+}
+
+/** The device keys this hub pinned, by device id. */
+export async function loadDevices(dir: string): Promise<Map<string, VerifyKey>> {
+  const path = devicesPath(dir);
+  let text: string;
+  try {
+    const { size } = await stat(path);
+    if (size > MAX_DEVICES_FILE_BYTES)
+      throw new HubStateError(`${path} is ${size} bytes; the limit is ${MAX_DEVICES_FILE_BYTES}`);
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw err;
+  }
+  let parsed: DevicesFile;
+  try {
+    parsed = devicesFileSchema.parse(JSON.parse(text));
+  } catch (err) {
+    throw new HubStateError(`${path} is not a valid devices file: ${(err as Error).message}`);
+  }
+  const devices = new Map<string, VerifyKey>();
+  for (const [id, entry] of Object.entries(parsed.devices)) {
+    try {
+      validateDeviceId(id);
+      devices.set(id, publicKeyFromText(entry.publicKey));
+    } catch (err) {
+      throw new HubStateError(`${path}: device '${id}': ${(err as Error).message}`);
+    }
+  }
+  return devices;
+}
+
+/** Pins a device's public key (replacing an earlier one only with `replace`). */
+export async function addDevice(
+  dir: string,
+  deviceId: string,
+  publicKeyText: string,
+  replace = false,
+): Promise<void> {
+  validateDeviceId(deviceId);
+  publicKeyFromText(publicKeyText);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const current = await loadDevices(dir);
+  const file: DevicesFile = { devices: {} };
+  for (const [id, key] of current) file.devices[id] = { publicKey: publicKeyToText(key) };
+  const existing = file.devices[deviceId];
+  if (existing && existing.publicKey !== publicKeyText && !replace) {
+    throw new HubStateError(
+      `device '${deviceId}' is already pinned to another key; pass --replace to change it`,
+    );
+  }
+  file.devices[deviceId] = { publicKey: publicKeyText, addedAt: new Date().toISOString() };
+  const path = devicesPath(dir);
+  await writeFile(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
+}
