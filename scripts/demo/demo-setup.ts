@@ -1,0 +1,56 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { DoorbellConfigInput } from '../../firmware/config/schema.js';
+import { identityPath } from '../../firmware/root.js';
+import { addDevice, hubKeyPath } from '../../hub/hub-state.js';
+import { loadOrCreateSigningKey, publicKeyToText, type SigningKey } from '../../proto/index.js';
+
+export interface DemoLayout {
+  root: string;
+  deviceId: string;
+  deviceStateDir: string;
+  hubStateDir: string;
+  configPath: string;
+  socketPath: string;
+  logPath: string;
+  hubKey: SigningKey;
+  deviceKey: SigningKey;
+}
+
+/**
+ * Lays out a demo installation under `root` (kept between runs, so the
+ * doorbell keeps its identity): a hub key, a doorbell identity pinned by the
+ * hub, and a doorbell config that trusts the hub and uses the sim hardware.
+ */
+export async function prepareDemo(root: string, brokerUrl: string): Promise<DemoLayout> {
+  const base = resolve(root);
+  const deviceId = 'front-door';
+  const deviceStateDir = join(base, 'doorbell');
+  const hubStateDir = join(base, 'hub');
+  await mkdir(base, { recursive: true, mode: 0o700 });
+  const { key: hubKey } = await loadOrCreateSigningKey(hubKeyPath(hubStateDir));
+  const { key: deviceKey } = await loadOrCreateSigningKey(identityPath(deviceStateDir));
+  await addDevice(hubStateDir, deviceId, publicKeyToText(deviceKey), true);
+  const socketPath = join(deviceStateDir, 'sim-wires.sock');
+  const config: DoorbellConfigInput = {
+    deviceId,
+    stateDir: deviceStateDir,
+    broker: { url: brokerUrl, reconnect: { minMs: 200, maxMs: 5_000 } },
+    trust: { hubKeys: [publicKeyToText(hubKey)] },
+    hal: { backend: 'sim', sim: { socket: socketPath } },
+    log: { level: 'info' },
+  };
+  const configPath = join(base, 'doorbell.json');
+  await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  return {
+    root: base,
+    deviceId,
+    deviceStateDir,
+    hubStateDir,
+    configPath,
+    socketPath,
+    logPath: join(base, 'doorbell.log'),
+    hubKey,
+    deviceKey,
+  };
+}
