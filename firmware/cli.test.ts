@@ -158,4 +158,59 @@ describe('the daemon as a process', () => {
     });
     assert.equal(event.status?.state, doorbell.v1.Status.State.OFFLINE);
   });
+
+  test('kill -9: the broker publishes the signed last will, a retained OFFLINE status', async () => {
+    const stateDir = join(dir, 'killed');
+    const topic = 'doorbell/v1/killed-door/status';
+    const child = spawnCli('firmware/cli.ts', [
+      'run',
+      '--broker',
+      broker.url,
+      '--state-dir',
+      stateDir,
+      '--device-id',
+      'killed-door',
+    ]);
+    const done = collect(child, 60_000);
+    const online = await run('mosquitto_sub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(broker.port),
+      '-t',
+      topic,
+      '-C',
+      '1',
+      '-W',
+      '20',
+      '-F',
+      '%x',
+    ]);
+    const key = await loadSigningKey(join(stateDir, 'identity.pem'));
+    const ctx = { deviceId: 'killed-door', topic, keys: new Map([[key.keyId, key]]) };
+    const first = openEvent(Buffer.from(online.stdout.trim(), 'hex'), { ...ctx, nowMs: Date.now() });
+    assert.equal(first.event.status?.state, doorbell.v1.Status.State.ONLINE);
+    child.kill('SIGKILL');
+    await done;
+    let state: number | null | undefined;
+    for (let i = 0; i < 50 && state !== doorbell.v1.Status.State.OFFLINE; i++) {
+      const { stdout } = await run('mosquitto_sub', [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(broker.port),
+        '-t',
+        topic,
+        '-C',
+        '1',
+        '-W',
+        '5',
+        '-F',
+        '%x',
+      ]);
+      state = openEvent(Buffer.from(stdout.trim(), 'hex'), { ...ctx, nowMs: Date.now() }).event.status?.state;
+      if (state !== doorbell.v1.Status.State.OFFLINE) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state, doorbell.v1.Status.State.OFFLINE, 'the will replaced the retained ONLINE status');
+  });
 });
