@@ -122,8 +122,12 @@ function serveConnection(socket: Socket, deps: ConnectionDeps): void {
         send(request);
       } else if (request.op === 'watch') {
         if (unwatch.length === 0) {
-          const event = (ev: 'chime' | 'led') => (on: boolean, atNs: bigint) =>
-            send({ ev, on, atNs: atNs.toString() });
+          // The time is taken at the write; the notification leaves after the
+          // current turn, so watching never slows the code that drove the line
+          // (a real GPIO write has no observer inside it).
+          const event = (ev: 'chime' | 'led') => (on: boolean, atNs: bigint) => {
+            setImmediate(() => send({ ev, on, atNs: atNs.toString() }));
+          };
           unwatch.push(deps.wires.onChime(event('chime')), deps.wires.onLed(event('led')));
         }
         send({ id: request.id, ok: true });
