@@ -9,7 +9,7 @@ export async function openSimBackend(deps: { logger: Logger; socketPath?: string
   const wires = new SimWires();
   let server: WireServer | undefined;
   if (deps.socketPath !== undefined) {
-    server = await startWireServer(wires, deps.socketPath, deps.logger.child({ module: 'sim-wires' }));
+    server = await startWireServer(wires, deps.socketPath, deps.logger.child({ component: 'sim-wires' }));
   }
   return {
     buttonLine: wires.buttonLine,

@@ -99,3 +99,22 @@ test('led state and onLed follow the LED line; closed wires throw HalError close
   await wires.close();
   await assert.rejects(wires.press(1), (err) => err instanceof HalError && err.kind === 'closed');
 });
+
+test('chimeHistoryPage numbers changes absolutely and skips past the ones dropped from a full history', () => {
+  const wires = new SimWires();
+  for (let i = 0; i < CHIME_HISTORY_LIMIT + 5; i++) wires.chimeLine.write(i % 2 === 0);
+  const page = wires.chimeHistoryPage(0, 3);
+  assert.equal(page.first, 5, 'the five oldest were dropped');
+  assert.equal(page.next, 8);
+  assert.deepEqual(
+    page.changes.map((c) => c.on),
+    [false, true, false],
+  );
+  const end = wires.chimeHistoryPage(CHIME_HISTORY_LIMIT + 5, 3);
+  assert.deepEqual(
+    [end.first, end.next, end.changes.length],
+    [CHIME_HISTORY_LIMIT + 5, CHIME_HISTORY_LIMIT + 5, 0],
+  );
+  wires.reset();
+  assert.deepEqual(wires.chimeHistoryPage(0, 3), { first: 0, changes: [], next: 0 });
+});

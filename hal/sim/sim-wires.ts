@@ -27,6 +27,8 @@ export class SimWires {
   readonly chimeLine: SimOutputLine;
   readonly ledLine: SimOutputLine;
   private history: WireChange[] = [];
+  /** How many changes were ever dropped from the front of `history`. */
+  private historyBase = 0;
 
   constructor(options: { now?: NowNs } = {}) {
     this.buttonLine = new SimInputLine('sim-button', options.now);
@@ -34,8 +36,11 @@ export class SimWires {
     this.ledLine = new SimOutputLine('sim-led', options.now);
     this.chimeLine.observe((on, atNs) => {
       this.history.push({ on, atNs });
-      if (this.history.length > CHIME_HISTORY_LIMIT)
-        this.history.splice(0, this.history.length - CHIME_HISTORY_LIMIT);
+      if (this.history.length > CHIME_HISTORY_LIMIT) {
+        const excess = this.history.length - CHIME_HISTORY_LIMIT;
+        this.history.splice(0, excess);
+        this.historyBase += excess;
+      }
     });
   }
 
@@ -82,6 +87,19 @@ export class SimWires {
     return [...this.history];
   }
 
+  /**
+   * Up to `max` chime changes starting at absolute change number `from`
+   * (0 = the first change since start or reset). `first` is the number of the
+   * first change returned: above `from` when older changes were dropped.
+   * `next` is where to continue.
+   */
+  chimeHistoryPage(from: number, max: number): { first: number; changes: WireChange[]; next: number } {
+    const first = Math.max(from, this.historyBase);
+    const start = first - this.historyBase;
+    const changes = this.history.slice(start, start + max);
+    return { first, changes, next: first + changes.length };
+  }
+
   chimeState(): boolean {
     return this.chimeLine.peek();
   }
@@ -100,6 +118,7 @@ export class SimWires {
    */
   reset(): void {
     this.history = [];
+    this.historyBase = 0;
     this.buttonLine.set(false);
   }
 

@@ -5,7 +5,7 @@ import { HalError } from '../errors.js';
 import { checkEdges, checkMs, estimateToggleMs } from './edge-patterns.js';
 import { LineSplitter } from './line-splitter.js';
 import { ReplyWaiter } from './reply-waiter.js';
-import type { WireListener } from './sim-wires.js';
+import type { WireChange, WireListener } from './sim-wires.js';
 import {
   encodeLine,
   type WireReply,
@@ -27,6 +27,12 @@ export interface WireClient {
   bounce(edges: number, spacingMs: number, settleMs?: number): Promise<void>;
   noise(edges: number, spacingMs: number): Promise<void>;
   state(): Promise<WireState>;
+  /**
+   * The chime changes the server recorded (at most the last 10 000), fetched
+   * in pages after the fact: for measurements that must not wake the client
+   * while the device under test works.
+   */
+  chimeHistory(): Promise<WireChange[]>;
   /** Calls `listener` on each chime change; `atNs` is the server's hrtime (CLOCK_MONOTONIC, comparable here). */
   onChime(listener: WireListener): () => void;
   onLed(listener: WireListener): () => void;
@@ -128,6 +134,19 @@ class SocketWireClient implements WireClient {
     if (!reply.ok || reply.state === undefined)
       throw new HalError('io', DEVICE, 'state reply without a state');
     return reply.state;
+  }
+
+  async chimeHistory(): Promise<WireChange[]> {
+    const all: WireChange[] = [];
+    let from = 0;
+    for (;;) {
+      const reply = await this.request({ op: 'chime-history', from }, 0);
+      const page = reply.ok ? reply.history : undefined;
+      if (!page) throw new HalError('io', DEVICE, 'chime-history reply without a history');
+      for (const c of page.changes) all.push({ on: c.on, atNs: BigInt(c.atNs) });
+      if (page.changes.length === 0) return all;
+      from = page.next;
+    }
   }
 
   onChime(listener: WireListener): () => void {

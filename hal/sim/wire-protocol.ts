@@ -22,7 +22,17 @@ export const wireRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ id, op: z.literal('noise'), edges, spacingMs: ms }),
   z.strictObject({ id, op: z.literal('state') }),
   z.strictObject({ id, op: z.literal('watch') }),
+  z.strictObject({ id, op: z.literal('chime-history'), from: z.int().min(0).max(Number.MAX_SAFE_INTEGER) }),
 ]);
+
+/** Chime changes per `chime-history` reply: keeps each reply line well under 4 KiB. */
+export const HISTORY_PAGE = 40;
+
+export interface WireHistoryPage {
+  first: number;
+  next: number;
+  changes: Array<{ on: boolean; atNs: string }>;
+}
 
 export type WireRequest = z.infer<typeof wireRequestSchema>;
 export type WireOp = WireRequest['op'];
@@ -42,7 +52,7 @@ export interface WireState {
 export type WireErrorKind = 'bad-request' | 'failed';
 
 export type WireReply =
-  | { id: number; ok: true; state?: WireState }
+  | { id: number; ok: true; state?: WireState; history?: WireHistoryPage }
   | { id: number | null; ok: false; error: { kind: WireErrorKind; message: string } };
 
 export interface WireEvent {
@@ -57,6 +67,15 @@ export const wireReplySchema = z.union([
     id,
     ok: z.literal(true),
     state: z.object({ button: z.boolean(), chime: z.boolean(), led: z.boolean() }).optional(),
+    history: z
+      .object({
+        first: z.int().min(0),
+        next: z.int().min(0),
+        changes: z
+          .array(z.object({ on: z.boolean(), atNs: z.string().regex(/^\d{1,30}$/) }))
+          .max(HISTORY_PAGE),
+      })
+      .optional(),
   }),
   z.object({
     id: id.nullable(),

@@ -180,3 +180,29 @@ test('property: random bytes never crash the server and it keeps serving another
   observer.end();
   await server.close();
 });
+
+test('chime-history pages through every recorded change with server timestamps, in order', async () => {
+  const wires = new SimWires();
+  const path = socketPath();
+  const server = await startWireServer(wires, path, silentLogger());
+  const { connectWires } = await import('./wire-client.js');
+  const client = await connectWires(path);
+  try {
+    assert.deepEqual(await client.chimeHistory(), []);
+    for (let i = 0; i < 101; i++) wires.chimeLine.write(i % 2 === 0); // more than two pages
+    const fetched = await client.chimeHistory();
+    assert.deepEqual(fetched, [...wires.chimeHistory()]);
+    assert.equal(fetched.length, 101);
+    assert.ok(fetched.every((c, i) => c.on === (i % 2 === 0)));
+    const c = await raw(path);
+    c.send('{"id":9,"op":"chime-history","from":100}\n');
+    const reply = (await c.next()) as { history: { first: number; next: number; changes: unknown[] } };
+    assert.deepEqual([reply.history.first, reply.history.next, reply.history.changes.length], [100, 101, 1]);
+    c.send('{"id":10,"op":"chime-history","from":-1}\n');
+    assert.equal((await c.next()).ok, false);
+    c.end();
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});

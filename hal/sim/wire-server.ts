@@ -8,6 +8,7 @@ import { clearStaleSocket, restrictToOwner } from './socket-file.js';
 import {
   decodeRequest,
   encodeLine,
+  HISTORY_PAGE,
   MAX_LINE_BYTES,
   type WireReply,
   type WireRequest,
@@ -131,6 +132,17 @@ function serveConnection(socket: Socket, deps: ConnectionDeps): void {
           unwatch.push(deps.wires.onChime(event('chime')), deps.wires.onLed(event('led')));
         }
         send({ id: request.id, ok: true });
+      } else if (request.op === 'chime-history') {
+        const page = deps.wires.chimeHistoryPage(request.from, HISTORY_PAGE);
+        send({
+          id: request.id,
+          ok: true,
+          history: {
+            first: page.first,
+            next: page.next,
+            changes: page.changes.map((c) => ({ on: c.on, atNs: c.atNs.toString() })),
+          },
+        });
       } else if (request.op === 'state') {
         const { wires } = deps;
         send({
@@ -172,6 +184,7 @@ function perform(wires: SimWires, request: WireRequest, signal: AbortSignal): Pr
     case 'noise':
       return wires.noise(request.edges, request.spacingMs, options);
     case 'state':
+    case 'chime-history':
     case 'watch':
       return Promise.resolve();
     default: {
