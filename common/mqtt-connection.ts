@@ -66,6 +66,8 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     const client = connect(this.options.url, this.clientOptions());
     this.client = client;
     client.on('connect', () => {
+      // Small, latency-sensitive messages: do not let Nagle's algorithm hold them back.
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       this.isConnected = true;
       this.backoff.reset();
       logger.info({ url: this.options.url }, 'mqtt connected');
