@@ -70,10 +70,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     config.hal.backend === 'sim'
       ? (config.hal.sim.socket ?? join(config.stateDir, 'sim-wires.sock'))
       : undefined;
-  const hal = await createHal(config.hal, {
-    logger: logger.child({ module: 'hal' }),
-    simSocketPath: simSocket,
-  });
+  const hal = await createHal(config.hal, { logger, simSocketPath: simSocket });
 
   const signer = new EventSigner({ deviceId, key, counters, nowMs, ttlMs: config.events.ttlS * 1000 });
   const outbox = new Outbox(config.events.outboxMax, logger.child({ module: 'outbox' }));
