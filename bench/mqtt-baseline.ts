@@ -8,42 +8,56 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * a persistent `mosquitto_pub -l` (one message per stdin line, QoS 1) and a
  * persistent `mosquitto_sub` (QoS 1). Each sample is the time from writing a
  * line to mosquitto_pub until mosquitto_sub prints it; one message in flight.
+ * Kept open so a benchmark can take samples in blocks interleaved with its own.
  */
-export async function mosquittoRoundTrips(
-  port: number,
-  payloadBytes: number,
-  count: number,
-): Promise<number[]> {
-  const topic = `bench/baseline/${process.pid}`;
-  const common = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-q', '1', '-t', topic];
-  const sub = spawn('mosquitto_sub', common, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const pub = spawn('mosquitto_pub', [...common, '-l'], { stdio: ['pipe', 'ignore', 'inherit'] });
-  try {
-    const lines = createInterface({ input: sub.stdout })[Symbol.asyncIterator]();
+export class MosquittoRoundTrip {
+  private readonly pub: ChildProcess;
+  private readonly sub: ChildProcess;
+  private readonly lines: AsyncIterator<string>;
+  private n = 0;
+
+  private constructor(
+    port: number,
+    private readonly payloadBytes: number,
+  ) {
+    const topic = `bench/baseline/${process.pid}`;
+    const common = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv5', '-q', '1', '-t', topic];
+    this.sub = spawn('mosquitto_sub', common, { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.pub = spawn('mosquitto_pub', [...common, '-l'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    if (!this.sub.stdout) throw new Error('mosquitto_sub has no stdout');
+    this.lines = createInterface({ input: this.sub.stdout })[Symbol.asyncIterator]();
+  }
+
+  static async open(port: number, payloadBytes: number): Promise<MosquittoRoundTrip> {
+    const rt = new MosquittoRoundTrip(port, payloadBytes);
     await sleep(500); // both connected and subscribed
+    await rt.sample(10); // warm-up, discarded
+    return rt;
+  }
+
+  /** `count` round trips, in ms. */
+  async sample(count: number): Promise<number[]> {
     const samples: number[] = [];
-    for (let i = 0; i < count + 10; i++) {
-      const tag = String(i).padStart(8, '0');
-      const payload = (tag + 'x'.repeat(Math.max(0, payloadBytes - tag.length))).slice(
-        0,
-        Math.max(payloadBytes, 8),
-      );
+    for (let i = 0; i < count; i++) {
+      const tag = String(this.n++).padStart(8, '0');
+      const payload = tag + 'x'.repeat(Math.max(0, this.payloadBytes - tag.length));
       const t0 = process.hrtime.bigint();
-      pub.stdin.write(`${payload}\n`);
+      this.pub.stdin?.write(`${payload}\n`);
       for (;;) {
-        const next = await lines.next();
+        const next = await this.lines.next();
         if (next.done) throw new Error('mosquitto_sub ended early');
         if (next.value.startsWith(tag)) break;
       }
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (i >= 10) samples.push(ms); // the first few warm up the connections
+      samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     return samples;
-  } finally {
-    pub.stdin.end();
-    pub.kill('SIGTERM');
-    sub.kill('SIGTERM');
-    await Promise.all([exited(pub), exited(sub)]);
+  }
+
+  async close(): Promise<void> {
+    this.pub.stdin?.end();
+    this.pub.kill('SIGTERM');
+    this.sub.kill('SIGTERM');
+    await Promise.all([exited(this.pub), exited(this.sub)]);
   }
 }
 
