@@ -18,7 +18,7 @@ test('npm start: a key press rings the sim chime and the hub shows the verified 
     while (!seen.includes('Keys:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.match(seen, /press the button/, 'the demo says how to press the button');
     demo.stdin?.write('p\n');
-    while (!/button pressed #1 \(verified/.test(seen) && Date.now() < deadline)
+    while (!/verified at the hub/.test(seen) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 800));
     demo.stdin?.write('r\n');
@@ -28,10 +28,8 @@ test('npm start: a key press rings the sim chime and the hub shows the verified 
     const result = await done;
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /\[chime\] ON/);
-    assert.match(
-      result.stdout,
-      /button pressed #1 \(verified, \d+ ms after the press\); at the hub [\d.]+ ms after the chime went on/,
-    );
+    assert.match(result.stdout, /button pressed #1 \(verified, \d+ ms after the press\)/);
+    assert.match(result.stdout, /verified at the hub [\d.]+ ms after the chime went on/);
     assert.match(result.stdout, /chime rang \(mechanical/);
     assert.match(result.stdout, /result: \{"ok":true\}/, 'the hub rang the chime with a signed command');
     assert.match(result.stdout, /stopped\./);

@@ -75,17 +75,32 @@ async function main(): Promise<void> {
   const counters = await CounterStore.open(hubCounterPath(demo.hubStateDir));
   const commander = new Commander({ connection: hub, watcher, key: demo.hubKey, counters, logger });
 
-  let lastChimeOnNs: bigint | undefined;
+  // The chime notice (from the sim wire) and the verified event (from the hub)
+  // can arrive in either order; the latency is printed once both are in.
+  let chimeOnNs: bigint | undefined;
+  let verifiedNs: bigint | undefined;
+  const reportLatency = (): void => {
+    if (chimeOnNs === undefined || verifiedNs === undefined) return;
+    out(
+      `  [hub]   verified at the hub ${(Number(verifiedNs - chimeOnNs) / 1e6).toFixed(2)} ms after the chime went on`,
+    );
+    chimeOnNs = undefined;
+    verifiedNs = undefined;
+  };
   wires.onChime((on, atNs) => {
-    if (on) lastChimeOnNs = atNs;
     out(on ? '  [chime] ON  (the sim chime line went high)' : '  [chime] off');
+    if (on && pressPending) {
+      pressPending = false;
+      chimeOnNs = atNs;
+      reportLatency();
+    }
   });
   watcher.on('event', (e: VerifiedEvent) => {
-    let extra = '';
-    if (e.event.kind === 'buttonPressed' && lastChimeOnNs !== undefined) {
-      extra = `; at the hub ${(Number(e.receivedAtNs - lastChimeOnNs) / 1e6).toFixed(2)} ms after the chime went on`;
+    out(`  [hub]   ${describeEvent(e)}`);
+    if (e.event.kind === 'buttonPressed') {
+      verifiedNs = process.hrtime.bigint();
+      reportLatency();
     }
-    out(`  [hub]   ${describeEvent(e)}${extra}`);
   });
   watcher.on('rejected', (r) => out(`  [hub]   REJECTED ${r.topic}: ${r.kind} ${r.reason}`));
   hub.start();
@@ -114,10 +129,12 @@ async function main(): Promise<void> {
     switch (key) {
       case 'p':
       case ' ':
+        pressPending = true;
         out('> press');
         await w.press(120);
         return;
       case 'b':
+        pressPending = true;
         out('> bouncy press: 50 edges, 0.4 ms apart, then held');
         await w.bounce(50, 0.4, 120);
         return;
@@ -166,6 +183,8 @@ async function main(): Promise<void> {
 }
 
 let quitting = false;
+/** A press was made from the keyboard and its chime notice is still to come. */
+let pressPending = false;
 async function quit(code: number): Promise<void> {
   if (quitting) return;
   quitting = true;
