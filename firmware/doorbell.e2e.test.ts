@@ -104,6 +104,14 @@ describe('a press rings locally and reaches the hub verified', () => {
       ErrorKind.WRONG_TOPIC,
     ],
     ['garbage bytes', () => Buffer.from('definitely not protobuf \xff\xff\xff'), ErrorKind.UNDECODABLE],
+    [
+      'an unsigned envelope',
+      () => {
+        const signed = doorbell.v1.Envelope.decode(forgedCommand(h.hubKey, {}));
+        return doorbell.v1.Envelope.encode({ body: signed.body, keyId: signed.keyId }).finish();
+      },
+      ErrorKind.UNSIGNED,
+    ],
     ['an oversized message', () => Buffer.alloc(64 * 1024, 7), ErrorKind.OVERSIZED],
     [
       'a flipped signature bit',
