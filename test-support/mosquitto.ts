@@ -36,6 +36,7 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Runni
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
     'persistence false',
+    'set_tcp_nodelay true',
     'log_dest stderr',
     'log_type error',
     'log_type warning',
