@@ -11,6 +11,8 @@ import { generateSigningKey, loadOrCreateSigningKey, publicKeyToText } from '../
 import { startMosquitto } from '../test-support/mosquitto.js';
 import { machine } from './machine.js';
 import { exited, MosquittoRoundTrip } from './mqtt-baseline.js';
+import { ed25519Speed } from './openssl-speed.js';
+import type { BenchArgs } from './run.js';
 import { summary } from './stats.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -30,7 +32,7 @@ const BLOCK = 100;
  * chime-on time recorded by the sim wire minus the recognition -> chime-on
  * time the device measured itself and reported in ChimeRang.
  */
-export async function pressToEvent(options: { presses: number }): Promise<Record<string, unknown>> {
+export async function pressToEvent(options: BenchArgs): Promise<Record<string, unknown>> {
   const { presses } = options;
   const total = presses + WARMUP;
   const dir = await mkdtemp(join(tmpdir(), 'bench-press-'));
@@ -114,6 +116,13 @@ export async function pressToEvent(options: { presses: number }): Promise<Record
       );
     }
     const payloadBytes = Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length);
+    if (options.samplesFile) {
+      await writeFile(
+        options.samplesFile,
+        JSON.stringify({ pressToEventMs: pressToEvent, baselineMs: baseline, pressToChimeMs: pressToChime }),
+      );
+    }
+    const crypto = await ed25519Speed();
     const ours = summary(pressToEvent);
     const base = summary(baseline);
     const chime = summary(pressToChime);
@@ -133,6 +142,8 @@ export async function pressToEvent(options: { presses: number }): Promise<Record
       baseline_p50_ms: base.p50,
       baseline_p99_ms: base.p99,
       ratio_p99: Math.round((ours.p99 / base.p99) * 100) / 100,
+      openssl_ed25519_sign_us: crypto.sign_us,
+      openssl_ed25519_verify_us: crypto.verify_us,
       chime_p50_ms: chime.p50,
       chime_p99_ms: chime.p99,
       chime_max_ms: chime.max,
