@@ -92,6 +92,39 @@ test('identity creates a 0600 key once and prints the same identity afterwards',
   assert.equal(second.stdout, first.stdout);
 });
 
+/** The retained status of `deviceId`, read by `mosquitto_sub` and verified with the device's key. */
+async function retainedStatus(
+  port: number,
+  deviceId: string,
+  stateDir: string,
+  waitS = 5,
+): Promise<number | null | undefined> {
+  const topic = `doorbell/v1/${deviceId}/status`;
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-t',
+    topic,
+    '-C',
+    '1',
+    '-W',
+    String(waitS),
+    '-F',
+    '%x',
+  ];
+  const { stdout } = await run('mosquitto_sub', args);
+  const key = await loadSigningKey(join(stateDir, 'identity.pem'));
+  const { event } = openEvent(Buffer.from(stdout.trim(), 'hex'), {
+    deviceId,
+    topic,
+    nowMs: Date.now(),
+    keys: new Map([[key.keyId, key]]),
+  });
+  return event.status?.state;
+}
+
 describe('the daemon as a process', () => {
   let broker: RunningBroker;
   before(async () => {
@@ -134,34 +167,11 @@ describe('the daemon as a process', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /"msg":"stopped"/);
 
-    const key = await loadSigningKey(join(stateDir, 'identity.pem'));
-    const topic = 'doorbell/v1/porch/status';
-    const { stdout } = await run('mosquitto_sub', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(broker.port),
-      '-t',
-      topic,
-      '-C',
-      '1',
-      '-W',
-      '5',
-      '-F',
-      '%x',
-    ]);
-    const { event } = openEvent(Buffer.from(stdout.trim(), 'hex'), {
-      deviceId: 'porch',
-      topic,
-      nowMs: Date.now(),
-      keys: new Map([[key.keyId, key]]),
-    });
-    assert.equal(event.status?.state, doorbell.v1.Status.State.OFFLINE);
+    assert.equal(await retainedStatus(broker.port, 'porch', stateDir), doorbell.v1.Status.State.OFFLINE);
   });
 
   test('kill -9: the broker publishes the signed last will, a retained OFFLINE status', async () => {
     const stateDir = join(dir, 'killed');
-    const topic = 'doorbell/v1/killed-door/status';
     const child = spawnCli('firmware/cli.ts', [
       'run',
       '--broker',
@@ -172,43 +182,16 @@ describe('the daemon as a process', () => {
       'killed-door',
     ]);
     const done = collect(child, 60_000);
-    const online = await run('mosquitto_sub', [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(broker.port),
-      '-t',
-      topic,
-      '-C',
-      '1',
-      '-W',
-      '20',
-      '-F',
-      '%x',
-    ]);
-    const key = await loadSigningKey(join(stateDir, 'identity.pem'));
-    const ctx = { deviceId: 'killed-door', topic, keys: new Map([[key.keyId, key]]) };
-    const first = openEvent(Buffer.from(online.stdout.trim(), 'hex'), { ...ctx, nowMs: Date.now() });
-    assert.equal(first.event.status?.state, doorbell.v1.Status.State.ONLINE);
+    // The identity exists once the daemon published its first status.
+    assert.equal(
+      await retainedStatus(broker.port, 'killed-door', stateDir, 20),
+      doorbell.v1.Status.State.ONLINE,
+    );
     child.kill('SIGKILL');
     await done;
     let state: number | null | undefined;
     for (let i = 0; i < 50 && state !== doorbell.v1.Status.State.OFFLINE; i++) {
-      const { stdout } = await run('mosquitto_sub', [
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(broker.port),
-        '-t',
-        topic,
-        '-C',
-        '1',
-        '-W',
-        '5',
-        '-F',
-        '%x',
-      ]);
-      state = openEvent(Buffer.from(stdout.trim(), 'hex'), { ...ctx, nowMs: Date.now() }).event.status?.state;
+      state = await retainedStatus(broker.port, 'killed-door', stateDir);
       if (state !== doorbell.v1.Status.State.OFFLINE) await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(state, doorbell.v1.Status.State.OFFLINE, 'the will replaced the retained ONLINE status');

@@ -182,21 +182,7 @@ describe('retained messages on the command topic', () => {
     const raw = await connectAsync(broker.url, { protocolVersion: 5, clientId: 'test-retain' });
     let h: Harness | undefined;
     try {
-      const now = Date.now();
-      const planted = sealCommand(
-        doorbell.v1.Command.create({
-          header: {
-            deviceId: 'front-door',
-            topic: topicsFor('front-door').cmd,
-            counter: 1,
-            issuedAtMs: now,
-            expiresAtMs: now + 60_000,
-            correlationId: newCorrelationId(),
-          },
-          ringChimeTest: {},
-        }),
-        hubKey,
-      );
+      const planted = forgedCommand(hubKey, { expiresAtMs: Date.now() + 60_000 });
       await raw.publishAsync(topicsFor('front-door').cmd, Buffer.from(planted), { qos: 1, retain: true });
       h = await startHarness(broker.url, {}, hubKey);
       await h.waitForEvent((e) => e.channel === 'status', 10_000, 'online status');
