@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../common/logger.js';
-import { MqttConnection } from '../common/mqtt-connection.js';
+import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import {
   CounterStore,
   doorbell,
@@ -33,7 +33,10 @@ commands:
   status <device-id>              ask a doorbell for its status
 
 options:
-  --broker URL       MQTT broker (default mqtt://127.0.0.1:1883)
+  --broker URL       MQTT broker (default mqtt://127.0.0.1:1883; mqtts:// for TLS)
+  --ca FILE          TLS: the CA certificate that signed the broker's certificate
+  --cert FILE        TLS: this hub's client certificate
+  --key FILE         TLS: this hub's client key
   --state-dir DIR    hub keys and pinned devices (default ${defaultHubStateDir()})
   --json             watch: one JSON object per line
   --timeout-ms N     ring/status: how long to wait for the result (default 5000)
@@ -42,6 +45,9 @@ options:
 
 const OPTIONS = {
   broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
   'state-dir': { type: 'string' },
   json: { type: 'boolean', default: false },
   'timeout-ms': { type: 'string', default: '5000' },
@@ -54,6 +60,7 @@ class UsageError extends Error {}
 interface Context {
   stateDir: string;
   broker: string;
+  tls: TlsFiles;
   json: boolean;
   timeoutMs: number;
   logger: Logger;
@@ -78,9 +85,13 @@ async function main(argv: string[]): Promise<number> {
   if (!/^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/.test(values.broker)) {
     throw new UsageError(`--broker must look like mqtt://host:port, got '${values.broker}'`);
   }
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError('--cert and --key go together');
+  }
   const ctx: Context = {
     stateDir: values['state-dir'] ?? defaultHubStateDir(),
     broker: values.broker,
+    tls: { ca: values.ca, cert: values.cert, key: values.key },
     json: values.json,
     timeoutMs,
     logger: createLogger({ name: 'doorbell-hub', level: values.json ? 'warn' : 'info' }),
@@ -135,6 +146,7 @@ async function connectWatcher(ctx: Context): Promise<{ connection: MqttConnectio
     clientId: `doorbell-hub-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
     logger: ctx.logger.child({ module: 'mqtt' }),
     subscriptions: EventWatcher.subscriptions,
+    tls: ctx.tls,
   });
   connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
   return { connection, watcher };
