@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../common/logger.js';
-import { MqttConnection } from '../common/mqtt-connection.js';
+import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import { parseConfig } from '../firmware/config/load.js';
 import type { DoorbellConfigInput } from '../firmware/config/schema.js';
 import { type RunningDoorbell, startDoorbell } from '../firmware/root.js';
@@ -24,14 +24,21 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
+export interface HarnessOptions {
+  /** The hub's TLS files (CA, client certificate and key) for an `mqtts://` broker. */
+  hubTls?: TlsFiles;
+}
+
 /**
  * A doorbell (in-process, sim HAL) and a hub watcher/commander on one broker,
  * with the hub's key trusted by the device and the device's key pinned by the hub.
+ * The device's own TLS files go in `config.broker` (`ca`, `cert`, `key`).
  */
 export async function startHarness(
   brokerUrl: string,
   config: DoorbellConfigInput = {},
   hubKey: SigningKey = generateSigningKey(),
+  options: HarnessOptions = {},
 ): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-e2e-'));
   const parsed = parseConfig(
@@ -60,6 +67,7 @@ export async function startHarness(
     logger,
     subscriptions: EventWatcher.subscriptions,
     backoff: { minMs: 100, maxMs: 400 },
+    ...(options.hubTls ? { tls: options.hubTls } : {}),
   });
   connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
   connection.start();

@@ -44,6 +44,24 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Runni
     ...(options.extraConfig ?? []),
   ];
   await writeFile(confPath, `${lines.join('\n')}\n`);
+  return launchMosquitto({ confPath, port, url: `mqtt://127.0.0.1:${port}`, cleanupDir: dir });
+}
+
+export interface LaunchOptions {
+  confPath: string;
+  /** The loopback port the configuration listens on; readiness is a TCP connect to it. */
+  port: number;
+  url: string;
+  /** Removed (recursively) when the broker stops. */
+  cleanupDir: string;
+}
+
+/**
+ * Spawns Mosquitto with an existing configuration and waits until its port
+ * accepts TCP connections; on failure it stops the broker and throws with its output.
+ */
+export async function launchMosquitto(options: LaunchOptions): Promise<RunningBroker> {
+  const { confPath, port, url, cleanupDir: dir } = options;
   const child: ChildProcess = spawn(MOSQUITTO, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -76,7 +94,7 @@ export async function startMosquitto(options: BrokerOptions = {}): Promise<Runni
     }
     await sleep(25);
   }
-  return { port, url: `mqtt://127.0.0.1:${port}`, output: () => out, stop };
+  return { port, url, output: () => out, stop };
 }
 
 function canConnect(port: number): Promise<boolean> {

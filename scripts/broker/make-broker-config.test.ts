@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { openssl } from './certs.js';
+import { type BrokerConfigFiles, makeBrokerConfig } from './make-broker-config.js';
+
+const CLI = resolve(import.meta.dirname, 'make-broker-config.ts');
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLI, ...args],
+      { encoding: 'utf8', timeout: 60_000 },
+      (err, stdout, stderr) =>
+        done({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('make-broker-config', () => {
+  let dir: string;
+  let files: BrokerConfigFiles;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'doorbell-broker-config-'));
+    files = await makeBrokerConfig({ outDir: join(dir, 'out'), deviceIds: ['front-door', 'back-door'] });
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('every private key is mode 0600', async () => {
+    const keys = [
+      files.ca.key,
+      files.server.key,
+      files.hub.key,
+      ...[...files.devices.values()].map((d) => d.key),
+    ];
+    assert.equal(keys.length, 5);
+    for (const key of keys) assert.equal((await stat(key)).mode & 0o777, 0o600, key);
+  });
+
+  test('certificates chain to the CA, with CN = device id or hub name (openssl verify)', async () => {
+    const leaves = [files.server, files.hub, ...files.devices.values()].map((f) => f.cert);
+    const verified = await openssl(['verify', '-CAfile', files.ca.cert, ...leaves]);
+    for (const leaf of leaves) assert.ok(verified.includes(`${leaf}: OK`), verified);
+    for (const [id, device] of files.devices) {
+      assert.match(
+        await openssl(['x509', '-in', device.cert, '-noout', '-subject']),
+        new RegExp(`CN ?= ?${id}\\n`),
+      );
+    }
+    assert.match(await openssl(['x509', '-in', files.hub.cert, '-noout', '-subject']), /CN ?= ?hub\n/);
+    const server = await openssl(['x509', '-in', files.server.cert, '-noout', '-ext', 'subjectAltName']);
+    assert.match(server, /DNS:localhost, IP Address:127\.0\.0\.1/);
+  });
+
+  test('the config is TLS-only with certificate identity; the ACL confines each device', async () => {
+    const conf = (await readFile(files.conf, 'utf8')).split('\n');
+    for (const line of [
+      'allow_anonymous false',
+      'persistence false',
+      'set_tcp_nodelay true',
+      'listener 8883 127.0.0.1',
+      'require_certificate true',
+      'use_identity_as_username true',
+    ]) {
+      assert.ok(conf.includes(line), `missing "${line}"`);
+    }
+    assert.equal(conf.filter((l) => l.startsWith('listener ')).length, 1, 'exactly one listener');
+    const acl = (await readFile(files.acl, 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.deepEqual(acl, [
+      'user hub',
+      'topic read doorbell/v1/+/evt',
+      'topic read doorbell/v1/+/status',
+      'topic write doorbell/v1/+/cmd',
+      'pattern read doorbell/v1/%u/cmd',
+      'pattern write doorbell/v1/%u/evt',
+      'pattern write doorbell/v1/%u/status',
+    ]);
+  });
+
+  test('refuses to replace an existing CA key unless --force', async () => {
+    const before = await readFile(files.ca.key);
+    await assert.rejects(
+      makeBrokerConfig({ outDir: files.dir, deviceIds: ['front-door'] }),
+      /ca\.key exists: refusing to replace the CA \(pass --force/,
+    );
+    assert.deepEqual(await readFile(files.ca.key), before, 'CA key untouched');
+    const cli = await runCli(['--out', files.dir, '--device', 'front-door']);
+    assert.equal(cli.code, 1, cli.stderr);
+    assert.match(cli.stderr, /refusing to replace the CA/);
+    const forced = await runCli(['--out', files.dir, '--device', 'front-door', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.notDeepEqual(await readFile(files.ca.key), before, 'a new CA key with --force');
+  });
+
+  for (const bad of ['a#b', 'door+bell', 'front/door', 'Front-Door', 'ab', '']) {
+    test(`rejects the device id ${JSON.stringify(bad)} with a clear error`, async () => {
+      const out = join(dir, `bad-${Buffer.from(bad).toString('hex')}`);
+      await assert.rejects(
+        makeBrokerConfig({ outDir: out, deviceIds: ['front-door', bad] }),
+        (err: Error) => {
+          assert.ok(err instanceof TypeError);
+          assert.ok(err.message.includes(`invalid device id ${JSON.stringify(bad)}`), err.message);
+          return true;
+        },
+      );
+      const cli = await runCli(['--out', out, '--device', bad]);
+      assert.equal(cli.code, 2);
+      assert.match(cli.stderr, /error: invalid device id/);
+      await assert.rejects(stat(join(out, 'ca.key')), 'nothing generated for a bad id');
+    });
+  }
+
+  test('usage errors: missing --out or --device, unknown flag, hub name clashing with a device', async () => {
+    for (const [args, message] of [
+      [['--device', 'front-door'], /--out DIR is required/],
+      [['--out', join(dir, 'u1')], /at least one --device is required/],
+      [['--out', join(dir, 'u2'), '--device', 'front-door', '--bogus'], /Unknown option '--bogus'/],
+      [
+        ['--out', join(dir, 'u3'), '--device', 'hub-1', '--hub', 'hub-1'],
+        /hub name hub-1 is also a device id/,
+      ],
+      [
+        ['--out', join(dir, 'u4'), '--device', 'front-door', '--port', 'x'],
+        /--port must be a positive integer/,
+      ],
+    ] as const) {
+      const cli = await runCli([...args]);
+      assert.equal(cli.code, 2, `${args.join(' ')}: ${cli.stderr}`);
+      assert.match(cli.stderr, message);
+    }
+    const help = await runCli(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /usage: make-broker-config --out DIR --device ID/);
+  });
+});

@@ -1,0 +1,213 @@
+// Generates everything a locked-down home Mosquitto needs: a CA, a server
+// certificate, one client certificate per doorbell and one for the hub,
+// mosquitto.conf and the ACL.
+//
+//   node --import tsx scripts/broker/make-broker-config.ts --out DIR --device front-door [--device ...]
+import { access, mkdir } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { validateDeviceId } from '../../proto/index.js';
+import { createCa, issueLeaf, type KeyAndCert } from './certs.js';
+import { writeMosquittoFiles } from './mosquitto-config.js';
+
+export interface BrokerConfigOptions {
+  outDir: string;
+  deviceIds: string[];
+  hubName?: string;
+  port?: number;
+  host?: string;
+  serverNames?: string[];
+  persistence?: boolean;
+  force?: boolean;
+  days?: number;
+  /** Written as Mosquitto's `user` option; see ListenerSettings.runAs. */
+  mosquittoUser?: string | undefined;
+}
+
+export interface BrokerConfigFiles {
+  dir: string;
+  conf: string;
+  acl: string;
+  ca: KeyAndCert;
+  server: KeyAndCert;
+  hub: KeyAndCert & { name: string };
+  devices: Map<string, KeyAndCert>;
+}
+
+const USAGE = `usage: make-broker-config --out DIR --device ID [--device ID ...] [options]
+
+  --out DIR            output directory (created if missing)
+  --device ID          a doorbell's device id; its certificate's CN (repeatable)
+  --hub NAME           the hub's certificate CN and ACL user (default: hub)
+  --port N             TLS listener port (default: 8883)
+  --host ADDR          address the listener binds to (default: 127.0.0.1)
+  --server-name NAME   DNS name or IP in the broker certificate (repeatable;
+                       default: localhost and 127.0.0.1)
+  --days N             certificate validity in days (default: 825)
+  --mosquitto-user U   the user Mosquitto drops to when started as root
+                       (default: Mosquitto's own, \`mosquitto\`); it must be
+                       able to read server.key and the ACL
+  --persistence        keep Mosquitto's database (default: off)
+  --force              overwrite an existing CA key
+  --help               this text`;
+
+export class UsageError extends Error {}
+
+/** Creates the CA, certificates, mosquitto.conf and ACL under `outDir`. */
+export async function makeBrokerConfig(options: BrokerConfigOptions): Promise<BrokerConfigFiles> {
+  const dir = resolve(options.outDir);
+  const hubName = options.hubName ?? 'hub';
+  const days = options.days ?? 825;
+  if (options.deviceIds.length === 0) throw new UsageError('at least one --device is required');
+  const deviceIds = options.deviceIds.map((id) => validateDeviceId(id));
+  try {
+    validateDeviceId(hubName);
+  } catch {
+    throw new TypeError(`invalid hub name ${JSON.stringify(hubName)}: same rules as a device id`);
+  }
+  if (deviceIds.includes(hubName)) throw new TypeError(`hub name ${hubName} is also a device id`);
+  if (new Set(deviceIds).size !== deviceIds.length) throw new TypeError('a device id is given twice');
+  if (options.mosquittoUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(options.mosquittoUser)) {
+    throw new TypeError(`invalid user name ${JSON.stringify(options.mosquittoUser)}`);
+  }
+  const port = options.port ?? 8883;
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new TypeError(`invalid port ${port}`);
+
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const caKey = join(dir, 'ca.key');
+  if (!options.force && (await exists(caKey))) {
+    throw new Error(`${caKey} exists: refusing to replace the CA (pass --force to do it anyway)`);
+  }
+  const ca = await createCa(dir, 'Open Doorbell home CA', days);
+  const server = await issueLeaf(
+    ca,
+    dir,
+    {
+      stem: 'server',
+      commonName: 'mosquitto',
+      usage: 'server',
+      altNames: options.serverNames ?? ['localhost', '127.0.0.1'],
+    },
+    days,
+  );
+  const hub = await issueLeaf(
+    ca,
+    dir,
+    { stem: `hub-${hubName}`, commonName: hubName, usage: 'client' },
+    days,
+  );
+  const devices = new Map<string, KeyAndCert>();
+  for (const id of deviceIds) {
+    devices.set(
+      id,
+      await issueLeaf(ca, dir, { stem: `device-${id}`, commonName: id, usage: 'client' }, days),
+    );
+  }
+  const conf = join(dir, 'mosquitto.conf');
+  const acl = join(dir, 'acl');
+  await writeMosquittoFiles(
+    conf,
+    {
+      port,
+      host: options.host ?? '127.0.0.1',
+      cafile: ca.cert,
+      certfile: server.cert,
+      keyfile: server.key,
+      aclFile: acl,
+      persistence: options.persistence ?? false,
+      persistenceLocation: dir,
+      runAs: options.mosquittoUser,
+    },
+    hubName,
+  );
+  return { dir, conf, acl, ca, server, hub: { ...hub, name: hubName }, devices };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parse(argv: string[]): BrokerConfigOptions | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string' },
+      device: { type: 'string', multiple: true },
+      hub: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'server-name': { type: 'string', multiple: true },
+      days: { type: 'string' },
+      'mosquitto-user': { type: 'string' },
+      persistence: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  if (!values.out) throw new UsageError('--out DIR is required');
+  const int = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
+    return Number(v);
+  };
+  return {
+    outDir: isAbsolute(values.out) ? values.out : resolve(values.out),
+    deviceIds: values.device ?? [],
+    hubName: values.hub,
+    port: int('port', values.port),
+    host: values.host,
+    serverNames: values['server-name'],
+    days: int('days', values.days),
+    persistence: values.persistence,
+    mosquittoUser: values['mosquitto-user'],
+    force: values.force,
+  };
+}
+
+/** The CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let options: BrokerConfigOptions | 'help';
+  try {
+    options = parse(argv);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  try {
+    const files = await makeBrokerConfig(options);
+    const lines = [
+      `created in ${files.dir}:`,
+      `  CA               ${files.ca.cert} (key ${files.ca.key}, keep it offline)`,
+      `  broker           ${files.server.cert} (key ${files.server.key})`,
+      `  hub ${files.hub.name.padEnd(12)} ${files.hub.cert} (key ${files.hub.key})`,
+      ...[...files.devices].map(([id, f]) => `  device ${id.padEnd(9)} ${f.cert} (key ${f.key})`),
+      `  mosquitto config ${files.conf}`,
+      `  ACL              ${files.acl}`,
+      `run: mosquitto -c ${files.conf}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } catch (err) {
+    const usage = err instanceof UsageError ? `\n\n${USAGE}` : '';
+    process.stderr.write(`error: ${(err as Error).message}${usage}\n`);
+    return err instanceof UsageError || err instanceof TypeError ? 2 : 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}
