@@ -32,6 +32,10 @@ export function describeEvent(e: VerifiedEvent): string {
     }
     case 'pairingRequested':
       return `${head} pairing requested (button held)`;
+    case 'eventsDropped': {
+      const d = ev.eventsDropped;
+      return `${head} outbox full: ${d?.count} events dropped undelivered (oldest counter ${d?.oldestDroppedCounter})`;
+    }
     default:
       return `${head} event without a kind`;
   }

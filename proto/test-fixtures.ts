@@ -73,6 +73,7 @@ export const EVENT_BODIES: { readonly [K in NonNullable<doorbell.v1.Event['kind'
     },
   },
   pairingRequested: { pairingRequested: {} },
+  eventsDropped: { eventsDropped: { count: 7, oldestDroppedCounter: 1_000_001 } },
 };
 
 /** One body of every Command kind. */

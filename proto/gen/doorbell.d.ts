@@ -616,8 +616,11 @@ export namespace doorbell {
             /** Event pairingRequested. */
             pairingRequested?: (doorbell.v1.PairingRequested.$Properties|null);
 
+            /** Event eventsDropped. */
+            eventsDropped?: (doorbell.v1.EventsDropped.$Properties|null);
+
             /** Event kind. */
-            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested");
+            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped");
 
             /**
              * Creates a new Event instance using the specified properties.
@@ -697,8 +700,11 @@ export namespace doorbell {
                 /** Event pairingRequested */
                 pairingRequested?: (doorbell.v1.PairingRequested.$Properties|null);
 
+                /** Event eventsDropped */
+                eventsDropped?: (doorbell.v1.EventsDropped.$Properties|null);
+
                 /** Event kind */
-                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested");
+                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -712,9 +718,10 @@ export namespace doorbell {
               status?: doorbell.v1.Status.$Shape|null;
               commandResult?: doorbell.v1.CommandResult.$Shape|null;
               pairingRequested?: doorbell.v1.PairingRequested.$Shape|null;
+              eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape })
+              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape })
             );
         }
 
@@ -1161,6 +1168,105 @@ export namespace doorbell {
 
             /** Shape of a PairingRequested. */
             type $Shape = doorbell.v1.PairingRequested.$Properties;
+        }
+
+        /**
+         * Properties of an EventsDropped.
+         * @deprecated Use doorbell.v1.EventsDropped.$Properties instead.
+         */
+        interface IEventsDropped extends doorbell.v1.EventsDropped.$Properties {
+        }
+
+        /** Represents an EventsDropped. */
+        class EventsDropped {
+
+            /**
+             * Constructs a new EventsDropped.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.EventsDropped.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** EventsDropped count. */
+            count: number;
+
+            /** EventsDropped oldestDroppedCounter. */
+            oldestDroppedCounter: number;
+
+            /**
+             * Creates a new EventsDropped instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns EventsDropped instance
+             */
+            static create(properties: doorbell.v1.EventsDropped.$Shape): doorbell.v1.EventsDropped & doorbell.v1.EventsDropped.$Shape;
+            static create(properties?: doorbell.v1.EventsDropped.$Properties): doorbell.v1.EventsDropped;
+
+            /**
+             * Encodes the specified EventsDropped message. Does not implicitly {@link doorbell.v1.EventsDropped.verify|verify} messages.
+             * @param message EventsDropped message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.EventsDropped.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an EventsDropped message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.EventsDropped & doorbell.v1.EventsDropped.$Shape} EventsDropped
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.EventsDropped & doorbell.v1.EventsDropped.$Shape;
+
+            /**
+             * Verifies an EventsDropped message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an EventsDropped message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns EventsDropped
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.EventsDropped;
+
+            /**
+             * Creates a plain object from an EventsDropped message. Also converts values to other types if specified.
+             * @param message EventsDropped
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.EventsDropped, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this EventsDropped to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace EventsDropped {
+
+            /** Properties of an EventsDropped. */
+            interface $Properties {
+
+                /** EventsDropped count */
+                count?: (number|null);
+
+                /** EventsDropped oldestDroppedCounter */
+                oldestDroppedCounter?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an EventsDropped. */
+            type $Shape = doorbell.v1.EventsDropped.$Properties;
         }
 
         /**

@@ -1537,7 +1537,8 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.Status.$Properties|null} [status] Event status
              * @property {doorbell.v1.CommandResult.$Properties|null} [commandResult] Event commandResult
              * @property {doorbell.v1.PairingRequested.$Properties|null} [pairingRequested] Event pairingRequested
-             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"} [kind] Event kind
+             * @property {doorbell.v1.EventsDropped.$Properties|null} [eventsDropped] Event eventsDropped
+             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"} [kind] Event kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1558,9 +1559,10 @@ export const doorbell = $root.doorbell = (() => {
              *   status?: doorbell.v1.Status.$Shape|null;
              *   commandResult?: doorbell.v1.CommandResult.$Shape|null;
              *   pairingRequested?: doorbell.v1.PairingRequested.$Shape|null;
+             *   eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape })
+             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape })
              * )} doorbell.v1.Event.$Shape
              */
 
@@ -1627,17 +1629,25 @@ export const doorbell = $root.doorbell = (() => {
              */
             Event.prototype.pairingRequested = null;
 
+            /**
+             * Event eventsDropped.
+             * @member {doorbell.v1.EventsDropped.$Properties|null|undefined} eventsDropped
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.eventsDropped = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Event kind.
-             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|undefined} kind
+             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|undefined} kind
              * @memberof doorbell.v1.Event
              * @instance
              */
             $Object.defineProperty(Event.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested"]),
+                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -1685,6 +1695,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.CommandResult.encode(message.commandResult, writer.uint32(/* id 13, wireType 2 =*/106).fork(), _depth + 1).ldelim();
                 if (message.pairingRequested != null && $Object.hasOwnProperty.call(message, "pairingRequested"))
                     $root.doorbell.v1.PairingRequested.encode(message.pairingRequested, writer.uint32(/* id 14, wireType 2 =*/114).fork(), _depth + 1).ldelim();
+                if (message.eventsDropped != null && $Object.hasOwnProperty.call(message, "eventsDropped"))
+                    $root.doorbell.v1.EventsDropped.encode(message.eventsDropped, writer.uint32(/* id 15, wireType 2 =*/122).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -1768,6 +1780,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.pairingRequested = $root.doorbell.v1.PairingRequested.decode(reader, reader.size(), $undefined, _depth + 1, message.pairingRequested);
                             message.kind = "pairingRequested";
+                            continue;
+                        }
+                    case 15: {
+                            if (wireType !== 2)
+                                break;
+                            message.eventsDropped = $root.doorbell.v1.EventsDropped.decode(reader, reader.size(), $undefined, _depth + 1, message.eventsDropped);
+                            message.kind = "eventsDropped";
                             continue;
                         }
                     }
@@ -1856,6 +1875,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "pairingRequested." + error;
                     }
                 }
+                if (message.eventsDropped != null && $Object.hasOwnProperty.call(message, "eventsDropped")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.EventsDropped.verify(message.eventsDropped, _depth + 1);
+                        if (error)
+                            return "eventsDropped." + error;
+                    }
+                }
                 return null;
             };
 
@@ -1907,6 +1936,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Event.pairingRequested: object expected");
                     message.pairingRequested = $root.doorbell.v1.PairingRequested.fromObject(object.pairingRequested, _depth + 1);
                 }
+                if (object.eventsDropped != null) {
+                    if (!$util.isObject(object.eventsDropped))
+                        throw $TypeError(".doorbell.v1.Event.eventsDropped: object expected");
+                    message.eventsDropped = $root.doorbell.v1.EventsDropped.fromObject(object.eventsDropped, _depth + 1);
+                }
                 return message;
             };
 
@@ -1955,6 +1989,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.pairingRequested = $root.doorbell.v1.PairingRequested.toObject(message.pairingRequested, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "pairingRequested";
+                }
+                if (message.eventsDropped != null && $Object.hasOwnProperty.call(message, "eventsDropped")) {
+                    object.eventsDropped = $root.doorbell.v1.EventsDropped.toObject(message.eventsDropped, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "eventsDropped";
                 }
                 return object;
             };
@@ -3291,6 +3330,284 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return PairingRequested;
+        })();
+
+        v1.EventsDropped = (function() {
+
+            /**
+             * Properties of an EventsDropped.
+             * @typedef {Object} doorbell.v1.EventsDropped.$Properties
+             * @property {number|null} [count] EventsDropped count
+             * @property {number|null} [oldestDroppedCounter] EventsDropped oldestDroppedCounter
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an EventsDropped.
+             * @memberof doorbell.v1
+             * @interface IEventsDropped
+             * @augments doorbell.v1.EventsDropped.$Properties
+             * @deprecated Use doorbell.v1.EventsDropped.$Properties instead.
+             */
+
+            /**
+             * Shape of an EventsDropped.
+             * @typedef {doorbell.v1.EventsDropped.$Properties} doorbell.v1.EventsDropped.$Shape
+             */
+
+            /**
+             * Constructs a new EventsDropped.
+             * @memberof doorbell.v1
+             * @classdesc Represents an EventsDropped.
+             * @constructor
+             * @param {doorbell.v1.EventsDropped.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const EventsDropped = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * EventsDropped count.
+             * @member {number} count
+             * @memberof doorbell.v1.EventsDropped
+             * @instance
+             */
+            EventsDropped.prototype.count = 0;
+
+            /**
+             * EventsDropped oldestDroppedCounter.
+             * @member {number} oldestDroppedCounter
+             * @memberof doorbell.v1.EventsDropped
+             * @instance
+             */
+            EventsDropped.prototype.oldestDroppedCounter = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new EventsDropped instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.EventsDropped
+             * @static
+             * @param {doorbell.v1.EventsDropped.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.EventsDropped} EventsDropped instance
+             * @type {{
+             *   (properties: doorbell.v1.EventsDropped.$Shape): doorbell.v1.EventsDropped & doorbell.v1.EventsDropped.$Shape;
+             *   (properties?: doorbell.v1.EventsDropped.$Properties): doorbell.v1.EventsDropped;
+             * }}
+             */
+            EventsDropped.create = function(properties) {
+                return new EventsDropped(properties);
+            };
+
+            /**
+             * Encodes the specified EventsDropped message. Does not implicitly {@link doorbell.v1.EventsDropped.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.EventsDropped
+             * @static
+             * @param {doorbell.v1.EventsDropped.$Properties} message EventsDropped message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventsDropped.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count") && message.count !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.count);
+                if (message.oldestDroppedCounter != null && $Object.hasOwnProperty.call(message, "oldestDroppedCounter") && (typeof message.oldestDroppedCounter === "object" ? message.oldestDroppedCounter.low || message.oldestDroppedCounter.high : message.oldestDroppedCounter !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.oldestDroppedCounter);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an EventsDropped message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.EventsDropped
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.EventsDropped & doorbell.v1.EventsDropped.$Shape} EventsDropped
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventsDropped.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.EventsDropped();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.count = value;
+                            else
+                                delete message.count;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.oldestDroppedCounter = value;
+                            else
+                                delete message.oldestDroppedCounter;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an EventsDropped message.
+             * @function verify
+             * @memberof doorbell.v1.EventsDropped
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EventsDropped.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count"))
+                    if (!$util.isInteger(message.count))
+                        return "count: integer expected";
+                if (message.oldestDroppedCounter != null && $Object.hasOwnProperty.call(message, "oldestDroppedCounter"))
+                    if (!$util.isInteger(message.oldestDroppedCounter) && !(message.oldestDroppedCounter && $util.isInteger(message.oldestDroppedCounter.low) && $util.isInteger(message.oldestDroppedCounter.high)))
+                        return "oldestDroppedCounter: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an EventsDropped message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.EventsDropped
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.EventsDropped} EventsDropped
+             */
+            EventsDropped.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.EventsDropped)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.EventsDropped: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.EventsDropped();
+                if (object.count != null)
+                    if ($Number(object.count) !== 0)
+                        message.count = object.count >>> 0;
+                if (object.oldestDroppedCounter != null)
+                    if (typeof object.oldestDroppedCounter === "object" ? object.oldestDroppedCounter.low || object.oldestDroppedCounter.high : $Number(object.oldestDroppedCounter) !== 0)
+                        if ($Long)
+                            message.oldestDroppedCounter = $Long.fromValue(object.oldestDroppedCounter, true);
+                        else if (typeof object.oldestDroppedCounter === "string")
+                            message.oldestDroppedCounter = $parseInt(object.oldestDroppedCounter, 10);
+                        else if (typeof object.oldestDroppedCounter === "number")
+                            message.oldestDroppedCounter = object.oldestDroppedCounter;
+                        else if (typeof object.oldestDroppedCounter === "object")
+                            message.oldestDroppedCounter = new $util.LongBits(object.oldestDroppedCounter.low >>> 0, object.oldestDroppedCounter.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EventsDropped message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.EventsDropped
+             * @static
+             * @param {doorbell.v1.EventsDropped} message EventsDropped
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EventsDropped.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.count = 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.oldestDroppedCounter = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.oldestDroppedCounter = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count"))
+                    object.count = message.count;
+                if (message.oldestDroppedCounter != null && $Object.hasOwnProperty.call(message, "oldestDroppedCounter"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.oldestDroppedCounter = typeof message.oldestDroppedCounter === "number" ? $BigInt(message.oldestDroppedCounter) : $Long.fromBits(message.oldestDroppedCounter.low >>> 0, message.oldestDroppedCounter.high >>> 0, true).toBigInt();
+                    else if (typeof message.oldestDroppedCounter === "number")
+                        object.oldestDroppedCounter = options.longs === $String ? $String(message.oldestDroppedCounter) : message.oldestDroppedCounter;
+                    else
+                        object.oldestDroppedCounter = options.longs === $String ? $Long.prototype.toString.call(message.oldestDroppedCounter) : options.longs === $Number ? new $util.LongBits(message.oldestDroppedCounter.low >>> 0, message.oldestDroppedCounter.high >>> 0).toNumber(true) : message.oldestDroppedCounter;
+                return object;
+            };
+
+            /**
+             * Converts this EventsDropped to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.EventsDropped
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EventsDropped.prototype.toJSON = function() {
+                return EventsDropped.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return EventsDropped;
         })();
 
         v1.CommandResult = (function() {
