@@ -8,6 +8,7 @@ import {
   doorbell,
   loadOrCreateSigningKey,
   publicKeyFromText,
+  ReplayGuard,
   type SigningKey,
   topicsFor,
   type VerifyKey,
@@ -66,6 +67,13 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   if (hubKeys.size === 0) logger.warn('no hub keys configured: every command will be refused');
 
   const counters = await CounterStore.open(join(config.stateDir, 'event-counter'));
+  const replay = await ReplayGuard.open(join(config.stateDir, 'replay.json'));
+  if (replay.corruption !== undefined) {
+    logger.error(
+      { problem: replay.corruption, path: replay.path },
+      'replay state was corrupt: refusing commands issued before this start until the hub sets new marks',
+    );
+  }
   const simSocket =
     config.hal.backend === 'sim'
       ? (config.hal.sim.socket ?? join(config.stateDir, 'sim-wires.sock'))
@@ -73,7 +81,23 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const hal = await createHal(config.hal, { logger, simSocketPath: simSocket });
 
   const signer = new EventSigner({ deviceId, key, counters, nowMs, ttlMs: config.events.ttlS * 1000 });
-  const outbox = new Outbox(config.events.outboxMax, logger.child({ module: 'outbox' }));
+  const outbox = Outbox.open(join(config.stateDir, 'outbox'), {
+    max: config.events.outboxMax,
+    logger: logger.child({ module: 'outbox' }),
+    dropReport: ({ count, oldestDroppedCounter }) => ({
+      topic: topics.evt,
+      payload: signer.seal(topics.evt, { eventsDropped: { count, oldestDroppedCounter } }),
+      retain: false,
+    }),
+    counterOf: (entry) => {
+      try {
+        const { body } = doorbell.v1.Envelope.decode(entry.payload);
+        return doorbell.v1.Event.decode(body).header?.counter ?? undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  });
   const emit = (body: EventBody, correlationId?: string): void =>
     outbox.push({ topic: topics.evt, payload: signer.seal(topics.evt, body, correlationId), retain: false });
 
@@ -111,6 +135,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     errorReplies: new RateLimit(config.commands.errorRepliesPerS, nowMs),
     nowMs,
     logger: logger.child({ module: 'commands' }),
+    replay,
   });
 
   const connection = new MqttConnection({
@@ -145,6 +170,12 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       doorbellService.stop();
       await hal.close();
       await counters.flush();
+      outbox.close();
+      try {
+        replay.close();
+      } catch (err) {
+        logger.error({ err }, 'could not write the exact replay marks; the reserved ones stay');
+      }
       logger.info({ undelivered: outbox.depth }, 'stopped');
     })();
     return stopping;

@@ -34,6 +34,16 @@ export {
   verifyKeyOf,
 } from './keys.js';
 export {
+  DEFAULT_REPLAY_RESERVE,
+  DEFAULT_REPLAY_WINDOW,
+  MAX_REPLAY_FILE_BYTES,
+  MAX_REPLAY_KEYS,
+  type ReplayDecision,
+  ReplayGuard,
+  ReplayGuardError,
+  type ReplayGuardOptions,
+} from './replay-guard.js';
+export {
   type DeviceTopics,
   isDeviceId,
   parseDeviceTopic,
@@ -48,6 +58,7 @@ export {
   openCommand,
   openEvent,
   type RejectKind,
+  ReplayError,
   type VerifyContext,
   VerifyError,
 } from './verify.js';

@@ -4,6 +4,7 @@ import { MAX_ENVELOPE_BYTES } from './envelope.js';
 import { doorbell } from './gen/doorbell.js';
 import { checkHeader, type HeaderFields } from './header.js';
 import type { VerifyKey } from './keys.js';
+import type { ReplayGuard } from './replay-guard.js';
 
 /**
  * Opening: the receiver's checks, in this order, failing closed with a typed
@@ -18,10 +19,12 @@ import type { VerifyKey } from './keys.js';
  *   6. header.device_id == ctx.deviceId                   -> 'wrong-device'
  *   7. header.topic == ctx.topic                          -> 'wrong-topic'
  *   8. expires_at_ms > now                                -> 'expired'
+ *      expires_at_ms - issued_at_ms <= maxLifetimeMs      -> 'expired'
  *      issued_at_ms <= now + maxClockSkewMs               -> 'not-yet-valid'
  *   9. a `kind` is set                                    -> 'undecodable'
- *  10. (later issue) counter above the last one accepted for this key, then
- *      record it                                          -> REPLAY
+ *  10. commands only, with ctx.replay: the counter is inside the key's
+ *      window and not accepted before, then it is recorded -> 'replay'
+ *      (a ReplayError); with ctx.replay, `now` is the guard's trusted time
  * Nothing from the body is trusted, or echoed in a VerifyError, before step 4.
  */
 
@@ -34,7 +37,8 @@ export type RejectKind =
   | 'expired'
   | 'not-yet-valid'
   | 'wrong-device'
-  | 'wrong-topic';
+  | 'wrong-topic'
+  | 'replay';
 
 /** Why a message was rejected. Safe to log; `correlationId` is set only once the signature verified. */
 export class VerifyError extends Error {
@@ -49,6 +53,21 @@ export class VerifyError extends Error {
   }
 }
 
+/**
+ * A command refused by the replay window. `decision` is 'replay' when the
+ * same counter was accepted earlier in this run (a duplicate delivery, whose
+ * result was already sent) and 'too-old' otherwise.
+ */
+export class ReplayError extends VerifyError {
+  constructor(
+    readonly decision: 'replay' | 'too-old',
+    message: string,
+    correlationId?: string,
+  ) {
+    super('replay', message, correlationId);
+  }
+}
+
 const ERROR_KINDS: { readonly [K in RejectKind]: doorbell.v1.ErrorKind } = {
   oversized: doorbell.v1.ErrorKind.OVERSIZED,
   undecodable: doorbell.v1.ErrorKind.UNDECODABLE,
@@ -59,6 +78,7 @@ const ERROR_KINDS: { readonly [K in RejectKind]: doorbell.v1.ErrorKind } = {
   'not-yet-valid': doorbell.v1.ErrorKind.NOT_YET_VALID,
   'wrong-device': doorbell.v1.ErrorKind.WRONG_DEVICE,
   'wrong-topic': doorbell.v1.ErrorKind.WRONG_TOPIC,
+  replay: doorbell.v1.ErrorKind.REPLAY,
 };
 
 /** The wire ErrorKind for a reject kind (one to one). */
@@ -80,6 +100,14 @@ export interface VerifyContext {
   keys: ReadonlyMap<string, VerifyKey>;
   /** How far in the future issued_at_ms may be; default 5000. */
   maxClockSkewMs?: number;
+  /** Longest allowed expires_at_ms - issued_at_ms; unlimited when unset (the firmware sets 30000). */
+  maxLifetimeMs?: number;
+  /**
+   * Commands only (openEvent ignores it): the replay window. openCommand then
+   * uses `replay.trustedNowMs(nowMs)` as the time and records the counter of
+   * every command it returns.
+   */
+  replay?: ReplayGuard;
 }
 
 interface Opened<M> {
@@ -93,7 +121,28 @@ export function openCommand(
   bytes: Uint8Array,
   ctx: VerifyContext,
 ): { command: doorbell.v1.Command & doorbell.v1.Command.$Shape; key: VerifyKey; header: HeaderFields } {
-  const { message, key, header } = open(bytes, ctx, (body) => doorbell.v1.Command.decode(body));
+  const { replay } = ctx;
+  if (replay === undefined) {
+    const { message, key, header } = open(bytes, ctx, (body) => doorbell.v1.Command.decode(body));
+    return { command: message, key, header };
+  }
+  checkContext(ctx);
+  const trusted = { ...ctx, nowMs: replay.trustedNowMs(ctx.nowMs) };
+  const { message, key, header } = open(bytes, trusted, (body) => doorbell.v1.Command.decode(body));
+  // Step 10, after every other check: only an authentic, current command moves the window.
+  const cid = header.correlationId || undefined;
+  const decision = replay.check(key.keyId, header.counter, header.issuedAtMs);
+  if (decision === 'replay') {
+    throw new ReplayError(decision, `counter ${header.counter} was already accepted`, cid);
+  }
+  if (decision === 'too-old') {
+    throw new ReplayError(
+      decision,
+      `counter ${header.counter} is outside the replay window (too old, or not above the mark kept across a restart)`,
+      cid,
+    );
+  }
+  replay.accept(key.keyId, header.counter, header.issuedAtMs);
   return { command: message, key, header };
 }
 
@@ -165,6 +214,13 @@ function open<M extends { header?: doorbell.v1.Header.$Properties | null; kind?:
   if (header.topic !== ctx.topic)
     throw new VerifyError('wrong-topic', 'header.topic is not the arrival topic', cid);
   if (header.expiresAtMs <= ctx.nowMs) throw new VerifyError('expired', 'expires_at_ms has passed', cid);
+  if (ctx.maxLifetimeMs !== undefined && header.expiresAtMs - header.issuedAtMs > ctx.maxLifetimeMs) {
+    throw new VerifyError(
+      'expired',
+      `lifetime ${header.expiresAtMs - header.issuedAtMs} ms is above the maximum ${ctx.maxLifetimeMs} ms`,
+      cid,
+    );
+  }
   if (header.issuedAtMs > ctx.nowMs + skew) {
     throw new VerifyError(
       'not-yet-valid',
@@ -173,9 +229,7 @@ function open<M extends { header?: doorbell.v1.Header.$Properties | null; kind?:
     );
   }
   if (message.kind === undefined) throw new VerifyError('undecodable', 'no kind is set', cid);
-  // Replay window (later issue): check header.counter against the last counter
-  // accepted for key.keyId here, after every other check, and record it only
-  // when the message is accepted.
+  // Step 10 (replay window) is in openCommand.
   return { message, key, header };
 }
 
@@ -187,6 +241,14 @@ function checkContext(ctx: VerifyContext): number {
   const skew = ctx.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   if (!Number.isSafeInteger(skew) || skew < 0) {
     throw new TypeError(`VerifyContext.maxClockSkewMs must be a non-negative integer, got ${String(skew)}`);
+  }
+  if (
+    ctx.maxLifetimeMs !== undefined &&
+    (!Number.isSafeInteger(ctx.maxLifetimeMs) || ctx.maxLifetimeMs < 1)
+  ) {
+    throw new TypeError(
+      `VerifyContext.maxLifetimeMs must be an integer >= 1, got ${String(ctx.maxLifetimeMs)}`,
+    );
   }
   return skew;
 }

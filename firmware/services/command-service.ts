@@ -1,6 +1,14 @@
 import type { Logger } from '../../common/logger.js';
 import type { Chime } from '../../hal/index.js';
-import { doorbell, errorKindOf, openCommand, VerifyError, type VerifyKey } from '../../proto/index.js';
+import {
+  doorbell,
+  errorKindOf,
+  openCommand,
+  ReplayError,
+  type ReplayGuard,
+  VerifyError,
+  type VerifyKey,
+} from '../../proto/index.js';
 import type { EventBody } from './event-signer.js';
 import type { RateLimit } from './rate-limit.js';
 
@@ -15,7 +23,13 @@ export interface CommandServiceDeps {
   errorReplies: RateLimit;
   nowMs: () => number;
   logger: Logger;
+  /** The replay window and trusted clock (`<stateDir>/replay.json`); without it, counters are not checked. */
+  replay?: ReplayGuard;
+  /** Longest allowed command lifetime (expires_at_ms - issued_at_ms); default 30000. */
+  maxCommandLifetimeMs?: number;
 }
+
+export const DEFAULT_MAX_COMMAND_LIFETIME_MS = 30_000;
 
 const { ErrorKind } = doorbell.v1;
 
@@ -24,6 +38,12 @@ const { ErrorKind } = doorbell.v1;
  * result: ok, or a typed error. Rejected input is logged and answered (at a
  * bounded rate, so garbage cannot make the device flood the broker); nothing
  * here throws into the MQTT client.
+ *
+ * Duplicates: a command whose counter was already accepted in this run (a QoS 1
+ * redelivery) is dropped with a log line and no reply, because its result was
+ * already sent; answering REPLAY would give the hub two results for one
+ * correlation id. Other replay-window refusals (too old, or not above the mark
+ * kept across a restart) get a signed REPLAY error like any other rejection.
  */
 export class CommandService {
   constructor(private readonly deps: CommandServiceDeps) {}
@@ -41,6 +61,8 @@ export class CommandService {
         topic: this.deps.commandTopic,
         nowMs: this.deps.nowMs(),
         keys: this.deps.hubKeys,
+        maxLifetimeMs: this.deps.maxCommandLifetimeMs ?? DEFAULT_MAX_COMMAND_LIFETIME_MS,
+        ...(this.deps.replay ? { replay: this.deps.replay } : {}),
       });
     } catch (err) {
       this.reject(err, payload.length);
@@ -85,6 +107,13 @@ export class CommandService {
     if (!(err instanceof VerifyError)) {
       logger.error({ err }, 'command verification failed unexpectedly');
       this.replyError(ErrorKind.INTERNAL, 'internal error', undefined);
+      return;
+    }
+    if (err instanceof ReplayError && err.decision === 'replay') {
+      logger.info(
+        { correlationId: err.correlationId, reason: err.message },
+        'dropped a duplicate of an accepted command',
+      );
       return;
     }
     logger.warn({ kind: err.kind, bytes, reason: err.message }, 'command rejected');

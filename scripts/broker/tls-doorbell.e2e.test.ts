@@ -1,11 +1,11 @@
 // End to end over the locked-down broker: the real daemon (sim HAL) connects
 // over mqtts:// with its device certificate, the hub with the hub certificate.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addDevice, hubKeyPath } from '../../hub/hub-state.js';
+import { addDevice, hubCounterPath, hubKeyPath } from '../../hub/hub-state.js';
 import { privateKeyToPem, publicKeyToText } from '../../proto/index.js';
 import { type Harness, startHarness } from '../../test-support/doorbell-harness.js';
 import { runCli } from '../../test-support/run-cli.js';
@@ -52,6 +52,8 @@ describe('a doorbell over mqtts:// with its certificate', () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'hub-tls-'));
     try {
       await writeFile(hubKeyPath(stateDir), privateKeyToPem(h.hubKey), { mode: 0o600 });
+      // One hub key, one counter: the key moves with its counter, as a hub's state would.
+      await copyFile(join(h.dir, 'hub-counter'), hubCounterPath(stateDir));
       await addDevice(stateDir, 'front-door', publicKeyToText(h.device.key));
       const tls = broker.hubTls();
       const rings = h.device.hal.sim?.chimeHistory().filter((c) => c.on).length ?? 0;

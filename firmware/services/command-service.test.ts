@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { silentLogger } from '../../common/logger.js';
+import type { Chime, RingResult } from '../../hal/index.js';
+import {
+  doorbell,
+  generateSigningKey,
+  newCorrelationId,
+  ReplayGuard,
+  sealCommand,
+  topicsFor,
+  verifyKeyOf,
+} from '../../proto/index.js';
+import { CommandService } from './command-service.js';
+import type { EventBody } from './event-signer.js';
+import { RateLimit } from './rate-limit.js';
+
+const { ErrorKind } = doorbell.v1;
+const DEVICE = 'front-door';
+const TOPIC = topicsFor(DEVICE).cmd;
+const NOW = 1_750_000_000_000;
+const hubKey = generateSigningKey();
+
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+class FakeChime implements Chime {
+  readonly name = 'fake';
+  readonly mode = 'electronic' as const;
+  readonly ringing = false;
+  rings = 0;
+  ring(): RingResult {
+    this.rings += 1;
+    return { started: true };
+  }
+  async close(): Promise<void> {}
+}
+
+function ringCommand(counter: number, issuedAtMs = NOW - 1000, lifetimeMs = 30_000): Uint8Array {
+  return sealCommand(
+    {
+      header: {
+        deviceId: DEVICE,
+        topic: TOPIC,
+        counter,
+        issuedAtMs,
+        expiresAtMs: issuedAtMs + lifetimeMs,
+        correlationId: newCorrelationId(),
+      },
+      ringChimeTest: {},
+    },
+    hubKey,
+  );
+}
+
+async function setup(replay?: ReplayGuard) {
+  const chime = new FakeChime();
+  const replies: { body: EventBody; correlationId: string | undefined }[] = [];
+  const service = new CommandService({
+    deviceId: DEVICE,
+    commandTopic: TOPIC,
+    hubKeys: new Map([[hubKey.keyId, verifyKeyOf(hubKey)]]),
+    chime,
+    status: () => ({}),
+    reply: (body, correlationId) => replies.push({ body, correlationId }),
+    errorReplies: new RateLimit(100, () => NOW),
+    nowMs: () => NOW,
+    logger: silentLogger(),
+    ...(replay ? { replay } : {}),
+  });
+  return { chime, replies, service };
+}
+
+async function guardPath(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'command-service-'));
+  dirs.push(dir);
+  return join(dir, 'replay.json');
+}
+
+describe('replay protection in the command service', () => {
+  test('the same sealed command delivered twice rings once and is answered once', async () => {
+    const { chime, replies, service } = await setup(await ReplayGuard.open(await guardPath()));
+    const sealed = ringCommand(1);
+    service.handle(TOPIC, sealed, false);
+    service.handle(TOPIC, sealed, false); // a QoS 1 redelivery
+    assert.equal(chime.rings, 1);
+    assert.equal(replies.length, 1, 'the duplicate is dropped silently: its result was already sent');
+    assert.equal(replies[0]?.body.commandResult?.ok, true);
+  });
+
+  test('without a guard the duplicate rings twice (the guard is what the previous test proves)', async () => {
+    const { chime, service } = await setup();
+    const sealed = ringCommand(1);
+    service.handle(TOPIC, sealed, false);
+    service.handle(TOPIC, sealed, false);
+    assert.equal(chime.rings, 2);
+  });
+
+  test('a command replayed after a restart does not ring and gets a signed REPLAY error', async () => {
+    const path = await guardPath();
+    const sealed = ringCommand(5);
+    const first = await setup(await ReplayGuard.open(path));
+    first.service.handle(TOPIC, sealed, false);
+    assert.equal(first.chime.rings, 1);
+    const second = await setup(await ReplayGuard.open(path)); // restart without a clean stop
+    second.service.handle(TOPIC, sealed, false);
+    assert.equal(second.chime.rings, 0);
+    assert.equal(second.replies.length, 1);
+    assert.equal(second.replies[0]?.body.commandResult?.errorKind, ErrorKind.REPLAY);
+  });
+
+  test('a command living longer than 30 s is refused as EXPIRED by default', async () => {
+    const { chime, replies, service } = await setup();
+    service.handle(TOPIC, ringCommand(1, NOW - 1000, 30_001), false);
+    assert.equal(chime.rings, 0);
+    assert.equal(replies[0]?.body.commandResult?.errorKind, ErrorKind.EXPIRED);
+    assert.match(replies[0]?.body.commandResult?.errorMessage ?? '', /lifetime/);
+  });
+
+  test('a failed replay-state write refuses the command with INTERNAL and does not ring', async () => {
+    const path = await guardPath();
+    const guard = await ReplayGuard.open(path);
+    await rm(join(path, '..'), { recursive: true });
+    const { chime, replies, service } = await setup(guard);
+    service.handle(TOPIC, ringCommand(1), false);
+    assert.equal(chime.rings, 0);
+    assert.equal(replies[0]?.body.commandResult?.errorKind, ErrorKind.INTERNAL);
+  });
+});
