@@ -11,7 +11,7 @@ export interface CliResult {
 
 /** Spawns one of our TypeScript CLIs through tsx, as `npm run doorbell -- ...` would. */
 export function spawnCli(
-  script: 'firmware/cli.ts' | 'hub/cli.ts' | 'scripts/start.ts',
+  script: 'firmware/cli.ts' | 'hub/cli.ts' | 'scripts/start.ts' | 'test-rig/cli.ts',
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): ChildProcess {

@@ -1,0 +1,85 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../common/logger.js';
+import { connectWires, type WireClient } from '../../hal/index.js';
+
+export type ConnectWires = (socketPath: string) => Promise<WireClient>;
+
+/**
+ * The emulator's cable to the board: a wire-socket client that exists while
+ * the board is powered. After power on it retries the connection every
+ * `retryMs` until the daemon serves its socket; power off drops it.
+ */
+export class BoardWires {
+  private client: WireClient | undefined;
+  private generation = 0;
+  private readonly chimeListeners = new Set<(on: boolean, atNs: bigint) => void>();
+  private connecting: Promise<void> | undefined;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly logger: Logger,
+    private readonly connect: ConnectWires = (p) => connectWires(p),
+    private readonly retryMs = 50,
+  ) {}
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** The connected client, or a clear error while the board is off or booting. */
+  get wires(): WireClient {
+    if (this.client === undefined) throw new Error(`board wire socket ${this.socketPath} is not connected`);
+    return this.client;
+  }
+
+  onChime(listener: (on: boolean, atNs: bigint) => void): void {
+    this.chimeListeners.add(listener);
+  }
+
+  /** Starts connecting in the background (board powered). */
+  powerOn(): void {
+    const generation = ++this.generation;
+    this.connecting = this.loop(generation);
+  }
+
+  /** Resolves once connected, or rejects after `timeoutMs`. */
+  async waitConnected(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.client === undefined) {
+      if (performance.now() > deadline) {
+        throw new Error(`board wire socket ${this.socketPath} not up within ${timeoutMs} ms`);
+      }
+      await sleep(this.retryMs);
+    }
+  }
+
+  /** Drops the connection (board unpowered). */
+  async powerOff(): Promise<void> {
+    this.generation++;
+    const client = this.client;
+    this.client = undefined;
+    await client?.close().catch(() => undefined);
+    await this.connecting?.catch(() => undefined);
+  }
+
+  private async loop(generation: number): Promise<void> {
+    let attempts = 0;
+    while (generation === this.generation && this.client === undefined) {
+      try {
+        const client = await this.connect(this.socketPath);
+        if (generation !== this.generation) {
+          await client.close();
+          return;
+        }
+        client.onChime((on, atNs) => {
+          for (const l of this.chimeListeners) l(on, atNs);
+        });
+        this.client = client;
+        this.logger.info({ attempts }, 'board wires connected');
+      } catch {
+        attempts++;
+        await sleep(this.retryMs);
+      }
+    }
+  }
+}

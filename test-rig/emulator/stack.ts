@@ -1,0 +1,74 @@
+import type { Logger } from '../../common/logger.js';
+import type { VerifyKey } from '../../proto/index.js';
+import { type RunningBroker, startMosquitto } from '../../test-support/mosquitto.js';
+import { type RunningEmulator, startEmulator } from './index.js';
+import type { LinkFaults } from './link-shaper.js';
+import { type SimBoard, startSimBoard } from './sim-board.js';
+
+/** Everything `doorbell-rig emulate` runs: a broker (unless given), a sim daemon, the emulator on a pty. */
+export interface EmulatedStack {
+  /** The rig's serial port, as the host opens it. */
+  hostPath: string;
+  brokerUrl: string;
+  deviceId: string;
+  deviceKey: VerifyKey;
+  board: SimBoard;
+  emulator: RunningEmulator;
+  /** Pids started here (broker is reported by its own stop): socat and each daemon. */
+  pids(): { socat: number; daemons: number[] };
+  /** Stops the emulator (socat), the daemon (SIGKILL) and the broker it started, each by pid. */
+  stop(): Promise<void>;
+}
+
+export async function startEmulatedStack(options: {
+  brokerUrl?: string;
+  faults?: LinkFaults;
+  logger: Logger;
+  /** Told every process started here: 'daemon' (each power on) and 'socat'. */
+  onSpawn?: (what: 'daemon' | 'socat', pid: number) => void;
+}): Promise<EmulatedStack> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    cleanups.length = 0;
+  };
+  try {
+    let broker: RunningBroker | undefined;
+    if (options.brokerUrl === undefined) {
+      broker = await startMosquitto();
+      cleanups.push(() => broker?.stop() ?? Promise.resolve());
+    }
+    const brokerUrl = options.brokerUrl ?? broker?.url ?? '';
+    let emulator: RunningEmulator | undefined;
+    const board = await startSimBoard({
+      brokerUrl,
+      onConsoleLine: (line) => emulator?.emulator.consoleLine(line),
+      onSpawn: (pid) => options.onSpawn?.('daemon', pid),
+    });
+    cleanups.push(() => board.stop());
+    await board.power.on();
+    const emu = await startEmulator({
+      socketPath: board.socketPath,
+      power: board.power,
+      logger: options.logger,
+      ...(options.faults ? { faults: options.faults } : {}),
+    });
+    emulator = emu;
+    options.onSpawn?.('socat', emu.socatPid);
+    cleanups.push(() => emu.stop());
+    const deviceKey = await board.deviceKey();
+    return {
+      hostPath: emu.hostPath,
+      brokerUrl,
+      deviceId: board.deviceId,
+      deviceKey,
+      board,
+      emulator: emu,
+      pids: () => ({ socat: emu.socatPid, daemons: [...board.power.pids] }),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
