@@ -237,3 +237,31 @@ test('property: any sequence of push, ack and reopen keeps the queue equal to a 
     { numRuns: 150 },
   );
 });
+
+test('group commit: a push is in the file when push returns; one fdatasync covers the whole turn', async () => {
+  const { OutboxFile } = await import('./outbox/outbox-file.js');
+  const dir = tempDir();
+  const box = Outbox.open(dir, { max: 100, logger: silentLogger() });
+  const original = OutboxFile.prototype.sync;
+  let syncs = 0;
+  OutboxFile.prototype.sync = function (this: typeof OutboxFile.prototype) {
+    syncs += 1;
+    original.call(this);
+  };
+  try {
+    const before = readFileSync(join(dir, 'outbox.log')).length;
+    box.push(entry(1));
+    box.push(entry(2));
+    box.push(entry(3));
+    assert.ok(readFileSync(join(dir, 'outbox.log')).length > before, 'written before push returned');
+    assert.equal(syncs, 0, 'no sync inside the turn that published');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(syncs, 1, 'one sync for the three pushes');
+    box.push(entry(4));
+    box.close();
+    assert.equal(syncs, 2, 'close syncs what is pending');
+    assert.deepEqual(contents(dir), ['event-1', 'event-2', 'event-3+r', 'event-4']);
+  } finally {
+    OutboxFile.prototype.sync = original;
+  }
+});

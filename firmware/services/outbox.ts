@@ -44,9 +44,12 @@ interface Queued {
  *
  * `new Outbox(max, logger)` keeps entries in memory. `Outbox.open(dir, ...)`
  * keeps them in `<dir>/outbox.log` as well: `push` appends a CRC-checked
- * record and fdatasyncs it before returning (the entry is durable once
- * queued), `ack` appends a removal record without a sync (after a power cut
- * the entry is sent again, and the hub drops the duplicate by counter).
+ * record before returning (from then on a crash or kill -9 of the daemon
+ * cannot lose it: it is in the kernel's page cache), and one fdatasync per
+ * event-loop turn (a group commit, right after the turn in which the sender
+ * already handed the event to the broker) makes it survive a power cut too.
+ * `ack` appends a removal record without a sync (after a power cut the entry
+ * is sent again, and the hub drops the duplicate by counter).
  * Reopening replays the file: the unacknowledged entries come back in order.
  */
 export class Outbox {
@@ -58,6 +61,7 @@ export class Outbox {
   private drops: Drops = { count: 0, oldestCounter: 0 };
   private readonly pushListeners = new Set<() => void>();
   private file: OutboxFile | undefined;
+  private syncScheduled = false;
 
   constructor(
     private readonly max: number,
@@ -137,11 +141,25 @@ export class Outbox {
     return this.droppedCount;
   }
 
-  /** Closes the file; later pushes and acks are kept in memory only. */
+  /** Syncs what is pending and closes the file; later pushes and acks are kept in memory only. */
   close(): void {
+    this.syncNow();
     const file = this.file;
     this.file = undefined;
     file?.close();
+  }
+
+  /** One fdatasync for every append of this turn, after the senders had their go. */
+  private scheduleSync(): void {
+    if (this.syncScheduled || !this.file) return;
+    this.syncScheduled = true;
+    setImmediate(() => this.syncNow());
+  }
+
+  private syncNow(): void {
+    if (!this.syncScheduled) return;
+    this.syncScheduled = false;
+    this.write(() => this.file?.sync());
   }
 
   private pushReport(build: NonNullable<OutboxOptions['dropReport']>): void {
@@ -172,9 +190,10 @@ export class Outbox {
           { type: RecordType.Entry, seq, ...entry },
           ...(isReport ? [{ type: RecordType.Drops as const, ...this.drops }] : []),
         ],
-        true,
+        false,
       ),
     );
+    this.scheduleSync();
     this.entries.push({ seq, entry });
     this.liveBytes += entry.payload.length;
   }

@@ -118,6 +118,11 @@ export class OutboxFile {
     }
   }
 
+  /** Makes every append so far durable. */
+  sync(): void {
+    fdatasyncSync(this.fd);
+  }
+
   /** Replaces the file with just `state` (compaction). */
   rewrite(state: RecoveredState): void {
     const content = snapshot(state);
