@@ -46,8 +46,10 @@ interface Queued {
  * keeps them in `<dir>/outbox.log` as well: `push` appends a CRC-checked
  * record before returning (from then on a crash or kill -9 of the daemon
  * cannot lose it: it is in the kernel's page cache), and one fdatasync per
- * event-loop turn (a group commit, right after the turn in which the sender
- * already handed the event to the broker) makes it survive a power cut too.
+ * event-loop turn (a group commit, started right after the turn in which the
+ * sender handed the event to the broker, and run on libuv's thread pool so
+ * disk latency never holds up the loop that rings the chime) makes it survive
+ * a power cut too.
  * `ack` appends a removal record without a sync (after a power cut the entry
  * is sent again, and the hub drops the duplicate by counter).
  * Reopening replays the file: the unacknowledged entries come back in order.
@@ -62,6 +64,7 @@ export class Outbox {
   private readonly pushListeners = new Set<() => void>();
   private file: OutboxFile | undefined;
   private syncScheduled = false;
+  private syncRunning = false;
 
   constructor(
     private readonly max: number,
@@ -153,11 +156,34 @@ export class Outbox {
   private scheduleSync(): void {
     if (this.syncScheduled || !this.file) return;
     this.syncScheduled = true;
-    setImmediate(() => this.syncNow());
+    setImmediate(() => this.startSync());
   }
 
+  private startSync(): void {
+    const file = this.file;
+    if (this.syncRunning || !file) return; // the running sync's end starts the next one
+    this.syncScheduled = false;
+    this.syncRunning = true;
+    file.syncInBackground().then(
+      () => this.syncDone(),
+      (err: unknown) => {
+        if (this.file === file) {
+          this.logger.error({ err: String(err), path: file.path }, 'outbox: fdatasync failed; will retry');
+          this.syncScheduled = true;
+        }
+        this.syncDone();
+      },
+    );
+  }
+
+  private syncDone(): void {
+    this.syncRunning = false;
+    if (this.syncScheduled) setImmediate(() => this.startSync());
+  }
+
+  /** Blocking sync of whatever is not yet durable: for close. */
   private syncNow(): void {
-    if (!this.syncScheduled) return;
+    if (!this.syncScheduled && !this.syncRunning) return;
     this.syncScheduled = false;
     this.write(() => this.file?.sync());
   }

@@ -1,5 +1,6 @@
 import {
   closeSync,
+  fdatasync,
   fdatasyncSync,
   constants as fsConstants,
   fstatSync,
@@ -118,9 +119,14 @@ export class OutboxFile {
     }
   }
 
-  /** Makes every append so far durable. */
+  /** Makes every append so far durable, blocking: for close. */
   sync(): void {
     fdatasyncSync(this.fd);
+  }
+
+  /** Makes every append so far durable, on libuv's thread pool: the event loop goes on. */
+  syncInBackground(): Promise<void> {
+    return new Promise((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Replaces the file with just `state` (compaction). */
