@@ -152,7 +152,11 @@ describe('a press rings locally and reaches the hub verified', () => {
 describe('ringing does not depend on the network', () => {
   test('a press while the broker is down rings at once and is delivered when the broker is back', async () => {
     const port = await freePort();
-    const h = await startHarness(`mqtt://127.0.0.1:${port}`);
+    // The hub must be subscribed before the doorbell comes back, or the broker acknowledges
+    // the queued events to nobody: the doorbell retries every 5 s, the hub within 0.4 s.
+    const h = await startHarness(`mqtt://127.0.0.1:${port}`, {
+      broker: { url: `mqtt://127.0.0.1:${port}`, reconnect: { minMs: 5_000, maxMs: 5_000 } },
+    });
     let broker: RunningBroker | undefined;
     try {
       const sim = h.device.hal.sim;
