@@ -1,19 +1,30 @@
-// `npm run bench -- NAME [--presses N]`: runs one benchmark; the last line printed is one JSON object.
+// `npm run bench -- NAME [--presses N] [--cases N] [--seed S]`: runs one benchmark; the last line printed is one JSON object.
 import { parseArgs } from 'node:util';
+import { fuzzCommandsBench } from './fuzz-commands.js';
 import { pressToEvent } from './press-to-event.js';
 
 export interface BenchArgs {
   presses: number;
+  /** fuzz-commands: how many cases to feed the verifier. */
+  cases: number;
+  /** fuzz-commands: the PRNG seed, to reproduce a run; random when unset. */
+  seed?: number | undefined;
   /** Where to write the raw samples as JSON, for analysis. */
   samplesFile?: string | undefined;
 }
 
 const BENCHMARKS: Record<string, (args: BenchArgs) => Promise<Record<string, unknown>>> = {
   'press-to-event': pressToEvent,
+  'fuzz-commands': fuzzCommandsBench,
 };
 
 const { values, positionals } = parseArgs({
-  options: { presses: { type: 'string', default: '1000' }, samples: { type: 'string' } },
+  options: {
+    presses: { type: 'string', default: '1000' },
+    cases: { type: 'string', default: '100000' },
+    seed: { type: 'string' },
+    samples: { type: 'string' },
+  },
   allowPositionals: true,
   strict: true,
 });
@@ -21,7 +32,7 @@ const name = positionals[0];
 const bench = name ? BENCHMARKS[name] : undefined;
 if (!bench) {
   process.stderr.write(
-    `usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}> [--presses N] [--samples FILE]\n`,
+    `usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}> [--presses N] [--samples FILE] [--cases N] [--seed S]\n`,
   );
   process.exit(2);
 }
@@ -30,5 +41,15 @@ if (!Number.isInteger(presses) || presses < 1 || presses > 100_000) {
   process.stderr.write(`--presses must be an integer from 1 to 100000, got '${values.presses}'\n`);
   process.exit(2);
 }
-const result = await bench({ presses, samplesFile: values.samples });
+const cases = Number(values.cases);
+if (!Number.isInteger(cases) || cases < 1 || cases > 10_000_000) {
+  process.stderr.write(`--cases must be an integer from 1 to 10000000, got '${values.cases}'\n`);
+  process.exit(2);
+}
+const seed = values.seed === undefined ? undefined : Number(values.seed);
+if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff)) {
+  process.stderr.write(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'\n`);
+  process.exit(2);
+}
+const result = await bench({ presses, cases, seed, samplesFile: values.samples });
 process.stdout.write(`${JSON.stringify(result)}\n`);
