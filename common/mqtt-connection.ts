@@ -30,6 +30,12 @@ export interface MqttConnectionOptions {
   tls?: TlsFiles;
   username?: string | undefined;
   password?: string | undefined;
+  /**
+   * Keep the MQTT 5 session (subscriptions and queued QoS 1 messages) at the
+   * broker for this long while disconnected: a hub that restarts or loses
+   * the link then receives what arrived meanwhile. Needs a stable client id.
+   */
+  persistentSessionS?: number;
 }
 
 export interface ConnectionEvents {
@@ -141,7 +147,11 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
     return {
       clientId: this.options.clientId,
       protocolVersion: 5,
-      clean: true,
+      clean: this.options.persistentSessionS === undefined,
+      properties:
+        this.options.persistentSessionS === undefined
+          ? undefined
+          : { sessionExpiryInterval: this.options.persistentSessionS },
       keepalive: this.options.keepaliveS ?? 30,
       reconnectPeriod: 0,
       connectTimeout: 5_000,

@@ -137,13 +137,20 @@ async function keygen(ctx: Context): Promise<number> {
   return 0;
 }
 
-async function connectWatcher(ctx: Context): Promise<{ connection: MqttConnection; watcher: EventWatcher }> {
+/** How long the broker keeps a watching hub's session (and its queued events) while it is away. */
+const WATCH_SESSION_S = 7 * 24 * 3600;
+
+async function connectWatcher(
+  ctx: Context,
+  session?: { clientId: string },
+): Promise<{ connection: MqttConnection; watcher: EventWatcher }> {
   const devices = await loadDevices(ctx.stateDir);
   if (devices.size === 0) ctx.logger.warn('no devices pinned: every event will be rejected (see add-device)');
   const watcher = new EventWatcher(devices, ctx.logger.child({ module: 'watcher' }));
   const connection = new MqttConnection({
     url: ctx.broker,
-    clientId: `doorbell-hub-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    clientId: session?.clientId ?? `doorbell-hub-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    persistentSessionS: session ? WATCH_SESSION_S : undefined,
     logger: ctx.logger.child({ module: 'mqtt' }),
     subscriptions: EventWatcher.subscriptions,
     tls: ctx.tls,
@@ -153,7 +160,9 @@ async function connectWatcher(ctx: Context): Promise<{ connection: MqttConnectio
 }
 
 async function watch(ctx: Context): Promise<number> {
-  const { connection, watcher } = await connectWatcher(ctx);
+  // One persistent session per hub key: events that arrive while the watcher is away wait at the broker.
+  const { key } = await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir));
+  const { connection, watcher } = await connectWatcher(ctx, { clientId: `doorbell-hub-watch-${key.keyId}` });
   watcher.on('event', (e) => {
     process.stdout.write(`${ctx.json ? JSON.stringify(eventToJson(e)) : describeEvent(e)}\n`);
   });
