@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from '../../common/logger.js';
 import type { VerifyKey } from '../../proto/index.js';
 import { type RunningBroker, startMosquitto } from '../../test-support/mosquitto.js';
@@ -26,6 +27,8 @@ export async function startEmulatedStack(options: {
   logger: Logger;
   /** Told every process started here: 'daemon' (each power on) and 'socat'. */
   onSpawn?: (what: 'daemon' | 'socat', pid: number) => void;
+  /** Merged into the sim daemon's `hal.button` / `hal.chime` config before the first power on (e.g. short timings for a benchmark). */
+  hal?: { button?: Record<string, number>; chime?: Record<string, number> };
 }): Promise<EmulatedStack> {
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -46,6 +49,7 @@ export async function startEmulatedStack(options: {
       onSpawn: (pid) => options.onSpawn?.('daemon', pid),
     });
     cleanups.push(() => board.stop());
+    if (options.hal) await overrideHal(board.configPath, options.hal);
     await board.power.on();
     const emu = await startEmulator({
       socketPath: board.socketPath,
@@ -71,4 +75,19 @@ export async function startEmulatedStack(options: {
     await stop();
     throw err;
   }
+}
+
+async function overrideHal(
+  configPath: string,
+  hal: { button?: Record<string, number>; chime?: Record<string, number> },
+): Promise<void> {
+  const config = JSON.parse(await readFile(configPath, 'utf8')) as {
+    hal: { button?: Record<string, unknown>; chime?: Record<string, unknown> };
+  };
+  config.hal = {
+    ...config.hal,
+    button: { ...config.hal.button, ...hal.button },
+    chime: { ...config.hal.chime, ...hal.chime },
+  };
+  await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
 }
