@@ -6,6 +6,7 @@ import { doorbell, publicKeyFromText } from '../proto/index.js';
 import { fractionFlag, hexFlag, intFlag, required, USAGE, UsageError } from './cli-args.js';
 import type { LinkFaults } from './emulator/link-shaper.js';
 import { type EmulatedStack, startEmulatedStack } from './emulator/stack.js';
+import { listSerialPorts } from './port-list.js';
 import { RigDriver } from './protocol/driver.js';
 import { openSerialTransport } from './serial-transport.js';
 import { HubWatch } from './suites/hub-watch.js';
@@ -90,8 +91,7 @@ async function main(argv: string[]): Promise<number> {
 async function list(values: Values): Promise<number> {
   const vid = hexFlag('vid', values.vid, '2e8a');
   const pid = hexFlag('pid', values.pid, '000a');
-  const { SerialPort } = await import('serialport');
-  const ports = await SerialPort.list();
+  const { ports, source } = await listSerialPorts();
   let found = 0;
   for (const p of ports) {
     const v = p.vendorId?.toLowerCase();
@@ -105,7 +105,9 @@ async function list(values: Values): Promise<number> {
       out(`skip  ${p.path}  ${why}\n`);
     }
   }
-  out(`${found} rig(s) found among ${ports.length} serial port(s) (looking for ${vid}:${pid})\n`);
+  out(
+    `${found} rig(s) found among ${ports.length} serial port(s) (looking for ${vid}:${pid}; ports from ${source})\n`,
+  );
   return found > 0 ? 0 : 1;
 }
 
