@@ -39,17 +39,8 @@ export interface RigIdentity {
   capabilities: RigCapability[];
 }
 
-/** The rig's state, from INFO. */
-export interface RigInfo {
-  uptimeUs: bigint;
-  power: boolean;
-  lamp: boolean;
-  chimeLevel: 0 | 1;
-  chimeWatch: boolean;
-  console: boolean;
-  /** A button action (PRESS, HOLD, BOUNCE) is running. */
-  busy: boolean;
-}
+/** The rig's state, from INFO: the INFO_REPLY fields (`busy`: a PRESS, HOLD or BOUNCE is running). */
+export type RigInfo = Omit<MessageOf<'INFO_REPLY'>, 'type'>;
 
 export interface ChimeEdge {
   level: 0 | 1;
