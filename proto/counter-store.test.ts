@@ -114,7 +114,15 @@ describe('CounterStore', () => {
 
   test('refuses a corrupt file instead of starting over', async () => {
     const path = join(dir, 'corrupt');
-    for (const content of ['', 'abc\n', '-5\n', '1e3\n', '99999999999999999999\n', '01\n']) {
+    for (const content of [
+      '',
+      'abc\n',
+      '-5\n',
+      '1e3\n',
+      '99999999999999999999\n',
+      '01\n',
+      `${'7'.repeat(10_000)}\n`,
+    ]) {
       await writeFile(path, content);
       await assert.rejects(
         CounterStore.open(path),

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileDurably, writeFileDurablySync } from './durable-file.js';
 
@@ -98,6 +98,10 @@ export class CounterStore {
 async function readMark(path: string): Promise<number> {
   let text: string;
   try {
+    // A mark is at most 16 digits and a newline; never read a large file whole.
+    if ((await stat(path)).size > 64) {
+      throw new CounterStoreError('corrupt', `counter store ${path} is larger than any counter file`);
+    }
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;

@@ -114,6 +114,16 @@ describe('key files', () => {
     assert.equal(await readFile(path, 'utf8'), before);
   });
 
+  test('an oversized key file is refused without reading it as a key', async () => {
+    const path = join(dir, 'huge.pem');
+    await writeFile(path, 'A'.repeat(1 << 20), { mode: 0o600 });
+    await assert.rejects(
+      loadSigningKey(path),
+      (err: unknown) =>
+        err instanceof KeyFileError && err.problem === 'not-ed25519' && /bytes/.test(err.message),
+    );
+  });
+
   test('a key file that is not an Ed25519 private key is refused', async () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
       type: 'pkcs8',

@@ -152,6 +152,9 @@ export class KeyFileError extends Error {
   }
 }
 
+/** An Ed25519 PKCS#8 PEM key is about 120 bytes; anything near this is not one. */
+export const MAX_KEY_FILE_BYTES = 4096;
+
 /**
  * Loads the PKCS#8 PEM signing key at `path`. Refuses (KeyFileError) a file
  * that group or others may access in any way, that is not a regular file, or
@@ -169,6 +172,13 @@ export async function loadSigningKey(path: string): Promise<SigningKey> {
         'insecure-permissions',
         path,
         `key file mode is ${(stat.mode & 0o777).toString(8).padStart(4, '0')}; group and others must have no access (chmod 600)`,
+      );
+    }
+    if (stat.size > MAX_KEY_FILE_BYTES) {
+      throw new KeyFileError(
+        'not-ed25519',
+        path,
+        `key file is ${stat.size} bytes; an Ed25519 PEM key is under ${MAX_KEY_FILE_BYTES}`,
       );
     }
     pem = await file.readFile('utf8');
