@@ -20,10 +20,12 @@ export interface HeaderInit {
   expiresAtMs: number;
   /** Commands: newCorrelationId(); results: the command's. At most 64 of [0-9A-Za-z_.:-]. */
   correlationId: string;
+  /** The device's key epoch as the signer knows it (commands) or its current one (events); default 0. */
+  keyEpoch?: number;
 }
 
 /** A header that passed checkHeader. */
-export type HeaderFields = Readonly<HeaderInit>;
+export type HeaderFields = Readonly<Required<HeaderInit>>;
 
 const MAX_TOPIC_LENGTH = 256;
 
@@ -42,6 +44,7 @@ export function checkHeader(
   const issuedAtMs = header.issuedAtMs ?? 0;
   const expiresAtMs = header.expiresAtMs ?? 0;
   const correlationId = header.correlationId ?? '';
+  const keyEpoch = header.keyEpoch ?? 0;
   if (!isDeviceId(deviceId)) return { ok: false, problem: 'header.device_id is malformed' };
   if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
     return { ok: false, problem: `header.topic must be 1 to ${MAX_TOPIC_LENGTH} characters` };
@@ -57,7 +60,13 @@ export function checkHeader(
   if (!isCorrelationId(correlationId)) {
     return { ok: false, problem: 'header.correlation_id must be at most 64 characters of [0-9A-Za-z_.:-]' };
   }
-  return { ok: true, header: { deviceId, topic, counter, issuedAtMs, expiresAtMs, correlationId } };
+  if (typeof keyEpoch !== 'number' || !Number.isSafeInteger(keyEpoch) || keyEpoch < 0) {
+    return { ok: false, problem: 'header.key_epoch must be a safe integer >= 0' };
+  }
+  return {
+    ok: true,
+    header: { deviceId, topic, counter, issuedAtMs, expiresAtMs, correlationId, keyEpoch },
+  };
 }
 
 function isPositiveSafeInteger(value: unknown): value is number {

@@ -34,6 +34,23 @@ export {
   verifyKeyOf,
 } from './keys.js';
 export {
+  devicePairingProof,
+  fingerprintOf,
+  formatPairingCode,
+  MAX_PAIRING_NONCE_BYTES,
+  MIN_PAIRING_NONCE_BYTES,
+  newPairingSecret,
+  PAIRING_PROOF_BYTES,
+  PAIRING_SECRET_BYTES,
+  type PairingCode,
+  PairingCodeError,
+  pairingKey,
+  pairingProof,
+  pairingTranscript,
+  parsePairingCode,
+  proofMatches,
+} from './pairing.js';
+export {
   DEFAULT_REPLAY_RESERVE,
   DEFAULT_REPLAY_WINDOW,
   MAX_REPLAY_FILE_BYTES,
@@ -57,6 +74,7 @@ export {
   errorKindOf,
   openCommand,
   openEvent,
+  openPairCommand,
   type RejectKind,
   ReplayError,
   type VerifyContext,

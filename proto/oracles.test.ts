@@ -111,6 +111,7 @@ describe('independent oracles', () => {
         `  issued_at_ms: ${h.issuedAtMs}`,
         `  expires_at_ms: ${h.expiresAtMs}`,
         `  correlation_id: "${h.correlationId}"`,
+        `  key_epoch: ${h.keyEpoch}`,
         '}',
         'chime_rang {',
         `  rang_at_ms: ${EVENT_BODIES.chimeRang.chimeRang?.rangAtMs}`,

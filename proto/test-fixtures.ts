@@ -29,6 +29,7 @@ export function header(topic: string, overrides: Partial<HeaderInit> = {}): Head
     issuedAtMs: NOW_MS - 1000,
     expiresAtMs: NOW_MS + 30_000,
     correlationId: newCorrelationId(),
+    keyEpoch: 2,
     ...overrides,
   };
 }
@@ -74,6 +75,12 @@ export const EVENT_BODIES: { readonly [K in NonNullable<doorbell.v1.Event['kind'
   },
   pairingRequested: { pairingRequested: {} },
   eventsDropped: { eventsDropped: { count: 7, oldestDroppedCounter: 1_000_001 } },
+  keysChanged: {
+    keysChanged: { change: 'removed', keyId: '0123456789abcdef', byKeyId: 'fedcba9876543210', keyEpoch: 3 },
+  },
+  pairingWindow: {
+    pairingWindow: { open: true, closesAtMs: NOW_MS + 180_000, reason: 'button', failures: 2 },
+  },
 };
 
 /** One body of every Command kind. */
@@ -82,4 +89,26 @@ export const COMMAND_BODIES: {
 } = {
   ringChimeTest: { ringChimeTest: {} },
   getStatus: { getStatus: {} },
+  pair: {
+    pair: {
+      ownerPublicKey: Buffer.alloc(32, 1),
+      ownerLabel: 'owner',
+      hubPublicKey: Buffer.alloc(32, 2),
+      hubRole: doorbell.v1.Role.OPERATE,
+      hubLabel: 'hub',
+      footageRecipients: ['age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq'],
+      nonce: Buffer.alloc(16, 3),
+      proof: Buffer.alloc(32, 4),
+    },
+  },
+  listKeys: { listKeys: {} },
+  addKey: { addKey: { publicKey: Buffer.alloc(32, 5), role: doorbell.v1.Role.VIEW, label: 'phone' } },
+  removeKey: { removeKey: { keyId: '0123456789abcdef' } },
+  rotateKey: { rotateKey: { keyId: '0123456789abcdef', newPublicKey: Buffer.alloc(32, 6) } },
+  setRole: { setRole: { keyId: '0123456789abcdef', role: doorbell.v1.Role.MANAGE } },
+  setRecipients: {
+    setRecipients: { footageRecipients: ['age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq'] },
+  },
+  openPairingWindow: { openPairingWindow: { seconds: 120 } },
+  setChimeMuted: { setChimeMuted: { muted: true } },
 };

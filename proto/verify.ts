@@ -3,7 +3,7 @@ import { isCorrelationId } from './correlation.js';
 import { MAX_ENVELOPE_BYTES } from './envelope.js';
 import { doorbell } from './gen/doorbell.js';
 import { checkHeader, type HeaderFields } from './header.js';
-import type { VerifyKey } from './keys.js';
+import { type VerifyKey, verifyKeyFromRaw } from './keys.js';
 import type { ReplayGuard } from './replay-guard.js';
 
 /**
@@ -144,6 +144,41 @@ export function openCommand(
   }
   replay.accept(key.keyId, header.counter, header.issuedAtMs);
   return { command: message, key, header };
+}
+
+/**
+ * Opens a Pair command, which a device receives before it has any key to check
+ * it with: the key is the owner key the command carries, and the envelope's
+ * key_id must name it. Every other check is openCommand's, including the
+ * replay window; the caller then checks the pairing proof (proto/pairing.ts).
+ * Anything but a Pair command is 'unknown-key'.
+ */
+export function openPairCommand(
+  bytes: Uint8Array,
+  ctx: Omit<VerifyContext, 'keys'>,
+): { command: doorbell.v1.Command & doorbell.v1.Command.$Shape; key: VerifyKey; header: HeaderFields } {
+  checkContext({ ...ctx, keys: new Map() });
+  if (!(bytes instanceof Uint8Array)) throw new VerifyError('undecodable', 'payload is not bytes');
+  if (bytes.length > MAX_ENVELOPE_BYTES) {
+    throw new VerifyError('oversized', `envelope is ${bytes.length} bytes, above ${MAX_ENVELOPE_BYTES}`);
+  }
+  let claimed: Uint8Array | null | undefined;
+  try {
+    const command = doorbell.v1.Command.decode(doorbell.v1.Envelope.decode(bytes).body ?? new Uint8Array());
+    claimed = command.pair?.ownerPublicKey;
+  } catch {
+    throw new VerifyError('undecodable', 'envelope or body does not decode');
+  }
+  if (claimed == null || claimed.length === 0) {
+    throw new VerifyError('unknown-key', 'key_id names no enrolled key, and this is not a Pair command');
+  }
+  let key: VerifyKey;
+  try {
+    key = verifyKeyFromRaw(claimed);
+  } catch {
+    throw new VerifyError('undecodable', 'pair.owner_public_key is not an Ed25519 public key');
+  }
+  return openCommand(bytes, { ...ctx, keys: new Map([[key.keyId, key]]) });
 }
 
 /** Opens an Envelope carrying an Event; throws VerifyError. */

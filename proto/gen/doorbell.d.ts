@@ -35,8 +35,35 @@ export namespace doorbell {
             /** Command getStatus. */
             getStatus?: (doorbell.v1.GetStatus.$Properties|null);
 
+            /** Command pair. */
+            pair?: (doorbell.v1.Pair.$Properties|null);
+
+            /** Command listKeys. */
+            listKeys?: (doorbell.v1.ListKeys.$Properties|null);
+
+            /** Command addKey. */
+            addKey?: (doorbell.v1.AddKey.$Properties|null);
+
+            /** Command removeKey. */
+            removeKey?: (doorbell.v1.RemoveKey.$Properties|null);
+
+            /** Command rotateKey. */
+            rotateKey?: (doorbell.v1.RotateKey.$Properties|null);
+
+            /** Command setRole. */
+            setRole?: (doorbell.v1.SetRole.$Properties|null);
+
+            /** Command setRecipients. */
+            setRecipients?: (doorbell.v1.SetRecipients.$Properties|null);
+
+            /** Command openPairingWindow. */
+            openPairingWindow?: (doorbell.v1.OpenPairingWindow.$Properties|null);
+
+            /** Command setChimeMuted. */
+            setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
+
             /** Command kind. */
-            kind?: ("ringChimeTest"|"getStatus");
+            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted");
 
             /**
              * Creates a new Command instance using the specified properties.
@@ -107,8 +134,35 @@ export namespace doorbell {
                 /** Command getStatus */
                 getStatus?: (doorbell.v1.GetStatus.$Properties|null);
 
+                /** Command pair */
+                pair?: (doorbell.v1.Pair.$Properties|null);
+
+                /** Command listKeys */
+                listKeys?: (doorbell.v1.ListKeys.$Properties|null);
+
+                /** Command addKey */
+                addKey?: (doorbell.v1.AddKey.$Properties|null);
+
+                /** Command removeKey */
+                removeKey?: (doorbell.v1.RemoveKey.$Properties|null);
+
+                /** Command rotateKey */
+                rotateKey?: (doorbell.v1.RotateKey.$Properties|null);
+
+                /** Command setRole */
+                setRole?: (doorbell.v1.SetRole.$Properties|null);
+
+                /** Command setRecipients */
+                setRecipients?: (doorbell.v1.SetRecipients.$Properties|null);
+
+                /** Command openPairingWindow */
+                openPairingWindow?: (doorbell.v1.OpenPairingWindow.$Properties|null);
+
+                /** Command setChimeMuted */
+                setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
+
                 /** Command kind */
-                kind?: ("ringChimeTest"|"getStatus");
+                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -119,10 +173,935 @@ export namespace doorbell {
               header?: doorbell.v1.Header.$Shape|null;
               ringChimeTest?: doorbell.v1.RingChimeTest.$Shape|null;
               getStatus?: doorbell.v1.GetStatus.$Shape|null;
+              pair?: doorbell.v1.Pair.$Shape|null;
+              listKeys?: doorbell.v1.ListKeys.$Shape|null;
+              addKey?: doorbell.v1.AddKey.$Shape|null;
+              removeKey?: doorbell.v1.RemoveKey.$Shape|null;
+              rotateKey?: doorbell.v1.RotateKey.$Shape|null;
+              setRole?: doorbell.v1.SetRole.$Shape|null;
+              setRecipients?: doorbell.v1.SetRecipients.$Shape|null;
+              openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
+              setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape })
+              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
             );
+        }
+
+        /** Role enum. */
+        enum Role {
+
+            /** ROLE_UNSPECIFIED value */
+            ROLE_UNSPECIFIED = 0,
+
+            /** VIEW value */
+            VIEW = 1,
+
+            /** OPERATE value */
+            OPERATE = 2,
+
+            /** MANAGE value */
+            MANAGE = 3,
+
+            /** ADMINISTER value */
+            ADMINISTER = 4
+        }
+
+        /**
+         * Properties of a Pair.
+         * @deprecated Use doorbell.v1.Pair.$Properties instead.
+         */
+        interface IPair extends doorbell.v1.Pair.$Properties {
+        }
+
+        /** Represents a Pair. */
+        class Pair {
+
+            /**
+             * Constructs a new Pair.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.Pair.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Pair ownerPublicKey. */
+            ownerPublicKey: Uint8Array;
+
+            /** Pair ownerLabel. */
+            ownerLabel: string;
+
+            /** Pair hubPublicKey. */
+            hubPublicKey: Uint8Array;
+
+            /** Pair hubRole. */
+            hubRole: doorbell.v1.Role;
+
+            /** Pair hubLabel. */
+            hubLabel: string;
+
+            /** Pair footageRecipients. */
+            footageRecipients: string[];
+
+            /** Pair nonce. */
+            nonce: Uint8Array;
+
+            /** Pair proof. */
+            proof: Uint8Array;
+
+            /**
+             * Creates a new Pair instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Pair instance
+             */
+            static create(properties: doorbell.v1.Pair.$Shape): doorbell.v1.Pair & doorbell.v1.Pair.$Shape;
+            static create(properties?: doorbell.v1.Pair.$Properties): doorbell.v1.Pair;
+
+            /**
+             * Encodes the specified Pair message. Does not implicitly {@link doorbell.v1.Pair.verify|verify} messages.
+             * @param message Pair message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.Pair.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Pair message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.Pair & doorbell.v1.Pair.$Shape} Pair
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.Pair & doorbell.v1.Pair.$Shape;
+
+            /**
+             * Verifies a Pair message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Pair message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Pair
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.Pair;
+
+            /**
+             * Creates a plain object from a Pair message. Also converts values to other types if specified.
+             * @param message Pair
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.Pair, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Pair to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace Pair {
+
+            /** Properties of a Pair. */
+            interface $Properties {
+
+                /** Pair ownerPublicKey */
+                ownerPublicKey?: (Uint8Array|null);
+
+                /** Pair ownerLabel */
+                ownerLabel?: (string|null);
+
+                /** Pair hubPublicKey */
+                hubPublicKey?: (Uint8Array|null);
+
+                /** Pair hubRole */
+                hubRole?: (doorbell.v1.Role|null);
+
+                /** Pair hubLabel */
+                hubLabel?: (string|null);
+
+                /** Pair footageRecipients */
+                footageRecipients?: (string[]|null);
+
+                /** Pair nonce */
+                nonce?: (Uint8Array|null);
+
+                /** Pair proof */
+                proof?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Pair. */
+            type $Shape = doorbell.v1.Pair.$Properties;
+        }
+
+        /**
+         * Properties of a ListKeys.
+         * @deprecated Use doorbell.v1.ListKeys.$Properties instead.
+         */
+        interface IListKeys extends doorbell.v1.ListKeys.$Properties {
+        }
+
+        /** Represents a ListKeys. */
+        class ListKeys {
+
+            /**
+             * Constructs a new ListKeys.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.ListKeys.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new ListKeys instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListKeys instance
+             */
+            static create(properties: doorbell.v1.ListKeys.$Shape): doorbell.v1.ListKeys & doorbell.v1.ListKeys.$Shape;
+            static create(properties?: doorbell.v1.ListKeys.$Properties): doorbell.v1.ListKeys;
+
+            /**
+             * Encodes the specified ListKeys message. Does not implicitly {@link doorbell.v1.ListKeys.verify|verify} messages.
+             * @param message ListKeys message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.ListKeys.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListKeys message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.ListKeys & doorbell.v1.ListKeys.$Shape} ListKeys
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.ListKeys & doorbell.v1.ListKeys.$Shape;
+
+            /**
+             * Verifies a ListKeys message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListKeys message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListKeys
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.ListKeys;
+
+            /**
+             * Creates a plain object from a ListKeys message. Also converts values to other types if specified.
+             * @param message ListKeys
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.ListKeys, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListKeys to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace ListKeys {
+
+            /** Properties of a ListKeys. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListKeys. */
+            type $Shape = doorbell.v1.ListKeys.$Properties;
+        }
+
+        /**
+         * Properties of an AddKey.
+         * @deprecated Use doorbell.v1.AddKey.$Properties instead.
+         */
+        interface IAddKey extends doorbell.v1.AddKey.$Properties {
+        }
+
+        /** Represents an AddKey. */
+        class AddKey {
+
+            /**
+             * Constructs a new AddKey.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.AddKey.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AddKey publicKey. */
+            publicKey: Uint8Array;
+
+            /** AddKey role. */
+            role: doorbell.v1.Role;
+
+            /** AddKey label. */
+            label: string;
+
+            /**
+             * Creates a new AddKey instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AddKey instance
+             */
+            static create(properties: doorbell.v1.AddKey.$Shape): doorbell.v1.AddKey & doorbell.v1.AddKey.$Shape;
+            static create(properties?: doorbell.v1.AddKey.$Properties): doorbell.v1.AddKey;
+
+            /**
+             * Encodes the specified AddKey message. Does not implicitly {@link doorbell.v1.AddKey.verify|verify} messages.
+             * @param message AddKey message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.AddKey.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AddKey message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.AddKey & doorbell.v1.AddKey.$Shape} AddKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.AddKey & doorbell.v1.AddKey.$Shape;
+
+            /**
+             * Verifies an AddKey message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AddKey message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AddKey
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.AddKey;
+
+            /**
+             * Creates a plain object from an AddKey message. Also converts values to other types if specified.
+             * @param message AddKey
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.AddKey, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AddKey to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace AddKey {
+
+            /** Properties of an AddKey. */
+            interface $Properties {
+
+                /** AddKey publicKey */
+                publicKey?: (Uint8Array|null);
+
+                /** AddKey role */
+                role?: (doorbell.v1.Role|null);
+
+                /** AddKey label */
+                label?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AddKey. */
+            type $Shape = doorbell.v1.AddKey.$Properties;
+        }
+
+        /**
+         * Properties of a RemoveKey.
+         * @deprecated Use doorbell.v1.RemoveKey.$Properties instead.
+         */
+        interface IRemoveKey extends doorbell.v1.RemoveKey.$Properties {
+        }
+
+        /** Represents a RemoveKey. */
+        class RemoveKey {
+
+            /**
+             * Constructs a new RemoveKey.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.RemoveKey.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RemoveKey keyId. */
+            keyId: string;
+
+            /**
+             * Creates a new RemoveKey instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RemoveKey instance
+             */
+            static create(properties: doorbell.v1.RemoveKey.$Shape): doorbell.v1.RemoveKey & doorbell.v1.RemoveKey.$Shape;
+            static create(properties?: doorbell.v1.RemoveKey.$Properties): doorbell.v1.RemoveKey;
+
+            /**
+             * Encodes the specified RemoveKey message. Does not implicitly {@link doorbell.v1.RemoveKey.verify|verify} messages.
+             * @param message RemoveKey message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.RemoveKey.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RemoveKey message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.RemoveKey & doorbell.v1.RemoveKey.$Shape} RemoveKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.RemoveKey & doorbell.v1.RemoveKey.$Shape;
+
+            /**
+             * Verifies a RemoveKey message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RemoveKey message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RemoveKey
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.RemoveKey;
+
+            /**
+             * Creates a plain object from a RemoveKey message. Also converts values to other types if specified.
+             * @param message RemoveKey
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.RemoveKey, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RemoveKey to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace RemoveKey {
+
+            /** Properties of a RemoveKey. */
+            interface $Properties {
+
+                /** RemoveKey keyId */
+                keyId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RemoveKey. */
+            type $Shape = doorbell.v1.RemoveKey.$Properties;
+        }
+
+        /**
+         * Properties of a RotateKey.
+         * @deprecated Use doorbell.v1.RotateKey.$Properties instead.
+         */
+        interface IRotateKey extends doorbell.v1.RotateKey.$Properties {
+        }
+
+        /** Represents a RotateKey. */
+        class RotateKey {
+
+            /**
+             * Constructs a new RotateKey.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.RotateKey.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RotateKey keyId. */
+            keyId: string;
+
+            /** RotateKey newPublicKey. */
+            newPublicKey: Uint8Array;
+
+            /**
+             * Creates a new RotateKey instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RotateKey instance
+             */
+            static create(properties: doorbell.v1.RotateKey.$Shape): doorbell.v1.RotateKey & doorbell.v1.RotateKey.$Shape;
+            static create(properties?: doorbell.v1.RotateKey.$Properties): doorbell.v1.RotateKey;
+
+            /**
+             * Encodes the specified RotateKey message. Does not implicitly {@link doorbell.v1.RotateKey.verify|verify} messages.
+             * @param message RotateKey message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.RotateKey.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RotateKey message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.RotateKey & doorbell.v1.RotateKey.$Shape} RotateKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.RotateKey & doorbell.v1.RotateKey.$Shape;
+
+            /**
+             * Verifies a RotateKey message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RotateKey message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RotateKey
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.RotateKey;
+
+            /**
+             * Creates a plain object from a RotateKey message. Also converts values to other types if specified.
+             * @param message RotateKey
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.RotateKey, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RotateKey to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace RotateKey {
+
+            /** Properties of a RotateKey. */
+            interface $Properties {
+
+                /** RotateKey keyId */
+                keyId?: (string|null);
+
+                /** RotateKey newPublicKey */
+                newPublicKey?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RotateKey. */
+            type $Shape = doorbell.v1.RotateKey.$Properties;
+        }
+
+        /**
+         * Properties of a SetRole.
+         * @deprecated Use doorbell.v1.SetRole.$Properties instead.
+         */
+        interface ISetRole extends doorbell.v1.SetRole.$Properties {
+        }
+
+        /** Represents a SetRole. */
+        class SetRole {
+
+            /**
+             * Constructs a new SetRole.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.SetRole.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SetRole keyId. */
+            keyId: string;
+
+            /** SetRole role. */
+            role: doorbell.v1.Role;
+
+            /**
+             * Creates a new SetRole instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SetRole instance
+             */
+            static create(properties: doorbell.v1.SetRole.$Shape): doorbell.v1.SetRole & doorbell.v1.SetRole.$Shape;
+            static create(properties?: doorbell.v1.SetRole.$Properties): doorbell.v1.SetRole;
+
+            /**
+             * Encodes the specified SetRole message. Does not implicitly {@link doorbell.v1.SetRole.verify|verify} messages.
+             * @param message SetRole message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.SetRole.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SetRole message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.SetRole & doorbell.v1.SetRole.$Shape} SetRole
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.SetRole & doorbell.v1.SetRole.$Shape;
+
+            /**
+             * Verifies a SetRole message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SetRole message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SetRole
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.SetRole;
+
+            /**
+             * Creates a plain object from a SetRole message. Also converts values to other types if specified.
+             * @param message SetRole
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.SetRole, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SetRole to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace SetRole {
+
+            /** Properties of a SetRole. */
+            interface $Properties {
+
+                /** SetRole keyId */
+                keyId?: (string|null);
+
+                /** SetRole role */
+                role?: (doorbell.v1.Role|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SetRole. */
+            type $Shape = doorbell.v1.SetRole.$Properties;
+        }
+
+        /**
+         * Properties of a SetRecipients.
+         * @deprecated Use doorbell.v1.SetRecipients.$Properties instead.
+         */
+        interface ISetRecipients extends doorbell.v1.SetRecipients.$Properties {
+        }
+
+        /** Represents a SetRecipients. */
+        class SetRecipients {
+
+            /**
+             * Constructs a new SetRecipients.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.SetRecipients.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SetRecipients footageRecipients. */
+            footageRecipients: string[];
+
+            /**
+             * Creates a new SetRecipients instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SetRecipients instance
+             */
+            static create(properties: doorbell.v1.SetRecipients.$Shape): doorbell.v1.SetRecipients & doorbell.v1.SetRecipients.$Shape;
+            static create(properties?: doorbell.v1.SetRecipients.$Properties): doorbell.v1.SetRecipients;
+
+            /**
+             * Encodes the specified SetRecipients message. Does not implicitly {@link doorbell.v1.SetRecipients.verify|verify} messages.
+             * @param message SetRecipients message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.SetRecipients.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SetRecipients message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.SetRecipients & doorbell.v1.SetRecipients.$Shape} SetRecipients
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.SetRecipients & doorbell.v1.SetRecipients.$Shape;
+
+            /**
+             * Verifies a SetRecipients message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SetRecipients message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SetRecipients
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.SetRecipients;
+
+            /**
+             * Creates a plain object from a SetRecipients message. Also converts values to other types if specified.
+             * @param message SetRecipients
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.SetRecipients, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SetRecipients to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace SetRecipients {
+
+            /** Properties of a SetRecipients. */
+            interface $Properties {
+
+                /** SetRecipients footageRecipients */
+                footageRecipients?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SetRecipients. */
+            type $Shape = doorbell.v1.SetRecipients.$Properties;
+        }
+
+        /**
+         * Properties of an OpenPairingWindow.
+         * @deprecated Use doorbell.v1.OpenPairingWindow.$Properties instead.
+         */
+        interface IOpenPairingWindow extends doorbell.v1.OpenPairingWindow.$Properties {
+        }
+
+        /** Represents an OpenPairingWindow. */
+        class OpenPairingWindow {
+
+            /**
+             * Constructs a new OpenPairingWindow.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.OpenPairingWindow.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** OpenPairingWindow seconds. */
+            seconds: number;
+
+            /**
+             * Creates a new OpenPairingWindow instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OpenPairingWindow instance
+             */
+            static create(properties: doorbell.v1.OpenPairingWindow.$Shape): doorbell.v1.OpenPairingWindow & doorbell.v1.OpenPairingWindow.$Shape;
+            static create(properties?: doorbell.v1.OpenPairingWindow.$Properties): doorbell.v1.OpenPairingWindow;
+
+            /**
+             * Encodes the specified OpenPairingWindow message. Does not implicitly {@link doorbell.v1.OpenPairingWindow.verify|verify} messages.
+             * @param message OpenPairingWindow message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.OpenPairingWindow.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OpenPairingWindow message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.OpenPairingWindow & doorbell.v1.OpenPairingWindow.$Shape} OpenPairingWindow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.OpenPairingWindow & doorbell.v1.OpenPairingWindow.$Shape;
+
+            /**
+             * Verifies an OpenPairingWindow message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OpenPairingWindow message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OpenPairingWindow
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.OpenPairingWindow;
+
+            /**
+             * Creates a plain object from an OpenPairingWindow message. Also converts values to other types if specified.
+             * @param message OpenPairingWindow
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.OpenPairingWindow, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OpenPairingWindow to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace OpenPairingWindow {
+
+            /** Properties of an OpenPairingWindow. */
+            interface $Properties {
+
+                /** OpenPairingWindow seconds */
+                seconds?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OpenPairingWindow. */
+            type $Shape = doorbell.v1.OpenPairingWindow.$Properties;
+        }
+
+        /**
+         * Properties of a SetChimeMuted.
+         * @deprecated Use doorbell.v1.SetChimeMuted.$Properties instead.
+         */
+        interface ISetChimeMuted extends doorbell.v1.SetChimeMuted.$Properties {
+        }
+
+        /** Represents a SetChimeMuted. */
+        class SetChimeMuted {
+
+            /**
+             * Constructs a new SetChimeMuted.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.SetChimeMuted.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SetChimeMuted muted. */
+            muted: boolean;
+
+            /**
+             * Creates a new SetChimeMuted instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SetChimeMuted instance
+             */
+            static create(properties: doorbell.v1.SetChimeMuted.$Shape): doorbell.v1.SetChimeMuted & doorbell.v1.SetChimeMuted.$Shape;
+            static create(properties?: doorbell.v1.SetChimeMuted.$Properties): doorbell.v1.SetChimeMuted;
+
+            /**
+             * Encodes the specified SetChimeMuted message. Does not implicitly {@link doorbell.v1.SetChimeMuted.verify|verify} messages.
+             * @param message SetChimeMuted message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.SetChimeMuted.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SetChimeMuted message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.SetChimeMuted & doorbell.v1.SetChimeMuted.$Shape} SetChimeMuted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.SetChimeMuted & doorbell.v1.SetChimeMuted.$Shape;
+
+            /**
+             * Verifies a SetChimeMuted message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SetChimeMuted message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SetChimeMuted
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.SetChimeMuted;
+
+            /**
+             * Creates a plain object from a SetChimeMuted message. Also converts values to other types if specified.
+             * @param message SetChimeMuted
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.SetChimeMuted, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SetChimeMuted to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace SetChimeMuted {
+
+            /** Properties of a SetChimeMuted. */
+            interface $Properties {
+
+                /** SetChimeMuted muted */
+                muted?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SetChimeMuted. */
+            type $Shape = doorbell.v1.SetChimeMuted.$Properties;
         }
 
         /**
@@ -336,6 +1315,9 @@ export namespace doorbell {
             /** Header correlationId. */
             correlationId: string;
 
+            /** Header keyEpoch. */
+            keyEpoch: number;
+
             /**
              * Creates a new Header instance using the specified properties.
              * @param [properties] Properties to set
@@ -413,6 +1395,9 @@ export namespace doorbell {
 
                 /** Header correlationId */
                 correlationId?: (string|null);
+
+                /** Header keyEpoch */
+                keyEpoch?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -576,7 +1561,19 @@ export namespace doorbell {
             BUSY = 14,
 
             /** INTERNAL value */
-            INTERNAL = 15
+            INTERNAL = 15,
+
+            /** STALE_EPOCH value */
+            STALE_EPOCH = 16,
+
+            /** PAIRING_WINDOW_CLOSED value */
+            PAIRING_WINDOW_CLOSED = 17,
+
+            /** PAIRING_PROOF_INVALID value */
+            PAIRING_PROOF_INVALID = 18,
+
+            /** INVALID_ARGUMENT value */
+            INVALID_ARGUMENT = 19
         }
 
         /**
@@ -619,8 +1616,14 @@ export namespace doorbell {
             /** Event eventsDropped. */
             eventsDropped?: (doorbell.v1.EventsDropped.$Properties|null);
 
+            /** Event keysChanged. */
+            keysChanged?: (doorbell.v1.KeysChanged.$Properties|null);
+
+            /** Event pairingWindow. */
+            pairingWindow?: (doorbell.v1.PairingWindow.$Properties|null);
+
             /** Event kind. */
-            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped");
+            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow");
 
             /**
              * Creates a new Event instance using the specified properties.
@@ -703,8 +1706,14 @@ export namespace doorbell {
                 /** Event eventsDropped */
                 eventsDropped?: (doorbell.v1.EventsDropped.$Properties|null);
 
+                /** Event keysChanged */
+                keysChanged?: (doorbell.v1.KeysChanged.$Properties|null);
+
+                /** Event pairingWindow */
+                pairingWindow?: (doorbell.v1.PairingWindow.$Properties|null);
+
                 /** Event kind */
-                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped");
+                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -719,9 +1728,11 @@ export namespace doorbell {
               commandResult?: doorbell.v1.CommandResult.$Shape|null;
               pairingRequested?: doorbell.v1.PairingRequested.$Shape|null;
               eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
+              keysChanged?: doorbell.v1.KeysChanged.$Shape|null;
+              pairingWindow?: doorbell.v1.PairingWindow.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape })
+              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape })
             );
         }
 
@@ -981,6 +1992,18 @@ export namespace doorbell {
             /** Status outboxDepth. */
             outboxDepth: number;
 
+            /** Status paired. */
+            paired: boolean;
+
+            /** Status keyEpoch. */
+            keyEpoch: number;
+
+            /** Status pairingWindowOpen. */
+            pairingWindowOpen: boolean;
+
+            /** Status chimeMuted. */
+            chimeMuted: boolean;
+
             /**
              * Creates a new Status instance using the specified properties.
              * @param [properties] Properties to set
@@ -1061,6 +2084,18 @@ export namespace doorbell {
 
                 /** Status outboxDepth */
                 outboxDepth?: (number|null);
+
+                /** Status paired */
+                paired?: (boolean|null);
+
+                /** Status keyEpoch */
+                keyEpoch?: (number|null);
+
+                /** Status pairingWindowOpen */
+                pairingWindowOpen?: (boolean|null);
+
+                /** Status chimeMuted */
+                chimeMuted?: (boolean|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1168,6 +2203,555 @@ export namespace doorbell {
 
             /** Shape of a PairingRequested. */
             type $Shape = doorbell.v1.PairingRequested.$Properties;
+        }
+
+        /**
+         * Properties of a PairingWindow.
+         * @deprecated Use doorbell.v1.PairingWindow.$Properties instead.
+         */
+        interface IPairingWindow extends doorbell.v1.PairingWindow.$Properties {
+        }
+
+        /** Represents a PairingWindow. */
+        class PairingWindow {
+
+            /**
+             * Constructs a new PairingWindow.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.PairingWindow.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PairingWindow open. */
+            open: boolean;
+
+            /** PairingWindow closesAtMs. */
+            closesAtMs: number;
+
+            /** PairingWindow reason. */
+            reason: string;
+
+            /** PairingWindow failures. */
+            failures: number;
+
+            /**
+             * Creates a new PairingWindow instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PairingWindow instance
+             */
+            static create(properties: doorbell.v1.PairingWindow.$Shape): doorbell.v1.PairingWindow & doorbell.v1.PairingWindow.$Shape;
+            static create(properties?: doorbell.v1.PairingWindow.$Properties): doorbell.v1.PairingWindow;
+
+            /**
+             * Encodes the specified PairingWindow message. Does not implicitly {@link doorbell.v1.PairingWindow.verify|verify} messages.
+             * @param message PairingWindow message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.PairingWindow.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PairingWindow message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.PairingWindow & doorbell.v1.PairingWindow.$Shape} PairingWindow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.PairingWindow & doorbell.v1.PairingWindow.$Shape;
+
+            /**
+             * Verifies a PairingWindow message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PairingWindow message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PairingWindow
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.PairingWindow;
+
+            /**
+             * Creates a plain object from a PairingWindow message. Also converts values to other types if specified.
+             * @param message PairingWindow
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.PairingWindow, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PairingWindow to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace PairingWindow {
+
+            /** Properties of a PairingWindow. */
+            interface $Properties {
+
+                /** PairingWindow open */
+                open?: (boolean|null);
+
+                /** PairingWindow closesAtMs */
+                closesAtMs?: (number|null);
+
+                /** PairingWindow reason */
+                reason?: (string|null);
+
+                /** PairingWindow failures */
+                failures?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PairingWindow. */
+            type $Shape = doorbell.v1.PairingWindow.$Properties;
+        }
+
+        /**
+         * Properties of a KeysChanged.
+         * @deprecated Use doorbell.v1.KeysChanged.$Properties instead.
+         */
+        interface IKeysChanged extends doorbell.v1.KeysChanged.$Properties {
+        }
+
+        /** Represents a KeysChanged. */
+        class KeysChanged {
+
+            /**
+             * Constructs a new KeysChanged.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.KeysChanged.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** KeysChanged change. */
+            change: string;
+
+            /** KeysChanged keyId. */
+            keyId: string;
+
+            /** KeysChanged byKeyId. */
+            byKeyId: string;
+
+            /** KeysChanged keyEpoch. */
+            keyEpoch: number;
+
+            /**
+             * Creates a new KeysChanged instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns KeysChanged instance
+             */
+            static create(properties: doorbell.v1.KeysChanged.$Shape): doorbell.v1.KeysChanged & doorbell.v1.KeysChanged.$Shape;
+            static create(properties?: doorbell.v1.KeysChanged.$Properties): doorbell.v1.KeysChanged;
+
+            /**
+             * Encodes the specified KeysChanged message. Does not implicitly {@link doorbell.v1.KeysChanged.verify|verify} messages.
+             * @param message KeysChanged message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.KeysChanged.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a KeysChanged message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.KeysChanged & doorbell.v1.KeysChanged.$Shape} KeysChanged
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.KeysChanged & doorbell.v1.KeysChanged.$Shape;
+
+            /**
+             * Verifies a KeysChanged message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a KeysChanged message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns KeysChanged
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.KeysChanged;
+
+            /**
+             * Creates a plain object from a KeysChanged message. Also converts values to other types if specified.
+             * @param message KeysChanged
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.KeysChanged, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this KeysChanged to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace KeysChanged {
+
+            /** Properties of a KeysChanged. */
+            interface $Properties {
+
+                /** KeysChanged change */
+                change?: (string|null);
+
+                /** KeysChanged keyId */
+                keyId?: (string|null);
+
+                /** KeysChanged byKeyId */
+                byKeyId?: (string|null);
+
+                /** KeysChanged keyEpoch */
+                keyEpoch?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a KeysChanged. */
+            type $Shape = doorbell.v1.KeysChanged.$Properties;
+        }
+
+        /**
+         * Properties of an EnrolledKey.
+         * @deprecated Use doorbell.v1.EnrolledKey.$Properties instead.
+         */
+        interface IEnrolledKey extends doorbell.v1.EnrolledKey.$Properties {
+        }
+
+        /** Represents an EnrolledKey. */
+        class EnrolledKey {
+
+            /**
+             * Constructs a new EnrolledKey.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.EnrolledKey.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** EnrolledKey keyId. */
+            keyId: string;
+
+            /** EnrolledKey publicKey. */
+            publicKey: Uint8Array;
+
+            /** EnrolledKey role. */
+            role: doorbell.v1.Role;
+
+            /** EnrolledKey label. */
+            label: string;
+
+            /** EnrolledKey source. */
+            source: string;
+
+            /**
+             * Creates a new EnrolledKey instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns EnrolledKey instance
+             */
+            static create(properties: doorbell.v1.EnrolledKey.$Shape): doorbell.v1.EnrolledKey & doorbell.v1.EnrolledKey.$Shape;
+            static create(properties?: doorbell.v1.EnrolledKey.$Properties): doorbell.v1.EnrolledKey;
+
+            /**
+             * Encodes the specified EnrolledKey message. Does not implicitly {@link doorbell.v1.EnrolledKey.verify|verify} messages.
+             * @param message EnrolledKey message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.EnrolledKey.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an EnrolledKey message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.EnrolledKey & doorbell.v1.EnrolledKey.$Shape} EnrolledKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.EnrolledKey & doorbell.v1.EnrolledKey.$Shape;
+
+            /**
+             * Verifies an EnrolledKey message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an EnrolledKey message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns EnrolledKey
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.EnrolledKey;
+
+            /**
+             * Creates a plain object from an EnrolledKey message. Also converts values to other types if specified.
+             * @param message EnrolledKey
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.EnrolledKey, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this EnrolledKey to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace EnrolledKey {
+
+            /** Properties of an EnrolledKey. */
+            interface $Properties {
+
+                /** EnrolledKey keyId */
+                keyId?: (string|null);
+
+                /** EnrolledKey publicKey */
+                publicKey?: (Uint8Array|null);
+
+                /** EnrolledKey role */
+                role?: (doorbell.v1.Role|null);
+
+                /** EnrolledKey label */
+                label?: (string|null);
+
+                /** EnrolledKey source */
+                source?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an EnrolledKey. */
+            type $Shape = doorbell.v1.EnrolledKey.$Properties;
+        }
+
+        /**
+         * Properties of a KeyList.
+         * @deprecated Use doorbell.v1.KeyList.$Properties instead.
+         */
+        interface IKeyList extends doorbell.v1.KeyList.$Properties {
+        }
+
+        /** Represents a KeyList. */
+        class KeyList {
+
+            /**
+             * Constructs a new KeyList.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.KeyList.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** KeyList keys. */
+            keys: doorbell.v1.EnrolledKey.$Properties[];
+
+            /** KeyList footageRecipients. */
+            footageRecipients: string[];
+
+            /** KeyList keyEpoch. */
+            keyEpoch: number;
+
+            /**
+             * Creates a new KeyList instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns KeyList instance
+             */
+            static create(properties: doorbell.v1.KeyList.$Shape): doorbell.v1.KeyList & doorbell.v1.KeyList.$Shape;
+            static create(properties?: doorbell.v1.KeyList.$Properties): doorbell.v1.KeyList;
+
+            /**
+             * Encodes the specified KeyList message. Does not implicitly {@link doorbell.v1.KeyList.verify|verify} messages.
+             * @param message KeyList message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.KeyList.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a KeyList message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.KeyList & doorbell.v1.KeyList.$Shape} KeyList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.KeyList & doorbell.v1.KeyList.$Shape;
+
+            /**
+             * Verifies a KeyList message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a KeyList message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns KeyList
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.KeyList;
+
+            /**
+             * Creates a plain object from a KeyList message. Also converts values to other types if specified.
+             * @param message KeyList
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.KeyList, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this KeyList to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace KeyList {
+
+            /** Properties of a KeyList. */
+            interface $Properties {
+
+                /** KeyList keys */
+                keys?: (doorbell.v1.EnrolledKey.$Properties[]|null);
+
+                /** KeyList footageRecipients */
+                footageRecipients?: (string[]|null);
+
+                /** KeyList keyEpoch */
+                keyEpoch?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a KeyList. */
+            type $Shape = doorbell.v1.KeyList.$Properties;
+        }
+
+        /**
+         * Properties of a Paired.
+         * @deprecated Use doorbell.v1.Paired.$Properties instead.
+         */
+        interface IPaired extends doorbell.v1.Paired.$Properties {
+        }
+
+        /** Represents a Paired. */
+        class Paired {
+
+            /**
+             * Constructs a new Paired.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.Paired.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Paired devicePublicKey. */
+            devicePublicKey: Uint8Array;
+
+            /** Paired deviceProof. */
+            deviceProof: Uint8Array;
+
+            /** Paired keys. */
+            keys?: (doorbell.v1.KeyList.$Properties|null);
+
+            /**
+             * Creates a new Paired instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Paired instance
+             */
+            static create(properties: doorbell.v1.Paired.$Shape): doorbell.v1.Paired & doorbell.v1.Paired.$Shape;
+            static create(properties?: doorbell.v1.Paired.$Properties): doorbell.v1.Paired;
+
+            /**
+             * Encodes the specified Paired message. Does not implicitly {@link doorbell.v1.Paired.verify|verify} messages.
+             * @param message Paired message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.Paired.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Paired message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.Paired & doorbell.v1.Paired.$Shape} Paired
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.Paired & doorbell.v1.Paired.$Shape;
+
+            /**
+             * Verifies a Paired message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Paired message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Paired
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.Paired;
+
+            /**
+             * Creates a plain object from a Paired message. Also converts values to other types if specified.
+             * @param message Paired
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.Paired, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Paired to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace Paired {
+
+            /** Properties of a Paired. */
+            interface $Properties {
+
+                /** Paired devicePublicKey */
+                devicePublicKey?: (Uint8Array|null);
+
+                /** Paired deviceProof */
+                deviceProof?: (Uint8Array|null);
+
+                /** Paired keys */
+                keys?: (doorbell.v1.KeyList.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Paired. */
+            type $Shape = doorbell.v1.Paired.$Properties;
         }
 
         /**
@@ -1297,11 +2881,20 @@ export namespace doorbell {
             /** CommandResult errorMessage. */
             errorMessage: string;
 
+            /** CommandResult keyEpoch. */
+            keyEpoch: number;
+
             /** CommandResult status. */
             status?: (doorbell.v1.Status.$Properties|null);
 
+            /** CommandResult keys. */
+            keys?: (doorbell.v1.KeyList.$Properties|null);
+
+            /** CommandResult paired. */
+            paired?: (doorbell.v1.Paired.$Properties|null);
+
             /** CommandResult detail. */
-            detail?: "status";
+            detail?: ("status"|"keys"|"paired");
 
             /**
              * Creates a new CommandResult instance using the specified properties.
@@ -1372,11 +2965,20 @@ export namespace doorbell {
                 /** CommandResult errorMessage */
                 errorMessage?: (string|null);
 
+                /** CommandResult keyEpoch */
+                keyEpoch?: (number|null);
+
                 /** CommandResult status */
                 status?: (doorbell.v1.Status.$Properties|null);
 
+                /** CommandResult keys */
+                keys?: (doorbell.v1.KeyList.$Properties|null);
+
+                /** CommandResult paired */
+                paired?: (doorbell.v1.Paired.$Properties|null);
+
                 /** CommandResult detail */
-                detail?: "status";
+                detail?: ("status"|"keys"|"paired");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1387,10 +2989,13 @@ export namespace doorbell {
               ok?: boolean|null;
               errorKind?: doorbell.v1.ErrorKind|null;
               errorMessage?: string|null;
+              keyEpoch?: number|null;
               status?: doorbell.v1.Status.$Shape|null;
+              keys?: doorbell.v1.KeyList.$Shape|null;
+              paired?: doorbell.v1.Paired.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ detail?: undefined; status?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape })
+              ({ detail?: undefined; status?: null; keys?: null; paired?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape })
             );
         }
     }

@@ -4,7 +4,7 @@ import $protobuf from "protobufjs/minimal.js";
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Array = $util.global.Array, $Boolean = $util.global.Boolean;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Array = $util.global.Array, $String = $util.global.String, $Number = $util.global.Number, $Boolean = $util.global.Boolean, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt;
 
 // gen-proto: 64-bit integers are plain numbers (see scripts/gen-proto).
 const $Long = null;
@@ -45,7 +45,16 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.Header.$Properties|null} [header] Command header
              * @property {doorbell.v1.RingChimeTest.$Properties|null} [ringChimeTest] Command ringChimeTest
              * @property {doorbell.v1.GetStatus.$Properties|null} [getStatus] Command getStatus
-             * @property {"ringChimeTest"|"getStatus"} [kind] Command kind
+             * @property {doorbell.v1.Pair.$Properties|null} [pair] Command pair
+             * @property {doorbell.v1.ListKeys.$Properties|null} [listKeys] Command listKeys
+             * @property {doorbell.v1.AddKey.$Properties|null} [addKey] Command addKey
+             * @property {doorbell.v1.RemoveKey.$Properties|null} [removeKey] Command removeKey
+             * @property {doorbell.v1.RotateKey.$Properties|null} [rotateKey] Command rotateKey
+             * @property {doorbell.v1.SetRole.$Properties|null} [setRole] Command setRole
+             * @property {doorbell.v1.SetRecipients.$Properties|null} [setRecipients] Command setRecipients
+             * @property {doorbell.v1.OpenPairingWindow.$Properties|null} [openPairingWindow] Command openPairingWindow
+             * @property {doorbell.v1.SetChimeMuted.$Properties|null} [setChimeMuted] Command setChimeMuted
+             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted"} [kind] Command kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -63,9 +72,18 @@ export const doorbell = $root.doorbell = (() => {
              *   header?: doorbell.v1.Header.$Shape|null;
              *   ringChimeTest?: doorbell.v1.RingChimeTest.$Shape|null;
              *   getStatus?: doorbell.v1.GetStatus.$Shape|null;
+             *   pair?: doorbell.v1.Pair.$Shape|null;
+             *   listKeys?: doorbell.v1.ListKeys.$Shape|null;
+             *   addKey?: doorbell.v1.AddKey.$Shape|null;
+             *   removeKey?: doorbell.v1.RemoveKey.$Shape|null;
+             *   rotateKey?: doorbell.v1.RotateKey.$Shape|null;
+             *   setRole?: doorbell.v1.SetRole.$Shape|null;
+             *   setRecipients?: doorbell.v1.SetRecipients.$Shape|null;
+             *   openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
+             *   setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape })
+             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
              * )} doorbell.v1.Command.$Shape
              */
 
@@ -108,17 +126,89 @@ export const doorbell = $root.doorbell = (() => {
              */
             Command.prototype.getStatus = null;
 
+            /**
+             * Command pair.
+             * @member {doorbell.v1.Pair.$Properties|null|undefined} pair
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.pair = null;
+
+            /**
+             * Command listKeys.
+             * @member {doorbell.v1.ListKeys.$Properties|null|undefined} listKeys
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.listKeys = null;
+
+            /**
+             * Command addKey.
+             * @member {doorbell.v1.AddKey.$Properties|null|undefined} addKey
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.addKey = null;
+
+            /**
+             * Command removeKey.
+             * @member {doorbell.v1.RemoveKey.$Properties|null|undefined} removeKey
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.removeKey = null;
+
+            /**
+             * Command rotateKey.
+             * @member {doorbell.v1.RotateKey.$Properties|null|undefined} rotateKey
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.rotateKey = null;
+
+            /**
+             * Command setRole.
+             * @member {doorbell.v1.SetRole.$Properties|null|undefined} setRole
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.setRole = null;
+
+            /**
+             * Command setRecipients.
+             * @member {doorbell.v1.SetRecipients.$Properties|null|undefined} setRecipients
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.setRecipients = null;
+
+            /**
+             * Command openPairingWindow.
+             * @member {doorbell.v1.OpenPairingWindow.$Properties|null|undefined} openPairingWindow
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.openPairingWindow = null;
+
+            /**
+             * Command setChimeMuted.
+             * @member {doorbell.v1.SetChimeMuted.$Properties|null|undefined} setChimeMuted
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.setChimeMuted = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Command kind.
-             * @member {"ringChimeTest"|"getStatus"|undefined} kind
+             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted"|undefined} kind
              * @memberof doorbell.v1.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus"]),
+                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "setChimeMuted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -160,6 +250,24 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.RingChimeTest.encode(message.ringChimeTest, writer.uint32(/* id 10, wireType 2 =*/82).fork(), _depth + 1).ldelim();
                 if (message.getStatus != null && $Object.hasOwnProperty.call(message, "getStatus"))
                     $root.doorbell.v1.GetStatus.encode(message.getStatus, writer.uint32(/* id 11, wireType 2 =*/90).fork(), _depth + 1).ldelim();
+                if (message.pair != null && $Object.hasOwnProperty.call(message, "pair"))
+                    $root.doorbell.v1.Pair.encode(message.pair, writer.uint32(/* id 12, wireType 2 =*/98).fork(), _depth + 1).ldelim();
+                if (message.listKeys != null && $Object.hasOwnProperty.call(message, "listKeys"))
+                    $root.doorbell.v1.ListKeys.encode(message.listKeys, writer.uint32(/* id 13, wireType 2 =*/106).fork(), _depth + 1).ldelim();
+                if (message.addKey != null && $Object.hasOwnProperty.call(message, "addKey"))
+                    $root.doorbell.v1.AddKey.encode(message.addKey, writer.uint32(/* id 14, wireType 2 =*/114).fork(), _depth + 1).ldelim();
+                if (message.removeKey != null && $Object.hasOwnProperty.call(message, "removeKey"))
+                    $root.doorbell.v1.RemoveKey.encode(message.removeKey, writer.uint32(/* id 15, wireType 2 =*/122).fork(), _depth + 1).ldelim();
+                if (message.rotateKey != null && $Object.hasOwnProperty.call(message, "rotateKey"))
+                    $root.doorbell.v1.RotateKey.encode(message.rotateKey, writer.uint32(/* id 16, wireType 2 =*/130).fork(), _depth + 1).ldelim();
+                if (message.setRole != null && $Object.hasOwnProperty.call(message, "setRole"))
+                    $root.doorbell.v1.SetRole.encode(message.setRole, writer.uint32(/* id 17, wireType 2 =*/138).fork(), _depth + 1).ldelim();
+                if (message.setRecipients != null && $Object.hasOwnProperty.call(message, "setRecipients"))
+                    $root.doorbell.v1.SetRecipients.encode(message.setRecipients, writer.uint32(/* id 18, wireType 2 =*/146).fork(), _depth + 1).ldelim();
+                if (message.openPairingWindow != null && $Object.hasOwnProperty.call(message, "openPairingWindow"))
+                    $root.doorbell.v1.OpenPairingWindow.encode(message.openPairingWindow, writer.uint32(/* id 19, wireType 2 =*/154).fork(), _depth + 1).ldelim();
+                if (message.setChimeMuted != null && $Object.hasOwnProperty.call(message, "setChimeMuted"))
+                    $root.doorbell.v1.SetChimeMuted.encode(message.setChimeMuted, writer.uint32(/* id 40, wireType 2 =*/322).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -224,6 +332,69 @@ export const doorbell = $root.doorbell = (() => {
                             message.kind = "getStatus";
                             continue;
                         }
+                    case 12: {
+                            if (wireType !== 2)
+                                break;
+                            message.pair = $root.doorbell.v1.Pair.decode(reader, reader.size(), $undefined, _depth + 1, message.pair);
+                            message.kind = "pair";
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 2)
+                                break;
+                            message.listKeys = $root.doorbell.v1.ListKeys.decode(reader, reader.size(), $undefined, _depth + 1, message.listKeys);
+                            message.kind = "listKeys";
+                            continue;
+                        }
+                    case 14: {
+                            if (wireType !== 2)
+                                break;
+                            message.addKey = $root.doorbell.v1.AddKey.decode(reader, reader.size(), $undefined, _depth + 1, message.addKey);
+                            message.kind = "addKey";
+                            continue;
+                        }
+                    case 15: {
+                            if (wireType !== 2)
+                                break;
+                            message.removeKey = $root.doorbell.v1.RemoveKey.decode(reader, reader.size(), $undefined, _depth + 1, message.removeKey);
+                            message.kind = "removeKey";
+                            continue;
+                        }
+                    case 16: {
+                            if (wireType !== 2)
+                                break;
+                            message.rotateKey = $root.doorbell.v1.RotateKey.decode(reader, reader.size(), $undefined, _depth + 1, message.rotateKey);
+                            message.kind = "rotateKey";
+                            continue;
+                        }
+                    case 17: {
+                            if (wireType !== 2)
+                                break;
+                            message.setRole = $root.doorbell.v1.SetRole.decode(reader, reader.size(), $undefined, _depth + 1, message.setRole);
+                            message.kind = "setRole";
+                            continue;
+                        }
+                    case 18: {
+                            if (wireType !== 2)
+                                break;
+                            message.setRecipients = $root.doorbell.v1.SetRecipients.decode(reader, reader.size(), $undefined, _depth + 1, message.setRecipients);
+                            message.kind = "setRecipients";
+                            continue;
+                        }
+                    case 19: {
+                            if (wireType !== 2)
+                                break;
+                            message.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.decode(reader, reader.size(), $undefined, _depth + 1, message.openPairingWindow);
+                            message.kind = "openPairingWindow";
+                            continue;
+                        }
+                    case 40: {
+                            if (wireType !== 2)
+                                break;
+                            message.setChimeMuted = $root.doorbell.v1.SetChimeMuted.decode(reader, reader.size(), $undefined, _depth + 1, message.setChimeMuted);
+                            message.kind = "setChimeMuted";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -280,6 +451,96 @@ export const doorbell = $root.doorbell = (() => {
                             return "getStatus." + error;
                     }
                 }
+                if (message.pair != null && $Object.hasOwnProperty.call(message, "pair")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.Pair.verify(message.pair, _depth + 1);
+                        if (error)
+                            return "pair." + error;
+                    }
+                }
+                if (message.listKeys != null && $Object.hasOwnProperty.call(message, "listKeys")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.ListKeys.verify(message.listKeys, _depth + 1);
+                        if (error)
+                            return "listKeys." + error;
+                    }
+                }
+                if (message.addKey != null && $Object.hasOwnProperty.call(message, "addKey")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.AddKey.verify(message.addKey, _depth + 1);
+                        if (error)
+                            return "addKey." + error;
+                    }
+                }
+                if (message.removeKey != null && $Object.hasOwnProperty.call(message, "removeKey")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.RemoveKey.verify(message.removeKey, _depth + 1);
+                        if (error)
+                            return "removeKey." + error;
+                    }
+                }
+                if (message.rotateKey != null && $Object.hasOwnProperty.call(message, "rotateKey")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.RotateKey.verify(message.rotateKey, _depth + 1);
+                        if (error)
+                            return "rotateKey." + error;
+                    }
+                }
+                if (message.setRole != null && $Object.hasOwnProperty.call(message, "setRole")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.SetRole.verify(message.setRole, _depth + 1);
+                        if (error)
+                            return "setRole." + error;
+                    }
+                }
+                if (message.setRecipients != null && $Object.hasOwnProperty.call(message, "setRecipients")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.SetRecipients.verify(message.setRecipients, _depth + 1);
+                        if (error)
+                            return "setRecipients." + error;
+                    }
+                }
+                if (message.openPairingWindow != null && $Object.hasOwnProperty.call(message, "openPairingWindow")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.OpenPairingWindow.verify(message.openPairingWindow, _depth + 1);
+                        if (error)
+                            return "openPairingWindow." + error;
+                    }
+                }
+                if (message.setChimeMuted != null && $Object.hasOwnProperty.call(message, "setChimeMuted")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.SetChimeMuted.verify(message.setChimeMuted, _depth + 1);
+                        if (error)
+                            return "setChimeMuted." + error;
+                    }
+                }
                 return null;
             };
 
@@ -316,6 +577,51 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Command.getStatus: object expected");
                     message.getStatus = $root.doorbell.v1.GetStatus.fromObject(object.getStatus, _depth + 1);
                 }
+                if (object.pair != null) {
+                    if (!$util.isObject(object.pair))
+                        throw $TypeError(".doorbell.v1.Command.pair: object expected");
+                    message.pair = $root.doorbell.v1.Pair.fromObject(object.pair, _depth + 1);
+                }
+                if (object.listKeys != null) {
+                    if (!$util.isObject(object.listKeys))
+                        throw $TypeError(".doorbell.v1.Command.listKeys: object expected");
+                    message.listKeys = $root.doorbell.v1.ListKeys.fromObject(object.listKeys, _depth + 1);
+                }
+                if (object.addKey != null) {
+                    if (!$util.isObject(object.addKey))
+                        throw $TypeError(".doorbell.v1.Command.addKey: object expected");
+                    message.addKey = $root.doorbell.v1.AddKey.fromObject(object.addKey, _depth + 1);
+                }
+                if (object.removeKey != null) {
+                    if (!$util.isObject(object.removeKey))
+                        throw $TypeError(".doorbell.v1.Command.removeKey: object expected");
+                    message.removeKey = $root.doorbell.v1.RemoveKey.fromObject(object.removeKey, _depth + 1);
+                }
+                if (object.rotateKey != null) {
+                    if (!$util.isObject(object.rotateKey))
+                        throw $TypeError(".doorbell.v1.Command.rotateKey: object expected");
+                    message.rotateKey = $root.doorbell.v1.RotateKey.fromObject(object.rotateKey, _depth + 1);
+                }
+                if (object.setRole != null) {
+                    if (!$util.isObject(object.setRole))
+                        throw $TypeError(".doorbell.v1.Command.setRole: object expected");
+                    message.setRole = $root.doorbell.v1.SetRole.fromObject(object.setRole, _depth + 1);
+                }
+                if (object.setRecipients != null) {
+                    if (!$util.isObject(object.setRecipients))
+                        throw $TypeError(".doorbell.v1.Command.setRecipients: object expected");
+                    message.setRecipients = $root.doorbell.v1.SetRecipients.fromObject(object.setRecipients, _depth + 1);
+                }
+                if (object.openPairingWindow != null) {
+                    if (!$util.isObject(object.openPairingWindow))
+                        throw $TypeError(".doorbell.v1.Command.openPairingWindow: object expected");
+                    message.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.fromObject(object.openPairingWindow, _depth + 1);
+                }
+                if (object.setChimeMuted != null) {
+                    if (!$util.isObject(object.setChimeMuted))
+                        throw $TypeError(".doorbell.v1.Command.setChimeMuted: object expected");
+                    message.setChimeMuted = $root.doorbell.v1.SetChimeMuted.fromObject(object.setChimeMuted, _depth + 1);
+                }
                 return message;
             };
 
@@ -350,6 +656,51 @@ export const doorbell = $root.doorbell = (() => {
                     if (options.oneofs)
                         object.kind = "getStatus";
                 }
+                if (message.pair != null && $Object.hasOwnProperty.call(message, "pair")) {
+                    object.pair = $root.doorbell.v1.Pair.toObject(message.pair, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "pair";
+                }
+                if (message.listKeys != null && $Object.hasOwnProperty.call(message, "listKeys")) {
+                    object.listKeys = $root.doorbell.v1.ListKeys.toObject(message.listKeys, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "listKeys";
+                }
+                if (message.addKey != null && $Object.hasOwnProperty.call(message, "addKey")) {
+                    object.addKey = $root.doorbell.v1.AddKey.toObject(message.addKey, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "addKey";
+                }
+                if (message.removeKey != null && $Object.hasOwnProperty.call(message, "removeKey")) {
+                    object.removeKey = $root.doorbell.v1.RemoveKey.toObject(message.removeKey, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "removeKey";
+                }
+                if (message.rotateKey != null && $Object.hasOwnProperty.call(message, "rotateKey")) {
+                    object.rotateKey = $root.doorbell.v1.RotateKey.toObject(message.rotateKey, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "rotateKey";
+                }
+                if (message.setRole != null && $Object.hasOwnProperty.call(message, "setRole")) {
+                    object.setRole = $root.doorbell.v1.SetRole.toObject(message.setRole, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "setRole";
+                }
+                if (message.setRecipients != null && $Object.hasOwnProperty.call(message, "setRecipients")) {
+                    object.setRecipients = $root.doorbell.v1.SetRecipients.toObject(message.setRecipients, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "setRecipients";
+                }
+                if (message.openPairingWindow != null && $Object.hasOwnProperty.call(message, "openPairingWindow")) {
+                    object.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.toObject(message.openPairingWindow, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "openPairingWindow";
+                }
+                if (message.setChimeMuted != null && $Object.hasOwnProperty.call(message, "setChimeMuted")) {
+                    object.setChimeMuted = $root.doorbell.v1.SetChimeMuted.toObject(message.setChimeMuted, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "setChimeMuted";
+                }
                 return object;
             };
 
@@ -365,6 +716,2544 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return Command;
+        })();
+
+        /**
+         * Role enum.
+         * @name doorbell.v1.Role
+         * @enum {number}
+         * @property {number} ROLE_UNSPECIFIED=0 ROLE_UNSPECIFIED value
+         * @property {number} VIEW=1 VIEW value
+         * @property {number} OPERATE=2 OPERATE value
+         * @property {number} MANAGE=3 MANAGE value
+         * @property {number} ADMINISTER=4 ADMINISTER value
+         */
+        v1.Role = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "ROLE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "VIEW"] = 1;
+            values[valuesById[2] = "OPERATE"] = 2;
+            values[valuesById[3] = "MANAGE"] = 3;
+            values[valuesById[4] = "ADMINISTER"] = 4;
+            return values;
+        })();
+
+        v1.Pair = (function() {
+
+            /**
+             * Properties of a Pair.
+             * @typedef {Object} doorbell.v1.Pair.$Properties
+             * @property {Uint8Array|null} [ownerPublicKey] Pair ownerPublicKey
+             * @property {string|null} [ownerLabel] Pair ownerLabel
+             * @property {Uint8Array|null} [hubPublicKey] Pair hubPublicKey
+             * @property {doorbell.v1.Role|null} [hubRole] Pair hubRole
+             * @property {string|null} [hubLabel] Pair hubLabel
+             * @property {Array.<string>|null} [footageRecipients] Pair footageRecipients
+             * @property {Uint8Array|null} [nonce] Pair nonce
+             * @property {Uint8Array|null} [proof] Pair proof
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Pair.
+             * @memberof doorbell.v1
+             * @interface IPair
+             * @augments doorbell.v1.Pair.$Properties
+             * @deprecated Use doorbell.v1.Pair.$Properties instead.
+             */
+
+            /**
+             * Shape of a Pair.
+             * @typedef {doorbell.v1.Pair.$Properties} doorbell.v1.Pair.$Shape
+             */
+
+            /**
+             * Constructs a new Pair.
+             * @memberof doorbell.v1
+             * @classdesc Represents a Pair.
+             * @constructor
+             * @param {doorbell.v1.Pair.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Pair = function (properties) {
+                this.footageRecipients = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Pair ownerPublicKey.
+             * @member {Uint8Array} ownerPublicKey
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.ownerPublicKey = $util.newBuffer([]);
+
+            /**
+             * Pair ownerLabel.
+             * @member {string} ownerLabel
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.ownerLabel = "";
+
+            /**
+             * Pair hubPublicKey.
+             * @member {Uint8Array} hubPublicKey
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.hubPublicKey = $util.newBuffer([]);
+
+            /**
+             * Pair hubRole.
+             * @member {doorbell.v1.Role} hubRole
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.hubRole = 0;
+
+            /**
+             * Pair hubLabel.
+             * @member {string} hubLabel
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.hubLabel = "";
+
+            /**
+             * Pair footageRecipients.
+             * @member {Array.<string>} footageRecipients
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.footageRecipients = $util.emptyArray;
+
+            /**
+             * Pair nonce.
+             * @member {Uint8Array} nonce
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.nonce = $util.newBuffer([]);
+
+            /**
+             * Pair proof.
+             * @member {Uint8Array} proof
+             * @memberof doorbell.v1.Pair
+             * @instance
+             */
+            Pair.prototype.proof = $util.newBuffer([]);
+
+            /**
+             * Creates a new Pair instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.Pair
+             * @static
+             * @param {doorbell.v1.Pair.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.Pair} Pair instance
+             * @type {{
+             *   (properties: doorbell.v1.Pair.$Shape): doorbell.v1.Pair & doorbell.v1.Pair.$Shape;
+             *   (properties?: doorbell.v1.Pair.$Properties): doorbell.v1.Pair;
+             * }}
+             */
+            Pair.create = function(properties) {
+                return new Pair(properties);
+            };
+
+            /**
+             * Encodes the specified Pair message. Does not implicitly {@link doorbell.v1.Pair.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.Pair
+             * @static
+             * @param {doorbell.v1.Pair.$Properties} message Pair message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Pair.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.ownerPublicKey != null && $Object.hasOwnProperty.call(message, "ownerPublicKey") && message.ownerPublicKey.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.ownerPublicKey);
+                if (message.ownerLabel != null && $Object.hasOwnProperty.call(message, "ownerLabel") && message.ownerLabel !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.ownerLabel);
+                if (message.hubPublicKey != null && $Object.hasOwnProperty.call(message, "hubPublicKey") && message.hubPublicKey.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.hubPublicKey);
+                if (message.hubRole != null && $Object.hasOwnProperty.call(message, "hubRole") && message.hubRole !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.hubRole);
+                if (message.hubLabel != null && $Object.hasOwnProperty.call(message, "hubLabel") && message.hubLabel !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.hubLabel);
+                if (message.footageRecipients != null && message.footageRecipients.length)
+                    for (let i = 0; i < message.footageRecipients.length; ++i)
+                        writer.uint32(/* id 6, wireType 2 =*/50).string(message.footageRecipients[i]);
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce") && message.nonce.length)
+                    writer.uint32(/* id 7, wireType 2 =*/58).bytes(message.nonce);
+                if (message.proof != null && $Object.hasOwnProperty.call(message, "proof") && message.proof.length)
+                    writer.uint32(/* id 8, wireType 2 =*/66).bytes(message.proof);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a Pair message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.Pair
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.Pair & doorbell.v1.Pair.$Shape} Pair
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Pair.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.Pair();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.ownerPublicKey = value;
+                            else
+                                delete message.ownerPublicKey;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.ownerLabel = value;
+                            else
+                                delete message.ownerLabel;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.hubPublicKey = value;
+                            else
+                                delete message.hubPublicKey;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.hubRole = value;
+                            else
+                                delete message.hubRole;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.hubLabel = value;
+                            else
+                                delete message.hubLabel;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.footageRecipients && message.footageRecipients.length))
+                                message.footageRecipients = [];
+                            message.footageRecipients.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.nonce = value;
+                            else
+                                delete message.nonce;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.proof = value;
+                            else
+                                delete message.proof;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a Pair message.
+             * @function verify
+             * @memberof doorbell.v1.Pair
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Pair.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.ownerPublicKey != null && $Object.hasOwnProperty.call(message, "ownerPublicKey"))
+                    if (!(message.ownerPublicKey && typeof message.ownerPublicKey.length === "number" || $util.isString(message.ownerPublicKey)))
+                        return "ownerPublicKey: buffer expected";
+                if (message.ownerLabel != null && $Object.hasOwnProperty.call(message, "ownerLabel"))
+                    if (!$util.isString(message.ownerLabel))
+                        return "ownerLabel: string expected";
+                if (message.hubPublicKey != null && $Object.hasOwnProperty.call(message, "hubPublicKey"))
+                    if (!(message.hubPublicKey && typeof message.hubPublicKey.length === "number" || $util.isString(message.hubPublicKey)))
+                        return "hubPublicKey: buffer expected";
+                if (message.hubRole != null && $Object.hasOwnProperty.call(message, "hubRole"))
+                    if (typeof message.hubRole !== "number" || (message.hubRole | 0) !== message.hubRole)
+                        return "hubRole: enum value expected";
+                if (message.hubLabel != null && $Object.hasOwnProperty.call(message, "hubLabel"))
+                    if (!$util.isString(message.hubLabel))
+                        return "hubLabel: string expected";
+                if (message.footageRecipients != null && $Object.hasOwnProperty.call(message, "footageRecipients")) {
+                    if (!$Array.isArray(message.footageRecipients))
+                        return "footageRecipients: array expected";
+                    for (let i = 0; i < message.footageRecipients.length; ++i)
+                        if (!$util.isString(message.footageRecipients[i]))
+                            return "footageRecipients: string[] expected";
+                }
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce"))
+                    if (!(message.nonce && typeof message.nonce.length === "number" || $util.isString(message.nonce)))
+                        return "nonce: buffer expected";
+                if (message.proof != null && $Object.hasOwnProperty.call(message, "proof"))
+                    if (!(message.proof && typeof message.proof.length === "number" || $util.isString(message.proof)))
+                        return "proof: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a Pair message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.Pair
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.Pair} Pair
+             */
+            Pair.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.Pair)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.Pair: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.Pair();
+                if (object.ownerPublicKey != null)
+                    if (object.ownerPublicKey.length)
+                        if (typeof object.ownerPublicKey === "string")
+                            $util.base64.decode(object.ownerPublicKey, message.ownerPublicKey = $util.newBuffer($util.base64.length(object.ownerPublicKey)), 0);
+                        else if (object.ownerPublicKey.length >= 0)
+                            message.ownerPublicKey = object.ownerPublicKey;
+                if (object.ownerLabel != null)
+                    if (typeof object.ownerLabel !== "string" || object.ownerLabel.length)
+                        message.ownerLabel = $String(object.ownerLabel);
+                if (object.hubPublicKey != null)
+                    if (object.hubPublicKey.length)
+                        if (typeof object.hubPublicKey === "string")
+                            $util.base64.decode(object.hubPublicKey, message.hubPublicKey = $util.newBuffer($util.base64.length(object.hubPublicKey)), 0);
+                        else if (object.hubPublicKey.length >= 0)
+                            message.hubPublicKey = object.hubPublicKey;
+                if (object.hubRole !== 0 && (typeof object.hubRole !== "string" || $root.doorbell.v1.Role[object.hubRole] !== 0))
+                    switch (object.hubRole) {
+                    case "ROLE_UNSPECIFIED":
+                    case 0:
+                        message.hubRole = 0;
+                        break;
+                    case "VIEW":
+                    case 1:
+                        message.hubRole = 1;
+                        break;
+                    case "OPERATE":
+                    case 2:
+                        message.hubRole = 2;
+                        break;
+                    case "MANAGE":
+                    case 3:
+                        message.hubRole = 3;
+                        break;
+                    case "ADMINISTER":
+                    case 4:
+                        message.hubRole = 4;
+                        break;
+                    default:
+                        if (typeof object.hubRole === "number" && (object.hubRole | 0) === object.hubRole)
+                            message.hubRole = object.hubRole;
+                    }
+                if (object.hubLabel != null)
+                    if (typeof object.hubLabel !== "string" || object.hubLabel.length)
+                        message.hubLabel = $String(object.hubLabel);
+                if (object.footageRecipients) {
+                    if (!$Array.isArray(object.footageRecipients))
+                        throw $TypeError(".doorbell.v1.Pair.footageRecipients: array expected");
+                    message.footageRecipients = $Array(object.footageRecipients.length);
+                    for (let i = 0; i < object.footageRecipients.length; ++i)
+                        message.footageRecipients[i] = $String(object.footageRecipients[i]);
+                }
+                if (object.nonce != null)
+                    if (object.nonce.length)
+                        if (typeof object.nonce === "string")
+                            $util.base64.decode(object.nonce, message.nonce = $util.newBuffer($util.base64.length(object.nonce)), 0);
+                        else if (object.nonce.length >= 0)
+                            message.nonce = object.nonce;
+                if (object.proof != null)
+                    if (object.proof.length)
+                        if (typeof object.proof === "string")
+                            $util.base64.decode(object.proof, message.proof = $util.newBuffer($util.base64.length(object.proof)), 0);
+                        else if (object.proof.length >= 0)
+                            message.proof = object.proof;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Pair message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.Pair
+             * @static
+             * @param {doorbell.v1.Pair} message Pair
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Pair.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.footageRecipients = [];
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.ownerPublicKey = "";
+                    else {
+                        object.ownerPublicKey = [];
+                        if (options.bytes !== $Array)
+                            object.ownerPublicKey = $util.newBuffer(object.ownerPublicKey);
+                    }
+                    object.ownerLabel = "";
+                    if (options.bytes === $String)
+                        object.hubPublicKey = "";
+                    else {
+                        object.hubPublicKey = [];
+                        if (options.bytes !== $Array)
+                            object.hubPublicKey = $util.newBuffer(object.hubPublicKey);
+                    }
+                    object.hubRole = options.enums === $String ? "ROLE_UNSPECIFIED" : 0;
+                    object.hubLabel = "";
+                    if (options.bytes === $String)
+                        object.nonce = "";
+                    else {
+                        object.nonce = [];
+                        if (options.bytes !== $Array)
+                            object.nonce = $util.newBuffer(object.nonce);
+                    }
+                    if (options.bytes === $String)
+                        object.proof = "";
+                    else {
+                        object.proof = [];
+                        if (options.bytes !== $Array)
+                            object.proof = $util.newBuffer(object.proof);
+                    }
+                }
+                if (message.ownerPublicKey != null && $Object.hasOwnProperty.call(message, "ownerPublicKey"))
+                    object.ownerPublicKey = options.bytes === $String ? $util.base64.encode(message.ownerPublicKey, 0, message.ownerPublicKey.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.ownerPublicKey) : message.ownerPublicKey;
+                if (message.ownerLabel != null && $Object.hasOwnProperty.call(message, "ownerLabel"))
+                    object.ownerLabel = message.ownerLabel;
+                if (message.hubPublicKey != null && $Object.hasOwnProperty.call(message, "hubPublicKey"))
+                    object.hubPublicKey = options.bytes === $String ? $util.base64.encode(message.hubPublicKey, 0, message.hubPublicKey.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.hubPublicKey) : message.hubPublicKey;
+                if (message.hubRole != null && $Object.hasOwnProperty.call(message, "hubRole"))
+                    object.hubRole = options.enums === $String ? $root.doorbell.v1.Role[message.hubRole] === $undefined ? message.hubRole : $root.doorbell.v1.Role[message.hubRole] : message.hubRole;
+                if (message.hubLabel != null && $Object.hasOwnProperty.call(message, "hubLabel"))
+                    object.hubLabel = message.hubLabel;
+                if (message.footageRecipients && message.footageRecipients.length) {
+                    object.footageRecipients = $Array(message.footageRecipients.length);
+                    for (let j = 0; j < message.footageRecipients.length; ++j)
+                        object.footageRecipients[j] = message.footageRecipients[j];
+                }
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce"))
+                    object.nonce = options.bytes === $String ? $util.base64.encode(message.nonce, 0, message.nonce.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.nonce) : message.nonce;
+                if (message.proof != null && $Object.hasOwnProperty.call(message, "proof"))
+                    object.proof = options.bytes === $String ? $util.base64.encode(message.proof, 0, message.proof.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.proof) : message.proof;
+                return object;
+            };
+
+            /**
+             * Converts this Pair to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.Pair
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Pair.prototype.toJSON = function() {
+                return Pair.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return Pair;
+        })();
+
+        v1.ListKeys = (function() {
+
+            /**
+             * Properties of a ListKeys.
+             * @typedef {Object} doorbell.v1.ListKeys.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListKeys.
+             * @memberof doorbell.v1
+             * @interface IListKeys
+             * @augments doorbell.v1.ListKeys.$Properties
+             * @deprecated Use doorbell.v1.ListKeys.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListKeys.
+             * @typedef {doorbell.v1.ListKeys.$Properties} doorbell.v1.ListKeys.$Shape
+             */
+
+            /**
+             * Constructs a new ListKeys.
+             * @memberof doorbell.v1
+             * @classdesc Represents a ListKeys.
+             * @constructor
+             * @param {doorbell.v1.ListKeys.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListKeys = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new ListKeys instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.ListKeys
+             * @static
+             * @param {doorbell.v1.ListKeys.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.ListKeys} ListKeys instance
+             * @type {{
+             *   (properties: doorbell.v1.ListKeys.$Shape): doorbell.v1.ListKeys & doorbell.v1.ListKeys.$Shape;
+             *   (properties?: doorbell.v1.ListKeys.$Properties): doorbell.v1.ListKeys;
+             * }}
+             */
+            ListKeys.create = function(properties) {
+                return new ListKeys(properties);
+            };
+
+            /**
+             * Encodes the specified ListKeys message. Does not implicitly {@link doorbell.v1.ListKeys.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.ListKeys
+             * @static
+             * @param {doorbell.v1.ListKeys.$Properties} message ListKeys message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListKeys.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a ListKeys message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.ListKeys
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.ListKeys & doorbell.v1.ListKeys.$Shape} ListKeys
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListKeys.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.ListKeys();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a ListKeys message.
+             * @function verify
+             * @memberof doorbell.v1.ListKeys
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListKeys.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ListKeys message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.ListKeys
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.ListKeys} ListKeys
+             */
+            ListKeys.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.ListKeys)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.ListKeys: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.doorbell.v1.ListKeys();
+            };
+
+            /**
+             * Creates a plain object from a ListKeys message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.ListKeys
+             * @static
+             * @param {doorbell.v1.ListKeys} message ListKeys
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListKeys.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ListKeys to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.ListKeys
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListKeys.prototype.toJSON = function() {
+                return ListKeys.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return ListKeys;
+        })();
+
+        v1.AddKey = (function() {
+
+            /**
+             * Properties of an AddKey.
+             * @typedef {Object} doorbell.v1.AddKey.$Properties
+             * @property {Uint8Array|null} [publicKey] AddKey publicKey
+             * @property {doorbell.v1.Role|null} [role] AddKey role
+             * @property {string|null} [label] AddKey label
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AddKey.
+             * @memberof doorbell.v1
+             * @interface IAddKey
+             * @augments doorbell.v1.AddKey.$Properties
+             * @deprecated Use doorbell.v1.AddKey.$Properties instead.
+             */
+
+            /**
+             * Shape of an AddKey.
+             * @typedef {doorbell.v1.AddKey.$Properties} doorbell.v1.AddKey.$Shape
+             */
+
+            /**
+             * Constructs a new AddKey.
+             * @memberof doorbell.v1
+             * @classdesc Represents an AddKey.
+             * @constructor
+             * @param {doorbell.v1.AddKey.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AddKey = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AddKey publicKey.
+             * @member {Uint8Array} publicKey
+             * @memberof doorbell.v1.AddKey
+             * @instance
+             */
+            AddKey.prototype.publicKey = $util.newBuffer([]);
+
+            /**
+             * AddKey role.
+             * @member {doorbell.v1.Role} role
+             * @memberof doorbell.v1.AddKey
+             * @instance
+             */
+            AddKey.prototype.role = 0;
+
+            /**
+             * AddKey label.
+             * @member {string} label
+             * @memberof doorbell.v1.AddKey
+             * @instance
+             */
+            AddKey.prototype.label = "";
+
+            /**
+             * Creates a new AddKey instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.AddKey
+             * @static
+             * @param {doorbell.v1.AddKey.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.AddKey} AddKey instance
+             * @type {{
+             *   (properties: doorbell.v1.AddKey.$Shape): doorbell.v1.AddKey & doorbell.v1.AddKey.$Shape;
+             *   (properties?: doorbell.v1.AddKey.$Properties): doorbell.v1.AddKey;
+             * }}
+             */
+            AddKey.create = function(properties) {
+                return new AddKey(properties);
+            };
+
+            /**
+             * Encodes the specified AddKey message. Does not implicitly {@link doorbell.v1.AddKey.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.AddKey
+             * @static
+             * @param {doorbell.v1.AddKey.$Properties} message AddKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AddKey.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.publicKey != null && $Object.hasOwnProperty.call(message, "publicKey") && message.publicKey.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.publicKey);
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role") && message.role !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).int32(message.role);
+                if (message.label != null && $Object.hasOwnProperty.call(message, "label") && message.label !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.label);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an AddKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.AddKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.AddKey & doorbell.v1.AddKey.$Shape} AddKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AddKey.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.AddKey();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.publicKey = value;
+                            else
+                                delete message.publicKey;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.role = value;
+                            else
+                                delete message.role;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.label = value;
+                            else
+                                delete message.label;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an AddKey message.
+             * @function verify
+             * @memberof doorbell.v1.AddKey
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AddKey.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.publicKey != null && $Object.hasOwnProperty.call(message, "publicKey"))
+                    if (!(message.publicKey && typeof message.publicKey.length === "number" || $util.isString(message.publicKey)))
+                        return "publicKey: buffer expected";
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    if (typeof message.role !== "number" || (message.role | 0) !== message.role)
+                        return "role: enum value expected";
+                if (message.label != null && $Object.hasOwnProperty.call(message, "label"))
+                    if (!$util.isString(message.label))
+                        return "label: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AddKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.AddKey
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.AddKey} AddKey
+             */
+            AddKey.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.AddKey)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.AddKey: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.AddKey();
+                if (object.publicKey != null)
+                    if (object.publicKey.length)
+                        if (typeof object.publicKey === "string")
+                            $util.base64.decode(object.publicKey, message.publicKey = $util.newBuffer($util.base64.length(object.publicKey)), 0);
+                        else if (object.publicKey.length >= 0)
+                            message.publicKey = object.publicKey;
+                if (object.role !== 0 && (typeof object.role !== "string" || $root.doorbell.v1.Role[object.role] !== 0))
+                    switch (object.role) {
+                    case "ROLE_UNSPECIFIED":
+                    case 0:
+                        message.role = 0;
+                        break;
+                    case "VIEW":
+                    case 1:
+                        message.role = 1;
+                        break;
+                    case "OPERATE":
+                    case 2:
+                        message.role = 2;
+                        break;
+                    case "MANAGE":
+                    case 3:
+                        message.role = 3;
+                        break;
+                    case "ADMINISTER":
+                    case 4:
+                        message.role = 4;
+                        break;
+                    default:
+                        if (typeof object.role === "number" && (object.role | 0) === object.role)
+                            message.role = object.role;
+                    }
+                if (object.label != null)
+                    if (typeof object.label !== "string" || object.label.length)
+                        message.label = $String(object.label);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AddKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.AddKey
+             * @static
+             * @param {doorbell.v1.AddKey} message AddKey
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AddKey.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.publicKey = "";
+                    else {
+                        object.publicKey = [];
+                        if (options.bytes !== $Array)
+                            object.publicKey = $util.newBuffer(object.publicKey);
+                    }
+                    object.role = options.enums === $String ? "ROLE_UNSPECIFIED" : 0;
+                    object.label = "";
+                }
+                if (message.publicKey != null && $Object.hasOwnProperty.call(message, "publicKey"))
+                    object.publicKey = options.bytes === $String ? $util.base64.encode(message.publicKey, 0, message.publicKey.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.publicKey) : message.publicKey;
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    object.role = options.enums === $String ? $root.doorbell.v1.Role[message.role] === $undefined ? message.role : $root.doorbell.v1.Role[message.role] : message.role;
+                if (message.label != null && $Object.hasOwnProperty.call(message, "label"))
+                    object.label = message.label;
+                return object;
+            };
+
+            /**
+             * Converts this AddKey to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.AddKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AddKey.prototype.toJSON = function() {
+                return AddKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return AddKey;
+        })();
+
+        v1.RemoveKey = (function() {
+
+            /**
+             * Properties of a RemoveKey.
+             * @typedef {Object} doorbell.v1.RemoveKey.$Properties
+             * @property {string|null} [keyId] RemoveKey keyId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RemoveKey.
+             * @memberof doorbell.v1
+             * @interface IRemoveKey
+             * @augments doorbell.v1.RemoveKey.$Properties
+             * @deprecated Use doorbell.v1.RemoveKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a RemoveKey.
+             * @typedef {doorbell.v1.RemoveKey.$Properties} doorbell.v1.RemoveKey.$Shape
+             */
+
+            /**
+             * Constructs a new RemoveKey.
+             * @memberof doorbell.v1
+             * @classdesc Represents a RemoveKey.
+             * @constructor
+             * @param {doorbell.v1.RemoveKey.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RemoveKey = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RemoveKey keyId.
+             * @member {string} keyId
+             * @memberof doorbell.v1.RemoveKey
+             * @instance
+             */
+            RemoveKey.prototype.keyId = "";
+
+            /**
+             * Creates a new RemoveKey instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.RemoveKey
+             * @static
+             * @param {doorbell.v1.RemoveKey.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.RemoveKey} RemoveKey instance
+             * @type {{
+             *   (properties: doorbell.v1.RemoveKey.$Shape): doorbell.v1.RemoveKey & doorbell.v1.RemoveKey.$Shape;
+             *   (properties?: doorbell.v1.RemoveKey.$Properties): doorbell.v1.RemoveKey;
+             * }}
+             */
+            RemoveKey.create = function(properties) {
+                return new RemoveKey(properties);
+            };
+
+            /**
+             * Encodes the specified RemoveKey message. Does not implicitly {@link doorbell.v1.RemoveKey.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.RemoveKey
+             * @static
+             * @param {doorbell.v1.RemoveKey.$Properties} message RemoveKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RemoveKey.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId") && message.keyId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.keyId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a RemoveKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.RemoveKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.RemoveKey & doorbell.v1.RemoveKey.$Shape} RemoveKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RemoveKey.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.RemoveKey();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.keyId = value;
+                            else
+                                delete message.keyId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a RemoveKey message.
+             * @function verify
+             * @memberof doorbell.v1.RemoveKey
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RemoveKey.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    if (!$util.isString(message.keyId))
+                        return "keyId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RemoveKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.RemoveKey
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.RemoveKey} RemoveKey
+             */
+            RemoveKey.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.RemoveKey)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.RemoveKey: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.RemoveKey();
+                if (object.keyId != null)
+                    if (typeof object.keyId !== "string" || object.keyId.length)
+                        message.keyId = $String(object.keyId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RemoveKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.RemoveKey
+             * @static
+             * @param {doorbell.v1.RemoveKey} message RemoveKey
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RemoveKey.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.keyId = "";
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    object.keyId = message.keyId;
+                return object;
+            };
+
+            /**
+             * Converts this RemoveKey to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.RemoveKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RemoveKey.prototype.toJSON = function() {
+                return RemoveKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return RemoveKey;
+        })();
+
+        v1.RotateKey = (function() {
+
+            /**
+             * Properties of a RotateKey.
+             * @typedef {Object} doorbell.v1.RotateKey.$Properties
+             * @property {string|null} [keyId] RotateKey keyId
+             * @property {Uint8Array|null} [newPublicKey] RotateKey newPublicKey
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RotateKey.
+             * @memberof doorbell.v1
+             * @interface IRotateKey
+             * @augments doorbell.v1.RotateKey.$Properties
+             * @deprecated Use doorbell.v1.RotateKey.$Properties instead.
+             */
+
+            /**
+             * Shape of a RotateKey.
+             * @typedef {doorbell.v1.RotateKey.$Properties} doorbell.v1.RotateKey.$Shape
+             */
+
+            /**
+             * Constructs a new RotateKey.
+             * @memberof doorbell.v1
+             * @classdesc Represents a RotateKey.
+             * @constructor
+             * @param {doorbell.v1.RotateKey.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RotateKey = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RotateKey keyId.
+             * @member {string} keyId
+             * @memberof doorbell.v1.RotateKey
+             * @instance
+             */
+            RotateKey.prototype.keyId = "";
+
+            /**
+             * RotateKey newPublicKey.
+             * @member {Uint8Array} newPublicKey
+             * @memberof doorbell.v1.RotateKey
+             * @instance
+             */
+            RotateKey.prototype.newPublicKey = $util.newBuffer([]);
+
+            /**
+             * Creates a new RotateKey instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.RotateKey
+             * @static
+             * @param {doorbell.v1.RotateKey.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.RotateKey} RotateKey instance
+             * @type {{
+             *   (properties: doorbell.v1.RotateKey.$Shape): doorbell.v1.RotateKey & doorbell.v1.RotateKey.$Shape;
+             *   (properties?: doorbell.v1.RotateKey.$Properties): doorbell.v1.RotateKey;
+             * }}
+             */
+            RotateKey.create = function(properties) {
+                return new RotateKey(properties);
+            };
+
+            /**
+             * Encodes the specified RotateKey message. Does not implicitly {@link doorbell.v1.RotateKey.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.RotateKey
+             * @static
+             * @param {doorbell.v1.RotateKey.$Properties} message RotateKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotateKey.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId") && message.keyId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.keyId);
+                if (message.newPublicKey != null && $Object.hasOwnProperty.call(message, "newPublicKey") && message.newPublicKey.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.newPublicKey);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a RotateKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.RotateKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.RotateKey & doorbell.v1.RotateKey.$Shape} RotateKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotateKey.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.RotateKey();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.keyId = value;
+                            else
+                                delete message.keyId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.newPublicKey = value;
+                            else
+                                delete message.newPublicKey;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a RotateKey message.
+             * @function verify
+             * @memberof doorbell.v1.RotateKey
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RotateKey.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    if (!$util.isString(message.keyId))
+                        return "keyId: string expected";
+                if (message.newPublicKey != null && $Object.hasOwnProperty.call(message, "newPublicKey"))
+                    if (!(message.newPublicKey && typeof message.newPublicKey.length === "number" || $util.isString(message.newPublicKey)))
+                        return "newPublicKey: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a RotateKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.RotateKey
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.RotateKey} RotateKey
+             */
+            RotateKey.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.RotateKey)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.RotateKey: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.RotateKey();
+                if (object.keyId != null)
+                    if (typeof object.keyId !== "string" || object.keyId.length)
+                        message.keyId = $String(object.keyId);
+                if (object.newPublicKey != null)
+                    if (object.newPublicKey.length)
+                        if (typeof object.newPublicKey === "string")
+                            $util.base64.decode(object.newPublicKey, message.newPublicKey = $util.newBuffer($util.base64.length(object.newPublicKey)), 0);
+                        else if (object.newPublicKey.length >= 0)
+                            message.newPublicKey = object.newPublicKey;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RotateKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.RotateKey
+             * @static
+             * @param {doorbell.v1.RotateKey} message RotateKey
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RotateKey.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.keyId = "";
+                    if (options.bytes === $String)
+                        object.newPublicKey = "";
+                    else {
+                        object.newPublicKey = [];
+                        if (options.bytes !== $Array)
+                            object.newPublicKey = $util.newBuffer(object.newPublicKey);
+                    }
+                }
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    object.keyId = message.keyId;
+                if (message.newPublicKey != null && $Object.hasOwnProperty.call(message, "newPublicKey"))
+                    object.newPublicKey = options.bytes === $String ? $util.base64.encode(message.newPublicKey, 0, message.newPublicKey.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.newPublicKey) : message.newPublicKey;
+                return object;
+            };
+
+            /**
+             * Converts this RotateKey to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.RotateKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RotateKey.prototype.toJSON = function() {
+                return RotateKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return RotateKey;
+        })();
+
+        v1.SetRole = (function() {
+
+            /**
+             * Properties of a SetRole.
+             * @typedef {Object} doorbell.v1.SetRole.$Properties
+             * @property {string|null} [keyId] SetRole keyId
+             * @property {doorbell.v1.Role|null} [role] SetRole role
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetRole.
+             * @memberof doorbell.v1
+             * @interface ISetRole
+             * @augments doorbell.v1.SetRole.$Properties
+             * @deprecated Use doorbell.v1.SetRole.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetRole.
+             * @typedef {doorbell.v1.SetRole.$Properties} doorbell.v1.SetRole.$Shape
+             */
+
+            /**
+             * Constructs a new SetRole.
+             * @memberof doorbell.v1
+             * @classdesc Represents a SetRole.
+             * @constructor
+             * @param {doorbell.v1.SetRole.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetRole = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SetRole keyId.
+             * @member {string} keyId
+             * @memberof doorbell.v1.SetRole
+             * @instance
+             */
+            SetRole.prototype.keyId = "";
+
+            /**
+             * SetRole role.
+             * @member {doorbell.v1.Role} role
+             * @memberof doorbell.v1.SetRole
+             * @instance
+             */
+            SetRole.prototype.role = 0;
+
+            /**
+             * Creates a new SetRole instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.SetRole
+             * @static
+             * @param {doorbell.v1.SetRole.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.SetRole} SetRole instance
+             * @type {{
+             *   (properties: doorbell.v1.SetRole.$Shape): doorbell.v1.SetRole & doorbell.v1.SetRole.$Shape;
+             *   (properties?: doorbell.v1.SetRole.$Properties): doorbell.v1.SetRole;
+             * }}
+             */
+            SetRole.create = function(properties) {
+                return new SetRole(properties);
+            };
+
+            /**
+             * Encodes the specified SetRole message. Does not implicitly {@link doorbell.v1.SetRole.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.SetRole
+             * @static
+             * @param {doorbell.v1.SetRole.$Properties} message SetRole message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetRole.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId") && message.keyId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.keyId);
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role") && message.role !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).int32(message.role);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a SetRole message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.SetRole
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.SetRole & doorbell.v1.SetRole.$Shape} SetRole
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetRole.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.SetRole();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.keyId = value;
+                            else
+                                delete message.keyId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.role = value;
+                            else
+                                delete message.role;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a SetRole message.
+             * @function verify
+             * @memberof doorbell.v1.SetRole
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetRole.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    if (!$util.isString(message.keyId))
+                        return "keyId: string expected";
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    if (typeof message.role !== "number" || (message.role | 0) !== message.role)
+                        return "role: enum value expected";
+                return null;
+            };
+
+            /**
+             * Creates a SetRole message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.SetRole
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.SetRole} SetRole
+             */
+            SetRole.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.SetRole)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.SetRole: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.SetRole();
+                if (object.keyId != null)
+                    if (typeof object.keyId !== "string" || object.keyId.length)
+                        message.keyId = $String(object.keyId);
+                if (object.role !== 0 && (typeof object.role !== "string" || $root.doorbell.v1.Role[object.role] !== 0))
+                    switch (object.role) {
+                    case "ROLE_UNSPECIFIED":
+                    case 0:
+                        message.role = 0;
+                        break;
+                    case "VIEW":
+                    case 1:
+                        message.role = 1;
+                        break;
+                    case "OPERATE":
+                    case 2:
+                        message.role = 2;
+                        break;
+                    case "MANAGE":
+                    case 3:
+                        message.role = 3;
+                        break;
+                    case "ADMINISTER":
+                    case 4:
+                        message.role = 4;
+                        break;
+                    default:
+                        if (typeof object.role === "number" && (object.role | 0) === object.role)
+                            message.role = object.role;
+                    }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SetRole message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.SetRole
+             * @static
+             * @param {doorbell.v1.SetRole} message SetRole
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetRole.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.keyId = "";
+                    object.role = options.enums === $String ? "ROLE_UNSPECIFIED" : 0;
+                }
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    object.keyId = message.keyId;
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    object.role = options.enums === $String ? $root.doorbell.v1.Role[message.role] === $undefined ? message.role : $root.doorbell.v1.Role[message.role] : message.role;
+                return object;
+            };
+
+            /**
+             * Converts this SetRole to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.SetRole
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetRole.prototype.toJSON = function() {
+                return SetRole.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return SetRole;
+        })();
+
+        v1.SetRecipients = (function() {
+
+            /**
+             * Properties of a SetRecipients.
+             * @typedef {Object} doorbell.v1.SetRecipients.$Properties
+             * @property {Array.<string>|null} [footageRecipients] SetRecipients footageRecipients
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetRecipients.
+             * @memberof doorbell.v1
+             * @interface ISetRecipients
+             * @augments doorbell.v1.SetRecipients.$Properties
+             * @deprecated Use doorbell.v1.SetRecipients.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetRecipients.
+             * @typedef {doorbell.v1.SetRecipients.$Properties} doorbell.v1.SetRecipients.$Shape
+             */
+
+            /**
+             * Constructs a new SetRecipients.
+             * @memberof doorbell.v1
+             * @classdesc Represents a SetRecipients.
+             * @constructor
+             * @param {doorbell.v1.SetRecipients.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetRecipients = function (properties) {
+                this.footageRecipients = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SetRecipients footageRecipients.
+             * @member {Array.<string>} footageRecipients
+             * @memberof doorbell.v1.SetRecipients
+             * @instance
+             */
+            SetRecipients.prototype.footageRecipients = $util.emptyArray;
+
+            /**
+             * Creates a new SetRecipients instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.SetRecipients
+             * @static
+             * @param {doorbell.v1.SetRecipients.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.SetRecipients} SetRecipients instance
+             * @type {{
+             *   (properties: doorbell.v1.SetRecipients.$Shape): doorbell.v1.SetRecipients & doorbell.v1.SetRecipients.$Shape;
+             *   (properties?: doorbell.v1.SetRecipients.$Properties): doorbell.v1.SetRecipients;
+             * }}
+             */
+            SetRecipients.create = function(properties) {
+                return new SetRecipients(properties);
+            };
+
+            /**
+             * Encodes the specified SetRecipients message. Does not implicitly {@link doorbell.v1.SetRecipients.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.SetRecipients
+             * @static
+             * @param {doorbell.v1.SetRecipients.$Properties} message SetRecipients message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetRecipients.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.footageRecipients != null && message.footageRecipients.length)
+                    for (let i = 0; i < message.footageRecipients.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.footageRecipients[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a SetRecipients message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.SetRecipients
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.SetRecipients & doorbell.v1.SetRecipients.$Shape} SetRecipients
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetRecipients.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.SetRecipients();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.footageRecipients && message.footageRecipients.length))
+                                message.footageRecipients = [];
+                            message.footageRecipients.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a SetRecipients message.
+             * @function verify
+             * @memberof doorbell.v1.SetRecipients
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetRecipients.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.footageRecipients != null && $Object.hasOwnProperty.call(message, "footageRecipients")) {
+                    if (!$Array.isArray(message.footageRecipients))
+                        return "footageRecipients: array expected";
+                    for (let i = 0; i < message.footageRecipients.length; ++i)
+                        if (!$util.isString(message.footageRecipients[i]))
+                            return "footageRecipients: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SetRecipients message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.SetRecipients
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.SetRecipients} SetRecipients
+             */
+            SetRecipients.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.SetRecipients)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.SetRecipients: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.SetRecipients();
+                if (object.footageRecipients) {
+                    if (!$Array.isArray(object.footageRecipients))
+                        throw $TypeError(".doorbell.v1.SetRecipients.footageRecipients: array expected");
+                    message.footageRecipients = $Array(object.footageRecipients.length);
+                    for (let i = 0; i < object.footageRecipients.length; ++i)
+                        message.footageRecipients[i] = $String(object.footageRecipients[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SetRecipients message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.SetRecipients
+             * @static
+             * @param {doorbell.v1.SetRecipients} message SetRecipients
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetRecipients.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.footageRecipients = [];
+                if (message.footageRecipients && message.footageRecipients.length) {
+                    object.footageRecipients = $Array(message.footageRecipients.length);
+                    for (let j = 0; j < message.footageRecipients.length; ++j)
+                        object.footageRecipients[j] = message.footageRecipients[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this SetRecipients to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.SetRecipients
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetRecipients.prototype.toJSON = function() {
+                return SetRecipients.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return SetRecipients;
+        })();
+
+        v1.OpenPairingWindow = (function() {
+
+            /**
+             * Properties of an OpenPairingWindow.
+             * @typedef {Object} doorbell.v1.OpenPairingWindow.$Properties
+             * @property {number|null} [seconds] OpenPairingWindow seconds
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OpenPairingWindow.
+             * @memberof doorbell.v1
+             * @interface IOpenPairingWindow
+             * @augments doorbell.v1.OpenPairingWindow.$Properties
+             * @deprecated Use doorbell.v1.OpenPairingWindow.$Properties instead.
+             */
+
+            /**
+             * Shape of an OpenPairingWindow.
+             * @typedef {doorbell.v1.OpenPairingWindow.$Properties} doorbell.v1.OpenPairingWindow.$Shape
+             */
+
+            /**
+             * Constructs a new OpenPairingWindow.
+             * @memberof doorbell.v1
+             * @classdesc Represents an OpenPairingWindow.
+             * @constructor
+             * @param {doorbell.v1.OpenPairingWindow.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OpenPairingWindow = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * OpenPairingWindow seconds.
+             * @member {number} seconds
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @instance
+             */
+            OpenPairingWindow.prototype.seconds = 0;
+
+            /**
+             * Creates a new OpenPairingWindow instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @static
+             * @param {doorbell.v1.OpenPairingWindow.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.OpenPairingWindow} OpenPairingWindow instance
+             * @type {{
+             *   (properties: doorbell.v1.OpenPairingWindow.$Shape): doorbell.v1.OpenPairingWindow & doorbell.v1.OpenPairingWindow.$Shape;
+             *   (properties?: doorbell.v1.OpenPairingWindow.$Properties): doorbell.v1.OpenPairingWindow;
+             * }}
+             */
+            OpenPairingWindow.create = function(properties) {
+                return new OpenPairingWindow(properties);
+            };
+
+            /**
+             * Encodes the specified OpenPairingWindow message. Does not implicitly {@link doorbell.v1.OpenPairingWindow.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @static
+             * @param {doorbell.v1.OpenPairingWindow.$Properties} message OpenPairingWindow message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OpenPairingWindow.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.seconds != null && $Object.hasOwnProperty.call(message, "seconds") && message.seconds !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.seconds);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an OpenPairingWindow message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.OpenPairingWindow & doorbell.v1.OpenPairingWindow.$Shape} OpenPairingWindow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OpenPairingWindow.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.OpenPairingWindow();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.seconds = value;
+                            else
+                                delete message.seconds;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an OpenPairingWindow message.
+             * @function verify
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OpenPairingWindow.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.seconds != null && $Object.hasOwnProperty.call(message, "seconds"))
+                    if (!$util.isInteger(message.seconds))
+                        return "seconds: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates an OpenPairingWindow message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.OpenPairingWindow} OpenPairingWindow
+             */
+            OpenPairingWindow.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.OpenPairingWindow)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.OpenPairingWindow: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.OpenPairingWindow();
+                if (object.seconds != null)
+                    if ($Number(object.seconds) !== 0)
+                        message.seconds = object.seconds >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an OpenPairingWindow message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @static
+             * @param {doorbell.v1.OpenPairingWindow} message OpenPairingWindow
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OpenPairingWindow.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.seconds = 0;
+                if (message.seconds != null && $Object.hasOwnProperty.call(message, "seconds"))
+                    object.seconds = message.seconds;
+                return object;
+            };
+
+            /**
+             * Converts this OpenPairingWindow to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.OpenPairingWindow
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OpenPairingWindow.prototype.toJSON = function() {
+                return OpenPairingWindow.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return OpenPairingWindow;
+        })();
+
+        v1.SetChimeMuted = (function() {
+
+            /**
+             * Properties of a SetChimeMuted.
+             * @typedef {Object} doorbell.v1.SetChimeMuted.$Properties
+             * @property {boolean|null} [muted] SetChimeMuted muted
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SetChimeMuted.
+             * @memberof doorbell.v1
+             * @interface ISetChimeMuted
+             * @augments doorbell.v1.SetChimeMuted.$Properties
+             * @deprecated Use doorbell.v1.SetChimeMuted.$Properties instead.
+             */
+
+            /**
+             * Shape of a SetChimeMuted.
+             * @typedef {doorbell.v1.SetChimeMuted.$Properties} doorbell.v1.SetChimeMuted.$Shape
+             */
+
+            /**
+             * Constructs a new SetChimeMuted.
+             * @memberof doorbell.v1
+             * @classdesc Represents a SetChimeMuted.
+             * @constructor
+             * @param {doorbell.v1.SetChimeMuted.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SetChimeMuted = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SetChimeMuted muted.
+             * @member {boolean} muted
+             * @memberof doorbell.v1.SetChimeMuted
+             * @instance
+             */
+            SetChimeMuted.prototype.muted = false;
+
+            /**
+             * Creates a new SetChimeMuted instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.SetChimeMuted
+             * @static
+             * @param {doorbell.v1.SetChimeMuted.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.SetChimeMuted} SetChimeMuted instance
+             * @type {{
+             *   (properties: doorbell.v1.SetChimeMuted.$Shape): doorbell.v1.SetChimeMuted & doorbell.v1.SetChimeMuted.$Shape;
+             *   (properties?: doorbell.v1.SetChimeMuted.$Properties): doorbell.v1.SetChimeMuted;
+             * }}
+             */
+            SetChimeMuted.create = function(properties) {
+                return new SetChimeMuted(properties);
+            };
+
+            /**
+             * Encodes the specified SetChimeMuted message. Does not implicitly {@link doorbell.v1.SetChimeMuted.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.SetChimeMuted
+             * @static
+             * @param {doorbell.v1.SetChimeMuted.$Properties} message SetChimeMuted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SetChimeMuted.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.muted != null && $Object.hasOwnProperty.call(message, "muted") && message.muted !== false)
+                    writer.uint32(/* id 1, wireType 0 =*/8).bool(message.muted);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a SetChimeMuted message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.SetChimeMuted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.SetChimeMuted & doorbell.v1.SetChimeMuted.$Shape} SetChimeMuted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SetChimeMuted.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.SetChimeMuted();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.muted = value;
+                            else
+                                delete message.muted;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a SetChimeMuted message.
+             * @function verify
+             * @memberof doorbell.v1.SetChimeMuted
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SetChimeMuted.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.muted != null && $Object.hasOwnProperty.call(message, "muted"))
+                    if (typeof message.muted !== "boolean")
+                        return "muted: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a SetChimeMuted message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.SetChimeMuted
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.SetChimeMuted} SetChimeMuted
+             */
+            SetChimeMuted.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.SetChimeMuted)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.SetChimeMuted: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.SetChimeMuted();
+                if (object.muted != null)
+                    if (object.muted)
+                        message.muted = $Boolean(object.muted);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SetChimeMuted message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.SetChimeMuted
+             * @static
+             * @param {doorbell.v1.SetChimeMuted} message SetChimeMuted
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SetChimeMuted.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.muted = false;
+                if (message.muted != null && $Object.hasOwnProperty.call(message, "muted"))
+                    object.muted = message.muted;
+                return object;
+            };
+
+            /**
+             * Converts this SetChimeMuted to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.SetChimeMuted
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SetChimeMuted.prototype.toJSON = function() {
+                return SetChimeMuted.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return SetChimeMuted;
         })();
 
         v1.RingChimeTest = (function() {
@@ -760,6 +3649,7 @@ export const doorbell = $root.doorbell = (() => {
              * @property {number|null} [issuedAtMs] Header issuedAtMs
              * @property {number|null} [expiresAtMs] Header expiresAtMs
              * @property {string|null} [correlationId] Header correlationId
+             * @property {number|null} [keyEpoch] Header keyEpoch
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -840,6 +3730,14 @@ export const doorbell = $root.doorbell = (() => {
             Header.prototype.correlationId = "";
 
             /**
+             * Header keyEpoch.
+             * @member {number} keyEpoch
+             * @memberof doorbell.v1.Header
+             * @instance
+             */
+            Header.prototype.keyEpoch = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new Header instance using the specified properties.
              * @function create
              * @memberof doorbell.v1.Header
@@ -883,6 +3781,8 @@ export const doorbell = $root.doorbell = (() => {
                     writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.expiresAtMs);
                 if (message.correlationId != null && $Object.hasOwnProperty.call(message, "correlationId") && message.correlationId !== "")
                     writer.uint32(/* id 6, wireType 2 =*/50).string(message.correlationId);
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch") && (typeof message.keyEpoch === "object" ? message.keyEpoch.low || message.keyEpoch.high : message.keyEpoch !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.keyEpoch);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -981,6 +3881,15 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.correlationId;
                             continue;
                         }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.keyEpoch = value;
+                            else
+                                delete message.keyEpoch;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -1031,6 +3940,9 @@ export const doorbell = $root.doorbell = (() => {
                 if (message.correlationId != null && $Object.hasOwnProperty.call(message, "correlationId"))
                     if (!$util.isString(message.correlationId))
                         return "correlationId: string expected";
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (!$util.isInteger(message.keyEpoch) && !(message.keyEpoch && $util.isInteger(message.keyEpoch.low) && $util.isInteger(message.keyEpoch.high)))
+                        return "keyEpoch: integer|Long expected";
                 return null;
             };
 
@@ -1091,6 +4003,16 @@ export const doorbell = $root.doorbell = (() => {
                 if (object.correlationId != null)
                     if (typeof object.correlationId !== "string" || object.correlationId.length)
                         message.correlationId = $String(object.correlationId);
+                if (object.keyEpoch != null)
+                    if (typeof object.keyEpoch === "object" ? object.keyEpoch.low || object.keyEpoch.high : $Number(object.keyEpoch) !== 0)
+                        if ($Long)
+                            message.keyEpoch = $Long.fromValue(object.keyEpoch, true);
+                        else if (typeof object.keyEpoch === "string")
+                            message.keyEpoch = $parseInt(object.keyEpoch, 10);
+                        else if (typeof object.keyEpoch === "number")
+                            message.keyEpoch = object.keyEpoch;
+                        else if (typeof object.keyEpoch === "object")
+                            message.keyEpoch = new $util.LongBits(object.keyEpoch.low >>> 0, object.keyEpoch.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -1130,6 +4052,11 @@ export const doorbell = $root.doorbell = (() => {
                     } else
                         object.expiresAtMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                     object.correlationId = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.keyEpoch = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.keyEpoch = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (message.deviceId != null && $Object.hasOwnProperty.call(message, "deviceId"))
                     object.deviceId = message.deviceId;
@@ -1158,6 +4085,13 @@ export const doorbell = $root.doorbell = (() => {
                         object.expiresAtMs = options.longs === $String ? $Long.prototype.toString.call(message.expiresAtMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0).toNumber(true) : message.expiresAtMs;
                 if (message.correlationId != null && $Object.hasOwnProperty.call(message, "correlationId"))
                     object.correlationId = message.correlationId;
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.keyEpoch = typeof message.keyEpoch === "number" ? $BigInt(message.keyEpoch) : $Long.fromBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.keyEpoch === "number")
+                        object.keyEpoch = options.longs === $String ? $String(message.keyEpoch) : message.keyEpoch;
+                    else
+                        object.keyEpoch = options.longs === $String ? $Long.prototype.toString.call(message.keyEpoch) : options.longs === $Number ? new $util.LongBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0).toNumber(true) : message.keyEpoch;
                 return object;
             };
 
@@ -1504,6 +4438,10 @@ export const doorbell = $root.doorbell = (() => {
          * @property {number} HARDWARE=13 HARDWARE value
          * @property {number} BUSY=14 BUSY value
          * @property {number} INTERNAL=15 INTERNAL value
+         * @property {number} STALE_EPOCH=16 STALE_EPOCH value
+         * @property {number} PAIRING_WINDOW_CLOSED=17 PAIRING_WINDOW_CLOSED value
+         * @property {number} PAIRING_PROOF_INVALID=18 PAIRING_PROOF_INVALID value
+         * @property {number} INVALID_ARGUMENT=19 INVALID_ARGUMENT value
          */
         v1.ErrorKind = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -1523,6 +4461,10 @@ export const doorbell = $root.doorbell = (() => {
             values[valuesById[13] = "HARDWARE"] = 13;
             values[valuesById[14] = "BUSY"] = 14;
             values[valuesById[15] = "INTERNAL"] = 15;
+            values[valuesById[16] = "STALE_EPOCH"] = 16;
+            values[valuesById[17] = "PAIRING_WINDOW_CLOSED"] = 17;
+            values[valuesById[18] = "PAIRING_PROOF_INVALID"] = 18;
+            values[valuesById[19] = "INVALID_ARGUMENT"] = 19;
             return values;
         })();
 
@@ -1538,7 +4480,9 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.CommandResult.$Properties|null} [commandResult] Event commandResult
              * @property {doorbell.v1.PairingRequested.$Properties|null} [pairingRequested] Event pairingRequested
              * @property {doorbell.v1.EventsDropped.$Properties|null} [eventsDropped] Event eventsDropped
-             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"} [kind] Event kind
+             * @property {doorbell.v1.KeysChanged.$Properties|null} [keysChanged] Event keysChanged
+             * @property {doorbell.v1.PairingWindow.$Properties|null} [pairingWindow] Event pairingWindow
+             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"} [kind] Event kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1560,9 +4504,11 @@ export const doorbell = $root.doorbell = (() => {
              *   commandResult?: doorbell.v1.CommandResult.$Shape|null;
              *   pairingRequested?: doorbell.v1.PairingRequested.$Shape|null;
              *   eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
+             *   keysChanged?: doorbell.v1.KeysChanged.$Shape|null;
+             *   pairingWindow?: doorbell.v1.PairingWindow.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape })
+             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape })
              * )} doorbell.v1.Event.$Shape
              */
 
@@ -1637,17 +4583,33 @@ export const doorbell = $root.doorbell = (() => {
              */
             Event.prototype.eventsDropped = null;
 
+            /**
+             * Event keysChanged.
+             * @member {doorbell.v1.KeysChanged.$Properties|null|undefined} keysChanged
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.keysChanged = null;
+
+            /**
+             * Event pairingWindow.
+             * @member {doorbell.v1.PairingWindow.$Properties|null|undefined} pairingWindow
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.pairingWindow = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Event kind.
-             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|undefined} kind
+             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|undefined} kind
              * @memberof doorbell.v1.Event
              * @instance
              */
             $Object.defineProperty(Event.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped"]),
+                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -1697,6 +4659,10 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.PairingRequested.encode(message.pairingRequested, writer.uint32(/* id 14, wireType 2 =*/114).fork(), _depth + 1).ldelim();
                 if (message.eventsDropped != null && $Object.hasOwnProperty.call(message, "eventsDropped"))
                     $root.doorbell.v1.EventsDropped.encode(message.eventsDropped, writer.uint32(/* id 15, wireType 2 =*/122).fork(), _depth + 1).ldelim();
+                if (message.keysChanged != null && $Object.hasOwnProperty.call(message, "keysChanged"))
+                    $root.doorbell.v1.KeysChanged.encode(message.keysChanged, writer.uint32(/* id 16, wireType 2 =*/130).fork(), _depth + 1).ldelim();
+                if (message.pairingWindow != null && $Object.hasOwnProperty.call(message, "pairingWindow"))
+                    $root.doorbell.v1.PairingWindow.encode(message.pairingWindow, writer.uint32(/* id 17, wireType 2 =*/138).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -1787,6 +4753,20 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.eventsDropped = $root.doorbell.v1.EventsDropped.decode(reader, reader.size(), $undefined, _depth + 1, message.eventsDropped);
                             message.kind = "eventsDropped";
+                            continue;
+                        }
+                    case 16: {
+                            if (wireType !== 2)
+                                break;
+                            message.keysChanged = $root.doorbell.v1.KeysChanged.decode(reader, reader.size(), $undefined, _depth + 1, message.keysChanged);
+                            message.kind = "keysChanged";
+                            continue;
+                        }
+                    case 17: {
+                            if (wireType !== 2)
+                                break;
+                            message.pairingWindow = $root.doorbell.v1.PairingWindow.decode(reader, reader.size(), $undefined, _depth + 1, message.pairingWindow);
+                            message.kind = "pairingWindow";
                             continue;
                         }
                     }
@@ -1885,6 +4865,26 @@ export const doorbell = $root.doorbell = (() => {
                             return "eventsDropped." + error;
                     }
                 }
+                if (message.keysChanged != null && $Object.hasOwnProperty.call(message, "keysChanged")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.KeysChanged.verify(message.keysChanged, _depth + 1);
+                        if (error)
+                            return "keysChanged." + error;
+                    }
+                }
+                if (message.pairingWindow != null && $Object.hasOwnProperty.call(message, "pairingWindow")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.PairingWindow.verify(message.pairingWindow, _depth + 1);
+                        if (error)
+                            return "pairingWindow." + error;
+                    }
+                }
                 return null;
             };
 
@@ -1941,6 +4941,16 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Event.eventsDropped: object expected");
                     message.eventsDropped = $root.doorbell.v1.EventsDropped.fromObject(object.eventsDropped, _depth + 1);
                 }
+                if (object.keysChanged != null) {
+                    if (!$util.isObject(object.keysChanged))
+                        throw $TypeError(".doorbell.v1.Event.keysChanged: object expected");
+                    message.keysChanged = $root.doorbell.v1.KeysChanged.fromObject(object.keysChanged, _depth + 1);
+                }
+                if (object.pairingWindow != null) {
+                    if (!$util.isObject(object.pairingWindow))
+                        throw $TypeError(".doorbell.v1.Event.pairingWindow: object expected");
+                    message.pairingWindow = $root.doorbell.v1.PairingWindow.fromObject(object.pairingWindow, _depth + 1);
+                }
                 return message;
             };
 
@@ -1994,6 +5004,16 @@ export const doorbell = $root.doorbell = (() => {
                     object.eventsDropped = $root.doorbell.v1.EventsDropped.toObject(message.eventsDropped, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "eventsDropped";
+                }
+                if (message.keysChanged != null && $Object.hasOwnProperty.call(message, "keysChanged")) {
+                    object.keysChanged = $root.doorbell.v1.KeysChanged.toObject(message.keysChanged, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "keysChanged";
+                }
+                if (message.pairingWindow != null && $Object.hasOwnProperty.call(message, "pairingWindow")) {
+                    object.pairingWindow = $root.doorbell.v1.PairingWindow.toObject(message.pairingWindow, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "pairingWindow";
                 }
                 return object;
             };
@@ -2683,6 +5703,10 @@ export const doorbell = $root.doorbell = (() => {
              * @property {string|null} [chimeMode] Status chimeMode
              * @property {number|null} [pressesSinceBoot] Status pressesSinceBoot
              * @property {number|null} [outboxDepth] Status outboxDepth
+             * @property {boolean|null} [paired] Status paired
+             * @property {number|null} [keyEpoch] Status keyEpoch
+             * @property {boolean|null} [pairingWindowOpen] Status pairingWindowOpen
+             * @property {boolean|null} [chimeMuted] Status chimeMuted
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -2771,6 +5795,38 @@ export const doorbell = $root.doorbell = (() => {
             Status.prototype.outboxDepth = 0;
 
             /**
+             * Status paired.
+             * @member {boolean} paired
+             * @memberof doorbell.v1.Status
+             * @instance
+             */
+            Status.prototype.paired = false;
+
+            /**
+             * Status keyEpoch.
+             * @member {number} keyEpoch
+             * @memberof doorbell.v1.Status
+             * @instance
+             */
+            Status.prototype.keyEpoch = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Status pairingWindowOpen.
+             * @member {boolean} pairingWindowOpen
+             * @memberof doorbell.v1.Status
+             * @instance
+             */
+            Status.prototype.pairingWindowOpen = false;
+
+            /**
+             * Status chimeMuted.
+             * @member {boolean} chimeMuted
+             * @memberof doorbell.v1.Status
+             * @instance
+             */
+            Status.prototype.chimeMuted = false;
+
+            /**
              * Creates a new Status instance using the specified properties.
              * @function create
              * @memberof doorbell.v1.Status
@@ -2816,6 +5872,14 @@ export const doorbell = $root.doorbell = (() => {
                     writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.pressesSinceBoot);
                 if (message.outboxDepth != null && $Object.hasOwnProperty.call(message, "outboxDepth") && message.outboxDepth !== 0)
                     writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.outboxDepth);
+                if (message.paired != null && $Object.hasOwnProperty.call(message, "paired") && message.paired !== false)
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.paired);
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch") && (typeof message.keyEpoch === "object" ? message.keyEpoch.low || message.keyEpoch.high : message.keyEpoch !== 0))
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.keyEpoch);
+                if (message.pairingWindowOpen != null && $Object.hasOwnProperty.call(message, "pairingWindowOpen") && message.pairingWindowOpen !== false)
+                    writer.uint32(/* id 10, wireType 0 =*/80).bool(message.pairingWindowOpen);
+                if (message.chimeMuted != null && $Object.hasOwnProperty.call(message, "chimeMuted") && message.chimeMuted !== false)
+                    writer.uint32(/* id 11, wireType 0 =*/88).bool(message.chimeMuted);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -2923,6 +5987,42 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.outboxDepth;
                             continue;
                         }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.paired = value;
+                            else
+                                delete message.paired;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.keyEpoch = value;
+                            else
+                                delete message.keyEpoch;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.pairingWindowOpen = value;
+                            else
+                                delete message.pairingWindowOpen;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.chimeMuted = value;
+                            else
+                                delete message.chimeMuted;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -2976,6 +6076,18 @@ export const doorbell = $root.doorbell = (() => {
                 if (message.outboxDepth != null && $Object.hasOwnProperty.call(message, "outboxDepth"))
                     if (!$util.isInteger(message.outboxDepth))
                         return "outboxDepth: integer expected";
+                if (message.paired != null && $Object.hasOwnProperty.call(message, "paired"))
+                    if (typeof message.paired !== "boolean")
+                        return "paired: boolean expected";
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (!$util.isInteger(message.keyEpoch) && !(message.keyEpoch && $util.isInteger(message.keyEpoch.low) && $util.isInteger(message.keyEpoch.high)))
+                        return "keyEpoch: integer|Long expected";
+                if (message.pairingWindowOpen != null && $Object.hasOwnProperty.call(message, "pairingWindowOpen"))
+                    if (typeof message.pairingWindowOpen !== "boolean")
+                        return "pairingWindowOpen: boolean expected";
+                if (message.chimeMuted != null && $Object.hasOwnProperty.call(message, "chimeMuted"))
+                    if (typeof message.chimeMuted !== "boolean")
+                        return "chimeMuted: boolean expected";
                 return null;
             };
 
@@ -3047,6 +6159,25 @@ export const doorbell = $root.doorbell = (() => {
                 if (object.outboxDepth != null)
                     if ($Number(object.outboxDepth) !== 0)
                         message.outboxDepth = object.outboxDepth >>> 0;
+                if (object.paired != null)
+                    if (object.paired)
+                        message.paired = $Boolean(object.paired);
+                if (object.keyEpoch != null)
+                    if (typeof object.keyEpoch === "object" ? object.keyEpoch.low || object.keyEpoch.high : $Number(object.keyEpoch) !== 0)
+                        if ($Long)
+                            message.keyEpoch = $Long.fromValue(object.keyEpoch, true);
+                        else if (typeof object.keyEpoch === "string")
+                            message.keyEpoch = $parseInt(object.keyEpoch, 10);
+                        else if (typeof object.keyEpoch === "number")
+                            message.keyEpoch = object.keyEpoch;
+                        else if (typeof object.keyEpoch === "object")
+                            message.keyEpoch = new $util.LongBits(object.keyEpoch.low >>> 0, object.keyEpoch.high >>> 0).toNumber(true);
+                if (object.pairingWindowOpen != null)
+                    if (object.pairingWindowOpen)
+                        message.pairingWindowOpen = $Boolean(object.pairingWindowOpen);
+                if (object.chimeMuted != null)
+                    if (object.chimeMuted)
+                        message.chimeMuted = $Boolean(object.chimeMuted);
                 return message;
             };
 
@@ -3083,6 +6214,14 @@ export const doorbell = $root.doorbell = (() => {
                     } else
                         object.pressesSinceBoot = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                     object.outboxDepth = 0;
+                    object.paired = false;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.keyEpoch = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.keyEpoch = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.pairingWindowOpen = false;
+                    object.chimeMuted = false;
                 }
                 if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
                     object.state = options.enums === $String ? $root.doorbell.v1.Status.State[message.state] === $undefined ? message.state : $root.doorbell.v1.Status.State[message.state] : message.state;
@@ -3108,6 +6247,19 @@ export const doorbell = $root.doorbell = (() => {
                         object.pressesSinceBoot = options.longs === $String ? $Long.prototype.toString.call(message.pressesSinceBoot) : options.longs === $Number ? new $util.LongBits(message.pressesSinceBoot.low >>> 0, message.pressesSinceBoot.high >>> 0).toNumber(true) : message.pressesSinceBoot;
                 if (message.outboxDepth != null && $Object.hasOwnProperty.call(message, "outboxDepth"))
                     object.outboxDepth = message.outboxDepth;
+                if (message.paired != null && $Object.hasOwnProperty.call(message, "paired"))
+                    object.paired = message.paired;
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.keyEpoch = typeof message.keyEpoch === "number" ? $BigInt(message.keyEpoch) : $Long.fromBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.keyEpoch === "number")
+                        object.keyEpoch = options.longs === $String ? $String(message.keyEpoch) : message.keyEpoch;
+                    else
+                        object.keyEpoch = options.longs === $String ? $Long.prototype.toString.call(message.keyEpoch) : options.longs === $Number ? new $util.LongBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0).toNumber(true) : message.keyEpoch;
+                if (message.pairingWindowOpen != null && $Object.hasOwnProperty.call(message, "pairingWindowOpen"))
+                    object.pairingWindowOpen = message.pairingWindowOpen;
+                if (message.chimeMuted != null && $Object.hasOwnProperty.call(message, "chimeMuted"))
+                    object.chimeMuted = message.chimeMuted;
                 return object;
             };
 
@@ -3330,6 +6482,1706 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return PairingRequested;
+        })();
+
+        v1.PairingWindow = (function() {
+
+            /**
+             * Properties of a PairingWindow.
+             * @typedef {Object} doorbell.v1.PairingWindow.$Properties
+             * @property {boolean|null} [open] PairingWindow open
+             * @property {number|null} [closesAtMs] PairingWindow closesAtMs
+             * @property {string|null} [reason] PairingWindow reason
+             * @property {number|null} [failures] PairingWindow failures
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PairingWindow.
+             * @memberof doorbell.v1
+             * @interface IPairingWindow
+             * @augments doorbell.v1.PairingWindow.$Properties
+             * @deprecated Use doorbell.v1.PairingWindow.$Properties instead.
+             */
+
+            /**
+             * Shape of a PairingWindow.
+             * @typedef {doorbell.v1.PairingWindow.$Properties} doorbell.v1.PairingWindow.$Shape
+             */
+
+            /**
+             * Constructs a new PairingWindow.
+             * @memberof doorbell.v1
+             * @classdesc Represents a PairingWindow.
+             * @constructor
+             * @param {doorbell.v1.PairingWindow.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PairingWindow = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PairingWindow open.
+             * @member {boolean} open
+             * @memberof doorbell.v1.PairingWindow
+             * @instance
+             */
+            PairingWindow.prototype.open = false;
+
+            /**
+             * PairingWindow closesAtMs.
+             * @member {number} closesAtMs
+             * @memberof doorbell.v1.PairingWindow
+             * @instance
+             */
+            PairingWindow.prototype.closesAtMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * PairingWindow reason.
+             * @member {string} reason
+             * @memberof doorbell.v1.PairingWindow
+             * @instance
+             */
+            PairingWindow.prototype.reason = "";
+
+            /**
+             * PairingWindow failures.
+             * @member {number} failures
+             * @memberof doorbell.v1.PairingWindow
+             * @instance
+             */
+            PairingWindow.prototype.failures = 0;
+
+            /**
+             * Creates a new PairingWindow instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.PairingWindow
+             * @static
+             * @param {doorbell.v1.PairingWindow.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.PairingWindow} PairingWindow instance
+             * @type {{
+             *   (properties: doorbell.v1.PairingWindow.$Shape): doorbell.v1.PairingWindow & doorbell.v1.PairingWindow.$Shape;
+             *   (properties?: doorbell.v1.PairingWindow.$Properties): doorbell.v1.PairingWindow;
+             * }}
+             */
+            PairingWindow.create = function(properties) {
+                return new PairingWindow(properties);
+            };
+
+            /**
+             * Encodes the specified PairingWindow message. Does not implicitly {@link doorbell.v1.PairingWindow.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.PairingWindow
+             * @static
+             * @param {doorbell.v1.PairingWindow.$Properties} message PairingWindow message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PairingWindow.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.open != null && $Object.hasOwnProperty.call(message, "open") && message.open !== false)
+                    writer.uint32(/* id 1, wireType 0 =*/8).bool(message.open);
+                if (message.closesAtMs != null && $Object.hasOwnProperty.call(message, "closesAtMs") && (typeof message.closesAtMs === "object" ? message.closesAtMs.low || message.closesAtMs.high : message.closesAtMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.closesAtMs);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.reason);
+                if (message.failures != null && $Object.hasOwnProperty.call(message, "failures") && message.failures !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.failures);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a PairingWindow message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.PairingWindow
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.PairingWindow & doorbell.v1.PairingWindow.$Shape} PairingWindow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PairingWindow.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.PairingWindow();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.open = value;
+                            else
+                                delete message.open;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.closesAtMs = value;
+                            else
+                                delete message.closesAtMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.failures = value;
+                            else
+                                delete message.failures;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a PairingWindow message.
+             * @function verify
+             * @memberof doorbell.v1.PairingWindow
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PairingWindow.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.open != null && $Object.hasOwnProperty.call(message, "open"))
+                    if (typeof message.open !== "boolean")
+                        return "open: boolean expected";
+                if (message.closesAtMs != null && $Object.hasOwnProperty.call(message, "closesAtMs"))
+                    if (!$util.isInteger(message.closesAtMs) && !(message.closesAtMs && $util.isInteger(message.closesAtMs.low) && $util.isInteger(message.closesAtMs.high)))
+                        return "closesAtMs: integer|Long expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.failures != null && $Object.hasOwnProperty.call(message, "failures"))
+                    if (!$util.isInteger(message.failures))
+                        return "failures: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a PairingWindow message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.PairingWindow
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.PairingWindow} PairingWindow
+             */
+            PairingWindow.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.PairingWindow)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.PairingWindow: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.PairingWindow();
+                if (object.open != null)
+                    if (object.open)
+                        message.open = $Boolean(object.open);
+                if (object.closesAtMs != null)
+                    if (typeof object.closesAtMs === "object" ? object.closesAtMs.low || object.closesAtMs.high : $Number(object.closesAtMs) !== 0)
+                        if ($Long)
+                            message.closesAtMs = $Long.fromValue(object.closesAtMs, true);
+                        else if (typeof object.closesAtMs === "string")
+                            message.closesAtMs = $parseInt(object.closesAtMs, 10);
+                        else if (typeof object.closesAtMs === "number")
+                            message.closesAtMs = object.closesAtMs;
+                        else if (typeof object.closesAtMs === "object")
+                            message.closesAtMs = new $util.LongBits(object.closesAtMs.low >>> 0, object.closesAtMs.high >>> 0).toNumber(true);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.failures != null)
+                    if ($Number(object.failures) !== 0)
+                        message.failures = object.failures >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PairingWindow message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.PairingWindow
+             * @static
+             * @param {doorbell.v1.PairingWindow} message PairingWindow
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PairingWindow.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.open = false;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.closesAtMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.closesAtMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.reason = "";
+                    object.failures = 0;
+                }
+                if (message.open != null && $Object.hasOwnProperty.call(message, "open"))
+                    object.open = message.open;
+                if (message.closesAtMs != null && $Object.hasOwnProperty.call(message, "closesAtMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.closesAtMs = typeof message.closesAtMs === "number" ? $BigInt(message.closesAtMs) : $Long.fromBits(message.closesAtMs.low >>> 0, message.closesAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.closesAtMs === "number")
+                        object.closesAtMs = options.longs === $String ? $String(message.closesAtMs) : message.closesAtMs;
+                    else
+                        object.closesAtMs = options.longs === $String ? $Long.prototype.toString.call(message.closesAtMs) : options.longs === $Number ? new $util.LongBits(message.closesAtMs.low >>> 0, message.closesAtMs.high >>> 0).toNumber(true) : message.closesAtMs;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.failures != null && $Object.hasOwnProperty.call(message, "failures"))
+                    object.failures = message.failures;
+                return object;
+            };
+
+            /**
+             * Converts this PairingWindow to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.PairingWindow
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PairingWindow.prototype.toJSON = function() {
+                return PairingWindow.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return PairingWindow;
+        })();
+
+        v1.KeysChanged = (function() {
+
+            /**
+             * Properties of a KeysChanged.
+             * @typedef {Object} doorbell.v1.KeysChanged.$Properties
+             * @property {string|null} [change] KeysChanged change
+             * @property {string|null} [keyId] KeysChanged keyId
+             * @property {string|null} [byKeyId] KeysChanged byKeyId
+             * @property {number|null} [keyEpoch] KeysChanged keyEpoch
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a KeysChanged.
+             * @memberof doorbell.v1
+             * @interface IKeysChanged
+             * @augments doorbell.v1.KeysChanged.$Properties
+             * @deprecated Use doorbell.v1.KeysChanged.$Properties instead.
+             */
+
+            /**
+             * Shape of a KeysChanged.
+             * @typedef {doorbell.v1.KeysChanged.$Properties} doorbell.v1.KeysChanged.$Shape
+             */
+
+            /**
+             * Constructs a new KeysChanged.
+             * @memberof doorbell.v1
+             * @classdesc Represents a KeysChanged.
+             * @constructor
+             * @param {doorbell.v1.KeysChanged.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const KeysChanged = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * KeysChanged change.
+             * @member {string} change
+             * @memberof doorbell.v1.KeysChanged
+             * @instance
+             */
+            KeysChanged.prototype.change = "";
+
+            /**
+             * KeysChanged keyId.
+             * @member {string} keyId
+             * @memberof doorbell.v1.KeysChanged
+             * @instance
+             */
+            KeysChanged.prototype.keyId = "";
+
+            /**
+             * KeysChanged byKeyId.
+             * @member {string} byKeyId
+             * @memberof doorbell.v1.KeysChanged
+             * @instance
+             */
+            KeysChanged.prototype.byKeyId = "";
+
+            /**
+             * KeysChanged keyEpoch.
+             * @member {number} keyEpoch
+             * @memberof doorbell.v1.KeysChanged
+             * @instance
+             */
+            KeysChanged.prototype.keyEpoch = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new KeysChanged instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.KeysChanged
+             * @static
+             * @param {doorbell.v1.KeysChanged.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.KeysChanged} KeysChanged instance
+             * @type {{
+             *   (properties: doorbell.v1.KeysChanged.$Shape): doorbell.v1.KeysChanged & doorbell.v1.KeysChanged.$Shape;
+             *   (properties?: doorbell.v1.KeysChanged.$Properties): doorbell.v1.KeysChanged;
+             * }}
+             */
+            KeysChanged.create = function(properties) {
+                return new KeysChanged(properties);
+            };
+
+            /**
+             * Encodes the specified KeysChanged message. Does not implicitly {@link doorbell.v1.KeysChanged.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.KeysChanged
+             * @static
+             * @param {doorbell.v1.KeysChanged.$Properties} message KeysChanged message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KeysChanged.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.change != null && $Object.hasOwnProperty.call(message, "change") && message.change !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.change);
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId") && message.keyId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.keyId);
+                if (message.byKeyId != null && $Object.hasOwnProperty.call(message, "byKeyId") && message.byKeyId !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.byKeyId);
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch") && (typeof message.keyEpoch === "object" ? message.keyEpoch.low || message.keyEpoch.high : message.keyEpoch !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.keyEpoch);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a KeysChanged message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.KeysChanged
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.KeysChanged & doorbell.v1.KeysChanged.$Shape} KeysChanged
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KeysChanged.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.KeysChanged();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.change = value;
+                            else
+                                delete message.change;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.keyId = value;
+                            else
+                                delete message.keyId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.byKeyId = value;
+                            else
+                                delete message.byKeyId;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.keyEpoch = value;
+                            else
+                                delete message.keyEpoch;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a KeysChanged message.
+             * @function verify
+             * @memberof doorbell.v1.KeysChanged
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            KeysChanged.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.change != null && $Object.hasOwnProperty.call(message, "change"))
+                    if (!$util.isString(message.change))
+                        return "change: string expected";
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    if (!$util.isString(message.keyId))
+                        return "keyId: string expected";
+                if (message.byKeyId != null && $Object.hasOwnProperty.call(message, "byKeyId"))
+                    if (!$util.isString(message.byKeyId))
+                        return "byKeyId: string expected";
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (!$util.isInteger(message.keyEpoch) && !(message.keyEpoch && $util.isInteger(message.keyEpoch.low) && $util.isInteger(message.keyEpoch.high)))
+                        return "keyEpoch: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a KeysChanged message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.KeysChanged
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.KeysChanged} KeysChanged
+             */
+            KeysChanged.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.KeysChanged)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.KeysChanged: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.KeysChanged();
+                if (object.change != null)
+                    if (typeof object.change !== "string" || object.change.length)
+                        message.change = $String(object.change);
+                if (object.keyId != null)
+                    if (typeof object.keyId !== "string" || object.keyId.length)
+                        message.keyId = $String(object.keyId);
+                if (object.byKeyId != null)
+                    if (typeof object.byKeyId !== "string" || object.byKeyId.length)
+                        message.byKeyId = $String(object.byKeyId);
+                if (object.keyEpoch != null)
+                    if (typeof object.keyEpoch === "object" ? object.keyEpoch.low || object.keyEpoch.high : $Number(object.keyEpoch) !== 0)
+                        if ($Long)
+                            message.keyEpoch = $Long.fromValue(object.keyEpoch, true);
+                        else if (typeof object.keyEpoch === "string")
+                            message.keyEpoch = $parseInt(object.keyEpoch, 10);
+                        else if (typeof object.keyEpoch === "number")
+                            message.keyEpoch = object.keyEpoch;
+                        else if (typeof object.keyEpoch === "object")
+                            message.keyEpoch = new $util.LongBits(object.keyEpoch.low >>> 0, object.keyEpoch.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a KeysChanged message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.KeysChanged
+             * @static
+             * @param {doorbell.v1.KeysChanged} message KeysChanged
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            KeysChanged.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.change = "";
+                    object.keyId = "";
+                    object.byKeyId = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.keyEpoch = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.keyEpoch = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.change != null && $Object.hasOwnProperty.call(message, "change"))
+                    object.change = message.change;
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    object.keyId = message.keyId;
+                if (message.byKeyId != null && $Object.hasOwnProperty.call(message, "byKeyId"))
+                    object.byKeyId = message.byKeyId;
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.keyEpoch = typeof message.keyEpoch === "number" ? $BigInt(message.keyEpoch) : $Long.fromBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.keyEpoch === "number")
+                        object.keyEpoch = options.longs === $String ? $String(message.keyEpoch) : message.keyEpoch;
+                    else
+                        object.keyEpoch = options.longs === $String ? $Long.prototype.toString.call(message.keyEpoch) : options.longs === $Number ? new $util.LongBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0).toNumber(true) : message.keyEpoch;
+                return object;
+            };
+
+            /**
+             * Converts this KeysChanged to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.KeysChanged
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            KeysChanged.prototype.toJSON = function() {
+                return KeysChanged.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return KeysChanged;
+        })();
+
+        v1.EnrolledKey = (function() {
+
+            /**
+             * Properties of an EnrolledKey.
+             * @typedef {Object} doorbell.v1.EnrolledKey.$Properties
+             * @property {string|null} [keyId] EnrolledKey keyId
+             * @property {Uint8Array|null} [publicKey] EnrolledKey publicKey
+             * @property {doorbell.v1.Role|null} [role] EnrolledKey role
+             * @property {string|null} [label] EnrolledKey label
+             * @property {string|null} [source] EnrolledKey source
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an EnrolledKey.
+             * @memberof doorbell.v1
+             * @interface IEnrolledKey
+             * @augments doorbell.v1.EnrolledKey.$Properties
+             * @deprecated Use doorbell.v1.EnrolledKey.$Properties instead.
+             */
+
+            /**
+             * Shape of an EnrolledKey.
+             * @typedef {doorbell.v1.EnrolledKey.$Properties} doorbell.v1.EnrolledKey.$Shape
+             */
+
+            /**
+             * Constructs a new EnrolledKey.
+             * @memberof doorbell.v1
+             * @classdesc Represents an EnrolledKey.
+             * @constructor
+             * @param {doorbell.v1.EnrolledKey.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const EnrolledKey = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * EnrolledKey keyId.
+             * @member {string} keyId
+             * @memberof doorbell.v1.EnrolledKey
+             * @instance
+             */
+            EnrolledKey.prototype.keyId = "";
+
+            /**
+             * EnrolledKey publicKey.
+             * @member {Uint8Array} publicKey
+             * @memberof doorbell.v1.EnrolledKey
+             * @instance
+             */
+            EnrolledKey.prototype.publicKey = $util.newBuffer([]);
+
+            /**
+             * EnrolledKey role.
+             * @member {doorbell.v1.Role} role
+             * @memberof doorbell.v1.EnrolledKey
+             * @instance
+             */
+            EnrolledKey.prototype.role = 0;
+
+            /**
+             * EnrolledKey label.
+             * @member {string} label
+             * @memberof doorbell.v1.EnrolledKey
+             * @instance
+             */
+            EnrolledKey.prototype.label = "";
+
+            /**
+             * EnrolledKey source.
+             * @member {string} source
+             * @memberof doorbell.v1.EnrolledKey
+             * @instance
+             */
+            EnrolledKey.prototype.source = "";
+
+            /**
+             * Creates a new EnrolledKey instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.EnrolledKey
+             * @static
+             * @param {doorbell.v1.EnrolledKey.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.EnrolledKey} EnrolledKey instance
+             * @type {{
+             *   (properties: doorbell.v1.EnrolledKey.$Shape): doorbell.v1.EnrolledKey & doorbell.v1.EnrolledKey.$Shape;
+             *   (properties?: doorbell.v1.EnrolledKey.$Properties): doorbell.v1.EnrolledKey;
+             * }}
+             */
+            EnrolledKey.create = function(properties) {
+                return new EnrolledKey(properties);
+            };
+
+            /**
+             * Encodes the specified EnrolledKey message. Does not implicitly {@link doorbell.v1.EnrolledKey.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.EnrolledKey
+             * @static
+             * @param {doorbell.v1.EnrolledKey.$Properties} message EnrolledKey message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EnrolledKey.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId") && message.keyId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.keyId);
+                if (message.publicKey != null && $Object.hasOwnProperty.call(message, "publicKey") && message.publicKey.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.publicKey);
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role") && message.role !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).int32(message.role);
+                if (message.label != null && $Object.hasOwnProperty.call(message, "label") && message.label !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.label);
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.source);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an EnrolledKey message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.EnrolledKey
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.EnrolledKey & doorbell.v1.EnrolledKey.$Shape} EnrolledKey
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EnrolledKey.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.EnrolledKey();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.keyId = value;
+                            else
+                                delete message.keyId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.publicKey = value;
+                            else
+                                delete message.publicKey;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.role = value;
+                            else
+                                delete message.role;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.label = value;
+                            else
+                                delete message.label;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an EnrolledKey message.
+             * @function verify
+             * @memberof doorbell.v1.EnrolledKey
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EnrolledKey.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    if (!$util.isString(message.keyId))
+                        return "keyId: string expected";
+                if (message.publicKey != null && $Object.hasOwnProperty.call(message, "publicKey"))
+                    if (!(message.publicKey && typeof message.publicKey.length === "number" || $util.isString(message.publicKey)))
+                        return "publicKey: buffer expected";
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    if (typeof message.role !== "number" || (message.role | 0) !== message.role)
+                        return "role: enum value expected";
+                if (message.label != null && $Object.hasOwnProperty.call(message, "label"))
+                    if (!$util.isString(message.label))
+                        return "label: string expected";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an EnrolledKey message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.EnrolledKey
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.EnrolledKey} EnrolledKey
+             */
+            EnrolledKey.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.EnrolledKey)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.EnrolledKey: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.EnrolledKey();
+                if (object.keyId != null)
+                    if (typeof object.keyId !== "string" || object.keyId.length)
+                        message.keyId = $String(object.keyId);
+                if (object.publicKey != null)
+                    if (object.publicKey.length)
+                        if (typeof object.publicKey === "string")
+                            $util.base64.decode(object.publicKey, message.publicKey = $util.newBuffer($util.base64.length(object.publicKey)), 0);
+                        else if (object.publicKey.length >= 0)
+                            message.publicKey = object.publicKey;
+                if (object.role !== 0 && (typeof object.role !== "string" || $root.doorbell.v1.Role[object.role] !== 0))
+                    switch (object.role) {
+                    case "ROLE_UNSPECIFIED":
+                    case 0:
+                        message.role = 0;
+                        break;
+                    case "VIEW":
+                    case 1:
+                        message.role = 1;
+                        break;
+                    case "OPERATE":
+                    case 2:
+                        message.role = 2;
+                        break;
+                    case "MANAGE":
+                    case 3:
+                        message.role = 3;
+                        break;
+                    case "ADMINISTER":
+                    case 4:
+                        message.role = 4;
+                        break;
+                    default:
+                        if (typeof object.role === "number" && (object.role | 0) === object.role)
+                            message.role = object.role;
+                    }
+                if (object.label != null)
+                    if (typeof object.label !== "string" || object.label.length)
+                        message.label = $String(object.label);
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EnrolledKey message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.EnrolledKey
+             * @static
+             * @param {doorbell.v1.EnrolledKey} message EnrolledKey
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EnrolledKey.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.keyId = "";
+                    if (options.bytes === $String)
+                        object.publicKey = "";
+                    else {
+                        object.publicKey = [];
+                        if (options.bytes !== $Array)
+                            object.publicKey = $util.newBuffer(object.publicKey);
+                    }
+                    object.role = options.enums === $String ? "ROLE_UNSPECIFIED" : 0;
+                    object.label = "";
+                    object.source = "";
+                }
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    object.keyId = message.keyId;
+                if (message.publicKey != null && $Object.hasOwnProperty.call(message, "publicKey"))
+                    object.publicKey = options.bytes === $String ? $util.base64.encode(message.publicKey, 0, message.publicKey.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.publicKey) : message.publicKey;
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    object.role = options.enums === $String ? $root.doorbell.v1.Role[message.role] === $undefined ? message.role : $root.doorbell.v1.Role[message.role] : message.role;
+                if (message.label != null && $Object.hasOwnProperty.call(message, "label"))
+                    object.label = message.label;
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                return object;
+            };
+
+            /**
+             * Converts this EnrolledKey to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.EnrolledKey
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EnrolledKey.prototype.toJSON = function() {
+                return EnrolledKey.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return EnrolledKey;
+        })();
+
+        v1.KeyList = (function() {
+
+            /**
+             * Properties of a KeyList.
+             * @typedef {Object} doorbell.v1.KeyList.$Properties
+             * @property {Array.<doorbell.v1.EnrolledKey.$Properties>|null} [keys] KeyList keys
+             * @property {Array.<string>|null} [footageRecipients] KeyList footageRecipients
+             * @property {number|null} [keyEpoch] KeyList keyEpoch
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a KeyList.
+             * @memberof doorbell.v1
+             * @interface IKeyList
+             * @augments doorbell.v1.KeyList.$Properties
+             * @deprecated Use doorbell.v1.KeyList.$Properties instead.
+             */
+
+            /**
+             * Shape of a KeyList.
+             * @typedef {doorbell.v1.KeyList.$Properties} doorbell.v1.KeyList.$Shape
+             */
+
+            /**
+             * Constructs a new KeyList.
+             * @memberof doorbell.v1
+             * @classdesc Represents a KeyList.
+             * @constructor
+             * @param {doorbell.v1.KeyList.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const KeyList = function (properties) {
+                this.keys = [];
+                this.footageRecipients = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * KeyList keys.
+             * @member {Array.<doorbell.v1.EnrolledKey.$Properties>} keys
+             * @memberof doorbell.v1.KeyList
+             * @instance
+             */
+            KeyList.prototype.keys = $util.emptyArray;
+
+            /**
+             * KeyList footageRecipients.
+             * @member {Array.<string>} footageRecipients
+             * @memberof doorbell.v1.KeyList
+             * @instance
+             */
+            KeyList.prototype.footageRecipients = $util.emptyArray;
+
+            /**
+             * KeyList keyEpoch.
+             * @member {number} keyEpoch
+             * @memberof doorbell.v1.KeyList
+             * @instance
+             */
+            KeyList.prototype.keyEpoch = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new KeyList instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.KeyList
+             * @static
+             * @param {doorbell.v1.KeyList.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.KeyList} KeyList instance
+             * @type {{
+             *   (properties: doorbell.v1.KeyList.$Shape): doorbell.v1.KeyList & doorbell.v1.KeyList.$Shape;
+             *   (properties?: doorbell.v1.KeyList.$Properties): doorbell.v1.KeyList;
+             * }}
+             */
+            KeyList.create = function(properties) {
+                return new KeyList(properties);
+            };
+
+            /**
+             * Encodes the specified KeyList message. Does not implicitly {@link doorbell.v1.KeyList.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.KeyList
+             * @static
+             * @param {doorbell.v1.KeyList.$Properties} message KeyList message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KeyList.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.keys != null && message.keys.length)
+                    for (let i = 0; i < message.keys.length; ++i)
+                        $root.doorbell.v1.EnrolledKey.encode(message.keys[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.footageRecipients != null && message.footageRecipients.length)
+                    for (let i = 0; i < message.footageRecipients.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.footageRecipients[i]);
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch") && (typeof message.keyEpoch === "object" ? message.keyEpoch.low || message.keyEpoch.high : message.keyEpoch !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.keyEpoch);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a KeyList message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.KeyList
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.KeyList & doorbell.v1.KeyList.$Shape} KeyList
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KeyList.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.KeyList();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.keys && message.keys.length))
+                                message.keys = [];
+                            message.keys.push($root.doorbell.v1.EnrolledKey.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.footageRecipients && message.footageRecipients.length))
+                                message.footageRecipients = [];
+                            message.footageRecipients.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.keyEpoch = value;
+                            else
+                                delete message.keyEpoch;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a KeyList message.
+             * @function verify
+             * @memberof doorbell.v1.KeyList
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            KeyList.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys")) {
+                    if (!$Array.isArray(message.keys))
+                        return "keys: array expected";
+                    for (let i = 0; i < message.keys.length; ++i) {
+                        let error = $root.doorbell.v1.EnrolledKey.verify(message.keys[i], _depth + 1);
+                        if (error)
+                            return "keys." + error;
+                    }
+                }
+                if (message.footageRecipients != null && $Object.hasOwnProperty.call(message, "footageRecipients")) {
+                    if (!$Array.isArray(message.footageRecipients))
+                        return "footageRecipients: array expected";
+                    for (let i = 0; i < message.footageRecipients.length; ++i)
+                        if (!$util.isString(message.footageRecipients[i]))
+                            return "footageRecipients: string[] expected";
+                }
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (!$util.isInteger(message.keyEpoch) && !(message.keyEpoch && $util.isInteger(message.keyEpoch.low) && $util.isInteger(message.keyEpoch.high)))
+                        return "keyEpoch: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a KeyList message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.KeyList
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.KeyList} KeyList
+             */
+            KeyList.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.KeyList)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.KeyList: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.KeyList();
+                if (object.keys) {
+                    if (!$Array.isArray(object.keys))
+                        throw $TypeError(".doorbell.v1.KeyList.keys: array expected");
+                    message.keys = $Array(object.keys.length);
+                    for (let i = 0; i < object.keys.length; ++i) {
+                        if (!$util.isObject(object.keys[i]))
+                            throw $TypeError(".doorbell.v1.KeyList.keys: object expected");
+                        message.keys[i] = $root.doorbell.v1.EnrolledKey.fromObject(object.keys[i], _depth + 1);
+                    }
+                }
+                if (object.footageRecipients) {
+                    if (!$Array.isArray(object.footageRecipients))
+                        throw $TypeError(".doorbell.v1.KeyList.footageRecipients: array expected");
+                    message.footageRecipients = $Array(object.footageRecipients.length);
+                    for (let i = 0; i < object.footageRecipients.length; ++i)
+                        message.footageRecipients[i] = $String(object.footageRecipients[i]);
+                }
+                if (object.keyEpoch != null)
+                    if (typeof object.keyEpoch === "object" ? object.keyEpoch.low || object.keyEpoch.high : $Number(object.keyEpoch) !== 0)
+                        if ($Long)
+                            message.keyEpoch = $Long.fromValue(object.keyEpoch, true);
+                        else if (typeof object.keyEpoch === "string")
+                            message.keyEpoch = $parseInt(object.keyEpoch, 10);
+                        else if (typeof object.keyEpoch === "number")
+                            message.keyEpoch = object.keyEpoch;
+                        else if (typeof object.keyEpoch === "object")
+                            message.keyEpoch = new $util.LongBits(object.keyEpoch.low >>> 0, object.keyEpoch.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a KeyList message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.KeyList
+             * @static
+             * @param {doorbell.v1.KeyList} message KeyList
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            KeyList.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.keys = [];
+                    object.footageRecipients = [];
+                }
+                if (options.defaults)
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.keyEpoch = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.keyEpoch = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                if (message.keys && message.keys.length) {
+                    object.keys = $Array(message.keys.length);
+                    for (let j = 0; j < message.keys.length; ++j)
+                        object.keys[j] = $root.doorbell.v1.EnrolledKey.toObject(message.keys[j], options, _depth + 1);
+                }
+                if (message.footageRecipients && message.footageRecipients.length) {
+                    object.footageRecipients = $Array(message.footageRecipients.length);
+                    for (let j = 0; j < message.footageRecipients.length; ++j)
+                        object.footageRecipients[j] = message.footageRecipients[j];
+                }
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.keyEpoch = typeof message.keyEpoch === "number" ? $BigInt(message.keyEpoch) : $Long.fromBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.keyEpoch === "number")
+                        object.keyEpoch = options.longs === $String ? $String(message.keyEpoch) : message.keyEpoch;
+                    else
+                        object.keyEpoch = options.longs === $String ? $Long.prototype.toString.call(message.keyEpoch) : options.longs === $Number ? new $util.LongBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0).toNumber(true) : message.keyEpoch;
+                return object;
+            };
+
+            /**
+             * Converts this KeyList to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.KeyList
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            KeyList.prototype.toJSON = function() {
+                return KeyList.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return KeyList;
+        })();
+
+        v1.Paired = (function() {
+
+            /**
+             * Properties of a Paired.
+             * @typedef {Object} doorbell.v1.Paired.$Properties
+             * @property {Uint8Array|null} [devicePublicKey] Paired devicePublicKey
+             * @property {Uint8Array|null} [deviceProof] Paired deviceProof
+             * @property {doorbell.v1.KeyList.$Properties|null} [keys] Paired keys
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Paired.
+             * @memberof doorbell.v1
+             * @interface IPaired
+             * @augments doorbell.v1.Paired.$Properties
+             * @deprecated Use doorbell.v1.Paired.$Properties instead.
+             */
+
+            /**
+             * Shape of a Paired.
+             * @typedef {doorbell.v1.Paired.$Properties} doorbell.v1.Paired.$Shape
+             */
+
+            /**
+             * Constructs a new Paired.
+             * @memberof doorbell.v1
+             * @classdesc Represents a Paired.
+             * @constructor
+             * @param {doorbell.v1.Paired.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Paired = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Paired devicePublicKey.
+             * @member {Uint8Array} devicePublicKey
+             * @memberof doorbell.v1.Paired
+             * @instance
+             */
+            Paired.prototype.devicePublicKey = $util.newBuffer([]);
+
+            /**
+             * Paired deviceProof.
+             * @member {Uint8Array} deviceProof
+             * @memberof doorbell.v1.Paired
+             * @instance
+             */
+            Paired.prototype.deviceProof = $util.newBuffer([]);
+
+            /**
+             * Paired keys.
+             * @member {doorbell.v1.KeyList.$Properties|null|undefined} keys
+             * @memberof doorbell.v1.Paired
+             * @instance
+             */
+            Paired.prototype.keys = null;
+
+            /**
+             * Creates a new Paired instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.Paired
+             * @static
+             * @param {doorbell.v1.Paired.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.Paired} Paired instance
+             * @type {{
+             *   (properties: doorbell.v1.Paired.$Shape): doorbell.v1.Paired & doorbell.v1.Paired.$Shape;
+             *   (properties?: doorbell.v1.Paired.$Properties): doorbell.v1.Paired;
+             * }}
+             */
+            Paired.create = function(properties) {
+                return new Paired(properties);
+            };
+
+            /**
+             * Encodes the specified Paired message. Does not implicitly {@link doorbell.v1.Paired.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.Paired
+             * @static
+             * @param {doorbell.v1.Paired.$Properties} message Paired message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Paired.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.devicePublicKey != null && $Object.hasOwnProperty.call(message, "devicePublicKey") && message.devicePublicKey.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.devicePublicKey);
+                if (message.deviceProof != null && $Object.hasOwnProperty.call(message, "deviceProof") && message.deviceProof.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.deviceProof);
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys"))
+                    $root.doorbell.v1.KeyList.encode(message.keys, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a Paired message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.Paired
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.Paired & doorbell.v1.Paired.$Shape} Paired
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Paired.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.Paired();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.devicePublicKey = value;
+                            else
+                                delete message.devicePublicKey;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.deviceProof = value;
+                            else
+                                delete message.deviceProof;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.keys = $root.doorbell.v1.KeyList.decode(reader, reader.size(), $undefined, _depth + 1, message.keys);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a Paired message.
+             * @function verify
+             * @memberof doorbell.v1.Paired
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Paired.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.devicePublicKey != null && $Object.hasOwnProperty.call(message, "devicePublicKey"))
+                    if (!(message.devicePublicKey && typeof message.devicePublicKey.length === "number" || $util.isString(message.devicePublicKey)))
+                        return "devicePublicKey: buffer expected";
+                if (message.deviceProof != null && $Object.hasOwnProperty.call(message, "deviceProof"))
+                    if (!(message.deviceProof && typeof message.deviceProof.length === "number" || $util.isString(message.deviceProof)))
+                        return "deviceProof: buffer expected";
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys")) {
+                    let error = $root.doorbell.v1.KeyList.verify(message.keys, _depth + 1);
+                    if (error)
+                        return "keys." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Paired message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.Paired
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.Paired} Paired
+             */
+            Paired.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.Paired)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.Paired: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.Paired();
+                if (object.devicePublicKey != null)
+                    if (object.devicePublicKey.length)
+                        if (typeof object.devicePublicKey === "string")
+                            $util.base64.decode(object.devicePublicKey, message.devicePublicKey = $util.newBuffer($util.base64.length(object.devicePublicKey)), 0);
+                        else if (object.devicePublicKey.length >= 0)
+                            message.devicePublicKey = object.devicePublicKey;
+                if (object.deviceProof != null)
+                    if (object.deviceProof.length)
+                        if (typeof object.deviceProof === "string")
+                            $util.base64.decode(object.deviceProof, message.deviceProof = $util.newBuffer($util.base64.length(object.deviceProof)), 0);
+                        else if (object.deviceProof.length >= 0)
+                            message.deviceProof = object.deviceProof;
+                if (object.keys != null) {
+                    if (!$util.isObject(object.keys))
+                        throw $TypeError(".doorbell.v1.Paired.keys: object expected");
+                    message.keys = $root.doorbell.v1.KeyList.fromObject(object.keys, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Paired message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.Paired
+             * @static
+             * @param {doorbell.v1.Paired} message Paired
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Paired.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.devicePublicKey = "";
+                    else {
+                        object.devicePublicKey = [];
+                        if (options.bytes !== $Array)
+                            object.devicePublicKey = $util.newBuffer(object.devicePublicKey);
+                    }
+                    if (options.bytes === $String)
+                        object.deviceProof = "";
+                    else {
+                        object.deviceProof = [];
+                        if (options.bytes !== $Array)
+                            object.deviceProof = $util.newBuffer(object.deviceProof);
+                    }
+                    object.keys = null;
+                }
+                if (message.devicePublicKey != null && $Object.hasOwnProperty.call(message, "devicePublicKey"))
+                    object.devicePublicKey = options.bytes === $String ? $util.base64.encode(message.devicePublicKey, 0, message.devicePublicKey.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.devicePublicKey) : message.devicePublicKey;
+                if (message.deviceProof != null && $Object.hasOwnProperty.call(message, "deviceProof"))
+                    object.deviceProof = options.bytes === $String ? $util.base64.encode(message.deviceProof, 0, message.deviceProof.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.deviceProof) : message.deviceProof;
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys"))
+                    object.keys = $root.doorbell.v1.KeyList.toObject(message.keys, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this Paired to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.Paired
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Paired.prototype.toJSON = function() {
+                return Paired.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return Paired;
         })();
 
         v1.EventsDropped = (function() {
@@ -3618,8 +8470,11 @@ export const doorbell = $root.doorbell = (() => {
              * @property {boolean|null} [ok] CommandResult ok
              * @property {doorbell.v1.ErrorKind|null} [errorKind] CommandResult errorKind
              * @property {string|null} [errorMessage] CommandResult errorMessage
+             * @property {number|null} [keyEpoch] CommandResult keyEpoch
              * @property {doorbell.v1.Status.$Properties|null} [status] CommandResult status
-             * @property {"status"} [detail] CommandResult detail
+             * @property {doorbell.v1.KeyList.$Properties|null} [keys] CommandResult keys
+             * @property {doorbell.v1.Paired.$Properties|null} [paired] CommandResult paired
+             * @property {"status"|"keys"|"paired"} [detail] CommandResult detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -3637,10 +8492,13 @@ export const doorbell = $root.doorbell = (() => {
              *   ok?: boolean|null;
              *   errorKind?: doorbell.v1.ErrorKind|null;
              *   errorMessage?: string|null;
+             *   keyEpoch?: number|null;
              *   status?: doorbell.v1.Status.$Shape|null;
+             *   keys?: doorbell.v1.KeyList.$Shape|null;
+             *   paired?: doorbell.v1.Paired.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ detail?: undefined; status?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape })
+             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape })
              * )} doorbell.v1.CommandResult.$Shape
              */
 
@@ -3684,6 +8542,14 @@ export const doorbell = $root.doorbell = (() => {
             CommandResult.prototype.errorMessage = "";
 
             /**
+             * CommandResult keyEpoch.
+             * @member {number} keyEpoch
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.keyEpoch = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
              * CommandResult status.
              * @member {doorbell.v1.Status.$Properties|null|undefined} status
              * @memberof doorbell.v1.CommandResult
@@ -3691,17 +8557,33 @@ export const doorbell = $root.doorbell = (() => {
              */
             CommandResult.prototype.status = null;
 
+            /**
+             * CommandResult keys.
+             * @member {doorbell.v1.KeyList.$Properties|null|undefined} keys
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.keys = null;
+
+            /**
+             * CommandResult paired.
+             * @member {doorbell.v1.Paired.$Properties|null|undefined} paired
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.paired = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * CommandResult detail.
-             * @member {"status"|undefined} detail
+             * @member {"status"|"keys"|"paired"|undefined} detail
              * @memberof doorbell.v1.CommandResult
              * @instance
              */
             $Object.defineProperty(CommandResult.prototype, "detail", {
-                get: $util.oneOfGetter($oneOfFields = ["status"]),
+                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -3743,8 +8625,14 @@ export const doorbell = $root.doorbell = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).int32(message.errorKind);
                 if (message.errorMessage != null && $Object.hasOwnProperty.call(message, "errorMessage") && message.errorMessage !== "")
                     writer.uint32(/* id 3, wireType 2 =*/26).string(message.errorMessage);
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch") && (typeof message.keyEpoch === "object" ? message.keyEpoch.low || message.keyEpoch.high : message.keyEpoch !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.keyEpoch);
                 if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
                     $root.doorbell.v1.Status.encode(message.status, writer.uint32(/* id 10, wireType 2 =*/82).fork(), _depth + 1).ldelim();
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys"))
+                    $root.doorbell.v1.KeyList.encode(message.keys, writer.uint32(/* id 11, wireType 2 =*/90).fork(), _depth + 1).ldelim();
+                if (message.paired != null && $Object.hasOwnProperty.call(message, "paired"))
+                    $root.doorbell.v1.Paired.encode(message.paired, writer.uint32(/* id 12, wireType 2 =*/98).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -3816,11 +8704,34 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.errorMessage;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.keyEpoch = value;
+                            else
+                                delete message.keyEpoch;
+                            continue;
+                        }
                     case 10: {
                             if (wireType !== 2)
                                 break;
                             message.status = $root.doorbell.v1.Status.decode(reader, reader.size(), $undefined, _depth + 1, message.status);
                             message.detail = "status";
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 2)
+                                break;
+                            message.keys = $root.doorbell.v1.KeyList.decode(reader, reader.size(), $undefined, _depth + 1, message.keys);
+                            message.detail = "keys";
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 2)
+                                break;
+                            message.paired = $root.doorbell.v1.Paired.decode(reader, reader.size(), $undefined, _depth + 1, message.paired);
+                            message.detail = "paired";
                             continue;
                         }
                     }
@@ -3865,12 +8776,35 @@ export const doorbell = $root.doorbell = (() => {
                 if (message.errorMessage != null && $Object.hasOwnProperty.call(message, "errorMessage"))
                     if (!$util.isString(message.errorMessage))
                         return "errorMessage: string expected";
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (!$util.isInteger(message.keyEpoch) && !(message.keyEpoch && $util.isInteger(message.keyEpoch.low) && $util.isInteger(message.keyEpoch.high)))
+                        return "keyEpoch: integer|Long expected";
                 if (message.status != null && $Object.hasOwnProperty.call(message, "status")) {
                     properties.detail = 1;
                     {
                         let error = $root.doorbell.v1.Status.verify(message.status, _depth + 1);
                         if (error)
                             return "status." + error;
+                    }
+                }
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.KeyList.verify(message.keys, _depth + 1);
+                        if (error)
+                            return "keys." + error;
+                    }
+                }
+                if (message.paired != null && $Object.hasOwnProperty.call(message, "paired")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.Paired.verify(message.paired, _depth + 1);
+                        if (error)
+                            return "paired." + error;
                     }
                 }
                 return null;
@@ -3963,6 +8897,22 @@ export const doorbell = $root.doorbell = (() => {
                     case 15:
                         message.errorKind = 15;
                         break;
+                    case "STALE_EPOCH":
+                    case 16:
+                        message.errorKind = 16;
+                        break;
+                    case "PAIRING_WINDOW_CLOSED":
+                    case 17:
+                        message.errorKind = 17;
+                        break;
+                    case "PAIRING_PROOF_INVALID":
+                    case 18:
+                        message.errorKind = 18;
+                        break;
+                    case "INVALID_ARGUMENT":
+                    case 19:
+                        message.errorKind = 19;
+                        break;
                     default:
                         if (typeof object.errorKind === "number" && (object.errorKind | 0) === object.errorKind)
                             message.errorKind = object.errorKind;
@@ -3970,10 +8920,30 @@ export const doorbell = $root.doorbell = (() => {
                 if (object.errorMessage != null)
                     if (typeof object.errorMessage !== "string" || object.errorMessage.length)
                         message.errorMessage = $String(object.errorMessage);
+                if (object.keyEpoch != null)
+                    if (typeof object.keyEpoch === "object" ? object.keyEpoch.low || object.keyEpoch.high : $Number(object.keyEpoch) !== 0)
+                        if ($Long)
+                            message.keyEpoch = $Long.fromValue(object.keyEpoch, true);
+                        else if (typeof object.keyEpoch === "string")
+                            message.keyEpoch = $parseInt(object.keyEpoch, 10);
+                        else if (typeof object.keyEpoch === "number")
+                            message.keyEpoch = object.keyEpoch;
+                        else if (typeof object.keyEpoch === "object")
+                            message.keyEpoch = new $util.LongBits(object.keyEpoch.low >>> 0, object.keyEpoch.high >>> 0).toNumber(true);
                 if (object.status != null) {
                     if (!$util.isObject(object.status))
                         throw $TypeError(".doorbell.v1.CommandResult.status: object expected");
                     message.status = $root.doorbell.v1.Status.fromObject(object.status, _depth + 1);
+                }
+                if (object.keys != null) {
+                    if (!$util.isObject(object.keys))
+                        throw $TypeError(".doorbell.v1.CommandResult.keys: object expected");
+                    message.keys = $root.doorbell.v1.KeyList.fromObject(object.keys, _depth + 1);
+                }
+                if (object.paired != null) {
+                    if (!$util.isObject(object.paired))
+                        throw $TypeError(".doorbell.v1.CommandResult.paired: object expected");
+                    message.paired = $root.doorbell.v1.Paired.fromObject(object.paired, _depth + 1);
                 }
                 return message;
             };
@@ -3999,6 +8969,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.ok = false;
                     object.errorKind = options.enums === $String ? "ERROR_KIND_UNSPECIFIED" : 0;
                     object.errorMessage = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.keyEpoch = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.keyEpoch = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (message.ok != null && $Object.hasOwnProperty.call(message, "ok"))
                     object.ok = message.ok;
@@ -4006,10 +8981,27 @@ export const doorbell = $root.doorbell = (() => {
                     object.errorKind = options.enums === $String ? $root.doorbell.v1.ErrorKind[message.errorKind] === $undefined ? message.errorKind : $root.doorbell.v1.ErrorKind[message.errorKind] : message.errorKind;
                 if (message.errorMessage != null && $Object.hasOwnProperty.call(message, "errorMessage"))
                     object.errorMessage = message.errorMessage;
+                if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.keyEpoch = typeof message.keyEpoch === "number" ? $BigInt(message.keyEpoch) : $Long.fromBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0, true).toBigInt();
+                    else if (typeof message.keyEpoch === "number")
+                        object.keyEpoch = options.longs === $String ? $String(message.keyEpoch) : message.keyEpoch;
+                    else
+                        object.keyEpoch = options.longs === $String ? $Long.prototype.toString.call(message.keyEpoch) : options.longs === $Number ? new $util.LongBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0).toNumber(true) : message.keyEpoch;
                 if (message.status != null && $Object.hasOwnProperty.call(message, "status")) {
                     object.status = $root.doorbell.v1.Status.toObject(message.status, options, _depth + 1);
                     if (options.oneofs)
                         object.detail = "status";
+                }
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys")) {
+                    object.keys = $root.doorbell.v1.KeyList.toObject(message.keys, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "keys";
+                }
+                if (message.paired != null && $Object.hasOwnProperty.call(message, "paired")) {
+                    object.paired = $root.doorbell.v1.Paired.toObject(message.paired, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "paired";
                 }
                 return object;
             };
