@@ -1,17 +1,22 @@
 #!/usr/bin/env node
+import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../common/logger.js';
-import { publicKeyToText } from '../proto/index.js';
+import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
 import { ConfigError, type ConfigOverrides, loadConfigFile, parseConfig } from './config/load.js';
 import type { DoorbellConfig } from './config/schema.js';
-import { deviceIdFor, identityPath, startDoorbell } from './root.js';
+import { runningDaemonPid, wipeState } from './factory-reset.js';
+import { deviceIdFor, identityPath, type RunningDoorbell, startDoorbell } from './root.js';
+import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 const USAGE = `usage: doorbell <command> [options]
 
 commands:
-  run        run the doorbell daemon
-  identity   print this doorbell's id and public key (creates the identity on first use)
+  run            run the doorbell daemon
+  identity       print this doorbell's id, key fingerprint and pairing code, as text and
+                 as a QR code (creates the identity on first use); keep the code private
+  factory-reset  wipe keys, enrolled owners, counters and stored clips (asks first)
 
 options:
   --config FILE      JSON configuration (see docs/architecture.md); defaults apply without one
@@ -20,7 +25,9 @@ options:
   --hal sim|linux    hardware backend (overrides the file)
   --device-id ID     device id (overrides the file)
   -h, --help         this help
-  --version          print the firmware version`;
+  --version          print the firmware version
+  --yes              factory-reset: do not ask (for scripts)
+  --no-qr            identity: text only`;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -30,6 +37,8 @@ const OPTIONS = {
   'device-id': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
+  yes: { type: 'boolean' },
+  'no-qr': { type: 'boolean' },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -76,29 +85,94 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       return run(config);
     case 'identity':
-      return identity(config);
+      return identity(config, values['no-qr'] !== true);
+    case 'factory-reset':
+      return factoryReset(config, values.yes === true);
     default:
       process.stderr.write(`doorbell: unknown command '${command}'\n\n${USAGE}\n`);
       return 2;
   }
 }
 
-async function identity(config: DoorbellConfig): Promise<number> {
-  const { loadOrCreateSigningKey } = await import('../proto/index.js');
+async function identity(config: DoorbellConfig, qr: boolean): Promise<number> {
   const { key } = await loadOrCreateSigningKey(identityPath(config.stateDir));
+  const secret = await loadOrCreatePairingSecret(config.stateDir);
+  const deviceId = deviceIdFor(config, key);
+  const fingerprint = fingerprintOf(key.publicRaw);
+  const code = formatPairingCode({ deviceId, fingerprint, secret });
   process.stdout.write(
-    `device id:   ${deviceIdFor(config, key)}\nkey id:      ${key.keyId}\npublic key:  ${publicKeyToText(key)}\n`,
+    `device id:     ${deviceId}\n` +
+      `key id:        ${key.keyId}\n` +
+      `fingerprint:   ${fingerprint}\n` +
+      `public key:    ${publicKeyToText(key)}\n` +
+      `pairing code:  ${code}\n`,
+  );
+  if (qr) {
+    const { default: qrcode } = await import('qrcode-terminal');
+    qrcode.generate(code, { small: true }, (text) => process.stdout.write(`\n${text}\n`));
+  }
+  process.stdout.write(
+    '\nTo pair: hold the doorbell button for 5 s (the LED double-blinks while the window is open),\n' +
+      'then run `doorbell-hub pair --code <pairing code>` within 3 minutes. Anyone with this code\n' +
+      'and access to the button can pair: keep it private, like a key.\n',
+  );
+  return 0;
+}
+
+async function factoryReset(config: DoorbellConfig, yes: boolean): Promise<number> {
+  const pid = await runningDaemonPid(config.stateDir);
+  if (pid !== undefined) {
+    process.stderr.write(
+      `doorbell: the daemon is running (pid ${pid}); stop it first (systemctl stop doorbell)\n`,
+    );
+    return 1;
+  }
+  process.stdout.write(
+    `This wipes the doorbell's identity, every enrolled owner and key, counters, settings,\n` +
+      `undelivered events and stored clips in ${config.stateDir}. It cannot be undone.\n`,
+  );
+  if (!yes) {
+    if (!process.stdin.isTTY) {
+      process.stderr.write('doorbell: refusing without a terminal to confirm on; pass --yes to confirm\n');
+      return 2;
+    }
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const answer = await rl.question('Type "reset" to confirm: ');
+    rl.close();
+    if (answer.trim() !== 'reset') {
+      process.stdout.write('nothing was changed.\n');
+      return 1;
+    }
+  }
+  const removed = await wipeState(config.stateDir);
+  process.stdout.write(
+    `factory reset done; removed: ${removed.length > 0 ? removed.join(', ') : 'nothing (already clean)'}\n`,
   );
   return 0;
 }
 
 async function run(config: DoorbellConfig): Promise<number> {
   const logger = createLogger({ level: config.log.level, name: 'doorbell' });
-  const running = await startDoorbell(config, { logger });
-  logger.info(
-    { deviceId: running.deviceId, broker: config.broker.url, simSocket: running.simSocket },
-    'running',
-  );
+  let running: RunningDoorbell;
+  let resetting: Promise<void> | undefined;
+  const start = async (): Promise<RunningDoorbell> => {
+    const r = await startDoorbell(config, {
+      logger,
+      onFactoryResetHold: () => {
+        resetting ??= (async () => {
+          await r.stop();
+          const removed = await wipeState(config.stateDir);
+          logger.warn({ removed }, 'factory reset by button hold: starting afresh');
+          running = await start();
+        })().finally(() => {
+          resetting = undefined;
+        });
+      },
+    });
+    logger.info({ deviceId: r.deviceId, broker: config.broker.url, simSocket: r.simSocket }, 'running');
+    return r;
+  };
+  running = await start();
   return new Promise((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -109,13 +183,15 @@ async function run(config: DoorbellConfig): Promise<number> {
         return;
       }
       logger.info({ signal }, 'shutting down');
-      running.stop().then(
-        () => resolve(0),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          resolve(1);
-        },
-      );
+      Promise.resolve(resetting)
+        .then(() => running.stop())
+        .then(
+          () => resolve(0),
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            resolve(1);
+          },
+        );
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

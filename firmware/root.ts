@@ -1,8 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
 import { createHal, type Hal } from '../hal/index.js';
+import { writeFileDurably } from '../proto/durable-file.js';
 import {
   CounterStore,
   doorbell,
@@ -11,7 +12,6 @@ import {
   ReplayGuard,
   type SigningKey,
   topicsFor,
-  type VerifyKey,
 } from '../proto/index.js';
 import type { DoorbellConfig } from './config/schema.js';
 import { CommandService } from './services/command-service.js';
@@ -20,6 +20,11 @@ import { DoorbellService } from './services/doorbell-service.js';
 import { type EventBody, EventSigner } from './services/event-signer.js';
 import { Outbox } from './services/outbox.js';
 import { RateLimit } from './services/rate-limit.js';
+import { DeviceSettings } from './services/settings.js';
+import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
+import { PairingWindow } from './trust/pairing-window.js';
+import { roleFromName } from './trust/roles.js';
+import { TrustStore } from './trust/trust-store.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 export interface RunningDoorbell {
@@ -27,6 +32,7 @@ export interface RunningDoorbell {
   readonly key: SigningKey;
   readonly hal: Hal;
   readonly outbox: Outbox;
+  readonly trust: TrustStore;
   /** Path of the sim wire socket, when the sim backend exposes one. */
   readonly simSocket: string | undefined;
   stop(): Promise<void>;
@@ -35,7 +41,16 @@ export interface RunningDoorbell {
 export interface StartOptions {
   logger: Logger;
   nowMs?: () => number;
+  /**
+   * Called when the button was held for trust.factoryResetHoldMs from
+   * start-up. The caller stops this daemon, wipes the state (factory-reset.ts)
+   * and starts afresh. Without it, the hold is only logged.
+   */
+  onFactoryResetHold?: () => void;
 }
+
+/** A press that begins this soon after start-up and lasts factoryResetHoldMs resets the doorbell. */
+export const FACTORY_RESET_BOOT_WINDOW_MS = 10_000;
 
 /** Where the identity key lives in a state directory. */
 export const identityPath = (stateDir: string): string => join(stateDir, 'identity.pem');
@@ -58,13 +73,17 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const deviceId = deviceIdFor(config, key);
   const topics = topicsFor(deviceId);
   logger.info({ deviceId, keyId: key.keyId, created, version: FIRMWARE_VERSION }, 'identity loaded');
-  const hubKeys = new Map<string, VerifyKey>(
-    config.trust.hubKeys.map((text) => {
-      const k = publicKeyFromText(text);
-      return [k.keyId, k];
-    }),
-  );
-  if (hubKeys.size === 0) logger.warn('no hub keys configured: every command will be refused');
+  await writeFileDurably(join(config.stateDir, 'daemon.pid'), `${process.pid}\n`, 0o600);
+  const configuredKeys = config.trust.hubKeys.map((text) => ({
+    key: publicKeyFromText(text),
+    role: roleFromName(config.trust.hubRole),
+  }));
+  const trust = await TrustStore.open(config.stateDir, configuredKeys, { logger, nowMs });
+  const pairingSecret = await loadOrCreatePairingSecret(config.stateDir);
+  const settings = await DeviceSettings.open(config.stateDir, logger);
+  if (!trust.isPaired) {
+    logger.warn('no owner is paired: hold the button to open the pairing window (see `doorbell identity`)');
+  }
 
   const counters = await CounterStore.open(join(config.stateDir, 'event-counter'));
   const replay = await ReplayGuard.open(join(config.stateDir, 'replay.json'));
@@ -80,7 +99,14 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       : undefined;
   const hal = await createHal(config.hal, { logger, simSocketPath: simSocket });
 
-  const signer = new EventSigner({ deviceId, key, counters, nowMs, ttlMs: config.events.ttlS * 1000 });
+  const signer = new EventSigner({
+    deviceId,
+    key,
+    counters,
+    nowMs,
+    ttlMs: config.events.ttlS * 1000,
+    keyEpoch: () => trust.epoch,
+  });
   const outbox = Outbox.open(join(config.stateDir, 'outbox'), {
     max: config.events.outboxMax,
     logger: logger.child({ module: 'outbox' }),
@@ -101,6 +127,21 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const emit = (body: EventBody, correlationId?: string): void =>
     outbox.push({ topic: topics.evt, payload: signer.seal(topics.evt, body, correlationId), retain: false });
 
+  const setLed = (state: Parameters<typeof hal.led.set>[0]): void => {
+    try {
+      hal.led.set(state);
+    } catch (err) {
+      logger.warn({ err }, 'status LED failed');
+    }
+  };
+  const pairingWindow = new PairingWindow({
+    nowMs,
+    onChange: (state) => {
+      logger.info(state, state.open ? 'pairing window open' : 'pairing window closed');
+      setLed(state.open ? 'pairing' : 'off');
+      emit({ pairingWindow: state });
+    },
+  });
   const doorbellService = new DoorbellService({
     button: hal.button,
     chime: hal.chime,
@@ -108,8 +149,33 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     emit,
     nowMs,
     logger: logger.child({ module: 'doorbell' }),
+    isMuted: () => settings.chimeMuted,
+    onHold: () => {
+      if (trust.isPaired) {
+        logger.info(
+          'button held on a paired doorbell: the pairing window stays closed (an Administer opens it)',
+        );
+        return;
+      }
+      if (trust.problem !== undefined) {
+        logger.error('button held, but the stored enrolment is damaged: factory-reset first');
+        return;
+      }
+      pairingWindow.open('button', config.trust.pairingWindowS * 1000);
+    },
   });
   doorbellService.start();
+  const stopResetWatch = watchFactoryResetHold(hal, {
+    holdMs: config.trust.factoryResetHoldMs,
+    startedAt: nowMs(),
+    nowMs,
+    logger,
+    onReset: () => {
+      logger.warn('button held since start-up: factory reset requested');
+      setLed('blink-fast');
+      options.onFactoryResetHold?.();
+    },
+  });
 
   const status = (state: doorbell.v1.Status.State): doorbell.v1.IStatus => ({
     state,
@@ -119,6 +185,10 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     chimeMode: hal.chime.mode,
     pressesSinceBoot: doorbellService.pressesSinceBoot,
     outboxDepth: outbox.depth,
+    paired: trust.isPaired,
+    keyEpoch: trust.epoch,
+    pairingWindowOpen: pairingWindow.isOpen,
+    chimeMuted: settings.chimeMuted,
   });
   const statusMessage = (state: doorbell.v1.Status.State) => ({
     topic: topics.status,
@@ -128,10 +198,13 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const commands = new CommandService({
     deviceId,
     commandTopic: topics.cmd,
-    hubKeys,
+    trust,
+    pairing: { window: pairingWindow, secret: pairingSecret, deviceKey: key },
+    settings,
     chime: hal.chime,
     status: () => status(doorbell.v1.Status.State.ONLINE),
     reply: emit,
+    emit,
     errorReplies: new RateLimit(config.commands.errorRepliesPerS, nowMs),
     nowMs,
     logger: logger.child({ module: 'commands' }),
@@ -151,7 +224,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     password: config.broker.password,
   });
   connection.on('message', (topic, payload, packet) => {
-    if (topic === topics.cmd) commands.handle(topic, payload, packet.retain);
+    if (topic === topics.cmd) void commands.handle(topic, payload, packet.retain);
   });
   const channel = new DeviceChannel({
     connection,
@@ -166,6 +239,8 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('stopping');
+      stopResetWatch();
+      pairingWindow.close('stopped');
       await channel.stop(() => statusMessage(doorbell.v1.Status.State.OFFLINE));
       doorbellService.stop();
       await hal.close();
@@ -176,9 +251,41 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       } catch (err) {
         logger.error({ err }, 'could not write the exact replay marks; the reserved ones stay');
       }
+      await rm(join(config.stateDir, 'daemon.pid'), { force: true });
       logger.info({ undelivered: outbox.depth }, 'stopped');
     })();
     return stopping;
   };
-  return { deviceId, key, hal, outbox, simSocket, stop };
+  return { deviceId, key, hal, outbox, simSocket, trust, stop };
+}
+
+/**
+ * A press that begins within FACTORY_RESET_BOOT_WINDOW_MS of start-up and is
+ * held for `holdMs` calls `onReset` (once). A release before then cancels it.
+ */
+function watchFactoryResetHold(
+  hal: Hal,
+  options: { holdMs: number; startedAt: number; nowMs: () => number; logger: Logger; onReset: () => void },
+): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let fired = false;
+  const unsubscribe = hal.button.subscribe((event) => {
+    if (
+      event.type === 'press' &&
+      !fired &&
+      options.nowMs() - options.startedAt <= FACTORY_RESET_BOOT_WINDOW_MS
+    ) {
+      timer = setTimeout(() => {
+        fired = true;
+        options.onReset();
+      }, options.holdMs);
+    } else if (event.type === 'release' && timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+  });
+  return () => {
+    if (timer !== undefined) clearTimeout(timer);
+    unsubscribe();
+  };
 }

@@ -3,14 +3,19 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
+import { ROLE_NAMES } from '../firmware/trust/roles.js';
 import {
   CounterStore,
   doorbell,
   loadOrCreateSigningKey,
+  type PairingCode,
+  parsePairingCode,
+  publicKeyFromText,
   publicKeyToText,
+  topicsFor,
   validateDeviceId,
 } from '../proto/index.js';
-import { Commander, CommandTimeoutError } from './commander.js';
+import { type CommandBody, Commander, CommandTimeoutError } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { describeEvent, eventToJson } from './format.js';
 import {
@@ -19,8 +24,13 @@ import {
   HubStateError,
   hubCounterPath,
   hubKeyPath,
+  loadDeviceEpochs,
   loadDevices,
+  ownerCounterPath,
+  ownerKeyPath,
+  setDeviceEpoch,
 } from './hub-state.js';
+import { PairingRefusedError, pairDevice } from './pairing.js';
 
 const USAGE = `usage: doorbell-hub <command> [options]
 
@@ -32,6 +42,22 @@ commands:
   ring <device-id>                ring the chime as a test; prints the signed result
   status <device-id>              ask a doorbell for its status
 
+  pair --code CODE                pair a doorbell whose pairing window is open (hold its button 5 s);
+                                  CODE is the pairing code from \`doorbell identity\`. Enrols this
+                                  hub's owner key (Administer), the hub key (--hub-role) and the
+                                  footage recipients (--recipient), and pins the doorbell's key
+  keys <device-id>                list the enrolled keys and footage recipients
+  keys add <device-id> <ed25519:...> --role ROLE [--label TEXT]
+  keys remove <device-id> <key-id>
+  keys rotate <device-id> <key-id> <ed25519:...>
+  keys role <device-id> <key-id> <role>
+  recipients <device-id> --recipient age1... [--recipient ...]   replace the footage recipients
+  open-pairing <device-id> [--seconds N]   open the pairing window on a paired doorbell
+  mute <device-id> on|off         mute or unmute the chime (presses are still events)
+
+roles: view < operate < manage < administer. Key, role, recipient and pairing-window commands
+are signed with the owner key, others with the hub key; --as owner|hub overrides.
+
 options:
   --broker URL       MQTT broker (default mqtt://127.0.0.1:1883; mqtts:// for TLS)
   --ca FILE          TLS: the CA certificate that signed the broker's certificate
@@ -41,6 +67,13 @@ options:
   --json             watch: one JSON object per line
   --timeout-ms N     ring/status: how long to wait for the result (default 5000)
   --replace          add-device: replace an already pinned key
+  --code CODE        pair: the pairing code
+  --hub-role ROLE    pair: the hub key's role (default operate); --no-hub to enrol no hub key
+  --recipient AGE    pair, recipients: an owner's age public key (age1...); repeatable
+  --label TEXT       pair: the owner's label; keys add: the key's label
+  --role ROLE        keys add: the new key's role
+  --seconds N        open-pairing: how long (30-600, default 180)
+  --as owner|hub     sign with the owner key or the hub key
   -h, --help         this help`;
 
 const OPTIONS = {
@@ -52,6 +85,14 @@ const OPTIONS = {
   json: { type: 'boolean', default: false },
   'timeout-ms': { type: 'string', default: '5000' },
   replace: { type: 'boolean', default: false },
+  code: { type: 'string' },
+  'hub-role': { type: 'string', default: 'operate' },
+  'no-hub': { type: 'boolean', default: false },
+  recipient: { type: 'string', multiple: true, default: [] as string[] },
+  label: { type: 'string' },
+  role: { type: 'string' },
+  seconds: { type: 'string', default: '180' },
+  as: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -119,9 +160,50 @@ async function main(argv: string[]): Promise<number> {
       need(0);
       return watch(ctx);
     case 'ring':
-      return sendCommand(ctx, need(1)[0] ?? '', { ringChimeTest: {} });
+      return sendCommand(ctx, need(1)[0] ?? '', { ringChimeTest: {} }, signer(values.as, 'hub'));
     case 'status':
-      return sendCommand(ctx, need(1)[0] ?? '', { getStatus: {} });
+      return sendCommand(ctx, need(1)[0] ?? '', { getStatus: {} }, signer(values.as, 'hub'));
+    case 'pair': {
+      need(0);
+      if (values.code === undefined) throw new UsageError('pair needs --code (from `doorbell identity`)');
+      let code: PairingCode;
+      try {
+        code = parsePairingCode(values.code);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      return pair(ctx, code, {
+        hubRole: values['no-hub'] ? undefined : parseRole(values['hub-role'], '--hub-role'),
+        recipients: values.recipient,
+        ownerLabel: values.label ?? 'owner',
+      });
+    }
+    case 'keys':
+      return keysCommand(ctx, args, values);
+    case 'recipients': {
+      const [id = ''] = need(1);
+      if (values.recipient.length === 0)
+        throw new UsageError('recipients needs at least one --recipient age1...');
+      return sendCommand(
+        ctx,
+        id,
+        { setRecipients: { footageRecipients: values.recipient } },
+        signer(values.as, 'owner'),
+      );
+    }
+    case 'open-pairing': {
+      const [id = ''] = need(1);
+      const seconds = Number(values.seconds);
+      if (!Number.isInteger(seconds) || seconds < 30 || seconds > 600) {
+        throw new UsageError(`--seconds must be an integer from 30 to 600, got '${values.seconds}'`);
+      }
+      return sendCommand(ctx, id, { openPairingWindow: { seconds } }, signer(values.as, 'owner'));
+    }
+    case 'mute': {
+      const [id = '', state = ''] = need(2);
+      if (state !== 'on' && state !== 'off') throw new UsageError(`mute takes on or off, got '${state}'`);
+      return sendCommand(ctx, id, { setChimeMuted: { muted: state === 'on' } }, signer(values.as, 'hub'));
+    }
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
@@ -175,35 +257,180 @@ async function watch(ctx: Context): Promise<number> {
   return 0;
 }
 
-async function sendCommand(
+type Signer = 'owner' | 'hub';
+
+function signer(as: string | undefined, fallback: Signer): Signer {
+  if (as === undefined) return fallback;
+  if (as !== 'owner' && as !== 'hub') throw new UsageError(`--as takes owner or hub, got '${as}'`);
+  return as;
+}
+
+function parseRole(text: string | undefined, flag: string): doorbell.v1.Role {
+  const index = ROLE_NAMES.indexOf(text as (typeof ROLE_NAMES)[number]);
+  if (index < 0) throw new UsageError(`${flag} must be one of ${ROLE_NAMES.join(', ')}, got '${text ?? ''}'`);
+  return (index + 1) as doorbell.v1.Role;
+}
+
+function parseKeyText(text: string): Uint8Array {
+  try {
+    return publicKeyFromText(text).publicRaw;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+async function keysCommand(
   ctx: Context,
-  deviceId: string,
-  body: { ringChimeTest?: object; getStatus?: object },
-) {
+  args: string[],
+  values: { role?: string; label?: string; as?: string },
+): Promise<number> {
+  const [first = '', ...rest] = args;
+  const want = (n: number, usage: string): string[] => {
+    if (rest.length !== n) throw new UsageError(`usage: doorbell-hub ${usage}`);
+    return rest;
+  };
+  const admin = signer(values.as, 'owner');
+  switch (first) {
+    case 'add': {
+      const [id = '', key = ''] = want(2, 'keys add <device-id> <ed25519:...> --role ROLE');
+      const role = parseRole(values.role, '--role');
+      return sendCommand(
+        ctx,
+        id,
+        { addKey: { publicKey: parseKeyText(key), role, label: values.label ?? '' } },
+        admin,
+      );
+    }
+    case 'remove': {
+      const [id = '', keyId = ''] = want(2, 'keys remove <device-id> <key-id>');
+      return sendCommand(ctx, id, { removeKey: { keyId } }, admin);
+    }
+    case 'rotate': {
+      const [id = '', keyId = '', key = ''] = want(3, 'keys rotate <device-id> <key-id> <ed25519:...>');
+      return sendCommand(ctx, id, { rotateKey: { keyId, newPublicKey: parseKeyText(key) } }, admin);
+    }
+    case 'role': {
+      const [id = '', keyId = '', role = ''] = want(3, 'keys role <device-id> <key-id> <role>');
+      return sendCommand(ctx, id, { setRole: { keyId, role: parseRole(role, 'role') } }, admin);
+    }
+    default:
+      if (rest.length !== 0) throw new UsageError(`unknown keys subcommand '${first}'`);
+      return sendCommand(ctx, first, { listKeys: {} }, signer(values.as, 'hub'));
+  }
+}
+
+/** Administer commands must live at most 10 s on the device; send them with a little less. */
+const ADMINISTER_TTL_MS = 9_000;
+
+async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as: Signer): Promise<number> {
   validateDeviceId(deviceId);
   const devices = await loadDevices(ctx.stateDir);
-  if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not pinned (see add-device)`);
-  const { key } = await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir));
-  const counters = await CounterStore.open(hubCounterPath(ctx.stateDir));
+  if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
+  const epochs = await loadDeviceEpochs(ctx.stateDir);
+  const { key } = await loadOrCreateSigningKey(
+    as === 'owner' ? ownerKeyPath(ctx.stateDir) : hubKeyPath(ctx.stateDir),
+  );
+  const counters = await CounterStore.open(
+    as === 'owner' ? ownerCounterPath(ctx.stateDir) : hubCounterPath(ctx.stateDir),
+  );
   const { connection, watcher } = await connectWatcher(ctx);
-  const commander = new Commander({ connection, watcher, key, counters, logger: ctx.logger });
+  const epochUpdates: Promise<void>[] = [];
+  const commander = new Commander({
+    connection,
+    watcher,
+    key,
+    counters,
+    logger: ctx.logger,
+    keyEpochOf: (id) => epochs.get(id) ?? 0,
+    onKeyEpoch: (id, epoch) => {
+      epochs.set(id, epoch);
+      epochUpdates.push(setDeviceEpoch(ctx.stateDir, id, epoch));
+    },
+  });
   connection.start();
   try {
-    const connected = once(connection, 'connected');
-    const timeout = new Promise((_, reject) =>
-      setTimeout(
-        () => reject(new CommandTimeoutError(`cannot reach the broker at ${ctx.broker}`)),
-        ctx.timeoutMs,
-      ).unref(),
-    );
-    await Promise.race([connected, timeout]);
-    const { result } = await commander.send(deviceId, body, ctx.timeoutMs);
-    const printable = doorbell.v1.CommandResult.toObject(result, { enums: String, defaults: false });
+    await waitConnected(ctx, connection);
+    const { result } = await commander.send(deviceId, body, ctx.timeoutMs, {
+      ...(as === 'owner' ? { ttlMs: ADMINISTER_TTL_MS } : {}),
+    });
+    const printable = doorbell.v1.CommandResult.toObject(result, {
+      enums: String,
+      defaults: false,
+      bytes: String,
+    });
     process.stdout.write(`${JSON.stringify({ device: deviceId, ...printable })}\n`);
     return result.ok ? 0 : 1;
   } finally {
+    await Promise.all(epochUpdates);
     await connection.stop();
     await counters.flush();
+  }
+}
+
+async function waitConnected(ctx: Context, connection: MqttConnection): Promise<void> {
+  const connected = once(connection, 'connected');
+  const timeout = new Promise((_, reject) =>
+    setTimeout(
+      () => reject(new CommandTimeoutError(`cannot reach the broker at ${ctx.broker}`)),
+      ctx.timeoutMs,
+    ).unref(),
+  );
+  await Promise.race([connected, timeout]);
+}
+
+async function pair(
+  ctx: Context,
+  code: PairingCode,
+  options: { hubRole: doorbell.v1.Role | undefined; recipients: string[]; ownerLabel: string },
+): Promise<number> {
+  const { key: owner, created } = await loadOrCreateSigningKey(ownerKeyPath(ctx.stateDir));
+  if (created) ctx.logger.info({ path: ownerKeyPath(ctx.stateDir) }, 'created the owner key: back it up');
+  const hub =
+    options.hubRole === undefined ? undefined : (await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir))).key;
+  const ownerCounters = await CounterStore.open(ownerCounterPath(ctx.stateDir));
+  const connection = new MqttConnection({
+    url: ctx.broker,
+    clientId: `doorbell-hub-pair-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    logger: ctx.logger.child({ module: 'mqtt' }),
+    subscriptions: [topicsFor(code.deviceId).evt],
+    tls: ctx.tls,
+  });
+  connection.start();
+  try {
+    await waitConnected(ctx, connection);
+    const paired = await pairDevice(
+      connection,
+      {
+        code,
+        owner,
+        ownerCounters,
+        ownerLabel: options.ownerLabel,
+        ...(hub && options.hubRole !== undefined
+          ? { hub: { key: hub, role: options.hubRole, label: 'hub' } }
+          : {}),
+        recipients: options.recipients,
+        timeoutMs: ctx.timeoutMs,
+      },
+      ctx.logger,
+    );
+    await addDevice(ctx.stateDir, code.deviceId, publicKeyToText(paired.deviceKey), true, paired.keyEpoch);
+    process.stdout.write(
+      `paired ${code.deviceId}: its key ${paired.deviceKey.keyId} matches the pairing code and is pinned\n` +
+        paired.keys.keys
+          .map((k) => `  ${k.keyId}  ${ROLE_NAMES[(k.role ?? 1) - 1] ?? '?'}  ${k.label}\n`)
+          .join('') +
+        `footage recipients: ${paired.keys.footageRecipients.length}\n`,
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof PairingRefusedError) {
+      process.stderr.write(`doorbell-hub: the doorbell refused: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await connection.stop();
+    await ownerCounters.flush();
   }
 }
 

@@ -23,8 +23,12 @@ export interface CommanderDeps {
   counters: CounterStore;
   logger: Logger;
   nowMs?: () => number;
-  /** Commands expire this long after they are issued. */
+  /** Commands expire this long after they are issued (default 30 s; Administer commands at most 10 s). */
   ttlMs?: number;
+  /** The device's key epoch as last seen (default 0). */
+  keyEpochOf?: (deviceId: string) => number;
+  /** Called with the epoch from every verified result that differs from keyEpochOf's. */
+  onKeyEpoch?: (deviceId: string, keyEpoch: number) => void;
 }
 
 /**
@@ -42,10 +46,33 @@ export class Commander {
     });
   }
 
+  /**
+   * Sends one command and waits for its verified result. A STALE_EPOCH
+   * refusal whose signed result names a newer epoch is retried once with it
+   * (the device revoked a key since this hub last spoke to it).
+   */
   async send(
     deviceId: string,
     body: CommandBody,
     timeoutMs: number,
+    options: { ttlMs?: number } = {},
+  ): Promise<{ result: doorbell.v1.CommandResult; event: VerifiedEvent }> {
+    const known = this.deps.keyEpochOf?.(deviceId) ?? 0;
+    const first = await this.sendOnce(deviceId, body, timeoutMs, known, options.ttlMs);
+    const seen = Number(first.result.keyEpoch ?? 0);
+    if (seen === known) return first;
+    this.deps.onKeyEpoch?.(deviceId, seen);
+    if (first.result.errorKind !== doorbell.v1.ErrorKind.STALE_EPOCH) return first;
+    this.deps.logger.info({ deviceId, from: known, to: seen }, 'key epoch changed: sending again');
+    return this.sendOnce(deviceId, body, timeoutMs, seen, options.ttlMs);
+  }
+
+  private async sendOnce(
+    deviceId: string,
+    body: CommandBody,
+    timeoutMs: number,
+    keyEpoch: number,
+    ttlMs: number | undefined,
   ): Promise<{ result: doorbell.v1.CommandResult; event: VerifiedEvent }> {
     const nowMs = this.deps.nowMs ?? Date.now;
     const topics = topicsFor(deviceId);
@@ -59,8 +86,9 @@ export class Commander {
           topic: topics.cmd,
           counter: this.deps.counters.next(),
           issuedAtMs,
-          expiresAtMs: issuedAtMs + (this.deps.ttlMs ?? 30_000),
+          expiresAtMs: issuedAtMs + (ttlMs ?? this.deps.ttlMs ?? 30_000),
           correlationId,
+          keyEpoch,
         },
       }),
       this.deps.key,

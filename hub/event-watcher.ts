@@ -32,7 +32,7 @@ const DEDUP_WINDOW = 10_000;
 
 /**
  * Verifies every message on device event and status topics against the
- * pinned device keys, drops duplicates (same device and counter, as QoS 1
+ * pinned device keys, drops duplicates (same device, key and counter, as QoS 1
  * may deliver twice) and emits what remains. Never throws into MQTT.
  */
 export class EventWatcher extends EventEmitter<WatcherEvents> {
@@ -65,7 +65,7 @@ export class EventWatcher extends EventEmitter<WatcherEvents> {
         nowMs,
         keys: new Map([[key.keyId, key]]),
       });
-      const dedupKey = `${parsed.deviceId}/${header.counter}`;
+      const dedupKey = `${parsed.deviceId}/${key.keyId}/${header.counter}`;
       if (this.seen.has(dedupKey)) {
         this.logger.debug({ dedupKey }, 'duplicate event dropped');
         return;

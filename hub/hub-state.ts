@@ -2,7 +2,7 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { publicKeyFromText, publicKeyToText, type VerifyKey, validateDeviceId } from '../proto/index.js';
+import { publicKeyFromText, type VerifyKey, validateDeviceId } from '../proto/index.js';
 
 export const MAX_DEVICES_FILE_BYTES = 1024 * 1024;
 
@@ -10,7 +10,14 @@ const devicesFileSchema = z
   .object({
     devices: z.record(
       z.string(),
-      z.object({ publicKey: z.string().max(100), addedAt: z.string().max(40).optional() }).strict(),
+      z
+        .object({
+          publicKey: z.string().max(100),
+          addedAt: z.string().max(40).optional(),
+          /** The device's key epoch as last seen in a signed result. */
+          keyEpoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+        })
+        .strict(),
     ),
   })
   .strict();
@@ -27,6 +34,9 @@ export function defaultHubStateDir(): string {
 
 export const hubKeyPath = (dir: string): string => join(dir, 'hub-key.pem');
 export const hubCounterPath = (dir: string): string => join(dir, 'command-counter');
+/** The owner's signing key (Administer on paired doorbells) and its command counter. */
+export const ownerKeyPath = (dir: string): string => join(dir, 'owner-key.pem');
+export const ownerCounterPath = (dir: string): string => join(dir, 'owner-command-counter');
 const devicesPath = (dir: string): string => join(dir, 'devices.json');
 
 export class HubStateError extends Error {
@@ -35,6 +45,35 @@ export class HubStateError extends Error {
 
 /** The device keys this hub pinned, by device id. */
 export async function loadDevices(dir: string): Promise<Map<string, VerifyKey>> {
+  const parsed = await loadDevicesFile(dir);
+  const devices = new Map<string, VerifyKey>();
+  for (const [id, entry] of Object.entries(parsed.devices)) {
+    try {
+      validateDeviceId(id);
+      devices.set(id, publicKeyFromText(entry.publicKey));
+    } catch (err) {
+      throw new HubStateError(`${devicesPath(dir)}: device '${id}': ${(err as Error).message}`);
+    }
+  }
+  return devices;
+}
+
+/** The key epoch last seen per device (0 when never seen). */
+export async function loadDeviceEpochs(dir: string): Promise<Map<string, number>> {
+  const parsed = await loadDevicesFile(dir);
+  return new Map(Object.entries(parsed.devices).map(([id, e]) => [id, e.keyEpoch ?? 0]));
+}
+
+/** Records a device's key epoch from a verified result. */
+export async function setDeviceEpoch(dir: string, deviceId: string, keyEpoch: number): Promise<void> {
+  const file = await loadDevicesFile(dir);
+  const entry = file.devices[deviceId];
+  if (entry === undefined || entry.keyEpoch === keyEpoch) return;
+  entry.keyEpoch = keyEpoch;
+  await writeDevicesFile(dir, file);
+}
+
+async function loadDevicesFile(dir: string): Promise<DevicesFile> {
   const path = devicesPath(dir);
   let text: string;
   try {
@@ -43,25 +82,20 @@ export async function loadDevices(dir: string): Promise<Map<string, VerifyKey>> 
       throw new HubStateError(`${path} is ${size} bytes; the limit is ${MAX_DEVICES_FILE_BYTES}`);
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { devices: {} };
     throw err;
   }
-  let parsed: DevicesFile;
   try {
-    parsed = devicesFileSchema.parse(JSON.parse(text));
+    return devicesFileSchema.parse(JSON.parse(text));
   } catch (err) {
     throw new HubStateError(`${path} is not a valid devices file: ${(err as Error).message}`);
   }
-  const devices = new Map<string, VerifyKey>();
-  for (const [id, entry] of Object.entries(parsed.devices)) {
-    try {
-      validateDeviceId(id);
-      devices.set(id, publicKeyFromText(entry.publicKey));
-    } catch (err) {
-      throw new HubStateError(`${path}: device '${id}': ${(err as Error).message}`);
-    }
-  }
-  return devices;
+}
+
+async function writeDevicesFile(dir: string, file: DevicesFile): Promise<void> {
+  const path = devicesPath(dir);
+  await writeFile(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
 }
 
 /** Pins a device's public key (replacing an earlier one only with `replace`). */
@@ -70,21 +104,23 @@ export async function addDevice(
   deviceId: string,
   publicKeyText: string,
   replace = false,
+  keyEpoch?: number,
 ): Promise<void> {
   validateDeviceId(deviceId);
   publicKeyFromText(publicKeyText);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const current = await loadDevices(dir);
-  const file: DevicesFile = { devices: {} };
-  for (const [id, key] of current) file.devices[id] = { publicKey: publicKeyToText(key) };
+  await loadDevices(dir); // every entry must still be valid
+  const file = await loadDevicesFile(dir);
   const existing = file.devices[deviceId];
   if (existing && existing.publicKey !== publicKeyText && !replace) {
     throw new HubStateError(
       `device '${deviceId}' is already pinned to another key; pass --replace to change it`,
     );
   }
-  file.devices[deviceId] = { publicKey: publicKeyText, addedAt: new Date().toISOString() };
-  const path = devicesPath(dir);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
+  file.devices[deviceId] = {
+    publicKey: publicKeyText,
+    addedAt: new Date().toISOString(),
+    ...(keyEpoch !== undefined ? { keyEpoch } : {}),
+  };
+  await writeDevicesFile(dir, file);
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../common/logger.js';
+import { createLogger, silentLogger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import { parseConfig } from '../firmware/config/load.js';
 import type { DoorbellConfigInput } from '../firmware/config/schema.js';
@@ -31,7 +31,8 @@ export interface HarnessOptions {
 
 /**
  * A doorbell (in-process, sim HAL) and a hub watcher/commander on one broker,
- * with the hub's key trusted by the device and the device's key pinned by the hub.
+ * with the hub's key trusted by the device (unless `config.trust.hubKeys` says
+ * otherwise) and the device's key pinned by the hub.
  * The device's own TLS files go in `config.broker` (`ca`, `cert`, `key`).
  */
 export async function startHarness(
@@ -47,12 +48,14 @@ export async function startHarness(
       ...config,
       stateDir: join(dir, 'device'),
       broker: { url: brokerUrl, reconnect: { minMs: 100, maxMs: 400 }, ...config.broker },
-      trust: { hubKeys: [publicKeyToText(hubKey)] },
+      trust: { hubKeys: [publicKeyToText(hubKey)], ...config.trust },
       hal: { backend: 'sim', ...config.hal },
     },
     'test',
   );
-  const logger = silentLogger();
+  const logger = process.env.DOORBELL_TEST_LOG
+    ? createLogger({ level: 'debug', name: 'test' })
+    : silentLogger();
   const device = await startDoorbell(parsed, { logger });
   const events: VerifiedEvent[] = [];
   const watcher = new EventWatcher(new Map([[device.deviceId, device.key]]), logger);

@@ -47,8 +47,17 @@ export const doorbellConfigSchema = z
       .prefault({}),
     trust: z
       .object({
-        /** Hub keys allowed to send commands. Pairing replaces this list. */
+        /**
+         * Keys provisioned by whoever writes this file (root on the board),
+         * with `hubRole`. Pairing enrols keys without the file; keys listed
+         * here cannot be changed by command.
+         */
         hubKeys: z.array(hubKey).max(32).default([]),
+        hubRole: z.enum(['view', 'operate', 'manage', 'administer']).default('operate'),
+        /** How long a button hold opens the pairing window. */
+        pairingWindowS: z.number().int().min(30).max(600).default(180),
+        /** Holding the button this long, from within 10 s of start-up, factory-resets the doorbell. */
+        factoryResetHoldMs: z.number().int().min(1_000).max(120_000).default(30_000),
       })
       .strict()
       .prefault({}),

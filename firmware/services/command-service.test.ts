@@ -14,6 +14,8 @@ import {
   topicsFor,
   verifyKeyOf,
 } from '../../proto/index.js';
+import { Role } from '../trust/roles.js';
+import { TrustStore } from '../trust/trust-store.js';
 import { CommandService } from './command-service.js';
 import type { EventBody } from './event-signer.js';
 import { RateLimit } from './rate-limit.js';
@@ -59,12 +61,17 @@ function ringCommand(counter: number, issuedAtMs = NOW - 1000, lifetimeMs = 30_0
 }
 
 async function setup(replay?: ReplayGuard) {
+  const dir = await mkdtemp(join(tmpdir(), 'command-service-trust-'));
+  dirs.push(dir);
+  const trust = await TrustStore.open(dir, [{ key: verifyKeyOf(hubKey), role: Role.OPERATE }], {
+    logger: silentLogger(),
+  });
   const chime = new FakeChime();
   const replies: { body: EventBody; correlationId: string | undefined }[] = [];
   const service = new CommandService({
     deviceId: DEVICE,
     commandTopic: TOPIC,
-    hubKeys: new Map([[hubKey.keyId, verifyKeyOf(hubKey)]]),
+    trust,
     chime,
     status: () => ({}),
     reply: (body, correlationId) => replies.push({ body, correlationId }),

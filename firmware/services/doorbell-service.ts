@@ -10,6 +10,10 @@ export interface DoorbellServiceDeps {
   emit: (body: EventBody) => void;
   nowMs: () => number;
   logger: Logger;
+  /** While true, a press is an event but does not drive the chime (a Manage setting). */
+  isMuted?: () => boolean;
+  /** The button was held for the pairing time. */
+  onHold?: () => void;
 }
 
 /**
@@ -44,6 +48,7 @@ export class DoorbellService {
       case 'hold':
         this.deps.logger.info({ heldMs: event.heldMs }, 'button held: pairing requested');
         this.deps.emit({ pairingRequested: {} });
+        this.deps.onHold?.();
         return;
       case 'release':
         return;
@@ -59,9 +64,13 @@ export class DoorbellService {
     let rang = false;
     let skippedReason = '';
     try {
-      const result = chime.ring();
-      rang = result.started;
-      skippedReason = result.reason ?? '';
+      if (this.deps.isMuted?.() === true) {
+        skippedReason = 'muted';
+      } else {
+        const result = chime.ring();
+        rang = result.started;
+        skippedReason = result.reason ?? '';
+      }
     } catch (err) {
       skippedReason = `hardware: ${(err as Error).message}`;
       logger.error({ err }, 'chime failed');

@@ -14,6 +14,8 @@ export interface EventSignerDeps {
   counters: CounterStore;
   nowMs: () => number;
   ttlMs: number;
+  /** The device's current key epoch, stamped on every event. */
+  keyEpoch?: () => number;
 }
 
 /**
@@ -33,6 +35,7 @@ export class EventSigner {
       issuedAtMs,
       expiresAtMs: issuedAtMs + this.deps.ttlMs,
       correlationId: correlationId ?? newCorrelationId(),
+      keyEpoch: this.deps.keyEpoch?.() ?? 0,
     };
     return sealEvent(doorbell.v1.Event.create({ ...body, header }), this.deps.key);
   }

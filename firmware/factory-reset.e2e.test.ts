@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { silentLogger } from '../common/logger.js';
+import { connectWires } from '../hal/sim/wire-client.js';
+import { generateSigningKey } from '../proto/index.js';
+import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
+import { STATE_ENTRIES } from './factory-reset.js';
+import { TrustStore } from './trust/trust-store.js';
+
+let dir: string;
+let broker: RunningBroker;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'doorbell-reset-'));
+  broker = await startMosquitto();
+});
+after(async () => {
+  await broker?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A state directory with an identity, a paired owner and a foreign file the reset must not touch. */
+async function pairedState(stateDir: string): Promise<string> {
+  const identity = await runCli('firmware/cli.ts', ['identity', '--no-qr', '--state-dir', stateDir]);
+  assert.equal(identity.code, 0, identity.stderr);
+  const store = await TrustStore.open(stateDir, [], { logger: silentLogger() });
+  await store.pair({ owner: generateSigningKey(), ownerLabel: 'owner', recipients: [] });
+  await writeFile(join(stateDir, 'notes.txt'), 'not ours');
+  return readFile(join(stateDir, 'identity.pem'), 'utf8');
+}
+
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('factory reset', () => {
+  test('doorbell factory-reset asks first, refuses while the daemon runs, then wipes only its own files', async () => {
+    const stateDir = join(dir, 'cli');
+    const identity = await pairedState(stateDir);
+    const noTerminal = await runCli('firmware/cli.ts', ['factory-reset', '--state-dir', stateDir]);
+    assert.equal(noTerminal.code, 2);
+    assert.match(noTerminal.stderr, /--yes/);
+    assert.equal(
+      await readFile(join(stateDir, 'identity.pem'), 'utf8'),
+      identity,
+      'nothing wiped unconfirmed',
+    );
+
+    const daemon = spawnCli('firmware/cli.ts', [
+      'run',
+      '--broker',
+      broker.url,
+      '--state-dir',
+      stateDir,
+      '--hal',
+      'sim',
+    ]);
+    const done = collect(daemon, 60_000);
+    try {
+      await waitFor('the daemon pid file', () => existsSync(join(stateDir, 'daemon.pid')));
+      const refused = await runCli('firmware/cli.ts', ['factory-reset', '--yes', '--state-dir', stateDir]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /daemon is running \(pid \d+\)/);
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    assert.equal((await done).code, 0);
+
+    const wiped = await runCli('firmware/cli.ts', ['factory-reset', '--yes', '--state-dir', stateDir]);
+    assert.equal(wiped.code, 0, wiped.stderr);
+    assert.match(wiped.stdout, /identity\.pem.*enrolment\.json/);
+    for (const entry of STATE_ENTRIES) assert.equal(existsSync(join(stateDir, entry)), false, entry);
+    assert.equal(await readFile(join(stateDir, 'notes.txt'), 'utf8'), 'not ours');
+  });
+
+  test('holding the button from start-up for the reset time wipes the state and starts afresh', async () => {
+    const stateDir = join(dir, 'hold');
+    const identity = await pairedState(stateDir);
+    const config = join(dir, 'hold.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        stateDir,
+        broker: { url: broker.url },
+        hal: { backend: 'sim', button: { holdMs: 1000 } },
+        trust: { factoryResetHoldMs: 2000 },
+      }),
+    );
+    const daemon = spawnCli('firmware/cli.ts', ['run', '--config', config]);
+    const done = collect(daemon, 60_000);
+    try {
+      const socket = join(stateDir, 'sim-wires.sock');
+      await waitFor('the sim wires', () => existsSync(socket));
+      const wires = await connectWires(socket);
+      // The reset restarts the HAL mid-hold, which closes this wire connection.
+      const holding = wires.hold(2500).catch((err: Error) => assert.match(err.message, /closed/));
+      await waitFor('a new identity', async () => {
+        const now = await readFile(join(stateDir, 'identity.pem'), 'utf8').catch(() => identity);
+        return now !== identity;
+      });
+      await holding;
+      assert.equal(existsSync(join(stateDir, 'enrolment.json')), false, 'the owner is gone');
+      await waitFor('the sim wires again', () => existsSync(socket));
+      // The fresh doorbell works: a short press now is only a press.
+      const again = await connectWires(socket);
+      await again.press(80);
+      await again.close();
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    const result = await done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /factory reset by button hold/);
+    assert.equal(await readFile(join(stateDir, 'notes.txt'), 'utf8'), 'not ours');
+  });
+
+  test('a hold released before the reset time opens the pairing window but resets nothing', async () => {
+    const stateDir = join(dir, 'short');
+    const identity = await pairedState(stateDir);
+    const config = join(dir, 'short.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        stateDir,
+        broker: { url: broker.url },
+        hal: { backend: 'sim', button: { holdMs: 1000 } },
+        trust: { factoryResetHoldMs: 2000 },
+      }),
+    );
+    const daemon = spawnCli('firmware/cli.ts', ['run', '--config', config]);
+    const done = collect(daemon, 60_000);
+    try {
+      const socket = join(stateDir, 'sim-wires.sock');
+      await waitFor('the sim wires', () => existsSync(socket));
+      const wires = await connectWires(socket);
+      await wires.hold(1500);
+      await wires.close();
+      await new Promise((r) => setTimeout(r, 1000)); // past the reset time
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    const result = await done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /button held: pairing requested/);
+    assert.doesNotMatch(result.stderr, /factory reset/);
+    assert.equal(await readFile(join(stateDir, 'identity.pem'), 'utf8'), identity);
+    assert.equal(existsSync(join(stateDir, 'enrolment.json')), true);
+  });
+});
