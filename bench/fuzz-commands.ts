@@ -392,6 +392,19 @@ async function fuzzDaemon(p: DaemonPhase): Promise<{
     }
     const chimeRings = device.hal.sim?.chimeHistory().filter((change) => change.on).length ?? -1;
     if (chimeRings !== 0) p.fail(`the chime rang ${chimeRings} times; no valid ring command was sent`);
+    // No fuzzed message may change who is trusted: one configured key, no owner, epoch 0.
+    const enrolled = device.trust.list().map((k) => k.key.keyId);
+    if (
+      enrolled.length !== 1 ||
+      enrolled[0] !== p.hubKey.keyId ||
+      device.trust.isPaired ||
+      device.trust.epoch !== 0
+    ) {
+      wronglyAccepted += 1;
+      p.fail(
+        `the fuzz stream changed the enrolment: keys ${enrolled.join(',')}, epoch ${device.trust.epoch}`,
+      );
+    }
     return {
       sent,
       controls: controlIds.length,

@@ -83,6 +83,7 @@ export const GENERATORS = [
   'not-yet-valid',
   'lifetime-too-long',
   'untrusted-key',
+  'forged-pair',
   'control',
 ] as const;
 export type GeneratorName = (typeof GENERATORS)[number];
@@ -208,6 +209,28 @@ export class CommandFuzzer {
       }
       case 'untrusted-key':
         return this.resigned(generator, {}, this.o.otherKey);
+      case 'forged-pair': {
+        // A Pair signed by the key it carries, with a guessed proof: it must never enrol anyone.
+        const owner = seededSigningKey(prng.u32(), 'forged-owner');
+        const now = this.o.nowMs();
+        const header: doorbell.v1.IHeader = {
+          deviceId: DEVICE,
+          topic: CMD_TOPIC,
+          counter: prng.int(1, 1_000_000),
+          issuedAtMs: now,
+          expiresAtMs: now + 10_000,
+          correlationId: prng.hex(32),
+        };
+        const pair: doorbell.v1.IPair = {
+          ownerPublicKey: owner.publicRaw,
+          ownerLabel: prng.hex(prng.int(0, 8)),
+          hubPublicKey: prng.int(0, 1) === 0 ? this.o.otherKey.publicRaw : prng.bytes(prng.int(0, 40)),
+          hubRole: prng.int(0, 6),
+          nonce: prng.bytes(prng.int(0, 40)),
+          proof: prng.bytes(prng.pick([0, 31, 32, 32, 33])),
+        };
+        return { generator, bytes: sealCommand({ header, pair }, owner), ring: false };
+      }
       case 'control': {
         const base = this.sealValid(this.o.ringControls && prng.int(0, 1) === 0, this.o.nextCounter());
         return { generator, bytes: base.bytes, ring: base.ring };
