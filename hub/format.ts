@@ -36,8 +36,23 @@ export function describeEvent(e: VerifiedEvent): string {
       const d = ev.eventsDropped;
       return `${head} outbox full: ${d?.count} events dropped undelivered (oldest counter ${d?.oldestDroppedCounter})`;
     }
-    default:
+    case 'pairingWindow': {
+      const w = ev.pairingWindow;
+      return w?.open
+        ? `${head} pairing window open until ${time(Number(w.closesAtMs))} (${w.reason})`
+        : `${head} pairing window closed (${w?.reason}, ${w?.failures ?? 0} failed attempts)`;
+    }
+    case 'keysChanged': {
+      const k = ev.keysChanged;
+      const about = k?.keyId ? ` key ${k.keyId}` : '';
+      return `${head} keys changed: ${k?.change}${about} by ${k?.byKeyId} (key epoch ${k?.keyEpoch})`;
+    }
+    case undefined:
       return `${head} event without a kind`;
+    default: {
+      const unknown: never = ev.kind;
+      return `${head} event ${String(unknown)}`;
+    }
   }
 }
 

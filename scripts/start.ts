@@ -9,12 +9,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
+import { identityPath } from '../firmware/root.js';
+import { loadOrCreatePairingSecret } from '../firmware/trust/pairing-secret.js';
 import { connectWires, type WireClient } from '../hal/index.js';
 import { Commander } from '../hub/commander.js';
 import { EventWatcher, type VerifiedEvent } from '../hub/event-watcher.js';
 import { describeEvent } from '../hub/format.js';
-import { hubCounterPath } from '../hub/hub-state.js';
-import { CounterStore, doorbell } from '../proto/index.js';
+import { hubCounterPath, ownerCounterPath, ownerKeyPath } from '../hub/hub-state.js';
+import { PairingRefusedError, pairDevice } from '../hub/pairing.js';
+import { CounterStore, doorbell, fingerprintOf, loadOrCreateSigningKey } from '../proto/index.js';
 import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { prepareDemo } from './demo/demo-setup.js';
 
@@ -114,7 +117,9 @@ async function main(): Promise<void> {
   out(`  hub:      key ${demo.hubKey.keyId}, state in ${relative(process.cwd(), demo.hubStateDir)}`);
   out('');
   out('Keys:  p or space  press the button        b  a bouncy press (50 edges in 20 ms: still one ring)');
-  out('       h           hold 5 s (pairing)      r  ring from the hub (signed command)');
+  out('       h           hold 5 s (opens the pairing window on an unpaired doorbell)');
+  out('       a           pair: the hub proves it has the pairing code and enrols the owner');
+  out('       r           ring from the hub (signed command)');
   out('       s           ask for status          q  quit');
   out('');
   out('In another terminal, the hub CLI sees the same events:');
@@ -142,6 +147,35 @@ async function main(): Promise<void> {
         out('> holding the button for 5.5 s ...');
         await w.hold(5_500);
         return;
+      case 'a': {
+        out('> hub: pair with the pairing code (as `doorbell-hub pair --code` does)');
+        const { key: deviceKey } = await loadOrCreateSigningKey(identityPath(demo.deviceStateDir));
+        const code = {
+          deviceId: demo.deviceId,
+          fingerprint: fingerprintOf(deviceKey.publicRaw),
+          secret: await loadOrCreatePairingSecret(demo.deviceStateDir),
+        };
+        const { key: owner } = await loadOrCreateSigningKey(ownerKeyPath(demo.hubStateDir));
+        const ownerCounters = await CounterStore.open(ownerCounterPath(demo.hubStateDir));
+        try {
+          const paired = await pairDevice(
+            hub as MqttConnection,
+            { code, owner, ownerCounters, ownerLabel: 'demo owner', recipients: [], timeoutMs: 5_000 },
+            logger,
+          );
+          out(`  [hub]   paired: the doorbell's key ${paired.deviceKey.keyId} matches the code; enrolled:`);
+          for (const k of paired.keys.keys) {
+            out(`          ${k.keyId} ${doorbell.v1.Role[k.role ?? 0]} (${k.label}, ${k.source})`);
+          }
+        } catch (err) {
+          out(
+            `  [hub]   not paired: ${(err as Error).message}${err instanceof PairingRefusedError ? ' (press h first)' : ''}`,
+          );
+        } finally {
+          await ownerCounters.flush();
+        }
+        return;
+      }
       case 'r':
       case 's': {
         out(key === 'r' ? '> hub: ring (signed command)' : '> hub: status');

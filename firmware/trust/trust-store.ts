@@ -169,7 +169,10 @@ export class TrustStore {
         throw new TrustChangeError('the stored enrolment is damaged; factory-reset first');
       checkRecipients(input.recipients, true);
       upsert(file, input.owner, Role.ADMINISTER, input.ownerLabel, this.nowMs());
-      if (input.hub) upsert(file, input.hub.key, checkRole(input.hub.role), input.hub.label, this.nowMs());
+      // A hub key already provisioned in the config file keeps its configured role.
+      if (input.hub && !this.configured.has(input.hub.key.keyId)) {
+        upsert(file, input.hub.key, checkRole(input.hub.role), input.hub.label, this.nowMs());
+      }
       file.recipients = dedupe([...file.recipients, ...input.recipients]);
     });
   }
