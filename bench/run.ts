@@ -1,6 +1,7 @@
 // `npm run bench -- NAME [--presses N] [--cases N] [--seed S]`: runs one benchmark; the last line printed is one JSON object.
 // `--presses` defaults to 1000: fewer makes p99 little more than the second-worst sample.
 import { parseArgs } from 'node:util';
+import { bootBench } from './boot.js';
 import { fuzzCommandsBench } from './fuzz-commands.js';
 import { pressToEvent } from './press-to-event.js';
 import { rigPressToChime } from './rig.js';
@@ -19,6 +20,7 @@ const BENCHMARKS: Record<string, (args: BenchArgs) => Promise<Record<string, unk
   'press-to-event': pressToEvent,
   'fuzz-commands': fuzzCommandsBench,
   rig: rigPressToChime,
+  boot: bootBench,
 };
 
 const { values, positionals } = parseArgs({

@@ -2,6 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../common/logger.js';
+import { createSdNotifier } from '../flash/sd-notify.js';
 import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
 import { ConfigError, type ConfigOverrides, loadConfigFile, parseConfig } from './config/load.js';
 import type { DoorbellConfig } from './config/schema.js';
@@ -173,6 +174,11 @@ async function run(config: DoorbellConfig): Promise<number> {
     return r;
   };
   running = await start();
+  // systemd (Type=notify): ready once the ring path is up, not when the broker
+  // is reached, so that a broker outage at boot is not a failed start.
+  const notify = createSdNotifier({ onError: (err) => logger.warn({ err }, 'sd_notify failed') });
+  await notify.ready('running');
+  const stopWatchdog = notify.startWatchdog();
   return new Promise((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -183,6 +189,8 @@ async function run(config: DoorbellConfig): Promise<number> {
         return;
       }
       logger.info({ signal }, 'shutting down');
+      stopWatchdog();
+      void notify.stopping();
       Promise.resolve(resetting)
         .then(() => running.stop())
         .then(

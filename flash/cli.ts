@@ -1,0 +1,325 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  loadOrCreateSigningKey,
+  loadSigningKey,
+  publicKeyFromText,
+  publicKeyToText,
+  type VerifyKey,
+} from '../proto/keys.js';
+import {
+  boardPaths,
+  DEFAULT_INSTALL_PATH,
+  parseHardware,
+  parseReleaseKeys,
+  readBoardHardware,
+  writeBoardFiles,
+} from './board.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
+import { isBundleError, keyMap, openFileSource, verifyBundle } from './manifest.js';
+import { devKeyPath } from './release.js';
+import { type BoardTrust, commit, installToInactiveSlot, SlotError, switchToTrial } from './slots.js';
+
+const USAGE = `usage: doorbell-flash <command> [options]
+
+commands:
+  keygen --out PATH           create a release key (Ed25519, PKCS#8 PEM, mode 0600); keep it off the repository
+  verify --bundle FILE        verify a bundle completely and print its manifest
+  flash --bundle FILE --target DIR|ssh://user@host[:port][/path]
+                              verify, then write the bundle to a board root with A/B slots
+
+trust (verify, flash):
+  --release-pubkey KEY        a trusted release key (ed25519:...), repeatable
+  --release-pubkey-file FILE  trusted release keys, one a line
+  --dev                       also trust this machine's development key and accept development builds
+  --hardware STR              the board's hardware string (flash: else <target>/etc/doorbell/hardware)
+
+flash:
+  --install-path PATH         where the target directory is on the board (default ${DEFAULT_INSTALL_PATH};
+                              for a directory target that is a live root, pass the directory itself)
+  --node PATH                 node on the board (default /usr/bin/node)
+
+exit codes: 0 ok, 2 usage, 10 bad or unknown signature, 11 wrong hardware, 12 expired,
+  13 downgrade, 14 damaged bundle, 15 development build refused, 20 not enough space, 21 target error`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  out: { type: 'string' },
+  bundle: { type: 'string' },
+  target: { type: 'string' },
+  hardware: { type: 'string' },
+  'release-pubkey': { type: 'string', multiple: true },
+  'release-pubkey-file': { type: 'string' },
+  dev: { type: 'boolean' },
+  'install-path': { type: 'string' },
+  node: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** Progress on stderr: a bar redrawn in place on a terminal, a line per quarter otherwise. */
+function progress(): (phase: string, done: number, total: number) => void {
+  const tty = process.stderr.isTTY === true;
+  let lastPhase = '';
+  let lastMark = -1;
+  return (phase, done, total) => {
+    const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+    if (tty) {
+      const width = 30;
+      const filled = Math.round((pct / 100) * width);
+      process.stderr.write(
+        `\r${phase.padEnd(7)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${(done / 1e6).toFixed(1)}/${(total / 1e6).toFixed(1)} MB`,
+      );
+      if (done >= total) process.stderr.write('\n');
+      return;
+    }
+    const mark = Math.floor(pct / 25);
+    if (phase !== lastPhase || mark !== lastMark) {
+      lastPhase = phase;
+      lastMark = mark;
+      process.stderr.write(`${phase} ${pct}%\n`);
+    }
+  };
+}
+
+async function trustFrom(values: Values, hardware: string): Promise<BoardTrust & { texts: string[] }> {
+  const keys: VerifyKey[] = [];
+  for (const text of values['release-pubkey'] ?? []) {
+    try {
+      keys.push(publicKeyFromText(text));
+    } catch (err) {
+      throw new UsageError(`--release-pubkey: ${(err as Error).message}`);
+    }
+  }
+  if (values['release-pubkey-file']) {
+    const src = await openFileSource(values['release-pubkey-file']);
+    try {
+      if (src.size > 64 * 1024) throw new UsageError('--release-pubkey-file is too big');
+      const text = (await src.read(0, src.size)).toString('utf8');
+      keys.push(...parseReleaseKeys(text, values['release-pubkey-file']));
+    } finally {
+      await src.close();
+    }
+  }
+  if (values.dev) {
+    const path = devKeyPath();
+    try {
+      keys.push(await loadSigningKey(path));
+    } catch (err) {
+      throw new UsageError(`--dev: cannot load the development key ${path}: ${(err as Error).message}`);
+    }
+  }
+  if (keys.length === 0)
+    throw new UsageError('no trusted key: pass --release-pubkey, --release-pubkey-file or --dev');
+  const map = keyMap(keys);
+  return {
+    keys: map,
+    hardware,
+    allowDevelopment: values.dev === true,
+    texts: [...map.values()].map((k) => publicKeyToText(k)),
+  };
+}
+
+async function keygen(values: Values): Promise<number> {
+  if (!values.out) throw new UsageError('keygen needs --out PATH');
+  const path = resolve(values.out);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const { key, created } = await loadOrCreateSigningKey(path);
+  if (!created) {
+    process.stderr.write(`doorbell-flash: ${path} exists; not overwritten\n`);
+    return EXIT.failure;
+  }
+  process.stdout.write(
+    `release key ${key.keyId} written to ${path} (mode 0600)\npublic key: ${publicKeyToText(key)}\n`,
+  );
+  return EXIT.ok;
+}
+
+async function verifyCommand(values: Values): Promise<number> {
+  if (!values.bundle) throw new UsageError('verify needs --bundle FILE');
+  const src = await openFileSource(values.bundle);
+  try {
+    // Without --hardware, the bundle's own string is reported rather than checked.
+    const peekTrust = await trustFrom(values, values.hardware ?? '');
+    const hardware = values.hardware ?? (await peekHardware(src));
+    const signed = await verifyBundle(
+      src,
+      { ...peekTrust, hardware, nowMs: Date.now(), minSecurityCounter: 0 },
+      (d, t) => report('verify', d, t),
+    );
+    const m = signed.manifest;
+    process.stdout.write(
+      `ok: ${m.hardware} ${m.version}, security counter ${m.securityCounter}${m.development ? ', development build' : ''}\n` +
+        `signed by ${signed.keyId}, expires ${new Date(m.expiresAtMs).toISOString()}, ${m.files.length} files\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    await src.close();
+  }
+}
+
+/** The hardware string a bundle claims (unverified; only used to report it). */
+async function peekHardware(src: Awaited<ReturnType<typeof openFileSource>>): Promise<string> {
+  try {
+    const len = (await src.read(12, 4)).readUInt32BE(0);
+    const text = (await src.read(88, Math.min(len, 1024 * 1024))).toString('utf8');
+    const hw = (JSON.parse(text) as { hardware?: unknown }).hardware;
+    return typeof hw === 'string' ? hw : '';
+  } catch {
+    return '';
+  }
+}
+
+const report = progress();
+
+async function flashCommand(values: Values): Promise<number> {
+  if (!values.bundle || !values.target)
+    throw new UsageError('flash needs --bundle FILE and --target DIR|ssh://...');
+  if (values.target.startsWith('ssh://')) return flashOverSsh(values);
+  const root = resolve(values.target);
+  const fromTarget = await readBoardHardware(root).catch((err: unknown) => {
+    throw new SlotError('slot-invalid', (err as Error).message);
+  });
+  const fromFlag = values.hardware === undefined ? undefined : parseHardware(values.hardware, '--hardware');
+  if (fromFlag && fromTarget && fromFlag !== fromTarget) {
+    process.stderr.write(
+      `doorbell-flash: --hardware ${fromFlag} but ${boardPaths(root).hardware} says ${fromTarget}; nothing was written\n`,
+    );
+    return EXIT.hardware;
+  }
+  const hardware = fromFlag ?? fromTarget;
+  if (!hardware) {
+    throw new UsageError(
+      `the target's hardware is unknown: pass --hardware or create ${boardPaths(root).hardware}`,
+    );
+  }
+  const trust = await trustFrom(values, hardware);
+  const options = { trust, onProgress: report };
+  const installed = await installToInactiveSlot(root, values.bundle, options);
+  await switchToTrial(root, installed.slot, options);
+  // Flashing is a deliberate act with the board in hand: the new slot is committed at once.
+  await commit(root, options);
+  await writeBoardFiles(root, {
+    hardware,
+    releaseKeys: trust.texts,
+    installPath: values['install-path'] ?? DEFAULT_INSTALL_PATH,
+    nodePath: values.node ?? '/usr/bin/node',
+    slot: installed.slot,
+    development: values.dev === true,
+  });
+  const m = installed.manifest;
+  process.stdout.write(
+    `flashed ${m.hardware} ${m.version} (security counter ${m.securityCounter}) into slot ${installed.slot} of ${root}\n` +
+      `unit: ${boardPaths(root).unit} (on the board: systemctl link it, then enable --now doorbell)\n`,
+  );
+  return EXIT.ok;
+}
+
+/**
+ * ssh://user@host[:port][/path]: verifies locally, then streams the bundle to
+ * a temporary file on the board and runs `doorbell-flash flash` there, which
+ * verifies again against the board. Needs `ssh` here and doorbell-flash on the board.
+ */
+async function flashOverSsh(values: Values): Promise<number> {
+  const url = new URL(values.target ?? '');
+  const path = url.pathname && url.pathname !== '/' ? url.pathname : DEFAULT_INSTALL_PATH;
+  if (!values.hardware) throw new UsageError('an ssh:// target needs --hardware');
+  const hardware = parseHardware(values.hardware, '--hardware');
+  const trust = await trustFrom(values, hardware);
+  const src = await openFileSource(values.bundle ?? '');
+  try {
+    await verifyBundle(src, { ...trust, nowMs: Date.now(), minSecurityCounter: 0 }, (d, t) =>
+      report('verify', d, t),
+    );
+  } finally {
+    await src.close();
+  }
+  const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+  const remote = [
+    'doorbell-flash flash --bundle "$t"',
+    `--target ${quote(path)} --install-path ${quote(path)} --hardware ${quote(hardware)}`,
+    ...trust.texts.map((k) => `--release-pubkey ${quote(k)}`),
+    values.dev ? '--dev' : '',
+  ].join(' ');
+  const script = `set -u; t=$(mktemp) || exit 21; cat > "$t"; ${remote}; rc=$?; rm -f "$t"; exit $rc`;
+  const args = [
+    ...(url.port ? ['-p', url.port] : []),
+    `${url.username ? `${url.username}@` : ''}${url.hostname}`,
+    script,
+  ];
+  return new Promise((resolveExit) => {
+    const child = spawn('ssh', args, { stdio: ['pipe', 'inherit', 'inherit'] });
+    child.on('error', (err) => {
+      process.stderr.write(`doorbell-flash: cannot run ssh: ${err.message}\n`);
+      resolveExit(EXIT.target);
+    });
+    child.on('exit', (code) => resolveExit(code ?? EXIT.target));
+    if (child.stdin) createReadStream(values.bundle ?? '').pipe(child.stdin);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`doorbell-flash: ${(err as Error).message}\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  const command = positionals[0];
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  try {
+    switch (command) {
+      case 'keygen':
+        return await keygen(values);
+      case 'verify':
+        return await verifyCommand(values);
+      case 'flash':
+        return await flashCommand(values);
+      default:
+        throw new UsageError(command ? `unknown command '${command}'` : 'no command');
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`doorbell-flash: ${err.message}\n\n${USAGE}\n`);
+      return EXIT.usage;
+    }
+    if (isBundleError(err)) {
+      process.stderr.write(`doorbell-flash: bundle refused, nothing was written: ${err.message}\n`);
+      return exitCodeOf(err.kind);
+    }
+    if (err instanceof SlotError) {
+      process.stderr.write(`doorbell-flash: ${err.message}\n`);
+      return err.kind === 'no-space' ? EXIT.space : EXIT.target;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC') {
+      process.stderr.write(`doorbell-flash: the target is full: ${(err as Error).message}\n`);
+      return EXIT.space;
+    }
+    process.stderr.write(`doorbell-flash: ${err instanceof Error ? err.message : String(err)}\n`);
+    return code ? EXIT.target : EXIT.failure;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`doorbell-flash: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

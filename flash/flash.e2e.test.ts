@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../bench/boot.js';
+import { loadSigningKey, publicKeyToText, type SigningKey } from '../proto/keys.js';
+import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+import { loadBoardTrust } from './board.js';
+import { EXIT } from './exit-codes.js';
+import {
+  type BundleMeta,
+  buildBundle,
+  HEADER_BYTES,
+  MAX_BUNDLE_BYTES,
+  parseManifestBytes,
+} from './manifest.js';
+
+const REPO = resolve(import.meta.dirname, '..');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolveRun) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(REPO, script), ...args],
+      { cwd: REPO, env: { ...process.env, ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolveRun({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** The files of a bundle, to re-pack them with other metadata (the way an attacker or a mistake would). */
+function unpack(bundle: Buffer): {
+  meta: BundleMeta;
+  files: { path: string; data: Buffer; executable: boolean }[];
+} {
+  const len = bundle.readUInt32BE(12);
+  const manifest = parseManifestBytes(bundle.subarray(HEADER_BYTES, HEADER_BYTES + len));
+  let at = HEADER_BYTES + len;
+  const files = manifest.files.map((f) => {
+    const data = bundle.subarray(at, at + f.size);
+    at += f.size;
+    return { path: f.path, data, executable: f.executable };
+  });
+  const { format: _format, files: _files, ...meta } = manifest;
+  return { meta, files };
+}
+
+/** Every path, type, mode, symlink target and content hash under `dir`: proves "nothing was written". */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(d).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const p = join(d, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      const lst = readlinkSafe(p);
+      if (lst !== undefined) out.push(`${p} -> ${lst}`);
+      else if (st?.isDirectory()) {
+        out.push(`${p}/ ${st.mode.toString(8)}`);
+        walk(p);
+      } else if (st) {
+        out.push(`${p} ${st.mode.toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+function readlinkSafe(p: string): string | undefined {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+describe('doorbell-flash on the real bundle', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flash-e2e-'));
+  const env = { XDG_CONFIG_HOME: join(dir, 'xdg') };
+  const HW = 'open-doorbell/sim-x64';
+  let broker: RunningBroker | undefined;
+  const daemons: SlotDaemon[] = [];
+  let bundlePath = '';
+  let bundle: Buffer;
+  let key: SigningKey;
+  let pub = '';
+  const mounts: string[] = [];
+
+  before(async () => {
+    const keyPath = join(dir, 'keys', 'release.pem');
+    const keygen = await run('flash/cli.ts', ['keygen', '--out', keyPath], env);
+    assert.equal(keygen.code, 0, keygen.stderr);
+    key = await loadSigningKey(keyPath);
+    pub = publicKeyToText(key);
+    assert.match(keygen.stdout, new RegExp(pub));
+    const again = await run('flash/cli.ts', ['keygen', '--out', keyPath], env);
+    assert.equal(again.code, 1, 'keygen never overwrites a key');
+    const built = await run('scripts/bundle.ts', ['--key', keyPath, '--out', join(dir, 'fw.bundle')], env);
+    assert.equal(built.code, 0, built.stderr);
+    bundlePath = built.stdout.trim().split('\n').at(-1) ?? '';
+    assert.equal(bundlePath, join(dir, 'fw.bundle'), 'the last line is the bundle path');
+    bundle = readFileSync(bundlePath);
+    broker = await startMosquitto();
+  });
+  after(async () => {
+    for (const d of daemons) await d.stop('SIGKILL');
+    await broker?.stop();
+    for (const m of mounts) await new Promise((r) => execFile('umount', [m], r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const flashArgs = (target: string, file = bundlePath, extra: string[] = []): string[] => [
+    'flash',
+    '--bundle',
+    file,
+    '--target',
+    target,
+    '--hardware',
+    HW,
+    '--release-pubkey',
+    pub,
+    '--install-path',
+    target,
+    '--node',
+    process.execPath,
+    ...extra,
+  ];
+
+  it('verify prints the manifest of a good bundle', async () => {
+    const r = await run('flash/cli.ts', ['verify', '--bundle', bundlePath, '--release-pubkey', pub], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ok: open-doorbell\/sim-x64 0\.1\.0, security counter 1\n/);
+  });
+
+  let root = '';
+  it('flashes into a directory; the slot daemon starts there and publishes a retained signed ONLINE status', async () => {
+    root = join(dir, 'board');
+    const r = await run('flash/cli.ts', flashArgs(root), env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /into slot a/);
+    const boardTrust = await loadBoardTrust(root);
+    assert.deepEqual([...boardTrust.keys.keys()], [key.keyId]);
+    assert.equal(boardTrust.hardware, HW);
+    assert.equal(boardTrust.allowDevelopment, false, 'flashed without --dev');
+    // What the unit's ExecStartPre runs: the committed firmware's boot selector.
+    const selector = await new Promise<Run>((res) =>
+      execFile(
+        process.execPath,
+        [join(root, 'slots', 'boot-select.js'), '--root', root],
+        (err, stdout, stderr) => res({ code: err ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    assert.equal(selector.code, 0, selector.stderr);
+    assert.deepEqual(JSON.parse(selector.stdout), { slot: 'a', mode: 'committed', version: '0.1.0' });
+    assert.ok(broker);
+    const daemon = startSlotDaemon(root, broker.url, 'flash-e2e');
+    daemons.push(daemon);
+    const status = await waitForRetainedOnline(broker.port, 'flash-e2e', join(root, 'state')).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}\n${daemon.output()}`);
+      },
+    );
+    assert.ok(status.length > 64);
+    await daemon.stop();
+    assert.equal(daemon.child.exitCode, 0, daemon.output());
+  });
+
+  it('systemd-analyze verify accepts the rendered unit', async () => {
+    const unit = join(root, 'etc', 'systemd', 'doorbell.service');
+    const text = readFileSync(unit, 'utf8');
+    assert.match(text, /^Type=notify$/m);
+    assert.match(text, /^WatchdogSec=/m);
+    assert.doesNotMatch(text, /@ROOT@|@NODE@/);
+    const r = await new Promise<Run>((res) =>
+      execFile('systemd-analyze', ['verify', unit], (err, stdout, stderr) =>
+        res({ code: err ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /doorbell\.service/, r.stderr);
+  });
+
+  it('refuses bad bundles before writing anything, with typed exit codes', async () => {
+    const { meta, files } = unpack(bundle);
+    const write = (name: string, data: Buffer): string => {
+      const p = join(dir, `${name}.bundle`);
+      writeFileSync(p, data);
+      return p;
+    };
+    const tampered = Buffer.from(bundle);
+    tampered[tampered.length - 100] = (tampered[tampered.length - 100] ?? 0) ^ 1;
+    const unsigned = Buffer.from(bundle);
+    unsigned.fill(0, 24, HEADER_BYTES);
+    const now = Date.now();
+    const oversized = join(dir, 'oversized.bundle');
+    const fd = openSync(oversized, 'w');
+    ftruncateSync(fd, MAX_BUNDLE_BYTES + 1); // sparse: costs no disk
+    closeSync(fd);
+    const cases: Array<[string, string, number, string[]?]> = [
+      ['tampered', write('tampered', tampered), EXIT.damaged],
+      ['unsigned', write('unsigned', unsigned), EXIT.signature],
+      [
+        'expired',
+        write(
+          'expired',
+          buildBundle(files, { ...meta, createdAtMs: now - 2000, expiresAtMs: now - 1000 }, key),
+        ),
+        EXIT.expired,
+      ],
+      [
+        'wrong-hardware',
+        write('hw', buildBundle(files, { ...meta, hardware: 'open-doorbell/rpi-arm64' }, key)),
+        EXIT.hardware,
+      ],
+      ['downgraded', write('down', buildBundle(files, { ...meta, securityCounter: 0 }, key)), EXIT.downgrade],
+      ['oversized', oversized, EXIT.damaged],
+      [
+        'development',
+        write('dev', buildBundle(files, { ...meta, development: true }, key)),
+        EXIT.development,
+      ],
+      ['wrong hardware file', bundlePath, EXIT.hardware, ['--hardware', 'open-doorbell/rpi-arm64']],
+    ];
+    const before = snapshot(root);
+    assert.ok(before.length > 10);
+    for (const [name, path, code, extra] of cases) {
+      const args = flashArgs(root, path);
+      if (extra) args.splice(args.indexOf('--hardware'), 2, ...extra);
+      const r = await run('flash/cli.ts', args, env);
+      assert.equal(r.code, code, `${name}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        name === 'wrong hardware file' ? /nothing was written/ : /bundle refused, nothing was written/,
+      );
+      assert.deepEqual(snapshot(root), before, `${name} changed the target`);
+      // A fresh target stays empty too (counter 0 is no downgrade on a board that never committed one).
+      if (name === 'downgraded') continue;
+      const empty = join(dir, `empty-${name.replaceAll(' ', '-')}`);
+      mkdirSync(empty);
+      const r2 = await run(
+        'flash/cli.ts',
+        args.map((a) => (a === root ? empty : a)),
+        env,
+      );
+      assert.equal(r2.code, code, `${name} (fresh): ${r2.stderr}`);
+      assert.deepEqual(snapshot(empty), [], `${name} wrote into a fresh target`);
+    }
+  });
+
+  it('refuses a full disk before writing (a 1 MiB tmpfs), when mounting is allowed', async (t) => {
+    const mnt = join(dir, 'small');
+    mkdirSync(mnt);
+    const mounted = await new Promise<boolean>((res) =>
+      execFile('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], (err) => res(!err)),
+    );
+    if (!mounted) {
+      t.skip('cannot mount a tmpfs here');
+      return;
+    }
+    mounts.push(mnt);
+    const r = await run('flash/cli.ts', flashArgs(mnt), env);
+    assert.equal(r.code, EXIT.space, r.stderr);
+    assert.match(r.stderr, /no-space: the target has \d+ bytes free; this bundle needs \d+/);
+    assert.deepEqual(snapshot(mnt), []);
+  });
+
+  it('the bundle ships onoff and the epoll addon, and the slot resolves them', async () => {
+    const slot = join(root, 'slots', 'current');
+    const r = await new Promise<Run>((res) => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', "const { Gpio } = await import('onoff'); console.log(typeof Gpio)"],
+        { cwd: slot, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.on('exit', (code) => res({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'function');
+  });
+});

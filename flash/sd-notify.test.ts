@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSdNotifier, watchdogInterval } from './sd-notify.js';
+
+/**
+ * systemd's side, for real: an AF_UNIX datagram socket at `path` that, like
+ * the manager, closes file descriptors passed with a message (systemd-notify's
+ * BARRIER=1 waits for that).
+ */
+const PY_RECEIVER = `
+import array, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    msg, anc, flags, addr = s.recvmsg(4096, socket.CMSG_SPACE(64))
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds = array.array('i')
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+            for fd in fds:
+                os.close(fd)
+    sys.stdout.write(msg.decode() + '\\n')
+    sys.stdout.flush()
+`;
+
+/** A real AF_UNIX datagram socket listening at `path`, collecting every datagram. */
+async function listen(
+  path: string,
+  kind: 'python' | 'socat',
+): Promise<{ child: ChildProcess; messages: () => string }> {
+  const child =
+    kind === 'python'
+      ? spawn('/usr/bin/python3', ['-c', PY_RECEIVER, path], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : // fork: one child per datagram, so it keeps receiving after the first.
+        spawn('socat', ['-u', `UNIX-RECVFROM:${path},fork`, 'STDOUT'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += `${d.toString()}\n`;
+  });
+  for (let i = 0; i < 100 && !existsSync(path); i++) await sleep(20);
+  assert.ok(existsSync(path), 'socat did not create the socket');
+  return { child, messages: () => out };
+}
+
+describe('sd-notify', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sd-notify-'));
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is a no-op without NOTIFY_SOCKET', async () => {
+    const n = createSdNotifier({ env: {}, bin: '/nonexistent' });
+    assert.equal(n.enabled, false);
+    assert.equal(n.watchdogIntervalMs, undefined);
+    await n.ready();
+    await n.watchdog();
+    n.startWatchdog()();
+  });
+
+  for (const kind of ['python', 'socat'] as const) {
+    it(`delivers READY=1, WATCHDOG=1, STATUS and STOPPING=1 to a real datagram socket (${kind})`, async () => {
+      const path = join(dir, `notify-${kind}.sock`);
+      const listener = await listen(path, kind);
+      children.push(listener.child);
+      const errors: Error[] = [];
+      const n = createSdNotifier({
+        env: { ...process.env, NOTIFY_SOCKET: path, WATCHDOG_USEC: '200000' },
+        onError: (e) => errors.push(e),
+        // socat keeps passed descriptors open, so the barrier would time out.
+        noBlock: kind === 'socat',
+      });
+      assert.equal(n.enabled, true);
+      assert.equal(n.watchdogIntervalMs, 100);
+      await n.ready('online');
+      await n.watchdog();
+      await n.stopping();
+      for (let i = 0; i < 100 && !listener.messages().includes('STOPPING=1'); i++) await sleep(20);
+      const got = listener.messages();
+      assert.deepEqual(errors, []);
+      assert.match(got, /READY=1/);
+      assert.match(got, /STATUS=online/);
+      assert.match(got, /WATCHDOG=1/);
+      assert.match(got, /STOPPING=1/);
+    });
+  }
+
+  it('startWatchdog sends WATCHDOG=1 every half WATCHDOG_USEC while healthy', async () => {
+    const path = join(dir, 'watchdog.sock');
+    const listener = await listen(path, 'python');
+    children.push(listener.child);
+    let healthy = true;
+    const n = createSdNotifier({ env: { ...process.env, NOTIFY_SOCKET: path, WATCHDOG_USEC: '100000' } });
+    const stop = n.startWatchdog(() => healthy);
+    await sleep(400);
+    healthy = false;
+    await sleep(150); // let pings already in flight land
+    const pings = listener.messages().match(/WATCHDOG=1/g)?.length ?? 0;
+    await sleep(300);
+    stop();
+    assert.ok(pings >= 3, `${pings} pings in 400 ms at 50 ms`);
+    assert.equal(listener.messages().match(/WATCHDOG=1/g)?.length ?? 0, pings, 'no pings while unhealthy');
+  });
+
+  it('reads the watchdog interval only for this process', () => {
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000' }), 15_000);
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: String(process.pid) }), 15_000);
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '1' }), undefined);
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: 'x' }), undefined);
+    assert.equal(watchdogInterval({}), undefined);
+  });
+});
