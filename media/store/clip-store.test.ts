@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { StoreError } from './clip-store.js';
+import { storeConfigSchema } from './config.js';
+import { ageDecrypt, ageKeygen, clipBytes, openStore, tempDir, writeIdentity } from './test-helpers.js';
+
+const MARKER = 'PLAINTEXT-MARKER-0123456789';
+
+async function* chunks(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+describe('ClipStore: encrypted to the owner, readable by age', () => {
+  it('a stored clip decrypts with the Debian age command to the same bytes; a key not on the list cannot', async (t) => {
+    const dir = tempDir(t);
+    const owner = ageKeygen(dir, 'owner');
+    const stranger = ageKeygen(dir, 'stranger');
+    const { store, events } = await openStore(t, { dir: join(dir, 'store'), recipients: [owner.recipient] });
+    const plaintext = clipBytes(3 * 1024 * 1024 + 17, MARKER); // several 64 KiB STREAM chunks, odd tail
+    const item = await store.writeClip(
+      { reason: 'press', startMs: 1_000, endMs: 16_000, triggerMs: 6_000 },
+      plaintext,
+    );
+
+    assert.equal(item.kind, 'clip');
+    const stored = readFileSync(item.path);
+    assert.equal(item.bytes, stored.length);
+    assert.equal(item.sha256, createHash('sha256').update(stored).digest('hex'));
+    assert.ok(stored.subarray(0, 22).toString('latin1').startsWith('age-encryption.org/v1\n'));
+    assert.equal(stored.indexOf(Buffer.from(MARKER)), -1, 'the stored file never contains the plaintext');
+
+    const ok = ageDecrypt(owner.identityFile, item.path);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.ok(Buffer.from(plaintext).equals(ok.stdout), 'decrypted bytes equal the plaintext');
+
+    const denied = ageDecrypt(stranger.identityFile, item.path);
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /no identity matched/);
+
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['stored'],
+    );
+    assert.deepEqual(store.list(), [item]);
+  });
+
+  it('with two recipients both decrypt; a streamed clip (async iterable) and a snapshot work too', async (t) => {
+    const dir = tempDir(t);
+    const a = ageKeygen(dir, 'a');
+    const idB = await generateX25519Identity(); // the library's own key generation, for the second owner
+    const b = { identityFile: writeIdentity(dir, 'b', idB), recipient: await identityToRecipient(idB) };
+    const { store } = await openStore(t, { dir: join(dir, 'store'), recipients: [a.recipient, b.recipient] });
+
+    const plaintext = clipBytes(700_001, MARKER);
+    const clip = await store.writeClip(
+      { reason: 'motion', startMs: 10, endMs: 20, triggerMs: 15 },
+      chunks(plaintext, 50_000),
+    );
+    const jpeg = clipBytes(40_000, 'JPEG-MARKER');
+    const snap = await store.writeSnapshot(jpeg, 123_456);
+    assert.equal(snap.kind, 'snapshot');
+    assert.equal(snap.startMs, 123_456);
+
+    for (const who of [a, b]) {
+      const r = ageDecrypt(who.identityFile, clip.path);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(Buffer.from(plaintext).equals(r.stdout));
+      const s = ageDecrypt(who.identityFile, snap.path);
+      assert.equal(s.status, 0, s.stderr);
+      assert.ok(Buffer.from(jpeg).equals(s.stdout));
+    }
+    assert.equal(readFileSync(snap.path).indexOf(Buffer.from('JPEG-MARKER')), -1);
+    assert.deepEqual(
+      store.list().map((i) => i.id),
+      [clip.id, snap.id],
+    );
+    assert.ok(clip.id < snap.id, 'ids sort by time');
+  });
+
+  it('an empty clip is stored and decrypts to nothing', async (t) => {
+    const dir = tempDir(t);
+    const owner = ageKeygen(dir, 'owner');
+    const { store } = await openStore(t, { dir: join(dir, 'store'), recipients: [owner.recipient] });
+    const item = await store.writeClip(
+      { reason: 'press', startMs: 0, endMs: 0, triggerMs: 0 },
+      new Uint8Array(0),
+    );
+    const r = ageDecrypt(owner.identityFile, item.path);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.length, 0);
+  });
+
+  it('refuses bad input with a typed error and leaves no file behind', async (t) => {
+    const dir = tempDir(t);
+    const id = await generateX25519Identity();
+    const storeDir = join(dir, 'store');
+    const { store, events } = await openStore(t, {
+      dir: storeDir,
+      recipients: [await identityToRecipient(id)],
+      maxClipBytes: 100_000,
+      maxTotalBytes: 2 * 1024 * 1024,
+    });
+    const meta = { reason: 'press', startMs: 1, endMs: 2, triggerMs: 1 };
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => store.writeClip(meta, new Uint8Array(100_001)), 'too-large'],
+      [() => store.writeClip(meta, chunks(new Uint8Array(300_000), 30_000)), 'too-large'],
+      [() => store.writeClip({ ...meta, reason: '../x' }, new Uint8Array(1)), 'invalid-meta'],
+      [() => store.writeClip({ ...meta, startMs: 5 }, new Uint8Array(1)), 'invalid-meta'],
+      [() => store.writeClip({ ...meta, endMs: Number.NaN }, new Uint8Array(1)), 'invalid-meta'],
+      [
+        () =>
+          store.writeClip(
+            meta,
+            (async function* () {
+              yield new Uint8Array(10_000);
+              throw new Error('camera gone');
+            })(),
+          ),
+        'source-failed',
+      ],
+    ];
+    for (const [p, kind] of cases) {
+      await assert.rejects(p(), (e: unknown) => e instanceof StoreError && e.kind === kind, kind);
+    }
+    assert.deepEqual(
+      readdirSync(storeDir).filter((n) => n !== 'index.json'),
+      [],
+    );
+    assert.equal(events.filter((e) => e.type === 'write-failed').length, cases.length);
+    await store.stop();
+    await assert.rejects(
+      store.writeSnapshot(new Uint8Array(1), 1),
+      (e: unknown) => e instanceof StoreError && e.kind === 'not-started',
+    );
+  });
+
+  it('concurrent writes (press and motion clips, snapshots) are all stored and indexed', async (t) => {
+    const dir = tempDir(t);
+    const owner = ageKeygen(dir, 'owner');
+    const storeDir = join(dir, 'store');
+    const { store } = await openStore(t, { dir: storeDir, recipients: [owner.recipient] });
+    const inputs = Array.from({ length: 6 }, (_, i) => clipBytes(100_000 + i * 70_000, `CONCURRENT-${i}`));
+    const items = await Promise.all(
+      inputs.map((p, i) =>
+        i % 3 === 2
+          ? store.writeSnapshot(p, i)
+          : store.writeClip(
+              { reason: i % 2 ? 'motion' : 'press', startMs: i, endMs: i + 1, triggerMs: i },
+              chunks(p, 40_000),
+            ),
+      ),
+    );
+    assert.equal(new Set(items.map((i) => i.id)).size, 6);
+    assert.deepEqual(
+      store.list().map((i) => i.id),
+      items.map((i) => i.id).sort(),
+    );
+    for (const [i, item] of items.entries()) {
+      const r = ageDecrypt(owner.identityFile, item.path);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(Buffer.from(inputs[i] as Uint8Array).equals(r.stdout), `item ${i}`);
+    }
+    await store.stop();
+    const index = JSON.parse(readFileSync(join(storeDir, 'index.json'), 'utf8')) as {
+      entries: { id: string }[];
+    };
+    assert.deepEqual(
+      index.entries.map((e) => e.id),
+      items.map((i) => i.id).sort(),
+    );
+  });
+
+  it('rebuilds a corrupt or missing index from the files, logs it, and removes stale partial files', async (t) => {
+    const dir = tempDir(t);
+    const id = await generateX25519Identity();
+    const storeDir = join(dir, 'store');
+    const config = { dir: storeDir, recipients: [await identityToRecipient(id)] };
+    const first = await openStore(t, config);
+    const a = await first.store.writeClip(
+      { reason: 'press', startMs: 1, endMs: 2, triggerMs: 1 },
+      clipBytes(5_000),
+    );
+    const b = await first.store.writeSnapshot(clipBytes(3_000), 7);
+    await first.store.stop();
+    const index = JSON.parse(readFileSync(join(storeDir, 'index.json'), 'utf8')) as { entries: unknown[] };
+    assert.equal(index.entries.length, 2);
+
+    writeFileSync(join(storeDir, 'index.json'), '{"version":1,"entries":[{"id":"nope"}]}');
+    writeFileSync(join(storeDir, '.tmp-0000000000001-aaaaaaaaaaaa'), 'partial ciphertext');
+    const second = await openStore(t, config);
+    assert.deepEqual(second.store.list(), [a, b], 'sizes and hashes recomputed from the files');
+    const rebuilt = second.events.find((e) => e.type === 'index-rebuilt');
+    assert.ok(
+      rebuilt?.type === 'index-rebuilt' && rebuilt.reason.includes('corrupt') && rebuilt.entries === 2,
+    );
+    assert.deepEqual(
+      readdirSync(storeDir).sort(),
+      [...[a, b].map((i) => i.path.slice(storeDir.length + 1)), 'index.json'].sort(),
+    );
+    await second.store.stop();
+
+    // The index written by the rebuild is used as is on the next start (no rebuild event).
+    const third = await openStore(t, config);
+    assert.deepEqual(third.store.list(), [a, b]);
+    assert.equal(third.events.length, 0);
+  });
+});
+
+describe('store config', () => {
+  it('accepts age X25519 public keys and refuses anything else with a clear message', async () => {
+    const good = await identityToRecipient(await generateX25519Identity());
+    assert.equal(storeConfigSchema.safeParse({ recipients: [good] }).success, true);
+    const flip = `${good.slice(0, -1)}${good.endsWith('q') ? 'p' : 'q'}`;
+    const bad: [unknown, RegExp][] = [
+      [[], /at least one age recipient/],
+      [[flip], /checksum/],
+      [[good.toUpperCase()], /X25519 public key/],
+      [['ssh-ed25519 AAAA'], /X25519 public key/],
+      [[await generateX25519Identity()], /secret key/],
+      [[`age1pq1${'q'.repeat(60)}`], /post-quantum/],
+      [[good, good], /unique/],
+    ];
+    for (const [recipients, msg] of bad) {
+      const r = storeConfigSchema.safeParse({ recipients });
+      assert.equal(r.success, false, String(recipients));
+      assert.match(r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n') ?? '', msg);
+    }
+    const big = storeConfigSchema.safeParse({
+      recipients: [good],
+      maxTotalBytes: 1024 * 1024,
+      maxClipBytes: 1024 * 1024,
+    });
+    assert.equal(big.success, false);
+    assert.equal(big.error?.issues[0]?.path.join('.'), 'maxClipBytes');
+  });
+});

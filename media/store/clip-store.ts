@@ -1,0 +1,507 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Encrypter } from 'age-encryption';
+import type { Logger } from '../../common/logger.js';
+import type { StoreConfig } from './config.js';
+import { isFull, nodeStoreFs, type StoreFile, type StoreFs } from './fs.js';
+import {
+  fileName,
+  type IndexEntry,
+  IndexError,
+  type ItemKind,
+  MAX_INDEX_BYTES,
+  newId,
+  parseFileName,
+  parseIndex,
+  REASON_PATTERN,
+  serializeIndex,
+} from './index-file.js';
+import { planRetention, type RetentionPlan } from './retention.js';
+
+/** What the clip assembler knows about a clip. Times in ms (wall clock), reason e.g. "press" or "motion". */
+export interface ClipMeta {
+  reason: string;
+  startMs: number;
+  endMs: number;
+  triggerMs: number;
+}
+
+/** A stored item: its index entry plus where the encrypted file is. */
+export interface StoredItem extends IndexEntry {
+  path: string;
+}
+
+/** The shape the clip assembler calls (media/clip-sink.ts defines its own `ClipSink`; this satisfies it). */
+export interface ClipWriter {
+  writeClip(meta: ClipMeta, plaintext: Uint8Array | AsyncIterable<Uint8Array>): Promise<StoredItem>;
+  writeSnapshot(jpeg: Uint8Array, atMs: number): Promise<StoredItem>;
+}
+
+export type StoreErrorKind =
+  | 'not-started'
+  | 'invalid-meta'
+  | 'too-large'
+  | 'storage-full'
+  | 'source-failed'
+  | 'io';
+
+/** The only error `writeClip`/`writeSnapshot` reject with. No partial file is left behind. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type EvictionReason = 'age' | 'size' | 'space';
+
+export type StoreEvent =
+  | { type: 'stored'; item: StoredItem }
+  | { type: 'evicted'; items: { id: string; bytes: number; why: EvictionReason }[]; bytes: number }
+  | { type: 'storage-full'; id: string; code: string; retrying: boolean }
+  | { type: 'write-failed'; id: string; kind: StoreErrorKind; message: string }
+  | { type: 'index-rebuilt'; reason: string; entries: number };
+
+export interface ClipStoreOptions {
+  config: StoreConfig;
+  logger: Logger;
+  fs?: StoreFs;
+  /** Wall clock in ms; ids and retention by age use it. */
+  now?: () => number;
+}
+
+const INDEX = 'index.json';
+const TMP_PREFIX = '.tmp-';
+
+/**
+ * Encrypted clip and snapshot store. Every byte that reaches the disk is age ciphertext to the
+ * configured recipients; the store holds no identity and cannot read what it wrote.
+ *
+ * Writes stream: plaintext chunks go through age's STREAM encryption (64 KiB chunks) into a
+ * temporary file in the same directory, which is fsynced, renamed to its final name and the
+ * directory fsynced. The ciphertext chunks of the item being written are kept in memory until it
+ * is committed, so that a full disk (ENOSPC, EDQUOT) can be survived once: the partial file is
+ * deleted, the oldest items are evicted, and the same ciphertext is written again. Hence
+ * `maxClipBytes` bounds the memory a write uses.
+ *
+ * The index (`index.json`) caches sizes and hashes; file names carry all other metadata, so a
+ * missing or corrupt index is rebuilt from the directory (logged, `index-rebuilt` event).
+ */
+export class ClipStore implements ClipWriter {
+  private readonly fs: StoreFs;
+  private readonly now: () => number;
+  private readonly dir: string;
+  private readonly entries = new Map<string, IndexEntry>();
+  private readonly listeners = new Set<(e: StoreEvent) => void>();
+  private lock: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private started = false;
+  private indexDirty = false;
+
+  constructor(private readonly options: ClipStoreOptions) {
+    this.fs = options.fs ?? nodeStoreFs;
+    this.now = options.now ?? Date.now;
+    this.dir = options.config.dir;
+  }
+
+  /** Subscribes to store events; returns the unsubscribe function. */
+  onEvent(listener: (e: StoreEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Creates the directory, removes stale temporary files, loads or rebuilds the index, applies retention. */
+  async start(): Promise<void> {
+    await this.fs.mkdir(this.dir);
+    await this.serial(() => this.load());
+    this.started = true;
+    await this.runRetention();
+    this.timer = setInterval(() => {
+      this.runRetention().catch((err: unknown) => this.log.error({ err }, 'periodic retention failed'));
+    }, this.options.config.retentionIntervalS * 1000);
+    this.timer.unref();
+  }
+
+  /** Stops the retention timer and waits for queued index and retention work. */
+  async stop(): Promise<void> {
+    this.started = false;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.serial(async () => {
+      if (this.indexDirty) await this.writeIndex();
+    });
+  }
+
+  /** Stored items, oldest first. */
+  list(): StoredItem[] {
+    return [...this.entries.values()]
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((e) => ({ ...e, path: join(this.dir, fileName(e)) }));
+  }
+
+  totalBytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.bytes;
+    return n;
+  }
+
+  writeClip(meta: ClipMeta, plaintext: Uint8Array | AsyncIterable<Uint8Array>): Promise<StoredItem> {
+    return this.write('clip', meta, plaintext);
+  }
+
+  writeSnapshot(jpeg: Uint8Array, atMs: number): Promise<StoredItem> {
+    return this.write('snapshot', { reason: 'snapshot', startMs: atMs, endMs: atMs, triggerMs: atMs }, jpeg);
+  }
+
+  /** Deletes items older than maxAgeS, then the oldest until the total fits maxTotalBytes. */
+  runRetention(): Promise<RetentionPlan['evict']> {
+    return this.serial(() => this.evict({}));
+  }
+
+  private get log(): Logger {
+    return this.options.logger;
+  }
+
+  private emit(e: StoreEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.error({ err, event: e.type }, 'store event listener threw');
+      }
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(
+    kind: ItemKind,
+    meta: ClipMeta,
+    plaintext: Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<StoredItem> {
+    const id = newId(this.now());
+    try {
+      if (!this.started) throw new StoreError('not-started', 'the clip store is not started');
+      checkMeta(meta);
+      return await this.writeItem(id, kind, meta, plaintext);
+    } catch (e) {
+      const err =
+        e instanceof StoreError
+          ? e
+          : isFull(e)
+            ? new StoreError('storage-full', `storage full: ${(e as Error).message}`, { cause: e })
+            : new StoreError('io', `writing ${kind} failed: ${(e as Error)?.message ?? String(e)}`, {
+                cause: e,
+              });
+      this.log.error({ id, kind: err.kind, err: err.message }, `${kind} not stored`);
+      this.emit({ type: 'write-failed', id, kind: err.kind, message: err.message });
+      throw err;
+    }
+  }
+
+  private async writeItem(
+    id: string,
+    kind: ItemKind,
+    meta: ClipMeta,
+    plaintext: Uint8Array | AsyncIterable<Uint8Array>,
+  ): Promise<StoredItem> {
+    const max = this.options.config.maxClipBytes;
+    if (plaintext instanceof Uint8Array && plaintext.length > max) {
+      throw new StoreError('too-large', `${kind} of ${plaintext.length} bytes exceeds maxClipBytes (${max})`);
+    }
+    const encrypter = new Encrypter();
+    for (const r of this.options.config.recipients) encrypter.addRecipient(r);
+    const ciphertext = await encrypter.encrypt(plaintextStream(plaintext, max));
+    const expected = plaintext instanceof Uint8Array ? ciphertext.size(plaintext.length) : 0;
+    const reader = ciphertext.getReader();
+
+    const base = { id, kind, ...meta };
+    const name = fileName(base);
+    const tmp = join(this.dir, `${TMP_PREFIX}${id}`);
+    const final = join(this.dir, name);
+    const hash = createHash('sha256');
+    const kept: Uint8Array[] = [];
+    let bytes = 0;
+    let sourceDone = false;
+    let file: StoreFile | undefined;
+    let retried = false;
+    try {
+      for (;;) {
+        try {
+          file = await this.fs.create(tmp);
+          for (const c of kept) await file.write(c); // the same ciphertext again after a full disk
+          while (!sourceDone) {
+            const r = await readSource(reader);
+            if (r.done) {
+              sourceDone = true;
+              break;
+            }
+            hash.update(r.value);
+            kept.push(r.value);
+            bytes += r.value.length;
+            await file.write(r.value);
+          }
+          await file.sync();
+          const f = file;
+          file = undefined;
+          await f.close();
+          break;
+        } catch (e) {
+          await this.discard(file, tmp);
+          file = undefined;
+          if (!isFull(e)) throw e;
+          const code = String((e as { code?: unknown }).code);
+          this.log.warn({ id, code, retrying: !retried }, 'storage full while writing');
+          this.emit({ type: 'storage-full', id, code, retrying: !retried });
+          if (retried)
+            throw new StoreError('storage-full', `storage full (${code}) after evicting`, { cause: e });
+          retried = true;
+          await this.serial(() => this.evict({ freeBytes: Math.max(bytes, expected) + 64 * 1024 }));
+        }
+      }
+    } catch (e) {
+      await reader.cancel().catch(() => undefined);
+      throw e;
+    } finally {
+      kept.length = 0;
+    }
+
+    const entry: IndexEntry = { ...base, bytes, sha256: hash.digest('hex') };
+    return this.serial(async () => {
+      try {
+        await this.fs.rename(tmp, final);
+      } catch (e) {
+        if (!isFull(e) || retried) {
+          await this.discard(undefined, tmp);
+          throw e;
+        }
+        // A directory that needs a new block can fail the rename on a full disk: evict, try once more.
+        const code = String((e as { code?: unknown }).code);
+        this.log.warn({ id, code, retrying: true }, 'storage full while committing');
+        this.emit({ type: 'storage-full', id, code, retrying: true });
+        await this.evict({ freeBytes: 64 * 1024 });
+        try {
+          await this.fs.rename(tmp, final);
+        } catch (e2) {
+          await this.discard(undefined, tmp);
+          if (isFull(e2)) this.emit({ type: 'storage-full', id, code, retrying: false });
+          throw e2;
+        }
+      }
+      this.entries.set(id, entry);
+      this.indexDirty = true;
+      await this.fs.syncDir(this.dir);
+      const item: StoredItem = { ...entry, path: final };
+      this.log.info({ id, kind, bytes, reason: meta.reason }, `${kind} stored`);
+      this.emit({ type: 'stored', item });
+      await this.evict({ keep: new Set([id]) });
+      return item;
+    });
+  }
+
+  /** Closes and deletes a partial temporary file; never throws. */
+  private async discard(file: StoreFile | undefined, tmp: string): Promise<void> {
+    if (file !== undefined) await file.close().catch(() => undefined);
+    await this.fs.unlink(tmp).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code !== 'ENOENT')
+        this.log.warn({ err, tmp }, 'could not delete temporary file');
+    });
+  }
+
+  /** Must run inside `serial`. Deletes what the retention plan says, then saves the index. */
+  private async evict(extra: {
+    freeBytes?: number;
+    keep?: ReadonlySet<string>;
+  }): Promise<RetentionPlan['evict']> {
+    const cfg = this.options.config;
+    const plan = planRetention([...this.entries.values()], {
+      nowMs: this.now(),
+      maxAgeMs: cfg.maxAgeS * 1000,
+      maxTotalBytes: cfg.maxTotalBytes,
+      ...extra,
+    });
+    const done: RetentionPlan['evict'] = [];
+    for (const ev of plan.evict) {
+      const entry = this.entries.get(ev.id);
+      if (entry === undefined) continue;
+      try {
+        await this.fs.unlink(join(this.dir, fileName(entry)));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ENOENT') {
+          this.log.error({ err, id: ev.id }, 'could not delete an expired item');
+          continue;
+        }
+      }
+      this.entries.delete(ev.id);
+      done.push(ev);
+    }
+    if (done.length > 0) {
+      this.indexDirty = true;
+      const bytes = done.reduce((n, e) => n + e.bytes, 0);
+      this.log.info(
+        { count: done.length, bytes, why: [...new Set(done.map((e) => e.why))] },
+        'items evicted',
+      );
+      this.emit({ type: 'evicted', items: done, bytes });
+    }
+    if (this.indexDirty) await this.writeIndex();
+    return done;
+  }
+
+  /** Must run inside `serial`. Best effort: the index can always be rebuilt from the files. */
+  private async writeIndex(): Promise<void> {
+    const tmp = join(this.dir, `${TMP_PREFIX}index`);
+    let file: StoreFile | undefined;
+    try {
+      await this.fs.unlink(tmp).catch(() => undefined);
+      file = await this.fs.create(tmp);
+      await file.write(serializeIndex(this.list().map(({ path: _, ...e }) => e)));
+      await file.sync();
+      const f = file;
+      file = undefined;
+      await f.close();
+      await this.fs.rename(tmp, join(this.dir, INDEX));
+      await this.fs.syncDir(this.dir);
+      this.indexDirty = false;
+    } catch (err) {
+      await this.discard(file, tmp);
+      this.log.warn(
+        { err },
+        'could not save the index; it will be retried and can be rebuilt from the files',
+      );
+    }
+  }
+
+  /** Must run inside `serial`. */
+  private async load(): Promise<void> {
+    const names = await this.fs.readdir(this.dir);
+    for (const n of names) {
+      if (n.startsWith(TMP_PREFIX)) {
+        this.log.warn({ file: n }, 'deleting a partial file left by an interrupted write');
+        await this.discard(undefined, join(this.dir, n));
+      }
+    }
+    let cached = new Map<string, IndexEntry>();
+    let rebuild: string | undefined;
+    try {
+      const bytes = await this.fs.readCapped(join(this.dir, INDEX), MAX_INDEX_BYTES);
+      cached = new Map(parseIndex(bytes).map((e) => [e.id, e]));
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') {
+        if (names.some((n) => parseFileName(n) !== undefined)) rebuild = 'index missing';
+      } else {
+        rebuild = err instanceof IndexError ? `index corrupt (${err.kind}): ${err.message}` : String(err);
+      }
+    }
+    if (rebuild !== undefined) this.log.warn({ reason: rebuild }, 'rebuilding the clip index from the files');
+
+    this.entries.clear();
+    for (const n of names) {
+      const meta = parseFileName(n);
+      if (meta === undefined || fileName(meta) !== n) continue;
+      const path = join(this.dir, n);
+      const size = await this.fs.size(path);
+      const hit = cached.get(meta.id);
+      if (hit !== undefined && fileName(hit) === n && hit.bytes === size) {
+        this.entries.set(meta.id, hit);
+        continue;
+      }
+      const hash = createHash('sha256');
+      for await (const c of this.fs.read(path)) hash.update(c);
+      this.entries.set(meta.id, { ...meta, bytes: size, sha256: hash.digest('hex') });
+      this.indexDirty = true;
+    }
+    if (cached.size !== this.entries.size) this.indexDirty = true;
+    if (rebuild !== undefined)
+      this.emit({ type: 'index-rebuilt', reason: rebuild, entries: this.entries.size });
+    if (this.indexDirty) await this.writeIndex();
+  }
+}
+
+function checkMeta(meta: ClipMeta): void {
+  const times = [meta.startMs, meta.endMs, meta.triggerMs];
+  if (typeof meta.reason !== 'string' || !REASON_PATTERN.test(meta.reason)) {
+    throw new StoreError('invalid-meta', `reason must match ${REASON_PATTERN}`);
+  }
+  if (!times.every((t) => Number.isSafeInteger(t) && t >= 0) || meta.startMs > meta.endMs) {
+    throw new StoreError('invalid-meta', 'times must be non-negative integer ms with startMs <= endMs');
+  }
+}
+
+/** Wraps a read so that a failing source surfaces as a typed error. */
+async function readSource(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>> {
+  try {
+    return await reader.read();
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+    throw new StoreError(
+      'source-failed',
+      `reading the plaintext failed: ${(e as Error)?.message ?? String(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/** age encrypts in 64 KiB chunks; handing it one at a time keeps each synchronous step short. */
+const SLICE = 64 * 1024;
+
+/**
+ * Plaintext as a pull-based stream of slices of at most 64 KiB, refusing more than `max` bytes.
+ * Pull-based with no buffering: the encryption advances only as fast as the disk takes the
+ * ciphertext, and every slice is separated by an awaited write, so a large clip never blocks the
+ * event loop for more than one chunk's encryption (about 1 ms on a slow core).
+ */
+function plaintextStream(
+  src: Uint8Array | AsyncIterable<Uint8Array>,
+  max: number,
+): ReadableStream<Uint8Array> {
+  const it: AsyncIterator<Uint8Array> | undefined =
+    src instanceof Uint8Array ? undefined : src[Symbol.asyncIterator]();
+  let pending: Uint8Array | undefined = src instanceof Uint8Array ? src : undefined;
+  let sourceDone = it === undefined;
+  let total = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        while ((pending === undefined || pending.length === 0) && !sourceDone && it !== undefined) {
+          const r = await it.next();
+          if (r.done) {
+            sourceDone = true;
+            break;
+          }
+          if (!(r.value instanceof Uint8Array)) {
+            throw new StoreError('source-failed', 'plaintext chunk is not a Uint8Array');
+          }
+          total += r.value.length;
+          if (total > max) {
+            await it.return?.();
+            throw new StoreError('too-large', `clip exceeds maxClipBytes (${max})`);
+          }
+          pending = r.value;
+        }
+        if (pending === undefined || pending.length === 0) {
+          c.close();
+          return;
+        }
+        c.enqueue(pending.subarray(0, SLICE));
+        pending = pending.subarray(SLICE);
+      },
+      async cancel() {
+        await it?.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
