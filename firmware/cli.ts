@@ -9,6 +9,7 @@ import type { DoorbellConfig } from './config/schema.js';
 import { runningDaemonPid, wipeState } from './factory-reset.js';
 import { deviceIdFor, identityPath, type RunningDoorbell, startDoorbell } from './root.js';
 import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
+import { RESTART_EXIT_CODE } from './update/agent.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 const USAGE = `usage: doorbell <command> [options]
@@ -156,9 +157,17 @@ async function run(config: DoorbellConfig): Promise<number> {
   const logger = createLogger({ level: config.log.level, name: 'doorbell' });
   let running: RunningDoorbell;
   let resetting: Promise<void> | undefined;
+  // An update switched slots or a trial rolled back: stop cleanly, exit 75 (systemd restarts us).
+  let exitFor: ((code: number, why: string) => void) | undefined;
+  let restartAsked: string | undefined;
   const start = async (): Promise<RunningDoorbell> => {
     const r = await startDoorbell(config, {
       logger,
+      ...(process.env.DOORBELL_ROOT ? { doorbellRoot: process.env.DOORBELL_ROOT } : {}),
+      onRestart: (reason) => {
+        restartAsked ??= reason;
+        exitFor?.(RESTART_EXIT_CODE, reason);
+      },
       onFactoryResetHold: () => {
         resetting ??= (async () => {
           await r.stop();
@@ -203,6 +212,22 @@ async function run(config: DoorbellConfig): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    exitFor = (code, why) => {
+      exitFor = undefined;
+      logger.warn({ code, why }, 'stopping to restart');
+      stopWatchdog();
+      void notify.stopping();
+      Promise.resolve(resetting)
+        .then(() => running.stop())
+        .then(
+          () => resolve(code),
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            resolve(code);
+          },
+        );
+    };
+    if (restartAsked !== undefined) exitFor(RESTART_EXIT_CODE, restartAsked);
   });
 }
 

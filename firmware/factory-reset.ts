@@ -17,6 +17,9 @@ export const STATE_ENTRIES = [
   'outbox', // undelivered events
   'clips', // encrypted clips and snapshots
   'media',
+  'ota', // staged update bundles
+  'audit.log', // the hash-chained audit log (and its rotated predecessor)
+  'audit.log.1',
   'daemon.pid',
 ] as const;
 

@@ -25,6 +25,7 @@ import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
 import { PairingWindow } from './trust/pairing-window.js';
 import { roleFromName } from './trust/roles.js';
 import { TrustStore } from './trust/trust-store.js';
+import { mqttHealthProbe, openUpdates } from './update/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 export interface RunningDoorbell {
@@ -47,6 +48,10 @@ export interface StartOptions {
    * and starts afresh. Without it, the hold is only logged.
    */
   onFactoryResetHold?: () => void;
+  /** The flashed board's root (DOORBELL_ROOT): enables updates over MQTT (firmware/update/). */
+  doorbellRoot?: string;
+  /** After an update switched slots or a trial rolled back: stop and exit 75 (firmware/update/). */
+  onRestart?: (reason: string) => void;
 }
 
 /** A press that begins this soon after start-up and lasts factoryResetHoldMs resets the doorbell. */
@@ -195,6 +200,19 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     payload: signer.seal(topics.status, { status: status(state) }),
   });
 
+  const ota =
+    options.doorbellRoot === undefined
+      ? undefined
+      : await openUpdates({
+          root: options.doorbellRoot,
+          stateDir: config.stateDir,
+          config: config.ota,
+          logger: logger.child({ module: 'update' }),
+          nowMs,
+          emit,
+          outboxDepth: () => outbox.depth,
+          onRestart: options.onRestart,
+        });
   const commands = new CommandService({
     deviceId,
     commandTopic: topics.cmd,
@@ -209,6 +227,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     nowMs,
     logger: logger.child({ module: 'commands' }),
     replay,
+    ...(ota ? { ota } : {}),
   });
 
   const connection = new MqttConnection({
@@ -234,11 +253,15 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     logger: logger.child({ module: 'channel' }),
   });
   channel.start();
+  ota
+    ?.checkTrial(mqttHealthProbe(connection, topics.evt, (body) => signer.seal(topics.evt, body)))
+    .catch((err: unknown) => logger.error({ err }, 'update health check failed'));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('stopping');
+      ota?.close();
       stopResetWatch();
       pairingWindow.close('stopped');
       await channel.stop(() => statusMessage(doorbell.v1.Status.State.OFFLINE));

@@ -30,6 +30,7 @@ import {
   ownerKeyPath,
   setDeviceEpoch,
 } from './hub-state.js';
+import { OtaUsageError, otaPush, otaStatus } from './ota.js';
 import { PairingRefusedError, pairDevice } from './pairing.js';
 
 const USAGE = `usage: doorbell-hub <command> [options]
@@ -54,6 +55,10 @@ commands:
   recipients <device-id> --recipient age1... [--recipient ...]   replace the footage recipients
   open-pairing <device-id> [--seconds N]   open the pairing window on a paired doorbell
   mute <device-id> on|off         mute or unmute the chime (presses are still events)
+  ota push BUNDLE <device-id>     update the firmware over MQTT (owner key, Administer): resumable
+                                  chunked transfer, then waits for the device to restart and
+                                  report committed (exit 0) or rolled-back/refused (exit 1)
+  ota status <device-id>          the running and committed firmware and any staged transfer
 
 roles: view < operate < manage < administer. Key, role, recipient and pairing-window commands
 are signed with the owner key, others with the hub key; --as owner|hub overrides.
@@ -65,7 +70,8 @@ options:
   --key FILE         TLS: this hub's client key
   --state-dir DIR    hub keys and pinned devices (default ${defaultHubStateDir()})
   --json             watch: one JSON object per line
-  --timeout-ms N     ring/status: how long to wait for the result (default 5000)
+  --timeout-ms N     ring/status: how long to wait for the result (default 5000);
+                     ota push: how long to wait for the commit after the apply (default 120000)
   --replace          add-device: replace an already pinned key
   --code CODE        pair: the pairing code
   --hub-role ROLE    pair: the hub key's role (default operate); --no-hub to enrol no hub key
@@ -83,7 +89,7 @@ const OPTIONS = {
   key: { type: 'string' },
   'state-dir': { type: 'string' },
   json: { type: 'boolean', default: false },
-  'timeout-ms': { type: 'string', default: '5000' },
+  'timeout-ms': { type: 'string' },
   replace: { type: 'boolean', default: false },
   code: { type: 'string' },
   'hub-role': { type: 'string', default: 'operate' },
@@ -119,9 +125,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
-  const timeoutMs = Number(values['timeout-ms']);
+  const timeoutText = values['timeout-ms'] ?? (command === 'ota' ? '120000' : '5000');
+  const timeoutMs = Number(timeoutText);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
-    throw new UsageError(`--timeout-ms must be an integer from 1 to 600000, got '${values['timeout-ms']}'`);
+    throw new UsageError(`--timeout-ms must be an integer from 1 to 600000, got '${timeoutText}'`);
   }
   if (!/^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/.test(values.broker)) {
     throw new UsageError(`--broker must look like mqtt://host:port, got '${values.broker}'`);
@@ -203,6 +210,18 @@ async function main(argv: string[]): Promise<number> {
       const [id = '', state = ''] = need(2);
       if (state !== 'on' && state !== 'off') throw new UsageError(`mute takes on or off, got '${state}'`);
       return sendCommand(ctx, id, { setChimeMuted: { muted: state === 'on' } }, signer(values.as, 'hub'));
+    }
+    case 'ota': {
+      const [sub = '', ...rest] = args;
+      const otaCtx = { ...ctx, as: signer(values.as, 'owner') };
+      try {
+        if (sub === 'push' && rest.length === 2) return await otaPush(otaCtx, rest[0] ?? '', rest[1] ?? '');
+        if (sub === 'status' && rest.length === 1) return await otaStatus(otaCtx, rest[0] ?? '');
+      } catch (err) {
+        if (err instanceof OtaUsageError) throw new UsageError(err.message);
+        throw err;
+      }
+      throw new UsageError('usage: doorbell-hub ota push BUNDLE <device-id> | ota status <device-id>');
     }
     default:
       throw new UsageError(`unknown command '${command}'`);

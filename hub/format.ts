@@ -47,6 +47,11 @@ export function describeEvent(e: VerifiedEvent): string {
       const about = k?.keyId ? ` key ${k.keyId}` : '';
       return `${head} keys changed: ${k?.change}${about} by ${k?.byKeyId} (key epoch ${k?.keyEpoch})`;
     }
+    case 'otaProgress': {
+      const o = ev.otaProgress;
+      const what = o?.version ? ` ${o.version} (security counter ${o.securityCounter})` : '';
+      return `${head} update ${o?.stage}${what}${o?.detail ? `: ${o.detail}` : ''}`;
+    }
     case undefined:
       return `${head} event without a kind`;
     default: {

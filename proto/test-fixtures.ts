@@ -81,6 +81,16 @@ export const EVENT_BODIES: { readonly [K in NonNullable<doorbell.v1.Event['kind'
   pairingWindow: {
     pairingWindow: { open: true, closesAtMs: NOW_MS + 180_000, reason: 'button', failures: 2 },
   },
+  otaProgress: {
+    otaProgress: {
+      stage: 'written',
+      bundleSha256: Buffer.alloc(32, 7),
+      version: '0.2.0',
+      securityCounter: 2,
+      detail: 'slot b',
+      nextOffset: 3_145_728,
+    },
+  },
 };
 
 /** One body of every Command kind. */
@@ -111,4 +121,8 @@ export const COMMAND_BODIES: {
   },
   openPairingWindow: { openPairingWindow: { seconds: 120 } },
   setChimeMuted: { setChimeMuted: { muted: true } },
+  otaBegin: { otaBegin: { bundleSize: 3_145_728, bundleSha256: Buffer.alloc(32, 8) } },
+  otaChunk: { otaChunk: { bundleSha256: Buffer.alloc(32, 8), offset: 12_288, data: Buffer.alloc(64, 9) } },
+  otaApply: { otaApply: { bundleSha256: Buffer.alloc(32, 8) } },
+  otaGetState: { otaGetState: {} },
 };

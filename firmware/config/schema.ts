@@ -82,6 +82,24 @@ export const doorbellConfigSchema = z
       })
       .strict()
       .prefault({}),
+    ota: z
+      .object({
+        /**
+         * Updates over MQTT (only on a flashed board, DOORBELL_ROOT set): a trial
+         * firmware must be connected and have its signed self-test event
+         * acknowledged by the broker within this time, or it rolls back.
+         */
+        trialHealthTimeoutMs: z.number().int().min(1_000).max(600_000).default(60_000),
+        /** Largest bundle accepted for staging. */
+        maxBundleBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 1024 * 1024)
+          .default(64 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
     hal: halConfigSchema.prefault({}),
     log: z
       .object({

@@ -25,6 +25,7 @@ import {
 import type { PairingWindow } from '../trust/pairing-window.js';
 import { ADMINISTER_MAX_LIFETIME_MS, COMMAND_ROLES, isRole, Role, roleName } from '../trust/roles.js';
 import { TrustChangeError, type TrustStore } from '../trust/trust-store.js';
+import type { UpdateAgent } from '../update/agent.js';
 import type { EventBody } from './event-signer.js';
 import type { RateLimit } from './rate-limit.js';
 import type { DeviceSettings } from './settings.js';
@@ -57,6 +58,8 @@ export interface CommandServiceDeps {
   replay?: ReplayGuard;
   /** Longest allowed command lifetime (expires_at_ms - issued_at_ms); default 30000. */
   maxCommandLifetimeMs?: number;
+  /** Updates over MQTT; only on a flashed board (DOORBELL_ROOT). Without it OTA commands are UNSUPPORTED_COMMAND. */
+  ota?: UpdateAgent;
 }
 
 export const DEFAULT_MAX_COMMAND_LIFETIME_MS = 30_000;
@@ -259,6 +262,11 @@ export class CommandService {
         return this.deps.settings
           .setChimeMuted(command.setChimeMuted?.muted === true)
           .then(() => ({ ok: true, status: this.deps.status() }));
+      case 'otaBegin':
+      case 'otaChunk':
+      case 'otaApply':
+      case 'otaGetState':
+        return this.ota(command);
       case 'pair':
       case undefined:
         return failure(ErrorKind.UNSUPPORTED_COMMAND, 'the command names no action');
@@ -266,6 +274,26 @@ export class CommandService {
         const unknown: never = command.kind;
         return failure(ErrorKind.UNSUPPORTED_COMMAND, `unsupported command ${String(unknown)}`);
       }
+    }
+  }
+
+  private ota(command: doorbell.v1.Command): Result | Promise<Result> {
+    const { ota } = this.deps;
+    if (!ota) {
+      return failure(
+        ErrorKind.UNSUPPORTED_COMMAND,
+        'updates over MQTT need a flashed board: this daemon does not run from one (DOORBELL_ROOT unset) or cannot read its trust files',
+      );
+    }
+    switch (command.kind) {
+      case 'otaBegin':
+        return ota.begin(command.otaBegin);
+      case 'otaChunk':
+        return ota.chunk(command.otaChunk);
+      case 'otaApply':
+        return ota.apply(command.otaApply);
+      default:
+        return ota.getState();
     }
   }
 

@@ -53,6 +53,10 @@ export const COMMAND_ROLES = {
   setRole: Role.ADMINISTER,
   setRecipients: Role.ADMINISTER,
   openPairingWindow: Role.ADMINISTER,
+  otaBegin: Role.ADMINISTER,
+  otaChunk: Role.ADMINISTER,
+  otaApply: Role.ADMINISTER,
+  otaGetState: Role.VIEW,
   pair: 'pairing',
 } as const satisfies Record<CommandKind, Role | 'pairing'>;
 

@@ -59,11 +59,23 @@ export namespace doorbell {
             /** Command openPairingWindow. */
             openPairingWindow?: (doorbell.v1.OpenPairingWindow.$Properties|null);
 
+            /** Command otaBegin. */
+            otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
+
+            /** Command otaChunk. */
+            otaChunk?: (doorbell.v1.OtaChunk.$Properties|null);
+
+            /** Command otaApply. */
+            otaApply?: (doorbell.v1.OtaApply.$Properties|null);
+
+            /** Command otaGetState. */
+            otaGetState?: (doorbell.v1.OtaGetState.$Properties|null);
+
             /** Command setChimeMuted. */
             setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
             /** Command kind. */
-            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted");
+            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
             /**
              * Creates a new Command instance using the specified properties.
@@ -158,11 +170,23 @@ export namespace doorbell {
                 /** Command openPairingWindow */
                 openPairingWindow?: (doorbell.v1.OpenPairingWindow.$Properties|null);
 
+                /** Command otaBegin */
+                otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
+
+                /** Command otaChunk */
+                otaChunk?: (doorbell.v1.OtaChunk.$Properties|null);
+
+                /** Command otaApply */
+                otaApply?: (doorbell.v1.OtaApply.$Properties|null);
+
+                /** Command otaGetState */
+                otaGetState?: (doorbell.v1.OtaGetState.$Properties|null);
+
                 /** Command setChimeMuted */
                 setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
                 /** Command kind */
-                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted");
+                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -181,10 +205,14 @@ export namespace doorbell {
               setRole?: doorbell.v1.SetRole.$Shape|null;
               setRecipients?: doorbell.v1.SetRecipients.$Shape|null;
               openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
+              otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
+              otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
+              otaApply?: doorbell.v1.OtaApply.$Shape|null;
+              otaGetState?: doorbell.v1.OtaGetState.$Shape|null;
               setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
             );
         }
 
@@ -1279,6 +1307,390 @@ export namespace doorbell {
         }
 
         /**
+         * Properties of an OtaBegin.
+         * @deprecated Use doorbell.v1.OtaBegin.$Properties instead.
+         */
+        interface IOtaBegin extends doorbell.v1.OtaBegin.$Properties {
+        }
+
+        /** Represents an OtaBegin. */
+        class OtaBegin {
+
+            /**
+             * Constructs a new OtaBegin.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.OtaBegin.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** OtaBegin bundleSize. */
+            bundleSize: number;
+
+            /** OtaBegin bundleSha256. */
+            bundleSha256: Uint8Array;
+
+            /**
+             * Creates a new OtaBegin instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OtaBegin instance
+             */
+            static create(properties: doorbell.v1.OtaBegin.$Shape): doorbell.v1.OtaBegin & doorbell.v1.OtaBegin.$Shape;
+            static create(properties?: doorbell.v1.OtaBegin.$Properties): doorbell.v1.OtaBegin;
+
+            /**
+             * Encodes the specified OtaBegin message. Does not implicitly {@link doorbell.v1.OtaBegin.verify|verify} messages.
+             * @param message OtaBegin message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.OtaBegin.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OtaBegin message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaBegin & doorbell.v1.OtaBegin.$Shape} OtaBegin
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.OtaBegin & doorbell.v1.OtaBegin.$Shape;
+
+            /**
+             * Verifies an OtaBegin message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OtaBegin message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OtaBegin
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.OtaBegin;
+
+            /**
+             * Creates a plain object from an OtaBegin message. Also converts values to other types if specified.
+             * @param message OtaBegin
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.OtaBegin, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OtaBegin to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace OtaBegin {
+
+            /** Properties of an OtaBegin. */
+            interface $Properties {
+
+                /** OtaBegin bundleSize */
+                bundleSize?: (number|null);
+
+                /** OtaBegin bundleSha256 */
+                bundleSha256?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OtaBegin. */
+            type $Shape = doorbell.v1.OtaBegin.$Properties;
+        }
+
+        /**
+         * Properties of an OtaChunk.
+         * @deprecated Use doorbell.v1.OtaChunk.$Properties instead.
+         */
+        interface IOtaChunk extends doorbell.v1.OtaChunk.$Properties {
+        }
+
+        /** Represents an OtaChunk. */
+        class OtaChunk {
+
+            /**
+             * Constructs a new OtaChunk.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.OtaChunk.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** OtaChunk bundleSha256. */
+            bundleSha256: Uint8Array;
+
+            /** OtaChunk offset. */
+            offset: number;
+
+            /** OtaChunk data. */
+            data: Uint8Array;
+
+            /**
+             * Creates a new OtaChunk instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OtaChunk instance
+             */
+            static create(properties: doorbell.v1.OtaChunk.$Shape): doorbell.v1.OtaChunk & doorbell.v1.OtaChunk.$Shape;
+            static create(properties?: doorbell.v1.OtaChunk.$Properties): doorbell.v1.OtaChunk;
+
+            /**
+             * Encodes the specified OtaChunk message. Does not implicitly {@link doorbell.v1.OtaChunk.verify|verify} messages.
+             * @param message OtaChunk message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.OtaChunk.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OtaChunk message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaChunk & doorbell.v1.OtaChunk.$Shape} OtaChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.OtaChunk & doorbell.v1.OtaChunk.$Shape;
+
+            /**
+             * Verifies an OtaChunk message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OtaChunk message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OtaChunk
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.OtaChunk;
+
+            /**
+             * Creates a plain object from an OtaChunk message. Also converts values to other types if specified.
+             * @param message OtaChunk
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.OtaChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OtaChunk to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace OtaChunk {
+
+            /** Properties of an OtaChunk. */
+            interface $Properties {
+
+                /** OtaChunk bundleSha256 */
+                bundleSha256?: (Uint8Array|null);
+
+                /** OtaChunk offset */
+                offset?: (number|null);
+
+                /** OtaChunk data */
+                data?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OtaChunk. */
+            type $Shape = doorbell.v1.OtaChunk.$Properties;
+        }
+
+        /**
+         * Properties of an OtaApply.
+         * @deprecated Use doorbell.v1.OtaApply.$Properties instead.
+         */
+        interface IOtaApply extends doorbell.v1.OtaApply.$Properties {
+        }
+
+        /** Represents an OtaApply. */
+        class OtaApply {
+
+            /**
+             * Constructs a new OtaApply.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.OtaApply.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** OtaApply bundleSha256. */
+            bundleSha256: Uint8Array;
+
+            /**
+             * Creates a new OtaApply instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OtaApply instance
+             */
+            static create(properties: doorbell.v1.OtaApply.$Shape): doorbell.v1.OtaApply & doorbell.v1.OtaApply.$Shape;
+            static create(properties?: doorbell.v1.OtaApply.$Properties): doorbell.v1.OtaApply;
+
+            /**
+             * Encodes the specified OtaApply message. Does not implicitly {@link doorbell.v1.OtaApply.verify|verify} messages.
+             * @param message OtaApply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.OtaApply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OtaApply message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaApply & doorbell.v1.OtaApply.$Shape} OtaApply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.OtaApply & doorbell.v1.OtaApply.$Shape;
+
+            /**
+             * Verifies an OtaApply message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OtaApply message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OtaApply
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.OtaApply;
+
+            /**
+             * Creates a plain object from an OtaApply message. Also converts values to other types if specified.
+             * @param message OtaApply
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.OtaApply, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OtaApply to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace OtaApply {
+
+            /** Properties of an OtaApply. */
+            interface $Properties {
+
+                /** OtaApply bundleSha256 */
+                bundleSha256?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OtaApply. */
+            type $Shape = doorbell.v1.OtaApply.$Properties;
+        }
+
+        /**
+         * Properties of an OtaGetState.
+         * @deprecated Use doorbell.v1.OtaGetState.$Properties instead.
+         */
+        interface IOtaGetState extends doorbell.v1.OtaGetState.$Properties {
+        }
+
+        /** Represents an OtaGetState. */
+        class OtaGetState {
+
+            /**
+             * Constructs a new OtaGetState.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.OtaGetState.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new OtaGetState instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OtaGetState instance
+             */
+            static create(properties: doorbell.v1.OtaGetState.$Shape): doorbell.v1.OtaGetState & doorbell.v1.OtaGetState.$Shape;
+            static create(properties?: doorbell.v1.OtaGetState.$Properties): doorbell.v1.OtaGetState;
+
+            /**
+             * Encodes the specified OtaGetState message. Does not implicitly {@link doorbell.v1.OtaGetState.verify|verify} messages.
+             * @param message OtaGetState message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.OtaGetState.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OtaGetState message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaGetState & doorbell.v1.OtaGetState.$Shape} OtaGetState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.OtaGetState & doorbell.v1.OtaGetState.$Shape;
+
+            /**
+             * Verifies an OtaGetState message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OtaGetState message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OtaGetState
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.OtaGetState;
+
+            /**
+             * Creates a plain object from an OtaGetState message. Also converts values to other types if specified.
+             * @param message OtaGetState
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.OtaGetState, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OtaGetState to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace OtaGetState {
+
+            /** Properties of an OtaGetState. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OtaGetState. */
+            type $Shape = doorbell.v1.OtaGetState.$Properties;
+        }
+
+        /**
          * Properties of a Header.
          * @deprecated Use doorbell.v1.Header.$Properties instead.
          */
@@ -1573,7 +1985,10 @@ export namespace doorbell {
             PAIRING_PROOF_INVALID = 18,
 
             /** INVALID_ARGUMENT value */
-            INVALID_ARGUMENT = 19
+            INVALID_ARGUMENT = 19,
+
+            /** UPDATE_REFUSED value */
+            UPDATE_REFUSED = 20
         }
 
         /**
@@ -1622,8 +2037,11 @@ export namespace doorbell {
             /** Event pairingWindow. */
             pairingWindow?: (doorbell.v1.PairingWindow.$Properties|null);
 
+            /** Event otaProgress. */
+            otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
+
             /** Event kind. */
-            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow");
+            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress");
 
             /**
              * Creates a new Event instance using the specified properties.
@@ -1712,8 +2130,11 @@ export namespace doorbell {
                 /** Event pairingWindow */
                 pairingWindow?: (doorbell.v1.PairingWindow.$Properties|null);
 
+                /** Event otaProgress */
+                otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
+
                 /** Event kind */
-                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow");
+                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1730,9 +2151,10 @@ export namespace doorbell {
               eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
               keysChanged?: doorbell.v1.KeysChanged.$Shape|null;
               pairingWindow?: doorbell.v1.PairingWindow.$Shape|null;
+              otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape })
+              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
             );
         }
 
@@ -2893,8 +3315,11 @@ export namespace doorbell {
             /** CommandResult paired. */
             paired?: (doorbell.v1.Paired.$Properties|null);
 
+            /** CommandResult otaState. */
+            otaState?: (doorbell.v1.OtaState.$Properties|null);
+
             /** CommandResult detail. */
-            detail?: ("status"|"keys"|"paired");
+            detail?: ("status"|"keys"|"paired"|"otaState");
 
             /**
              * Creates a new CommandResult instance using the specified properties.
@@ -2977,8 +3402,11 @@ export namespace doorbell {
                 /** CommandResult paired */
                 paired?: (doorbell.v1.Paired.$Properties|null);
 
+                /** CommandResult otaState */
+                otaState?: (doorbell.v1.OtaState.$Properties|null);
+
                 /** CommandResult detail */
-                detail?: ("status"|"keys"|"paired");
+                detail?: ("status"|"keys"|"paired"|"otaState");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2993,10 +3421,269 @@ export namespace doorbell {
               status?: doorbell.v1.Status.$Shape|null;
               keys?: doorbell.v1.KeyList.$Shape|null;
               paired?: doorbell.v1.Paired.$Shape|null;
+              otaState?: doorbell.v1.OtaState.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ detail?: undefined; status?: null; keys?: null; paired?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape })
+              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape })
             );
+        }
+
+        /**
+         * Properties of an OtaProgress.
+         * @deprecated Use doorbell.v1.OtaProgress.$Properties instead.
+         */
+        interface IOtaProgress extends doorbell.v1.OtaProgress.$Properties {
+        }
+
+        /** Represents an OtaProgress. */
+        class OtaProgress {
+
+            /**
+             * Constructs a new OtaProgress.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.OtaProgress.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** OtaProgress stage. */
+            stage: string;
+
+            /** OtaProgress bundleSha256. */
+            bundleSha256: Uint8Array;
+
+            /** OtaProgress version. */
+            version: string;
+
+            /** OtaProgress securityCounter. */
+            securityCounter: number;
+
+            /** OtaProgress detail. */
+            detail: string;
+
+            /** OtaProgress nextOffset. */
+            nextOffset: number;
+
+            /**
+             * Creates a new OtaProgress instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OtaProgress instance
+             */
+            static create(properties: doorbell.v1.OtaProgress.$Shape): doorbell.v1.OtaProgress & doorbell.v1.OtaProgress.$Shape;
+            static create(properties?: doorbell.v1.OtaProgress.$Properties): doorbell.v1.OtaProgress;
+
+            /**
+             * Encodes the specified OtaProgress message. Does not implicitly {@link doorbell.v1.OtaProgress.verify|verify} messages.
+             * @param message OtaProgress message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.OtaProgress.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OtaProgress message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaProgress & doorbell.v1.OtaProgress.$Shape} OtaProgress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.OtaProgress & doorbell.v1.OtaProgress.$Shape;
+
+            /**
+             * Verifies an OtaProgress message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OtaProgress message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OtaProgress
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.OtaProgress;
+
+            /**
+             * Creates a plain object from an OtaProgress message. Also converts values to other types if specified.
+             * @param message OtaProgress
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.OtaProgress, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OtaProgress to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace OtaProgress {
+
+            /** Properties of an OtaProgress. */
+            interface $Properties {
+
+                /** OtaProgress stage */
+                stage?: (string|null);
+
+                /** OtaProgress bundleSha256 */
+                bundleSha256?: (Uint8Array|null);
+
+                /** OtaProgress version */
+                version?: (string|null);
+
+                /** OtaProgress securityCounter */
+                securityCounter?: (number|null);
+
+                /** OtaProgress detail */
+                detail?: (string|null);
+
+                /** OtaProgress nextOffset */
+                nextOffset?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OtaProgress. */
+            type $Shape = doorbell.v1.OtaProgress.$Properties;
+        }
+
+        /**
+         * Properties of an OtaState.
+         * @deprecated Use doorbell.v1.OtaState.$Properties instead.
+         */
+        interface IOtaState extends doorbell.v1.OtaState.$Properties {
+        }
+
+        /** Represents an OtaState. */
+        class OtaState {
+
+            /**
+             * Constructs a new OtaState.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.OtaState.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** OtaState bundleSha256. */
+            bundleSha256: Uint8Array;
+
+            /** OtaState nextOffset. */
+            nextOffset: number;
+
+            /** OtaState bundleSize. */
+            bundleSize: number;
+
+            /** OtaState runningVersion. */
+            runningVersion: string;
+
+            /** OtaState committedVersion. */
+            committedVersion: string;
+
+            /** OtaState committedSecurityCounter. */
+            committedSecurityCounter: number;
+
+            /** OtaState runningSlot. */
+            runningSlot: string;
+
+            /** OtaState trialSlot. */
+            trialSlot: string;
+
+            /**
+             * Creates a new OtaState instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OtaState instance
+             */
+            static create(properties: doorbell.v1.OtaState.$Shape): doorbell.v1.OtaState & doorbell.v1.OtaState.$Shape;
+            static create(properties?: doorbell.v1.OtaState.$Properties): doorbell.v1.OtaState;
+
+            /**
+             * Encodes the specified OtaState message. Does not implicitly {@link doorbell.v1.OtaState.verify|verify} messages.
+             * @param message OtaState message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.OtaState.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OtaState message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaState & doorbell.v1.OtaState.$Shape} OtaState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.OtaState & doorbell.v1.OtaState.$Shape;
+
+            /**
+             * Verifies an OtaState message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OtaState message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OtaState
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.OtaState;
+
+            /**
+             * Creates a plain object from an OtaState message. Also converts values to other types if specified.
+             * @param message OtaState
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.OtaState, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OtaState to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace OtaState {
+
+            /** Properties of an OtaState. */
+            interface $Properties {
+
+                /** OtaState bundleSha256 */
+                bundleSha256?: (Uint8Array|null);
+
+                /** OtaState nextOffset */
+                nextOffset?: (number|null);
+
+                /** OtaState bundleSize */
+                bundleSize?: (number|null);
+
+                /** OtaState runningVersion */
+                runningVersion?: (string|null);
+
+                /** OtaState committedVersion */
+                committedVersion?: (string|null);
+
+                /** OtaState committedSecurityCounter */
+                committedSecurityCounter?: (number|null);
+
+                /** OtaState runningSlot */
+                runningSlot?: (string|null);
+
+                /** OtaState trialSlot */
+                trialSlot?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OtaState. */
+            type $Shape = doorbell.v1.OtaState.$Properties;
         }
     }
 }

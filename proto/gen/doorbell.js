@@ -53,8 +53,12 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.SetRole.$Properties|null} [setRole] Command setRole
              * @property {doorbell.v1.SetRecipients.$Properties|null} [setRecipients] Command setRecipients
              * @property {doorbell.v1.OpenPairingWindow.$Properties|null} [openPairingWindow] Command openPairingWindow
+             * @property {doorbell.v1.OtaBegin.$Properties|null} [otaBegin] Command otaBegin
+             * @property {doorbell.v1.OtaChunk.$Properties|null} [otaChunk] Command otaChunk
+             * @property {doorbell.v1.OtaApply.$Properties|null} [otaApply] Command otaApply
+             * @property {doorbell.v1.OtaGetState.$Properties|null} [otaGetState] Command otaGetState
              * @property {doorbell.v1.SetChimeMuted.$Properties|null} [setChimeMuted] Command setChimeMuted
-             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted"} [kind] Command kind
+             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -80,10 +84,14 @@ export const doorbell = $root.doorbell = (() => {
              *   setRole?: doorbell.v1.SetRole.$Shape|null;
              *   setRecipients?: doorbell.v1.SetRecipients.$Shape|null;
              *   openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
+             *   otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
+             *   otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
+             *   otaApply?: doorbell.v1.OtaApply.$Shape|null;
+             *   otaGetState?: doorbell.v1.OtaGetState.$Shape|null;
              *   setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
              * )} doorbell.v1.Command.$Shape
              */
 
@@ -191,6 +199,38 @@ export const doorbell = $root.doorbell = (() => {
             Command.prototype.openPairingWindow = null;
 
             /**
+             * Command otaBegin.
+             * @member {doorbell.v1.OtaBegin.$Properties|null|undefined} otaBegin
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.otaBegin = null;
+
+            /**
+             * Command otaChunk.
+             * @member {doorbell.v1.OtaChunk.$Properties|null|undefined} otaChunk
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.otaChunk = null;
+
+            /**
+             * Command otaApply.
+             * @member {doorbell.v1.OtaApply.$Properties|null|undefined} otaApply
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.otaApply = null;
+
+            /**
+             * Command otaGetState.
+             * @member {doorbell.v1.OtaGetState.$Properties|null|undefined} otaGetState
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.otaGetState = null;
+
+            /**
              * Command setChimeMuted.
              * @member {doorbell.v1.SetChimeMuted.$Properties|null|undefined} setChimeMuted
              * @memberof doorbell.v1.Command
@@ -203,12 +243,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Command kind.
-             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"setChimeMuted"|undefined} kind
+             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
              * @memberof doorbell.v1.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "setChimeMuted"]),
+                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -266,6 +306,14 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.SetRecipients.encode(message.setRecipients, writer.uint32(/* id 18, wireType 2 =*/146).fork(), _depth + 1).ldelim();
                 if (message.openPairingWindow != null && $Object.hasOwnProperty.call(message, "openPairingWindow"))
                     $root.doorbell.v1.OpenPairingWindow.encode(message.openPairingWindow, writer.uint32(/* id 19, wireType 2 =*/154).fork(), _depth + 1).ldelim();
+                if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin"))
+                    $root.doorbell.v1.OtaBegin.encode(message.otaBegin, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
+                if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk"))
+                    $root.doorbell.v1.OtaChunk.encode(message.otaChunk, writer.uint32(/* id 31, wireType 2 =*/250).fork(), _depth + 1).ldelim();
+                if (message.otaApply != null && $Object.hasOwnProperty.call(message, "otaApply"))
+                    $root.doorbell.v1.OtaApply.encode(message.otaApply, writer.uint32(/* id 32, wireType 2 =*/258).fork(), _depth + 1).ldelim();
+                if (message.otaGetState != null && $Object.hasOwnProperty.call(message, "otaGetState"))
+                    $root.doorbell.v1.OtaGetState.encode(message.otaGetState, writer.uint32(/* id 33, wireType 2 =*/266).fork(), _depth + 1).ldelim();
                 if (message.setChimeMuted != null && $Object.hasOwnProperty.call(message, "setChimeMuted"))
                     $root.doorbell.v1.SetChimeMuted.encode(message.setChimeMuted, writer.uint32(/* id 40, wireType 2 =*/322).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
@@ -386,6 +434,34 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.decode(reader, reader.size(), $undefined, _depth + 1, message.openPairingWindow);
                             message.kind = "openPairingWindow";
+                            continue;
+                        }
+                    case 30: {
+                            if (wireType !== 2)
+                                break;
+                            message.otaBegin = $root.doorbell.v1.OtaBegin.decode(reader, reader.size(), $undefined, _depth + 1, message.otaBegin);
+                            message.kind = "otaBegin";
+                            continue;
+                        }
+                    case 31: {
+                            if (wireType !== 2)
+                                break;
+                            message.otaChunk = $root.doorbell.v1.OtaChunk.decode(reader, reader.size(), $undefined, _depth + 1, message.otaChunk);
+                            message.kind = "otaChunk";
+                            continue;
+                        }
+                    case 32: {
+                            if (wireType !== 2)
+                                break;
+                            message.otaApply = $root.doorbell.v1.OtaApply.decode(reader, reader.size(), $undefined, _depth + 1, message.otaApply);
+                            message.kind = "otaApply";
+                            continue;
+                        }
+                    case 33: {
+                            if (wireType !== 2)
+                                break;
+                            message.otaGetState = $root.doorbell.v1.OtaGetState.decode(reader, reader.size(), $undefined, _depth + 1, message.otaGetState);
+                            message.kind = "otaGetState";
                             continue;
                         }
                     case 40: {
@@ -531,6 +607,46 @@ export const doorbell = $root.doorbell = (() => {
                             return "openPairingWindow." + error;
                     }
                 }
+                if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.OtaBegin.verify(message.otaBegin, _depth + 1);
+                        if (error)
+                            return "otaBegin." + error;
+                    }
+                }
+                if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.OtaChunk.verify(message.otaChunk, _depth + 1);
+                        if (error)
+                            return "otaChunk." + error;
+                    }
+                }
+                if (message.otaApply != null && $Object.hasOwnProperty.call(message, "otaApply")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.OtaApply.verify(message.otaApply, _depth + 1);
+                        if (error)
+                            return "otaApply." + error;
+                    }
+                }
+                if (message.otaGetState != null && $Object.hasOwnProperty.call(message, "otaGetState")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.OtaGetState.verify(message.otaGetState, _depth + 1);
+                        if (error)
+                            return "otaGetState." + error;
+                    }
+                }
                 if (message.setChimeMuted != null && $Object.hasOwnProperty.call(message, "setChimeMuted")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -617,6 +733,26 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Command.openPairingWindow: object expected");
                     message.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.fromObject(object.openPairingWindow, _depth + 1);
                 }
+                if (object.otaBegin != null) {
+                    if (!$util.isObject(object.otaBegin))
+                        throw $TypeError(".doorbell.v1.Command.otaBegin: object expected");
+                    message.otaBegin = $root.doorbell.v1.OtaBegin.fromObject(object.otaBegin, _depth + 1);
+                }
+                if (object.otaChunk != null) {
+                    if (!$util.isObject(object.otaChunk))
+                        throw $TypeError(".doorbell.v1.Command.otaChunk: object expected");
+                    message.otaChunk = $root.doorbell.v1.OtaChunk.fromObject(object.otaChunk, _depth + 1);
+                }
+                if (object.otaApply != null) {
+                    if (!$util.isObject(object.otaApply))
+                        throw $TypeError(".doorbell.v1.Command.otaApply: object expected");
+                    message.otaApply = $root.doorbell.v1.OtaApply.fromObject(object.otaApply, _depth + 1);
+                }
+                if (object.otaGetState != null) {
+                    if (!$util.isObject(object.otaGetState))
+                        throw $TypeError(".doorbell.v1.Command.otaGetState: object expected");
+                    message.otaGetState = $root.doorbell.v1.OtaGetState.fromObject(object.otaGetState, _depth + 1);
+                }
                 if (object.setChimeMuted != null) {
                     if (!$util.isObject(object.setChimeMuted))
                         throw $TypeError(".doorbell.v1.Command.setChimeMuted: object expected");
@@ -695,6 +831,26 @@ export const doorbell = $root.doorbell = (() => {
                     object.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.toObject(message.openPairingWindow, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "openPairingWindow";
+                }
+                if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
+                    object.otaBegin = $root.doorbell.v1.OtaBegin.toObject(message.otaBegin, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "otaBegin";
+                }
+                if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk")) {
+                    object.otaChunk = $root.doorbell.v1.OtaChunk.toObject(message.otaChunk, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "otaChunk";
+                }
+                if (message.otaApply != null && $Object.hasOwnProperty.call(message, "otaApply")) {
+                    object.otaApply = $root.doorbell.v1.OtaApply.toObject(message.otaApply, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "otaApply";
+                }
+                if (message.otaGetState != null && $Object.hasOwnProperty.call(message, "otaGetState")) {
+                    object.otaGetState = $root.doorbell.v1.OtaGetState.toObject(message.otaGetState, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "otaGetState";
                 }
                 if (message.setChimeMuted != null && $Object.hasOwnProperty.call(message, "setChimeMuted")) {
                     object.setChimeMuted = $root.doorbell.v1.SetChimeMuted.toObject(message.setChimeMuted, options, _depth + 1);
@@ -3638,6 +3794,1050 @@ export const doorbell = $root.doorbell = (() => {
             return GetStatus;
         })();
 
+        v1.OtaBegin = (function() {
+
+            /**
+             * Properties of an OtaBegin.
+             * @typedef {Object} doorbell.v1.OtaBegin.$Properties
+             * @property {number|null} [bundleSize] OtaBegin bundleSize
+             * @property {Uint8Array|null} [bundleSha256] OtaBegin bundleSha256
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OtaBegin.
+             * @memberof doorbell.v1
+             * @interface IOtaBegin
+             * @augments doorbell.v1.OtaBegin.$Properties
+             * @deprecated Use doorbell.v1.OtaBegin.$Properties instead.
+             */
+
+            /**
+             * Shape of an OtaBegin.
+             * @typedef {doorbell.v1.OtaBegin.$Properties} doorbell.v1.OtaBegin.$Shape
+             */
+
+            /**
+             * Constructs a new OtaBegin.
+             * @memberof doorbell.v1
+             * @classdesc Represents an OtaBegin.
+             * @constructor
+             * @param {doorbell.v1.OtaBegin.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OtaBegin = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * OtaBegin bundleSize.
+             * @member {number} bundleSize
+             * @memberof doorbell.v1.OtaBegin
+             * @instance
+             */
+            OtaBegin.prototype.bundleSize = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * OtaBegin bundleSha256.
+             * @member {Uint8Array} bundleSha256
+             * @memberof doorbell.v1.OtaBegin
+             * @instance
+             */
+            OtaBegin.prototype.bundleSha256 = $util.newBuffer([]);
+
+            /**
+             * Creates a new OtaBegin instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.OtaBegin
+             * @static
+             * @param {doorbell.v1.OtaBegin.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.OtaBegin} OtaBegin instance
+             * @type {{
+             *   (properties: doorbell.v1.OtaBegin.$Shape): doorbell.v1.OtaBegin & doorbell.v1.OtaBegin.$Shape;
+             *   (properties?: doorbell.v1.OtaBegin.$Properties): doorbell.v1.OtaBegin;
+             * }}
+             */
+            OtaBegin.create = function(properties) {
+                return new OtaBegin(properties);
+            };
+
+            /**
+             * Encodes the specified OtaBegin message. Does not implicitly {@link doorbell.v1.OtaBegin.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.OtaBegin
+             * @static
+             * @param {doorbell.v1.OtaBegin.$Properties} message OtaBegin message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OtaBegin.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.bundleSize != null && $Object.hasOwnProperty.call(message, "bundleSize") && (typeof message.bundleSize === "object" ? message.bundleSize.low || message.bundleSize.high : message.bundleSize !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.bundleSize);
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256") && message.bundleSha256.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.bundleSha256);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an OtaBegin message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.OtaBegin
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaBegin & doorbell.v1.OtaBegin.$Shape} OtaBegin
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OtaBegin.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.OtaBegin();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.bundleSize = value;
+                            else
+                                delete message.bundleSize;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.bundleSha256 = value;
+                            else
+                                delete message.bundleSha256;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an OtaBegin message.
+             * @function verify
+             * @memberof doorbell.v1.OtaBegin
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OtaBegin.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.bundleSize != null && $Object.hasOwnProperty.call(message, "bundleSize"))
+                    if (!$util.isInteger(message.bundleSize) && !(message.bundleSize && $util.isInteger(message.bundleSize.low) && $util.isInteger(message.bundleSize.high)))
+                        return "bundleSize: integer|Long expected";
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    if (!(message.bundleSha256 && typeof message.bundleSha256.length === "number" || $util.isString(message.bundleSha256)))
+                        return "bundleSha256: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates an OtaBegin message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.OtaBegin
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.OtaBegin} OtaBegin
+             */
+            OtaBegin.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.OtaBegin)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.OtaBegin: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.OtaBegin();
+                if (object.bundleSize != null)
+                    if (typeof object.bundleSize === "object" ? object.bundleSize.low || object.bundleSize.high : $Number(object.bundleSize) !== 0)
+                        if ($Long)
+                            message.bundleSize = $Long.fromValue(object.bundleSize, true);
+                        else if (typeof object.bundleSize === "string")
+                            message.bundleSize = $parseInt(object.bundleSize, 10);
+                        else if (typeof object.bundleSize === "number")
+                            message.bundleSize = object.bundleSize;
+                        else if (typeof object.bundleSize === "object")
+                            message.bundleSize = new $util.LongBits(object.bundleSize.low >>> 0, object.bundleSize.high >>> 0).toNumber(true);
+                if (object.bundleSha256 != null)
+                    if (object.bundleSha256.length)
+                        if (typeof object.bundleSha256 === "string")
+                            $util.base64.decode(object.bundleSha256, message.bundleSha256 = $util.newBuffer($util.base64.length(object.bundleSha256)), 0);
+                        else if (object.bundleSha256.length >= 0)
+                            message.bundleSha256 = object.bundleSha256;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an OtaBegin message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.OtaBegin
+             * @static
+             * @param {doorbell.v1.OtaBegin} message OtaBegin
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OtaBegin.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.bundleSize = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.bundleSize = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.bundleSha256 = "";
+                    else {
+                        object.bundleSha256 = [];
+                        if (options.bytes !== $Array)
+                            object.bundleSha256 = $util.newBuffer(object.bundleSha256);
+                    }
+                }
+                if (message.bundleSize != null && $Object.hasOwnProperty.call(message, "bundleSize"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bundleSize = typeof message.bundleSize === "number" ? $BigInt(message.bundleSize) : $Long.fromBits(message.bundleSize.low >>> 0, message.bundleSize.high >>> 0, true).toBigInt();
+                    else if (typeof message.bundleSize === "number")
+                        object.bundleSize = options.longs === $String ? $String(message.bundleSize) : message.bundleSize;
+                    else
+                        object.bundleSize = options.longs === $String ? $Long.prototype.toString.call(message.bundleSize) : options.longs === $Number ? new $util.LongBits(message.bundleSize.low >>> 0, message.bundleSize.high >>> 0).toNumber(true) : message.bundleSize;
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    object.bundleSha256 = options.bytes === $String ? $util.base64.encode(message.bundleSha256, 0, message.bundleSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.bundleSha256) : message.bundleSha256;
+                return object;
+            };
+
+            /**
+             * Converts this OtaBegin to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.OtaBegin
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OtaBegin.prototype.toJSON = function() {
+                return OtaBegin.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return OtaBegin;
+        })();
+
+        v1.OtaChunk = (function() {
+
+            /**
+             * Properties of an OtaChunk.
+             * @typedef {Object} doorbell.v1.OtaChunk.$Properties
+             * @property {Uint8Array|null} [bundleSha256] OtaChunk bundleSha256
+             * @property {number|null} [offset] OtaChunk offset
+             * @property {Uint8Array|null} [data] OtaChunk data
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OtaChunk.
+             * @memberof doorbell.v1
+             * @interface IOtaChunk
+             * @augments doorbell.v1.OtaChunk.$Properties
+             * @deprecated Use doorbell.v1.OtaChunk.$Properties instead.
+             */
+
+            /**
+             * Shape of an OtaChunk.
+             * @typedef {doorbell.v1.OtaChunk.$Properties} doorbell.v1.OtaChunk.$Shape
+             */
+
+            /**
+             * Constructs a new OtaChunk.
+             * @memberof doorbell.v1
+             * @classdesc Represents an OtaChunk.
+             * @constructor
+             * @param {doorbell.v1.OtaChunk.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OtaChunk = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * OtaChunk bundleSha256.
+             * @member {Uint8Array} bundleSha256
+             * @memberof doorbell.v1.OtaChunk
+             * @instance
+             */
+            OtaChunk.prototype.bundleSha256 = $util.newBuffer([]);
+
+            /**
+             * OtaChunk offset.
+             * @member {number} offset
+             * @memberof doorbell.v1.OtaChunk
+             * @instance
+             */
+            OtaChunk.prototype.offset = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * OtaChunk data.
+             * @member {Uint8Array} data
+             * @memberof doorbell.v1.OtaChunk
+             * @instance
+             */
+            OtaChunk.prototype.data = $util.newBuffer([]);
+
+            /**
+             * Creates a new OtaChunk instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.OtaChunk
+             * @static
+             * @param {doorbell.v1.OtaChunk.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.OtaChunk} OtaChunk instance
+             * @type {{
+             *   (properties: doorbell.v1.OtaChunk.$Shape): doorbell.v1.OtaChunk & doorbell.v1.OtaChunk.$Shape;
+             *   (properties?: doorbell.v1.OtaChunk.$Properties): doorbell.v1.OtaChunk;
+             * }}
+             */
+            OtaChunk.create = function(properties) {
+                return new OtaChunk(properties);
+            };
+
+            /**
+             * Encodes the specified OtaChunk message. Does not implicitly {@link doorbell.v1.OtaChunk.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.OtaChunk
+             * @static
+             * @param {doorbell.v1.OtaChunk.$Properties} message OtaChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OtaChunk.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256") && message.bundleSha256.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.bundleSha256);
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.offset);
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data") && message.data.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.data);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an OtaChunk message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.OtaChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaChunk & doorbell.v1.OtaChunk.$Shape} OtaChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OtaChunk.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.OtaChunk();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.bundleSha256 = value;
+                            else
+                                delete message.bundleSha256;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.offset = value;
+                            else
+                                delete message.offset;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.data = value;
+                            else
+                                delete message.data;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an OtaChunk message.
+             * @function verify
+             * @memberof doorbell.v1.OtaChunk
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OtaChunk.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    if (!(message.bundleSha256 && typeof message.bundleSha256.length === "number" || $util.isString(message.bundleSha256)))
+                        return "bundleSha256: buffer expected";
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (!$util.isInteger(message.offset) && !(message.offset && $util.isInteger(message.offset.low) && $util.isInteger(message.offset.high)))
+                        return "offset: integer|Long expected";
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+                    if (!(message.data && typeof message.data.length === "number" || $util.isString(message.data)))
+                        return "data: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates an OtaChunk message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.OtaChunk
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.OtaChunk} OtaChunk
+             */
+            OtaChunk.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.OtaChunk)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.OtaChunk: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.OtaChunk();
+                if (object.bundleSha256 != null)
+                    if (object.bundleSha256.length)
+                        if (typeof object.bundleSha256 === "string")
+                            $util.base64.decode(object.bundleSha256, message.bundleSha256 = $util.newBuffer($util.base64.length(object.bundleSha256)), 0);
+                        else if (object.bundleSha256.length >= 0)
+                            message.bundleSha256 = object.bundleSha256;
+                if (object.offset != null)
+                    if (typeof object.offset === "object" ? object.offset.low || object.offset.high : $Number(object.offset) !== 0)
+                        if ($Long)
+                            message.offset = $Long.fromValue(object.offset, true);
+                        else if (typeof object.offset === "string")
+                            message.offset = $parseInt(object.offset, 10);
+                        else if (typeof object.offset === "number")
+                            message.offset = object.offset;
+                        else if (typeof object.offset === "object")
+                            message.offset = new $util.LongBits(object.offset.low >>> 0, object.offset.high >>> 0).toNumber(true);
+                if (object.data != null)
+                    if (object.data.length)
+                        if (typeof object.data === "string")
+                            $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
+                        else if (object.data.length >= 0)
+                            message.data = object.data;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an OtaChunk message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.OtaChunk
+             * @static
+             * @param {doorbell.v1.OtaChunk} message OtaChunk
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OtaChunk.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.bundleSha256 = "";
+                    else {
+                        object.bundleSha256 = [];
+                        if (options.bytes !== $Array)
+                            object.bundleSha256 = $util.newBuffer(object.bundleSha256);
+                    }
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.offset = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.offset = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.data = "";
+                    else {
+                        object.data = [];
+                        if (options.bytes !== $Array)
+                            object.data = $util.newBuffer(object.data);
+                    }
+                }
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    object.bundleSha256 = options.bytes === $String ? $util.base64.encode(message.bundleSha256, 0, message.bundleSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.bundleSha256) : message.bundleSha256;
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.offset = typeof message.offset === "number" ? $BigInt(message.offset) : $Long.fromBits(message.offset.low >>> 0, message.offset.high >>> 0, true).toBigInt();
+                    else if (typeof message.offset === "number")
+                        object.offset = options.longs === $String ? $String(message.offset) : message.offset;
+                    else
+                        object.offset = options.longs === $String ? $Long.prototype.toString.call(message.offset) : options.longs === $Number ? new $util.LongBits(message.offset.low >>> 0, message.offset.high >>> 0).toNumber(true) : message.offset;
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+                    object.data = options.bytes === $String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.data) : message.data;
+                return object;
+            };
+
+            /**
+             * Converts this OtaChunk to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.OtaChunk
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OtaChunk.prototype.toJSON = function() {
+                return OtaChunk.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return OtaChunk;
+        })();
+
+        v1.OtaApply = (function() {
+
+            /**
+             * Properties of an OtaApply.
+             * @typedef {Object} doorbell.v1.OtaApply.$Properties
+             * @property {Uint8Array|null} [bundleSha256] OtaApply bundleSha256
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OtaApply.
+             * @memberof doorbell.v1
+             * @interface IOtaApply
+             * @augments doorbell.v1.OtaApply.$Properties
+             * @deprecated Use doorbell.v1.OtaApply.$Properties instead.
+             */
+
+            /**
+             * Shape of an OtaApply.
+             * @typedef {doorbell.v1.OtaApply.$Properties} doorbell.v1.OtaApply.$Shape
+             */
+
+            /**
+             * Constructs a new OtaApply.
+             * @memberof doorbell.v1
+             * @classdesc Represents an OtaApply.
+             * @constructor
+             * @param {doorbell.v1.OtaApply.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OtaApply = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * OtaApply bundleSha256.
+             * @member {Uint8Array} bundleSha256
+             * @memberof doorbell.v1.OtaApply
+             * @instance
+             */
+            OtaApply.prototype.bundleSha256 = $util.newBuffer([]);
+
+            /**
+             * Creates a new OtaApply instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.OtaApply
+             * @static
+             * @param {doorbell.v1.OtaApply.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.OtaApply} OtaApply instance
+             * @type {{
+             *   (properties: doorbell.v1.OtaApply.$Shape): doorbell.v1.OtaApply & doorbell.v1.OtaApply.$Shape;
+             *   (properties?: doorbell.v1.OtaApply.$Properties): doorbell.v1.OtaApply;
+             * }}
+             */
+            OtaApply.create = function(properties) {
+                return new OtaApply(properties);
+            };
+
+            /**
+             * Encodes the specified OtaApply message. Does not implicitly {@link doorbell.v1.OtaApply.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.OtaApply
+             * @static
+             * @param {doorbell.v1.OtaApply.$Properties} message OtaApply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OtaApply.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256") && message.bundleSha256.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.bundleSha256);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an OtaApply message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.OtaApply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaApply & doorbell.v1.OtaApply.$Shape} OtaApply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OtaApply.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.OtaApply();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.bundleSha256 = value;
+                            else
+                                delete message.bundleSha256;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an OtaApply message.
+             * @function verify
+             * @memberof doorbell.v1.OtaApply
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OtaApply.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    if (!(message.bundleSha256 && typeof message.bundleSha256.length === "number" || $util.isString(message.bundleSha256)))
+                        return "bundleSha256: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates an OtaApply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.OtaApply
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.OtaApply} OtaApply
+             */
+            OtaApply.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.OtaApply)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.OtaApply: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.OtaApply();
+                if (object.bundleSha256 != null)
+                    if (object.bundleSha256.length)
+                        if (typeof object.bundleSha256 === "string")
+                            $util.base64.decode(object.bundleSha256, message.bundleSha256 = $util.newBuffer($util.base64.length(object.bundleSha256)), 0);
+                        else if (object.bundleSha256.length >= 0)
+                            message.bundleSha256 = object.bundleSha256;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an OtaApply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.OtaApply
+             * @static
+             * @param {doorbell.v1.OtaApply} message OtaApply
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OtaApply.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    if (options.bytes === $String)
+                        object.bundleSha256 = "";
+                    else {
+                        object.bundleSha256 = [];
+                        if (options.bytes !== $Array)
+                            object.bundleSha256 = $util.newBuffer(object.bundleSha256);
+                    }
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    object.bundleSha256 = options.bytes === $String ? $util.base64.encode(message.bundleSha256, 0, message.bundleSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.bundleSha256) : message.bundleSha256;
+                return object;
+            };
+
+            /**
+             * Converts this OtaApply to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.OtaApply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OtaApply.prototype.toJSON = function() {
+                return OtaApply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return OtaApply;
+        })();
+
+        v1.OtaGetState = (function() {
+
+            /**
+             * Properties of an OtaGetState.
+             * @typedef {Object} doorbell.v1.OtaGetState.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OtaGetState.
+             * @memberof doorbell.v1
+             * @interface IOtaGetState
+             * @augments doorbell.v1.OtaGetState.$Properties
+             * @deprecated Use doorbell.v1.OtaGetState.$Properties instead.
+             */
+
+            /**
+             * Shape of an OtaGetState.
+             * @typedef {doorbell.v1.OtaGetState.$Properties} doorbell.v1.OtaGetState.$Shape
+             */
+
+            /**
+             * Constructs a new OtaGetState.
+             * @memberof doorbell.v1
+             * @classdesc Represents an OtaGetState.
+             * @constructor
+             * @param {doorbell.v1.OtaGetState.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OtaGetState = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new OtaGetState instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.OtaGetState
+             * @static
+             * @param {doorbell.v1.OtaGetState.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.OtaGetState} OtaGetState instance
+             * @type {{
+             *   (properties: doorbell.v1.OtaGetState.$Shape): doorbell.v1.OtaGetState & doorbell.v1.OtaGetState.$Shape;
+             *   (properties?: doorbell.v1.OtaGetState.$Properties): doorbell.v1.OtaGetState;
+             * }}
+             */
+            OtaGetState.create = function(properties) {
+                return new OtaGetState(properties);
+            };
+
+            /**
+             * Encodes the specified OtaGetState message. Does not implicitly {@link doorbell.v1.OtaGetState.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.OtaGetState
+             * @static
+             * @param {doorbell.v1.OtaGetState.$Properties} message OtaGetState message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OtaGetState.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an OtaGetState message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.OtaGetState
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaGetState & doorbell.v1.OtaGetState.$Shape} OtaGetState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OtaGetState.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.OtaGetState();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an OtaGetState message.
+             * @function verify
+             * @memberof doorbell.v1.OtaGetState
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OtaGetState.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates an OtaGetState message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.OtaGetState
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.OtaGetState} OtaGetState
+             */
+            OtaGetState.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.OtaGetState)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.OtaGetState: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.doorbell.v1.OtaGetState();
+            };
+
+            /**
+             * Creates a plain object from an OtaGetState message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.OtaGetState
+             * @static
+             * @param {doorbell.v1.OtaGetState} message OtaGetState
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OtaGetState.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this OtaGetState to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.OtaGetState
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OtaGetState.prototype.toJSON = function() {
+                return OtaGetState.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return OtaGetState;
+        })();
+
         v1.Header = (function() {
 
             /**
@@ -4442,6 +5642,7 @@ export const doorbell = $root.doorbell = (() => {
          * @property {number} PAIRING_WINDOW_CLOSED=17 PAIRING_WINDOW_CLOSED value
          * @property {number} PAIRING_PROOF_INVALID=18 PAIRING_PROOF_INVALID value
          * @property {number} INVALID_ARGUMENT=19 INVALID_ARGUMENT value
+         * @property {number} UPDATE_REFUSED=20 UPDATE_REFUSED value
          */
         v1.ErrorKind = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -4465,6 +5666,7 @@ export const doorbell = $root.doorbell = (() => {
             values[valuesById[17] = "PAIRING_WINDOW_CLOSED"] = 17;
             values[valuesById[18] = "PAIRING_PROOF_INVALID"] = 18;
             values[valuesById[19] = "INVALID_ARGUMENT"] = 19;
+            values[valuesById[20] = "UPDATE_REFUSED"] = 20;
             return values;
         })();
 
@@ -4482,7 +5684,8 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.EventsDropped.$Properties|null} [eventsDropped] Event eventsDropped
              * @property {doorbell.v1.KeysChanged.$Properties|null} [keysChanged] Event keysChanged
              * @property {doorbell.v1.PairingWindow.$Properties|null} [pairingWindow] Event pairingWindow
-             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"} [kind] Event kind
+             * @property {doorbell.v1.OtaProgress.$Properties|null} [otaProgress] Event otaProgress
+             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress"} [kind] Event kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -4506,9 +5709,10 @@ export const doorbell = $root.doorbell = (() => {
              *   eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
              *   keysChanged?: doorbell.v1.KeysChanged.$Shape|null;
              *   pairingWindow?: doorbell.v1.PairingWindow.$Shape|null;
+             *   otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape })
+             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
              * )} doorbell.v1.Event.$Shape
              */
 
@@ -4599,17 +5803,25 @@ export const doorbell = $root.doorbell = (() => {
              */
             Event.prototype.pairingWindow = null;
 
+            /**
+             * Event otaProgress.
+             * @member {doorbell.v1.OtaProgress.$Properties|null|undefined} otaProgress
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.otaProgress = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * Event kind.
-             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|undefined} kind
+             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress"|undefined} kind
              * @memberof doorbell.v1.Event
              * @instance
              */
             $Object.defineProperty(Event.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow"]),
+                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow", "otaProgress"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -4663,6 +5875,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.KeysChanged.encode(message.keysChanged, writer.uint32(/* id 16, wireType 2 =*/130).fork(), _depth + 1).ldelim();
                 if (message.pairingWindow != null && $Object.hasOwnProperty.call(message, "pairingWindow"))
                     $root.doorbell.v1.PairingWindow.encode(message.pairingWindow, writer.uint32(/* id 17, wireType 2 =*/138).fork(), _depth + 1).ldelim();
+                if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress"))
+                    $root.doorbell.v1.OtaProgress.encode(message.otaProgress, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -4767,6 +5981,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.pairingWindow = $root.doorbell.v1.PairingWindow.decode(reader, reader.size(), $undefined, _depth + 1, message.pairingWindow);
                             message.kind = "pairingWindow";
+                            continue;
+                        }
+                    case 30: {
+                            if (wireType !== 2)
+                                break;
+                            message.otaProgress = $root.doorbell.v1.OtaProgress.decode(reader, reader.size(), $undefined, _depth + 1, message.otaProgress);
+                            message.kind = "otaProgress";
                             continue;
                         }
                     }
@@ -4885,6 +6106,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "pairingWindow." + error;
                     }
                 }
+                if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.OtaProgress.verify(message.otaProgress, _depth + 1);
+                        if (error)
+                            return "otaProgress." + error;
+                    }
+                }
                 return null;
             };
 
@@ -4951,6 +6182,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Event.pairingWindow: object expected");
                     message.pairingWindow = $root.doorbell.v1.PairingWindow.fromObject(object.pairingWindow, _depth + 1);
                 }
+                if (object.otaProgress != null) {
+                    if (!$util.isObject(object.otaProgress))
+                        throw $TypeError(".doorbell.v1.Event.otaProgress: object expected");
+                    message.otaProgress = $root.doorbell.v1.OtaProgress.fromObject(object.otaProgress, _depth + 1);
+                }
                 return message;
             };
 
@@ -5014,6 +6250,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.pairingWindow = $root.doorbell.v1.PairingWindow.toObject(message.pairingWindow, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "pairingWindow";
+                }
+                if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
+                    object.otaProgress = $root.doorbell.v1.OtaProgress.toObject(message.otaProgress, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "otaProgress";
                 }
                 return object;
             };
@@ -8474,7 +9715,8 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.Status.$Properties|null} [status] CommandResult status
              * @property {doorbell.v1.KeyList.$Properties|null} [keys] CommandResult keys
              * @property {doorbell.v1.Paired.$Properties|null} [paired] CommandResult paired
-             * @property {"status"|"keys"|"paired"} [detail] CommandResult detail
+             * @property {doorbell.v1.OtaState.$Properties|null} [otaState] CommandResult otaState
+             * @property {"status"|"keys"|"paired"|"otaState"} [detail] CommandResult detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -8496,9 +9738,10 @@ export const doorbell = $root.doorbell = (() => {
              *   status?: doorbell.v1.Status.$Shape|null;
              *   keys?: doorbell.v1.KeyList.$Shape|null;
              *   paired?: doorbell.v1.Paired.$Shape|null;
+             *   otaState?: doorbell.v1.OtaState.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape })
+             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape })
              * )} doorbell.v1.CommandResult.$Shape
              */
 
@@ -8573,17 +9816,25 @@ export const doorbell = $root.doorbell = (() => {
              */
             CommandResult.prototype.paired = null;
 
+            /**
+             * CommandResult otaState.
+             * @member {doorbell.v1.OtaState.$Properties|null|undefined} otaState
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.otaState = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * CommandResult detail.
-             * @member {"status"|"keys"|"paired"|undefined} detail
+             * @member {"status"|"keys"|"paired"|"otaState"|undefined} detail
              * @memberof doorbell.v1.CommandResult
              * @instance
              */
             $Object.defineProperty(CommandResult.prototype, "detail", {
-                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired"]),
+                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -8633,6 +9884,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.KeyList.encode(message.keys, writer.uint32(/* id 11, wireType 2 =*/90).fork(), _depth + 1).ldelim();
                 if (message.paired != null && $Object.hasOwnProperty.call(message, "paired"))
                     $root.doorbell.v1.Paired.encode(message.paired, writer.uint32(/* id 12, wireType 2 =*/98).fork(), _depth + 1).ldelim();
+                if (message.otaState != null && $Object.hasOwnProperty.call(message, "otaState"))
+                    $root.doorbell.v1.OtaState.encode(message.otaState, writer.uint32(/* id 13, wireType 2 =*/106).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -8734,6 +9987,13 @@ export const doorbell = $root.doorbell = (() => {
                             message.detail = "paired";
                             continue;
                         }
+                    case 13: {
+                            if (wireType !== 2)
+                                break;
+                            message.otaState = $root.doorbell.v1.OtaState.decode(reader, reader.size(), $undefined, _depth + 1, message.otaState);
+                            message.detail = "otaState";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -8805,6 +10065,16 @@ export const doorbell = $root.doorbell = (() => {
                         let error = $root.doorbell.v1.Paired.verify(message.paired, _depth + 1);
                         if (error)
                             return "paired." + error;
+                    }
+                }
+                if (message.otaState != null && $Object.hasOwnProperty.call(message, "otaState")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.OtaState.verify(message.otaState, _depth + 1);
+                        if (error)
+                            return "otaState." + error;
                     }
                 }
                 return null;
@@ -8913,6 +10183,10 @@ export const doorbell = $root.doorbell = (() => {
                     case 19:
                         message.errorKind = 19;
                         break;
+                    case "UPDATE_REFUSED":
+                    case 20:
+                        message.errorKind = 20;
+                        break;
                     default:
                         if (typeof object.errorKind === "number" && (object.errorKind | 0) === object.errorKind)
                             message.errorKind = object.errorKind;
@@ -8944,6 +10218,11 @@ export const doorbell = $root.doorbell = (() => {
                     if (!$util.isObject(object.paired))
                         throw $TypeError(".doorbell.v1.CommandResult.paired: object expected");
                     message.paired = $root.doorbell.v1.Paired.fromObject(object.paired, _depth + 1);
+                }
+                if (object.otaState != null) {
+                    if (!$util.isObject(object.otaState))
+                        throw $TypeError(".doorbell.v1.CommandResult.otaState: object expected");
+                    message.otaState = $root.doorbell.v1.OtaState.fromObject(object.otaState, _depth + 1);
                 }
                 return message;
             };
@@ -9003,6 +10282,11 @@ export const doorbell = $root.doorbell = (() => {
                     if (options.oneofs)
                         object.detail = "paired";
                 }
+                if (message.otaState != null && $Object.hasOwnProperty.call(message, "otaState")) {
+                    object.otaState = $root.doorbell.v1.OtaState.toObject(message.otaState, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "otaState";
+                }
                 return object;
             };
 
@@ -9018,6 +10302,918 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return CommandResult;
+        })();
+
+        v1.OtaProgress = (function() {
+
+            /**
+             * Properties of an OtaProgress.
+             * @typedef {Object} doorbell.v1.OtaProgress.$Properties
+             * @property {string|null} [stage] OtaProgress stage
+             * @property {Uint8Array|null} [bundleSha256] OtaProgress bundleSha256
+             * @property {string|null} [version] OtaProgress version
+             * @property {number|null} [securityCounter] OtaProgress securityCounter
+             * @property {string|null} [detail] OtaProgress detail
+             * @property {number|null} [nextOffset] OtaProgress nextOffset
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OtaProgress.
+             * @memberof doorbell.v1
+             * @interface IOtaProgress
+             * @augments doorbell.v1.OtaProgress.$Properties
+             * @deprecated Use doorbell.v1.OtaProgress.$Properties instead.
+             */
+
+            /**
+             * Shape of an OtaProgress.
+             * @typedef {doorbell.v1.OtaProgress.$Properties} doorbell.v1.OtaProgress.$Shape
+             */
+
+            /**
+             * Constructs a new OtaProgress.
+             * @memberof doorbell.v1
+             * @classdesc Represents an OtaProgress.
+             * @constructor
+             * @param {doorbell.v1.OtaProgress.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OtaProgress = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * OtaProgress stage.
+             * @member {string} stage
+             * @memberof doorbell.v1.OtaProgress
+             * @instance
+             */
+            OtaProgress.prototype.stage = "";
+
+            /**
+             * OtaProgress bundleSha256.
+             * @member {Uint8Array} bundleSha256
+             * @memberof doorbell.v1.OtaProgress
+             * @instance
+             */
+            OtaProgress.prototype.bundleSha256 = $util.newBuffer([]);
+
+            /**
+             * OtaProgress version.
+             * @member {string} version
+             * @memberof doorbell.v1.OtaProgress
+             * @instance
+             */
+            OtaProgress.prototype.version = "";
+
+            /**
+             * OtaProgress securityCounter.
+             * @member {number} securityCounter
+             * @memberof doorbell.v1.OtaProgress
+             * @instance
+             */
+            OtaProgress.prototype.securityCounter = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * OtaProgress detail.
+             * @member {string} detail
+             * @memberof doorbell.v1.OtaProgress
+             * @instance
+             */
+            OtaProgress.prototype.detail = "";
+
+            /**
+             * OtaProgress nextOffset.
+             * @member {number} nextOffset
+             * @memberof doorbell.v1.OtaProgress
+             * @instance
+             */
+            OtaProgress.prototype.nextOffset = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new OtaProgress instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.OtaProgress
+             * @static
+             * @param {doorbell.v1.OtaProgress.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.OtaProgress} OtaProgress instance
+             * @type {{
+             *   (properties: doorbell.v1.OtaProgress.$Shape): doorbell.v1.OtaProgress & doorbell.v1.OtaProgress.$Shape;
+             *   (properties?: doorbell.v1.OtaProgress.$Properties): doorbell.v1.OtaProgress;
+             * }}
+             */
+            OtaProgress.create = function(properties) {
+                return new OtaProgress(properties);
+            };
+
+            /**
+             * Encodes the specified OtaProgress message. Does not implicitly {@link doorbell.v1.OtaProgress.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.OtaProgress
+             * @static
+             * @param {doorbell.v1.OtaProgress.$Properties} message OtaProgress message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OtaProgress.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage") && message.stage !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.stage);
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256") && message.bundleSha256.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.bundleSha256);
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.version);
+                if (message.securityCounter != null && $Object.hasOwnProperty.call(message, "securityCounter") && (typeof message.securityCounter === "object" ? message.securityCounter.low || message.securityCounter.high : message.securityCounter !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.securityCounter);
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail") && message.detail !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.detail);
+                if (message.nextOffset != null && $Object.hasOwnProperty.call(message, "nextOffset") && (typeof message.nextOffset === "object" ? message.nextOffset.low || message.nextOffset.high : message.nextOffset !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.nextOffset);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an OtaProgress message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.OtaProgress
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaProgress & doorbell.v1.OtaProgress.$Shape} OtaProgress
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OtaProgress.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.OtaProgress();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.stage = value;
+                            else
+                                delete message.stage;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.bundleSha256 = value;
+                            else
+                                delete message.bundleSha256;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.version = value;
+                            else
+                                delete message.version;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.securityCounter = value;
+                            else
+                                delete message.securityCounter;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.detail = value;
+                            else
+                                delete message.detail;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.nextOffset = value;
+                            else
+                                delete message.nextOffset;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an OtaProgress message.
+             * @function verify
+             * @memberof doorbell.v1.OtaProgress
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OtaProgress.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    if (!$util.isString(message.stage))
+                        return "stage: string expected";
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    if (!(message.bundleSha256 && typeof message.bundleSha256.length === "number" || $util.isString(message.bundleSha256)))
+                        return "bundleSha256: buffer expected";
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    if (!$util.isString(message.version))
+                        return "version: string expected";
+                if (message.securityCounter != null && $Object.hasOwnProperty.call(message, "securityCounter"))
+                    if (!$util.isInteger(message.securityCounter) && !(message.securityCounter && $util.isInteger(message.securityCounter.low) && $util.isInteger(message.securityCounter.high)))
+                        return "securityCounter: integer|Long expected";
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                if (message.nextOffset != null && $Object.hasOwnProperty.call(message, "nextOffset"))
+                    if (!$util.isInteger(message.nextOffset) && !(message.nextOffset && $util.isInteger(message.nextOffset.low) && $util.isInteger(message.nextOffset.high)))
+                        return "nextOffset: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an OtaProgress message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.OtaProgress
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.OtaProgress} OtaProgress
+             */
+            OtaProgress.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.OtaProgress)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.OtaProgress: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.OtaProgress();
+                if (object.stage != null)
+                    if (typeof object.stage !== "string" || object.stage.length)
+                        message.stage = $String(object.stage);
+                if (object.bundleSha256 != null)
+                    if (object.bundleSha256.length)
+                        if (typeof object.bundleSha256 === "string")
+                            $util.base64.decode(object.bundleSha256, message.bundleSha256 = $util.newBuffer($util.base64.length(object.bundleSha256)), 0);
+                        else if (object.bundleSha256.length >= 0)
+                            message.bundleSha256 = object.bundleSha256;
+                if (object.version != null)
+                    if (typeof object.version !== "string" || object.version.length)
+                        message.version = $String(object.version);
+                if (object.securityCounter != null)
+                    if (typeof object.securityCounter === "object" ? object.securityCounter.low || object.securityCounter.high : $Number(object.securityCounter) !== 0)
+                        if ($Long)
+                            message.securityCounter = $Long.fromValue(object.securityCounter, true);
+                        else if (typeof object.securityCounter === "string")
+                            message.securityCounter = $parseInt(object.securityCounter, 10);
+                        else if (typeof object.securityCounter === "number")
+                            message.securityCounter = object.securityCounter;
+                        else if (typeof object.securityCounter === "object")
+                            message.securityCounter = new $util.LongBits(object.securityCounter.low >>> 0, object.securityCounter.high >>> 0).toNumber(true);
+                if (object.detail != null)
+                    if (typeof object.detail !== "string" || object.detail.length)
+                        message.detail = $String(object.detail);
+                if (object.nextOffset != null)
+                    if (typeof object.nextOffset === "object" ? object.nextOffset.low || object.nextOffset.high : $Number(object.nextOffset) !== 0)
+                        if ($Long)
+                            message.nextOffset = $Long.fromValue(object.nextOffset, true);
+                        else if (typeof object.nextOffset === "string")
+                            message.nextOffset = $parseInt(object.nextOffset, 10);
+                        else if (typeof object.nextOffset === "number")
+                            message.nextOffset = object.nextOffset;
+                        else if (typeof object.nextOffset === "object")
+                            message.nextOffset = new $util.LongBits(object.nextOffset.low >>> 0, object.nextOffset.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an OtaProgress message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.OtaProgress
+             * @static
+             * @param {doorbell.v1.OtaProgress} message OtaProgress
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OtaProgress.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.stage = "";
+                    if (options.bytes === $String)
+                        object.bundleSha256 = "";
+                    else {
+                        object.bundleSha256 = [];
+                        if (options.bytes !== $Array)
+                            object.bundleSha256 = $util.newBuffer(object.bundleSha256);
+                    }
+                    object.version = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.securityCounter = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.securityCounter = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.detail = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.nextOffset = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.nextOffset = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    object.stage = message.stage;
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    object.bundleSha256 = options.bytes === $String ? $util.base64.encode(message.bundleSha256, 0, message.bundleSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.bundleSha256) : message.bundleSha256;
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    object.version = message.version;
+                if (message.securityCounter != null && $Object.hasOwnProperty.call(message, "securityCounter"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.securityCounter = typeof message.securityCounter === "number" ? $BigInt(message.securityCounter) : $Long.fromBits(message.securityCounter.low >>> 0, message.securityCounter.high >>> 0, true).toBigInt();
+                    else if (typeof message.securityCounter === "number")
+                        object.securityCounter = options.longs === $String ? $String(message.securityCounter) : message.securityCounter;
+                    else
+                        object.securityCounter = options.longs === $String ? $Long.prototype.toString.call(message.securityCounter) : options.longs === $Number ? new $util.LongBits(message.securityCounter.low >>> 0, message.securityCounter.high >>> 0).toNumber(true) : message.securityCounter;
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                if (message.nextOffset != null && $Object.hasOwnProperty.call(message, "nextOffset"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.nextOffset = typeof message.nextOffset === "number" ? $BigInt(message.nextOffset) : $Long.fromBits(message.nextOffset.low >>> 0, message.nextOffset.high >>> 0, true).toBigInt();
+                    else if (typeof message.nextOffset === "number")
+                        object.nextOffset = options.longs === $String ? $String(message.nextOffset) : message.nextOffset;
+                    else
+                        object.nextOffset = options.longs === $String ? $Long.prototype.toString.call(message.nextOffset) : options.longs === $Number ? new $util.LongBits(message.nextOffset.low >>> 0, message.nextOffset.high >>> 0).toNumber(true) : message.nextOffset;
+                return object;
+            };
+
+            /**
+             * Converts this OtaProgress to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.OtaProgress
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OtaProgress.prototype.toJSON = function() {
+                return OtaProgress.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return OtaProgress;
+        })();
+
+        v1.OtaState = (function() {
+
+            /**
+             * Properties of an OtaState.
+             * @typedef {Object} doorbell.v1.OtaState.$Properties
+             * @property {Uint8Array|null} [bundleSha256] OtaState bundleSha256
+             * @property {number|null} [nextOffset] OtaState nextOffset
+             * @property {number|null} [bundleSize] OtaState bundleSize
+             * @property {string|null} [runningVersion] OtaState runningVersion
+             * @property {string|null} [committedVersion] OtaState committedVersion
+             * @property {number|null} [committedSecurityCounter] OtaState committedSecurityCounter
+             * @property {string|null} [runningSlot] OtaState runningSlot
+             * @property {string|null} [trialSlot] OtaState trialSlot
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OtaState.
+             * @memberof doorbell.v1
+             * @interface IOtaState
+             * @augments doorbell.v1.OtaState.$Properties
+             * @deprecated Use doorbell.v1.OtaState.$Properties instead.
+             */
+
+            /**
+             * Shape of an OtaState.
+             * @typedef {doorbell.v1.OtaState.$Properties} doorbell.v1.OtaState.$Shape
+             */
+
+            /**
+             * Constructs a new OtaState.
+             * @memberof doorbell.v1
+             * @classdesc Represents an OtaState.
+             * @constructor
+             * @param {doorbell.v1.OtaState.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OtaState = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * OtaState bundleSha256.
+             * @member {Uint8Array} bundleSha256
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.bundleSha256 = $util.newBuffer([]);
+
+            /**
+             * OtaState nextOffset.
+             * @member {number} nextOffset
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.nextOffset = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * OtaState bundleSize.
+             * @member {number} bundleSize
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.bundleSize = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * OtaState runningVersion.
+             * @member {string} runningVersion
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.runningVersion = "";
+
+            /**
+             * OtaState committedVersion.
+             * @member {string} committedVersion
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.committedVersion = "";
+
+            /**
+             * OtaState committedSecurityCounter.
+             * @member {number} committedSecurityCounter
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.committedSecurityCounter = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * OtaState runningSlot.
+             * @member {string} runningSlot
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.runningSlot = "";
+
+            /**
+             * OtaState trialSlot.
+             * @member {string} trialSlot
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             */
+            OtaState.prototype.trialSlot = "";
+
+            /**
+             * Creates a new OtaState instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.OtaState
+             * @static
+             * @param {doorbell.v1.OtaState.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.OtaState} OtaState instance
+             * @type {{
+             *   (properties: doorbell.v1.OtaState.$Shape): doorbell.v1.OtaState & doorbell.v1.OtaState.$Shape;
+             *   (properties?: doorbell.v1.OtaState.$Properties): doorbell.v1.OtaState;
+             * }}
+             */
+            OtaState.create = function(properties) {
+                return new OtaState(properties);
+            };
+
+            /**
+             * Encodes the specified OtaState message. Does not implicitly {@link doorbell.v1.OtaState.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.OtaState
+             * @static
+             * @param {doorbell.v1.OtaState.$Properties} message OtaState message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OtaState.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256") && message.bundleSha256.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.bundleSha256);
+                if (message.nextOffset != null && $Object.hasOwnProperty.call(message, "nextOffset") && (typeof message.nextOffset === "object" ? message.nextOffset.low || message.nextOffset.high : message.nextOffset !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.nextOffset);
+                if (message.bundleSize != null && $Object.hasOwnProperty.call(message, "bundleSize") && (typeof message.bundleSize === "object" ? message.bundleSize.low || message.bundleSize.high : message.bundleSize !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.bundleSize);
+                if (message.runningVersion != null && $Object.hasOwnProperty.call(message, "runningVersion") && message.runningVersion !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.runningVersion);
+                if (message.committedVersion != null && $Object.hasOwnProperty.call(message, "committedVersion") && message.committedVersion !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.committedVersion);
+                if (message.committedSecurityCounter != null && $Object.hasOwnProperty.call(message, "committedSecurityCounter") && (typeof message.committedSecurityCounter === "object" ? message.committedSecurityCounter.low || message.committedSecurityCounter.high : message.committedSecurityCounter !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.committedSecurityCounter);
+                if (message.runningSlot != null && $Object.hasOwnProperty.call(message, "runningSlot") && message.runningSlot !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.runningSlot);
+                if (message.trialSlot != null && $Object.hasOwnProperty.call(message, "trialSlot") && message.trialSlot !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.trialSlot);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an OtaState message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.OtaState
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.OtaState & doorbell.v1.OtaState.$Shape} OtaState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OtaState.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.OtaState();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.bundleSha256 = value;
+                            else
+                                delete message.bundleSha256;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.nextOffset = value;
+                            else
+                                delete message.nextOffset;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.bundleSize = value;
+                            else
+                                delete message.bundleSize;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.runningVersion = value;
+                            else
+                                delete message.runningVersion;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.committedVersion = value;
+                            else
+                                delete message.committedVersion;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.committedSecurityCounter = value;
+                            else
+                                delete message.committedSecurityCounter;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.runningSlot = value;
+                            else
+                                delete message.runningSlot;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.trialSlot = value;
+                            else
+                                delete message.trialSlot;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an OtaState message.
+             * @function verify
+             * @memberof doorbell.v1.OtaState
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OtaState.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    if (!(message.bundleSha256 && typeof message.bundleSha256.length === "number" || $util.isString(message.bundleSha256)))
+                        return "bundleSha256: buffer expected";
+                if (message.nextOffset != null && $Object.hasOwnProperty.call(message, "nextOffset"))
+                    if (!$util.isInteger(message.nextOffset) && !(message.nextOffset && $util.isInteger(message.nextOffset.low) && $util.isInteger(message.nextOffset.high)))
+                        return "nextOffset: integer|Long expected";
+                if (message.bundleSize != null && $Object.hasOwnProperty.call(message, "bundleSize"))
+                    if (!$util.isInteger(message.bundleSize) && !(message.bundleSize && $util.isInteger(message.bundleSize.low) && $util.isInteger(message.bundleSize.high)))
+                        return "bundleSize: integer|Long expected";
+                if (message.runningVersion != null && $Object.hasOwnProperty.call(message, "runningVersion"))
+                    if (!$util.isString(message.runningVersion))
+                        return "runningVersion: string expected";
+                if (message.committedVersion != null && $Object.hasOwnProperty.call(message, "committedVersion"))
+                    if (!$util.isString(message.committedVersion))
+                        return "committedVersion: string expected";
+                if (message.committedSecurityCounter != null && $Object.hasOwnProperty.call(message, "committedSecurityCounter"))
+                    if (!$util.isInteger(message.committedSecurityCounter) && !(message.committedSecurityCounter && $util.isInteger(message.committedSecurityCounter.low) && $util.isInteger(message.committedSecurityCounter.high)))
+                        return "committedSecurityCounter: integer|Long expected";
+                if (message.runningSlot != null && $Object.hasOwnProperty.call(message, "runningSlot"))
+                    if (!$util.isString(message.runningSlot))
+                        return "runningSlot: string expected";
+                if (message.trialSlot != null && $Object.hasOwnProperty.call(message, "trialSlot"))
+                    if (!$util.isString(message.trialSlot))
+                        return "trialSlot: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an OtaState message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.OtaState
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.OtaState} OtaState
+             */
+            OtaState.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.OtaState)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.OtaState: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.OtaState();
+                if (object.bundleSha256 != null)
+                    if (object.bundleSha256.length)
+                        if (typeof object.bundleSha256 === "string")
+                            $util.base64.decode(object.bundleSha256, message.bundleSha256 = $util.newBuffer($util.base64.length(object.bundleSha256)), 0);
+                        else if (object.bundleSha256.length >= 0)
+                            message.bundleSha256 = object.bundleSha256;
+                if (object.nextOffset != null)
+                    if (typeof object.nextOffset === "object" ? object.nextOffset.low || object.nextOffset.high : $Number(object.nextOffset) !== 0)
+                        if ($Long)
+                            message.nextOffset = $Long.fromValue(object.nextOffset, true);
+                        else if (typeof object.nextOffset === "string")
+                            message.nextOffset = $parseInt(object.nextOffset, 10);
+                        else if (typeof object.nextOffset === "number")
+                            message.nextOffset = object.nextOffset;
+                        else if (typeof object.nextOffset === "object")
+                            message.nextOffset = new $util.LongBits(object.nextOffset.low >>> 0, object.nextOffset.high >>> 0).toNumber(true);
+                if (object.bundleSize != null)
+                    if (typeof object.bundleSize === "object" ? object.bundleSize.low || object.bundleSize.high : $Number(object.bundleSize) !== 0)
+                        if ($Long)
+                            message.bundleSize = $Long.fromValue(object.bundleSize, true);
+                        else if (typeof object.bundleSize === "string")
+                            message.bundleSize = $parseInt(object.bundleSize, 10);
+                        else if (typeof object.bundleSize === "number")
+                            message.bundleSize = object.bundleSize;
+                        else if (typeof object.bundleSize === "object")
+                            message.bundleSize = new $util.LongBits(object.bundleSize.low >>> 0, object.bundleSize.high >>> 0).toNumber(true);
+                if (object.runningVersion != null)
+                    if (typeof object.runningVersion !== "string" || object.runningVersion.length)
+                        message.runningVersion = $String(object.runningVersion);
+                if (object.committedVersion != null)
+                    if (typeof object.committedVersion !== "string" || object.committedVersion.length)
+                        message.committedVersion = $String(object.committedVersion);
+                if (object.committedSecurityCounter != null)
+                    if (typeof object.committedSecurityCounter === "object" ? object.committedSecurityCounter.low || object.committedSecurityCounter.high : $Number(object.committedSecurityCounter) !== 0)
+                        if ($Long)
+                            message.committedSecurityCounter = $Long.fromValue(object.committedSecurityCounter, true);
+                        else if (typeof object.committedSecurityCounter === "string")
+                            message.committedSecurityCounter = $parseInt(object.committedSecurityCounter, 10);
+                        else if (typeof object.committedSecurityCounter === "number")
+                            message.committedSecurityCounter = object.committedSecurityCounter;
+                        else if (typeof object.committedSecurityCounter === "object")
+                            message.committedSecurityCounter = new $util.LongBits(object.committedSecurityCounter.low >>> 0, object.committedSecurityCounter.high >>> 0).toNumber(true);
+                if (object.runningSlot != null)
+                    if (typeof object.runningSlot !== "string" || object.runningSlot.length)
+                        message.runningSlot = $String(object.runningSlot);
+                if (object.trialSlot != null)
+                    if (typeof object.trialSlot !== "string" || object.trialSlot.length)
+                        message.trialSlot = $String(object.trialSlot);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an OtaState message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.OtaState
+             * @static
+             * @param {doorbell.v1.OtaState} message OtaState
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OtaState.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.bundleSha256 = "";
+                    else {
+                        object.bundleSha256 = [];
+                        if (options.bytes !== $Array)
+                            object.bundleSha256 = $util.newBuffer(object.bundleSha256);
+                    }
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.nextOffset = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.nextOffset = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.bundleSize = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.bundleSize = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.runningVersion = "";
+                    object.committedVersion = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.committedSecurityCounter = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.committedSecurityCounter = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.runningSlot = "";
+                    object.trialSlot = "";
+                }
+                if (message.bundleSha256 != null && $Object.hasOwnProperty.call(message, "bundleSha256"))
+                    object.bundleSha256 = options.bytes === $String ? $util.base64.encode(message.bundleSha256, 0, message.bundleSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.bundleSha256) : message.bundleSha256;
+                if (message.nextOffset != null && $Object.hasOwnProperty.call(message, "nextOffset"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.nextOffset = typeof message.nextOffset === "number" ? $BigInt(message.nextOffset) : $Long.fromBits(message.nextOffset.low >>> 0, message.nextOffset.high >>> 0, true).toBigInt();
+                    else if (typeof message.nextOffset === "number")
+                        object.nextOffset = options.longs === $String ? $String(message.nextOffset) : message.nextOffset;
+                    else
+                        object.nextOffset = options.longs === $String ? $Long.prototype.toString.call(message.nextOffset) : options.longs === $Number ? new $util.LongBits(message.nextOffset.low >>> 0, message.nextOffset.high >>> 0).toNumber(true) : message.nextOffset;
+                if (message.bundleSize != null && $Object.hasOwnProperty.call(message, "bundleSize"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bundleSize = typeof message.bundleSize === "number" ? $BigInt(message.bundleSize) : $Long.fromBits(message.bundleSize.low >>> 0, message.bundleSize.high >>> 0, true).toBigInt();
+                    else if (typeof message.bundleSize === "number")
+                        object.bundleSize = options.longs === $String ? $String(message.bundleSize) : message.bundleSize;
+                    else
+                        object.bundleSize = options.longs === $String ? $Long.prototype.toString.call(message.bundleSize) : options.longs === $Number ? new $util.LongBits(message.bundleSize.low >>> 0, message.bundleSize.high >>> 0).toNumber(true) : message.bundleSize;
+                if (message.runningVersion != null && $Object.hasOwnProperty.call(message, "runningVersion"))
+                    object.runningVersion = message.runningVersion;
+                if (message.committedVersion != null && $Object.hasOwnProperty.call(message, "committedVersion"))
+                    object.committedVersion = message.committedVersion;
+                if (message.committedSecurityCounter != null && $Object.hasOwnProperty.call(message, "committedSecurityCounter"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.committedSecurityCounter = typeof message.committedSecurityCounter === "number" ? $BigInt(message.committedSecurityCounter) : $Long.fromBits(message.committedSecurityCounter.low >>> 0, message.committedSecurityCounter.high >>> 0, true).toBigInt();
+                    else if (typeof message.committedSecurityCounter === "number")
+                        object.committedSecurityCounter = options.longs === $String ? $String(message.committedSecurityCounter) : message.committedSecurityCounter;
+                    else
+                        object.committedSecurityCounter = options.longs === $String ? $Long.prototype.toString.call(message.committedSecurityCounter) : options.longs === $Number ? new $util.LongBits(message.committedSecurityCounter.low >>> 0, message.committedSecurityCounter.high >>> 0).toNumber(true) : message.committedSecurityCounter;
+                if (message.runningSlot != null && $Object.hasOwnProperty.call(message, "runningSlot"))
+                    object.runningSlot = message.runningSlot;
+                if (message.trialSlot != null && $Object.hasOwnProperty.call(message, "trialSlot"))
+                    object.trialSlot = message.trialSlot;
+                return object;
+            };
+
+            /**
+             * Converts this OtaState to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.OtaState
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OtaState.prototype.toJSON = function() {
+                return OtaState.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return OtaState;
         })();
 
         return v1;
