@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { bootBench } from './boot.js';
 import { fuzzCommandsBench } from './fuzz-commands.js';
+import { mediaBench } from './media.js';
 import { pressToEvent } from './press-to-event.js';
 import { rigPressToChime } from './rig.js';
 
@@ -21,6 +22,7 @@ const BENCHMARKS: Record<string, (args: BenchArgs) => Promise<Record<string, unk
   'fuzz-commands': fuzzCommandsBench,
   rig: rigPressToChime,
   boot: bootBench,
+  media: mediaBench,
 };
 
 const { values, positionals } = parseArgs({

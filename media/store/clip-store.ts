@@ -39,6 +39,7 @@ export interface ClipWriter {
 
 export type StoreErrorKind =
   | 'not-started'
+  | 'no-recipients'
   | 'invalid-meta'
   | 'too-large'
   | 'storage-full'
@@ -72,6 +73,11 @@ export interface ClipStoreOptions {
   fs?: StoreFs;
   /** Wall clock in ms; ids and retention by age use it. */
   now?: () => number;
+  /**
+   * More recipients, read at every write (the owners enrolled by pairing);
+   * joined with `config.recipients`. With none at all nothing is stored.
+   */
+  recipients?: () => readonly string[];
 }
 
 const INDEX = 'index.json';
@@ -106,6 +112,11 @@ export class ClipStore implements ClipWriter {
     this.fs = options.fs ?? nodeStoreFs;
     this.now = options.now ?? Date.now;
     this.dir = options.config.dir;
+  }
+
+  /** The configured recipients and those enrolled by pairing, without duplicates. */
+  private recipients(): string[] {
+    return [...new Set([...this.options.config.recipients, ...(this.options.recipients?.() ?? [])])];
   }
 
   /** Subscribes to store events; returns the unsubscribe function. */
@@ -190,6 +201,12 @@ export class ClipStore implements ClipWriter {
     const id = newId(this.now());
     try {
       if (!this.started) throw new StoreError('not-started', 'the clip store is not started');
+      if (this.recipients().length === 0) {
+        throw new StoreError(
+          'no-recipients',
+          `no footage recipients: pair an owner with --recipient; the ${kind} was not stored`,
+        );
+      }
       checkMeta(meta);
       return await this.writeItem(id, kind, meta, plaintext);
     } catch (e) {
@@ -218,7 +235,7 @@ export class ClipStore implements ClipWriter {
       throw new StoreError('too-large', `${kind} of ${plaintext.length} bytes exceeds maxClipBytes (${max})`);
     }
     const encrypter = new Encrypter();
-    for (const r of this.options.config.recipients) encrypter.addRecipient(r);
+    for (const r of this.recipients()) encrypter.addRecipient(r);
     const ciphertext = await encrypter.encrypt(plaintextStream(plaintext, max));
     const expected = plaintext instanceof Uint8Array ? ciphertext.size(plaintext.length) : 0;
     const reader = ciphertext.getReader();

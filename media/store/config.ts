@@ -37,17 +37,21 @@ const MiB = 1024 * 1024;
 
 /**
  * The encrypted clip and snapshot store. Nest it into the daemon config as
- * `store: storeConfigSchema` (recipients have no default: there is no safe one).
+ * `store: storeConfigSchema`. Recipients default to none: the owners enrolled by pairing
+ * are added at every write (ClipStoreOptions.recipients), and with none at all nothing is stored.
  */
 export const storeConfigSchema = z
   .object({
     /** Directory of the `.age` files and `index.json`; created 0700. */
     dir: z.string().min(1).default('/var/lib/doorbell/clips'),
-    /** The owner's age public keys. Every clip and snapshot is readable by each of them, and only them. */
+    /**
+     * The owner's age public keys, besides those enrolled by pairing. Every clip and
+     * snapshot is readable by each of them, and only them; with none, nothing is stored.
+     */
     recipients: z
       .array(ageRecipientSchema)
-      .min(1, 'at least one age recipient (the owner’s public key) is required')
       .max(16)
+      .default([])
       .refine((rs) => new Set(rs).size === rs.length, 'recipients must be unique'),
     /** Items older than this (by the time they were stored) are deleted. */
     maxAgeS: z

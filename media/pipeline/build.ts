@@ -1,0 +1,191 @@
+import { effectiveGop, type Mask, type MediaConfig } from '../config.js';
+import { type Chain, caps, type ElementSpec, el, type LaunchGraph, ref, word } from './launch.js';
+
+/** Element names the worker looks up in the built pipeline. */
+export const NAMES = {
+  source: 'src',
+  mask: 'mask',
+  tee: 't',
+  ring: 'ring',
+  motion: 'motion',
+  snapshot: 'snapshot',
+} as const;
+
+export type EncoderFactory = 'v4l2h264enc' | 'x264enc' | 'openh264enc';
+
+export interface BuildOptions {
+  encoder: EncoderFactory;
+  /** splitmuxsink location pattern, e.g. `/dev/shm/ring/r3-%05d.ts`. */
+  segmentLocation: string;
+  /** `app`: appsinks for the worker; `fake`: fakesinks (the benchmark's plain gst-launch baseline). */
+  sinks: 'app' | 'fake';
+}
+
+const fps = (n: number) => ({ num: n, den: 1 });
+
+function sourceChain(c: MediaConfig): Chain {
+  const s = c.source;
+  switch (s.kind) {
+    case 'test':
+      return [el('videotestsrc', { 'is-live': true, pattern: word(s.pattern) }, NAMES.source)];
+    case 'file':
+      // multifilesrc re-reads the file forever; MPEG-TS concatenates cleanly and
+      // tsdemux keeps the timestamps monotonic across the loop. clocksync paces it.
+      return [
+        el('multifilesrc', { location: s.path, loop: true }, NAMES.source),
+        el('decodebin'),
+        el('videoconvert'),
+        el('clocksync'),
+      ];
+    case 'v4l2':
+      return [el('v4l2src', { device: s.device }, NAMES.source)];
+    case 'libcamera':
+      return [
+        el('libcamerasrc', s.cameraName === undefined ? {} : { 'camera-name': s.cameraName }, NAMES.source),
+      ];
+  }
+}
+
+/** Pixel rectangle of a normalised mask, rounded outwards so the mask never shrinks. */
+export function maskPixels(m: Mask, width: number, height: number) {
+  const x0 = Math.max(0, Math.floor(m.x * width));
+  const y0 = Math.max(0, Math.floor(m.y * height));
+  const x1 = Math.min(width, Math.ceil((m.x + m.w) * width));
+  const y1 = Math.min(height, Math.ceil((m.y + m.h) * height));
+  return { x: x0, y: y0, w: Math.max(1, x1 - x0), h: Math.max(1, y1 - y0) };
+}
+
+function encoder(c: MediaConfig, factory: EncoderFactory): Chain {
+  const gop = effectiveGop(c);
+  switch (factory) {
+    case 'x264enc':
+      return [
+        el('x264enc', {
+          tune: word('zerolatency'),
+          'speed-preset': word('ultrafast'),
+          bitrate: c.bitrateKbps,
+          'key-int-max': gop,
+        }),
+        // Main profile: plays in every browser and in ffprobe/gst-discoverer.
+        caps('video/x-h264', { profile: { word: 'main' } }),
+      ];
+    case 'openh264enc':
+      return [el('openh264enc', { bitrate: c.bitrateKbps * 1000, 'gop-size': gop })];
+    case 'v4l2h264enc':
+      return [
+        el('v4l2h264enc', {
+          'extra-controls': `controls,video_bitrate=${c.bitrateKbps * 1000},h264_i_frame_period=${gop}`,
+        }),
+      ];
+  }
+}
+
+function sink(kind: BuildOptions['sinks'], name: string, maxBuffers: number): ElementSpec {
+  return kind === 'app'
+    ? el('appsink', { 'max-buffers': maxBuffers, drop: true, sync: false }, name)
+    : el('fakesink', { sync: false }, name);
+}
+
+/**
+ * The one media pipeline:
+ * source -> scale/rate -> [privacy mask] -> tee -> (a) H.264 -> splitmuxsink ring,
+ * (b) GRAY8 low-res few fps -> appsink `motion`, (c) JPEG few fps -> appsink `snapshot`.
+ */
+export function buildMediaGraph(c: MediaConfig, o: BuildOptions): LaunchGraph {
+  const frame = caps('video/x-raw', {
+    format: { word: 'I420' },
+    width: c.width,
+    height: c.height,
+    framerate: fps(c.fps),
+    'pixel-aspect-ratio': { num: 1, den: 1 },
+  });
+  const graph: Chain[] = [];
+  const normalise: Chain = [el('videoconvert'), el('videoscale'), el('videorate'), frame];
+  if (c.masks.length === 0) {
+    graph.push([...sourceChain(c), ...normalise, el('tee', {}, NAMES.tee)]);
+  } else {
+    // Black boxes composited over the picture before the tee: every branch sees the masked image.
+    const padProps: Record<string, number> = { 'sink_0::zorder': 0 };
+    c.masks.forEach((m, i) => {
+      const p = maskPixels(m, c.width, c.height);
+      const pad = `sink_${i + 1}`;
+      padProps[`${pad}::xpos`] = p.x;
+      padProps[`${pad}::ypos`] = p.y;
+      padProps[`${pad}::width`] = p.w;
+      padProps[`${pad}::height`] = p.h;
+      padProps[`${pad}::zorder`] = i + 1;
+    });
+    graph.push([...sourceChain(c), ...normalise, ref(NAMES.mask, 'sink_0')]);
+    graph.push([
+      el('compositor', { background: word('black'), ...padProps }, NAMES.mask),
+      frame,
+      el('tee', {}, NAMES.tee),
+    ]);
+    c.masks.forEach((_m, i) => {
+      graph.push([
+        el('videotestsrc', { 'is-live': true, pattern: word('black') }),
+        caps('video/x-raw', { format: { word: 'I420' }, width: 16, height: 16, framerate: fps(1) }),
+        ref(NAMES.mask, `sink_${i + 1}`),
+      ]);
+    });
+  }
+  const segmentNs = Math.round(c.segmentS * 1e9);
+  graph.push([
+    ref(NAMES.tee),
+    el('queue'),
+    ...encoder(c, o.encoder),
+    el('h264parse'),
+    el(
+      'splitmuxsink',
+      {
+        'muxer-factory': 'mpegtsmux',
+        'max-size-time': segmentNs,
+        'max-size-bytes': 0,
+        'send-keyframe-requests': true,
+        location: o.segmentLocation,
+      },
+      NAMES.ring,
+    ),
+  ]);
+  graph.push([
+    ref(NAMES.tee),
+    el('queue', { leaky: word('downstream'), 'max-size-buffers': 3 }),
+    el('videorate', { 'drop-only': true }),
+    caps('video/x-raw', { framerate: fps(c.motion.fps) }),
+    el('videoscale'),
+    el('videoconvert'),
+    caps('video/x-raw', {
+      format: { word: 'GRAY8' },
+      width: c.motion.width,
+      height: c.motion.height,
+      'pixel-aspect-ratio': { num: 1, den: 1 },
+    }),
+    sink(o.sinks, NAMES.motion, 2),
+  ]);
+  graph.push([
+    ref(NAMES.tee),
+    el('queue', { leaky: word('downstream'), 'max-size-buffers': 3 }),
+    el('videorate', { 'drop-only': true }),
+    caps('video/x-raw', { framerate: fps(c.snapshot.fps) }),
+    el('jpegenc', { quality: c.snapshot.quality }),
+    sink(o.sinks, NAMES.snapshot, 1),
+  ]);
+  return graph;
+}
+
+/**
+ * Remux a run of concatenated MPEG-TS segments (stdin) into one MP4 with the
+ * moov first (stdout). `faststartFile` is mp4mux's scratch file: it must be in
+ * the RAM ring, never on persistent storage (it holds plaintext).
+ */
+export function clipAssemblyGraph(faststartFile: string): LaunchGraph {
+  return [
+    [
+      el('fdsrc', { fd: 0 }),
+      el('tsdemux'),
+      el('h264parse'),
+      el('mp4mux', { faststart: true, 'faststart-file': faststartFile }),
+      el('fdsink', { fd: 1, sync: false }),
+    ],
+  ];
+}
