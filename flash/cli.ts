@@ -36,12 +36,14 @@ trust (verify, flash):
   --release-pubkey KEY        a trusted release key (ed25519:...), repeatable
   --release-pubkey-file FILE  trusted release keys, one a line
   --dev                       also trust this machine's development key and accept development builds
+  --allow-development         accept development builds (trusting only the keys given; ssh:// passes it on for --dev)
   --hardware STR              the board's hardware string (flash: else <target>/etc/doorbell/hardware)
 
 flash:
   --install-path PATH         where the target directory is on the board (default ${DEFAULT_INSTALL_PATH};
                               for a directory target that is a live root, pass the directory itself)
   --node PATH                 node on the board (default /usr/bin/node)
+  --ssh-config FILE           ssh:// only: run ssh -F FILE (identity, known hosts, port, ...) instead of ~/.ssh/config
 
 exit codes: 0 ok, 2 usage, 10 bad or unknown signature, 11 wrong hardware, 12 expired,
   13 downgrade, 14 damaged bundle, 15 development build refused, 20 not enough space, 21 target error`;
@@ -56,8 +58,10 @@ const OPTIONS = {
   'release-pubkey': { type: 'string', multiple: true },
   'release-pubkey-file': { type: 'string' },
   dev: { type: 'boolean' },
+  'allow-development': { type: 'boolean' },
   'install-path': { type: 'string' },
   node: { type: 'string' },
+  'ssh-config': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -120,7 +124,7 @@ async function trustFrom(values: Values, hardware: string): Promise<BoardTrust &
   return {
     keys: map,
     hardware,
-    allowDevelopment: values.dev === true,
+    allowDevelopment: values.dev === true || values['allow-development'] === true,
     texts: [...map.values()].map((k) => publicKeyToText(k)),
   };
 }
@@ -181,6 +185,7 @@ async function flashCommand(values: Values): Promise<number> {
   if (!values.bundle || !values.target)
     throw new UsageError('flash needs --bundle FILE and --target DIR|ssh://...');
   if (values.target.startsWith('ssh://')) return flashOverSsh(values);
+  if (values['ssh-config']) throw new UsageError('--ssh-config needs an ssh:// target');
   const root = resolve(values.target);
   const fromTarget = await readBoardHardware(root).catch((err: unknown) => {
     throw new SlotError('slot-invalid', (err as Error).message);
@@ -210,7 +215,7 @@ async function flashCommand(values: Values): Promise<number> {
     installPath: values['install-path'] ?? DEFAULT_INSTALL_PATH,
     nodePath: values.node ?? '/usr/bin/node',
     slot: installed.slot,
-    development: values.dev === true,
+    development: trust.allowDevelopment,
   });
   const m = installed.manifest;
   process.stdout.write(
@@ -244,12 +249,17 @@ async function flashOverSsh(values: Values): Promise<number> {
     'doorbell-flash flash --bundle "$t"',
     `--target ${quote(path)} --install-path ${quote(path)} --hardware ${quote(hardware)}`,
     ...trust.texts.map((k) => `--release-pubkey ${quote(k)}`),
-    values.dev ? '--dev' : '',
+    values.node ? `--node ${quote(values.node)}` : '',
+    // The board has no development key of its own: --dev's key is among the keys above.
+    trust.allowDevelopment ? '--allow-development' : '',
   ].join(' ');
   const script = `set -u; t=$(mktemp) || exit 21; cat > "$t"; ${remote}; rc=$?; rm -f "$t"; exit $rc`;
+  const destination = `${url.username ? `${url.username}@` : ''}${url.hostname}`;
   const args = [
+    ...(values['ssh-config'] ? ['-F', values['ssh-config']] : []),
     ...(url.port ? ['-p', url.port] : []),
-    `${url.username ? `${url.username}@` : ''}${url.hostname}`,
+    '--', // a host or user starting with '-' is not an option
+    destination,
     script,
   ];
   return new Promise((resolveExit) => {
@@ -258,8 +268,24 @@ async function flashOverSsh(values: Values): Promise<number> {
       process.stderr.write(`doorbell-flash: cannot run ssh: ${err.message}\n`);
       resolveExit(EXIT.target);
     });
-    child.on('exit', (code) => resolveExit(code ?? EXIT.target));
-    if (child.stdin) createReadStream(values.bundle ?? '').pipe(child.stdin);
+    child.on('exit', (code, signal) => {
+      // 255 is ssh's own failure (unreachable, refused, authentication); other codes are the board's.
+      if (code === 255 || code === null) {
+        process.stderr.write(`doorbell-flash: ssh to ${destination} failed (${signal ?? `exit ${code}`})\n`);
+        resolveExit(EXIT.target);
+      } else resolveExit(code);
+    });
+    const stdin = child.stdin;
+    if (stdin) {
+      // ssh that fails before it reads everything closes the pipe: its exit status tells why.
+      stdin.on('error', () => {});
+      const bundle = createReadStream(values.bundle ?? '');
+      bundle.on('error', (err) => {
+        process.stderr.write(`doorbell-flash: cannot read the bundle: ${err.message}\n`);
+        child.kill();
+      });
+      bundle.pipe(stdin);
+    }
   });
 }
 
