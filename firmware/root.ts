@@ -18,6 +18,7 @@ import { CommandService } from './services/command-service.js';
 import { DeviceChannel } from './services/device-channel.js';
 import { DoorbellService } from './services/doorbell-service.js';
 import { type EventBody, EventSigner } from './services/event-signer.js';
+import { type MediaBridge, startMediaBridge } from './services/media-bridge.js';
 import { Outbox } from './services/outbox.js';
 import { RateLimit } from './services/rate-limit.js';
 import { DeviceSettings } from './services/settings.js';
@@ -34,6 +35,8 @@ export interface RunningDoorbell {
   readonly hal: Hal;
   readonly outbox: Outbox;
   readonly trust: TrustStore;
+  /** The media worker's pid while it runs (media enabled). */
+  readonly mediaWorkerPid: number | undefined;
   /** Path of the sim wire socket, when the sim backend exposes one. */
   readonly simSocket: string | undefined;
   stop(): Promise<void>;
@@ -147,6 +150,8 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       emit({ pairingWindow: state });
     },
   });
+  /** Set once the camera has started (media.enabled); presses before that have no clip. */
+  let media: MediaBridge | undefined;
   const doorbellService = new DoorbellService({
     button: hal.button,
     chime: hal.chime,
@@ -155,6 +160,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     nowMs,
     logger: logger.child({ module: 'doorbell' }),
     isMuted: () => settings.chimeMuted,
+    onPress: (atMs) => media?.onPress(atMs) ?? {},
     onHold: () => {
       if (trust.isPaired) {
         logger.info(
@@ -257,11 +263,27 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     ?.checkTrial(mqttHealthProbe(connection, topics.evt, (body) => signer.seal(topics.evt, body)))
     .catch((err: unknown) => logger.error({ err }, 'update health check failed'));
 
+  // The camera comes last: the ring path and the network never wait for it.
+  if (config.media.enabled) {
+    try {
+      media = await startMediaBridge(config, {
+        recipients: () => trust.recipients,
+        emit,
+        logger,
+        nowMs,
+      });
+    } catch (err) {
+      logger.error({ err }, 'the clip store could not start: no clips are recorded');
+      emit({ mediaHealth: { state: 'config-error', detail: (err as Error).message.slice(0, 200) } });
+    }
+  }
+
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('stopping');
       ota?.close();
+      await media?.stop().catch((err: unknown) => logger.error({ err }, 'media stop failed'));
       stopResetWatch();
       pairingWindow.close('stopped');
       await channel.stop(() => statusMessage(doorbell.v1.Status.State.OFFLINE));
@@ -279,7 +301,18 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     })();
     return stopping;
   };
-  return { deviceId, key, hal, outbox, simSocket, trust, stop };
+  return {
+    deviceId,
+    key,
+    hal,
+    outbox,
+    simSocket,
+    trust,
+    get mediaWorkerPid() {
+      return media?.workerPid;
+    },
+    stop,
+  };
 }
 
 /**

@@ -11,7 +11,8 @@ export function describeEvent(e: VerifiedEvent): string {
     case 'buttonPressed': {
       const p = ev.buttonPressed;
       const lag = e.receivedAtMs - Number(p?.pressedAtMs ?? e.issuedAtMs);
-      return `${head} button pressed #${p?.pressSeq} (verified, ${lag} ms after the press)`;
+      const snapshot = p?.snapshotId ? `, snapshot ${p.snapshotId}` : '';
+      return `${head} button pressed #${p?.pressSeq} (verified, ${lag} ms after the press${snapshot})`;
     }
     case 'chimeRang': {
       const c = ev.chimeRang;
@@ -51,6 +52,25 @@ export function describeEvent(e: VerifiedEvent): string {
       const o = ev.otaProgress;
       const what = o?.version ? ` ${o.version} (security counter ${o.securityCounter})` : '';
       return `${head} update ${o?.stage}${what}${o?.detail ? `: ${o.detail}` : ''}`;
+    }
+    case 'motionStarted': {
+      const m = ev.motionStarted;
+      return `${head} motion in ${m?.zone} (${Math.round((m?.area ?? 0) * 100)} % of the zone)`;
+    }
+    case 'motionEnded':
+      return `${head} motion in ${ev.motionEnded?.zone} ended after ${Number(ev.motionEnded?.durationMs ?? 0) / 1000} s`;
+    case 'clipRecorded': {
+      const c = ev.clipRecorded;
+      const seconds = (Number(c?.endMs ?? 0) - Number(c?.startMs ?? 0)) / 1000;
+      return `${head} clip ${c?.clipId} recorded (${c?.reasons?.join('+') || c?.reason}, ${seconds.toFixed(1)} s, ${c?.bytes} bytes encrypted${c?.truncated ? ', truncated' : ''})`;
+    }
+    case 'mediaHealth': {
+      const h = ev.mediaHealth;
+      return `${head} camera: ${h?.state}${h?.detail ? ` (${h.detail})` : ''}`;
+    }
+    case 'storageAlert': {
+      const a = ev.storageAlert;
+      return `${head} storage: ${a?.kind}${a?.itemId ? ` ${a.itemId}` : ''}${a?.items ? `, ${a.items} items (${a.bytes} bytes) evicted` : ''}${a?.detail ? ` (${a.detail})` : ''}`;
     }
     case undefined:
       return `${head} event without a kind`;

@@ -54,7 +54,28 @@ const status: doorbell.v1.IStatus = {
 
 /** One body of every Event kind (keyed by the oneof member name). */
 export const EVENT_BODIES: { readonly [K in NonNullable<doorbell.v1.Event['kind']>]: doorbell.v1.IEvent } = {
-  buttonPressed: { buttonPressed: { pressedAtMs: NOW_MS - 5, pressSeq: 3 } },
+  buttonPressed: {
+    buttonPressed: { pressedAtMs: NOW_MS - 5, pressSeq: 3, snapshotId: '1750000000000-0123456789ab' },
+  },
+  motionStarted: { motionStarted: { zone: 'path', atMs: NOW_MS - 20, area: 0.25 } },
+  motionEnded: { motionEnded: { zone: 'path', atMs: NOW_MS - 2, durationMs: 18 } },
+  clipRecorded: {
+    clipRecorded: {
+      clipId: '1750000000000-0123456789ab',
+      reason: 'press',
+      reasons: ['press', 'motion'],
+      triggerMs: NOW_MS - 12_000,
+      startMs: NOW_MS - 17_000,
+      endMs: NOW_MS - 1_000,
+      bytes: 1_234_567,
+      sha256: 'ab'.repeat(32),
+      truncated: false,
+    },
+  },
+  mediaHealth: { mediaHealth: { state: 'restart-scheduled', detail: 'worker exited', attempt: 2 } },
+  storageAlert: {
+    storageAlert: { kind: 'storage-full', itemId: '', items: 3, bytes: 9_000_000, detail: 'ENOSPC' },
+  },
   chimeRang: {
     chimeRang: {
       rangAtMs: NOW_MS - 4,

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { halConfigSchema } from '../../hal/config.js';
+import { mediaConfigSchema } from '../../media/config.js';
+import { motionConfigSchema } from '../../media/motion/config.js';
+import { storeConfigSchema } from '../../media/store/config.js';
 
 const deviceId = z
   .string()
@@ -101,6 +104,24 @@ export const doorbellConfigSchema = z
       .strict()
       .prefault({}),
     hal: halConfigSchema.prefault({}),
+    /**
+     * The camera half: a supervised media worker records pre-roll clips on
+     * presses and motion, encrypted to the owner's footage recipients (those
+     * enrolled by pairing plus `store.recipients`). Off by default; ringing
+     * never depends on it.
+     */
+    media: z
+      .object({
+        enabled: z.boolean().default(false),
+        camera: mediaConfigSchema.prefault({}),
+        motion: motionConfigSchema.prefault({}),
+        /** Whether motion starts a clip (presses always do). */
+        recordMotion: z.boolean().default(true),
+        /** `dir` defaults to `<stateDir>/clips`. */
+        store: storeConfigSchema.prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

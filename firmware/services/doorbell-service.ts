@@ -14,6 +14,8 @@ export interface DoorbellServiceDeps {
   isMuted?: () => boolean;
   /** The button was held for the pairing time. */
   onHold?: () => void;
+  /** After the chime, before the press event: starts a clip; may name a snapshot. Must not throw or block. */
+  onPress?: (atMs: number) => { snapshotId?: string };
 }
 
 /**
@@ -79,7 +81,15 @@ export class DoorbellService {
     const nowMs = this.deps.nowMs();
     this.presses += 1;
     const pressToChimeUs = Number((chimeNs - recognisedAtNs) / 1000n);
-    this.deps.emit({ buttonPressed: { pressedAtMs: nowMs, pressSeq: this.presses } });
+    let snapshotId: string | undefined;
+    try {
+      snapshotId = this.deps.onPress?.(nowMs).snapshotId;
+    } catch (err) {
+      logger.error({ err }, 'press hook failed');
+    }
+    this.deps.emit({
+      buttonPressed: { pressedAtMs: nowMs, pressSeq: this.presses, ...(snapshotId ? { snapshotId } : {}) },
+    });
     // Secondary work waits one turn so the press event's bytes leave first
     // (the MQTT client flushes its socket on the next tick).
     setImmediate(() => {

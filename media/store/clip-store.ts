@@ -6,6 +6,7 @@ import type { StoreConfig } from './config.js';
 import { isFull, nodeStoreFs, type StoreFile, type StoreFs } from './fs.js';
 import {
   fileName,
+  ID_PATTERN,
   type IndexEntry,
   IndexError,
   type ItemKind,
@@ -34,7 +35,7 @@ export interface StoredItem extends IndexEntry {
 /** The shape the clip assembler calls (media/clip-sink.ts defines its own `ClipSink`; this satisfies it). */
 export interface ClipWriter {
   writeClip(meta: ClipMeta, plaintext: Uint8Array | AsyncIterable<Uint8Array>): Promise<StoredItem>;
-  writeSnapshot(jpeg: Uint8Array, atMs: number): Promise<StoredItem>;
+  writeSnapshot(jpeg: Uint8Array, atMs: number, id?: string): Promise<StoredItem>;
 }
 
 export type StoreErrorKind =
@@ -73,6 +74,8 @@ export interface ClipStoreOptions {
   fs?: StoreFs;
   /** Wall clock in ms; ids and retention by age use it. */
   now?: () => number;
+  /** The directory, when `config.dir` is unset (the daemon uses `<stateDir>/clips`). */
+  dir?: string;
   /**
    * More recipients, read at every write (the owners enrolled by pairing);
    * joined with `config.recipients`. With none at all nothing is stored.
@@ -111,7 +114,9 @@ export class ClipStore implements ClipWriter {
   constructor(private readonly options: ClipStoreOptions) {
     this.fs = options.fs ?? nodeStoreFs;
     this.now = options.now ?? Date.now;
-    this.dir = options.config.dir;
+    const dir = options.config.dir ?? options.dir;
+    if (dir === undefined) throw new TypeError('ClipStore needs config.dir or options.dir');
+    this.dir = dir;
   }
 
   /** The configured recipients and those enrolled by pairing, without duplicates. */
@@ -164,8 +169,17 @@ export class ClipStore implements ClipWriter {
     return this.write('clip', meta, plaintext);
   }
 
-  writeSnapshot(jpeg: Uint8Array, atMs: number): Promise<StoredItem> {
-    return this.write('snapshot', { reason: 'snapshot', startMs: atMs, endMs: atMs, triggerMs: atMs }, jpeg);
+  /**
+   * Stores a JPEG. `id` (from `newItemId`) lets the caller name the snapshot
+   * before it is written, e.g. in a press event sent at once.
+   */
+  writeSnapshot(jpeg: Uint8Array, atMs: number, id?: string): Promise<StoredItem> {
+    return this.write(
+      'snapshot',
+      { reason: 'snapshot', startMs: atMs, endMs: atMs, triggerMs: atMs },
+      jpeg,
+      id,
+    );
   }
 
   /** Deletes items older than maxAgeS, then the oldest until the total fits maxTotalBytes. */
@@ -197,10 +211,14 @@ export class ClipStore implements ClipWriter {
     kind: ItemKind,
     meta: ClipMeta,
     plaintext: Uint8Array | AsyncIterable<Uint8Array>,
+    requestedId?: string,
   ): Promise<StoredItem> {
-    const id = newId(this.now());
+    const id = requestedId ?? newId(this.now());
     try {
       if (!this.started) throw new StoreError('not-started', 'the clip store is not started');
+      if (!ID_PATTERN.test(id) || this.entries.has(id)) {
+        throw new StoreError('invalid-meta', `item id ${id.slice(0, 40)} is malformed or taken`);
+      }
       if (this.recipients().length === 0) {
         throw new StoreError(
           'no-recipients',
@@ -522,3 +540,5 @@ function plaintextStream(
     { highWaterMark: 0 },
   );
 }
+
+export { ID_PATTERN as ITEM_ID_PATTERN, newId as newItemId } from './index-file.js';

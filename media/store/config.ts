@@ -42,8 +42,8 @@ const MiB = 1024 * 1024;
  */
 export const storeConfigSchema = z
   .object({
-    /** Directory of the `.age` files and `index.json`; created 0700. */
-    dir: z.string().min(1).default('/var/lib/doorbell/clips'),
+    /** Directory of the `.age` files and `index.json`; created 0700. The daemon defaults it to `<stateDir>/clips`. */
+    dir: z.string().min(1).optional(),
     /**
      * The owner's age public keys, besides those enrolled by pairing. Every clip and
      * snapshot is readable by each of them, and only them; with none, nothing is stored.

@@ -2037,11 +2037,26 @@ export namespace doorbell {
             /** Event pairingWindow. */
             pairingWindow?: (doorbell.v1.PairingWindow.$Properties|null);
 
+            /** Event motionStarted. */
+            motionStarted?: (doorbell.v1.MotionStarted.$Properties|null);
+
+            /** Event motionEnded. */
+            motionEnded?: (doorbell.v1.MotionEnded.$Properties|null);
+
+            /** Event clipRecorded. */
+            clipRecorded?: (doorbell.v1.ClipRecorded.$Properties|null);
+
+            /** Event mediaHealth. */
+            mediaHealth?: (doorbell.v1.MediaHealth.$Properties|null);
+
+            /** Event storageAlert. */
+            storageAlert?: (doorbell.v1.StorageAlert.$Properties|null);
+
             /** Event otaProgress. */
             otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
 
             /** Event kind. */
-            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress");
+            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress");
 
             /**
              * Creates a new Event instance using the specified properties.
@@ -2130,11 +2145,26 @@ export namespace doorbell {
                 /** Event pairingWindow */
                 pairingWindow?: (doorbell.v1.PairingWindow.$Properties|null);
 
+                /** Event motionStarted */
+                motionStarted?: (doorbell.v1.MotionStarted.$Properties|null);
+
+                /** Event motionEnded */
+                motionEnded?: (doorbell.v1.MotionEnded.$Properties|null);
+
+                /** Event clipRecorded */
+                clipRecorded?: (doorbell.v1.ClipRecorded.$Properties|null);
+
+                /** Event mediaHealth */
+                mediaHealth?: (doorbell.v1.MediaHealth.$Properties|null);
+
+                /** Event storageAlert */
+                storageAlert?: (doorbell.v1.StorageAlert.$Properties|null);
+
                 /** Event otaProgress */
                 otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
 
                 /** Event kind */
-                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress");
+                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2151,10 +2181,15 @@ export namespace doorbell {
               eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
               keysChanged?: doorbell.v1.KeysChanged.$Shape|null;
               pairingWindow?: doorbell.v1.PairingWindow.$Shape|null;
+              motionStarted?: doorbell.v1.MotionStarted.$Shape|null;
+              motionEnded?: doorbell.v1.MotionEnded.$Shape|null;
+              clipRecorded?: doorbell.v1.ClipRecorded.$Shape|null;
+              mediaHealth?: doorbell.v1.MediaHealth.$Shape|null;
+              storageAlert?: doorbell.v1.StorageAlert.$Shape|null;
               otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
+              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
             );
         }
 
@@ -2182,6 +2217,9 @@ export namespace doorbell {
 
             /** ButtonPressed pressSeq. */
             pressSeq: number;
+
+            /** ButtonPressed snapshotId. */
+            snapshotId: string;
 
             /**
              * Creates a new ButtonPressed instance using the specified properties.
@@ -2249,12 +2287,588 @@ export namespace doorbell {
                 /** ButtonPressed pressSeq */
                 pressSeq?: (number|null);
 
+                /** ButtonPressed snapshotId */
+                snapshotId?: (string|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a ButtonPressed. */
             type $Shape = doorbell.v1.ButtonPressed.$Properties;
+        }
+
+        /**
+         * Properties of a MotionStarted.
+         * @deprecated Use doorbell.v1.MotionStarted.$Properties instead.
+         */
+        interface IMotionStarted extends doorbell.v1.MotionStarted.$Properties {
+        }
+
+        /** Represents a MotionStarted. */
+        class MotionStarted {
+
+            /**
+             * Constructs a new MotionStarted.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.MotionStarted.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** MotionStarted zone. */
+            zone: string;
+
+            /** MotionStarted atMs. */
+            atMs: number;
+
+            /** MotionStarted area. */
+            area: number;
+
+            /**
+             * Creates a new MotionStarted instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MotionStarted instance
+             */
+            static create(properties: doorbell.v1.MotionStarted.$Shape): doorbell.v1.MotionStarted & doorbell.v1.MotionStarted.$Shape;
+            static create(properties?: doorbell.v1.MotionStarted.$Properties): doorbell.v1.MotionStarted;
+
+            /**
+             * Encodes the specified MotionStarted message. Does not implicitly {@link doorbell.v1.MotionStarted.verify|verify} messages.
+             * @param message MotionStarted message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.MotionStarted.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MotionStarted message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.MotionStarted & doorbell.v1.MotionStarted.$Shape} MotionStarted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.MotionStarted & doorbell.v1.MotionStarted.$Shape;
+
+            /**
+             * Verifies a MotionStarted message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a MotionStarted message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns MotionStarted
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.MotionStarted;
+
+            /**
+             * Creates a plain object from a MotionStarted message. Also converts values to other types if specified.
+             * @param message MotionStarted
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.MotionStarted, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this MotionStarted to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace MotionStarted {
+
+            /** Properties of a MotionStarted. */
+            interface $Properties {
+
+                /** MotionStarted zone */
+                zone?: (string|null);
+
+                /** MotionStarted atMs */
+                atMs?: (number|null);
+
+                /** MotionStarted area */
+                area?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MotionStarted. */
+            type $Shape = doorbell.v1.MotionStarted.$Properties;
+        }
+
+        /**
+         * Properties of a MotionEnded.
+         * @deprecated Use doorbell.v1.MotionEnded.$Properties instead.
+         */
+        interface IMotionEnded extends doorbell.v1.MotionEnded.$Properties {
+        }
+
+        /** Represents a MotionEnded. */
+        class MotionEnded {
+
+            /**
+             * Constructs a new MotionEnded.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.MotionEnded.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** MotionEnded zone. */
+            zone: string;
+
+            /** MotionEnded atMs. */
+            atMs: number;
+
+            /** MotionEnded durationMs. */
+            durationMs: number;
+
+            /**
+             * Creates a new MotionEnded instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MotionEnded instance
+             */
+            static create(properties: doorbell.v1.MotionEnded.$Shape): doorbell.v1.MotionEnded & doorbell.v1.MotionEnded.$Shape;
+            static create(properties?: doorbell.v1.MotionEnded.$Properties): doorbell.v1.MotionEnded;
+
+            /**
+             * Encodes the specified MotionEnded message. Does not implicitly {@link doorbell.v1.MotionEnded.verify|verify} messages.
+             * @param message MotionEnded message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.MotionEnded.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MotionEnded message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.MotionEnded & doorbell.v1.MotionEnded.$Shape} MotionEnded
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.MotionEnded & doorbell.v1.MotionEnded.$Shape;
+
+            /**
+             * Verifies a MotionEnded message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a MotionEnded message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns MotionEnded
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.MotionEnded;
+
+            /**
+             * Creates a plain object from a MotionEnded message. Also converts values to other types if specified.
+             * @param message MotionEnded
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.MotionEnded, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this MotionEnded to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace MotionEnded {
+
+            /** Properties of a MotionEnded. */
+            interface $Properties {
+
+                /** MotionEnded zone */
+                zone?: (string|null);
+
+                /** MotionEnded atMs */
+                atMs?: (number|null);
+
+                /** MotionEnded durationMs */
+                durationMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MotionEnded. */
+            type $Shape = doorbell.v1.MotionEnded.$Properties;
+        }
+
+        /**
+         * Properties of a ClipRecorded.
+         * @deprecated Use doorbell.v1.ClipRecorded.$Properties instead.
+         */
+        interface IClipRecorded extends doorbell.v1.ClipRecorded.$Properties {
+        }
+
+        /** Represents a ClipRecorded. */
+        class ClipRecorded {
+
+            /**
+             * Constructs a new ClipRecorded.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.ClipRecorded.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ClipRecorded clipId. */
+            clipId: string;
+
+            /** ClipRecorded reason. */
+            reason: string;
+
+            /** ClipRecorded reasons. */
+            reasons: string[];
+
+            /** ClipRecorded triggerMs. */
+            triggerMs: number;
+
+            /** ClipRecorded startMs. */
+            startMs: number;
+
+            /** ClipRecorded endMs. */
+            endMs: number;
+
+            /** ClipRecorded bytes. */
+            bytes: number;
+
+            /** ClipRecorded sha256. */
+            sha256: string;
+
+            /** ClipRecorded truncated. */
+            truncated: boolean;
+
+            /**
+             * Creates a new ClipRecorded instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ClipRecorded instance
+             */
+            static create(properties: doorbell.v1.ClipRecorded.$Shape): doorbell.v1.ClipRecorded & doorbell.v1.ClipRecorded.$Shape;
+            static create(properties?: doorbell.v1.ClipRecorded.$Properties): doorbell.v1.ClipRecorded;
+
+            /**
+             * Encodes the specified ClipRecorded message. Does not implicitly {@link doorbell.v1.ClipRecorded.verify|verify} messages.
+             * @param message ClipRecorded message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.ClipRecorded.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ClipRecorded message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.ClipRecorded & doorbell.v1.ClipRecorded.$Shape} ClipRecorded
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.ClipRecorded & doorbell.v1.ClipRecorded.$Shape;
+
+            /**
+             * Verifies a ClipRecorded message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ClipRecorded message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ClipRecorded
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.ClipRecorded;
+
+            /**
+             * Creates a plain object from a ClipRecorded message. Also converts values to other types if specified.
+             * @param message ClipRecorded
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.ClipRecorded, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ClipRecorded to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace ClipRecorded {
+
+            /** Properties of a ClipRecorded. */
+            interface $Properties {
+
+                /** ClipRecorded clipId */
+                clipId?: (string|null);
+
+                /** ClipRecorded reason */
+                reason?: (string|null);
+
+                /** ClipRecorded reasons */
+                reasons?: (string[]|null);
+
+                /** ClipRecorded triggerMs */
+                triggerMs?: (number|null);
+
+                /** ClipRecorded startMs */
+                startMs?: (number|null);
+
+                /** ClipRecorded endMs */
+                endMs?: (number|null);
+
+                /** ClipRecorded bytes */
+                bytes?: (number|null);
+
+                /** ClipRecorded sha256 */
+                sha256?: (string|null);
+
+                /** ClipRecorded truncated */
+                truncated?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ClipRecorded. */
+            type $Shape = doorbell.v1.ClipRecorded.$Properties;
+        }
+
+        /**
+         * Properties of a MediaHealth.
+         * @deprecated Use doorbell.v1.MediaHealth.$Properties instead.
+         */
+        interface IMediaHealth extends doorbell.v1.MediaHealth.$Properties {
+        }
+
+        /** Represents a MediaHealth. */
+        class MediaHealth {
+
+            /**
+             * Constructs a new MediaHealth.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.MediaHealth.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** MediaHealth state. */
+            state: string;
+
+            /** MediaHealth detail. */
+            detail: string;
+
+            /** MediaHealth attempt. */
+            attempt: number;
+
+            /**
+             * Creates a new MediaHealth instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MediaHealth instance
+             */
+            static create(properties: doorbell.v1.MediaHealth.$Shape): doorbell.v1.MediaHealth & doorbell.v1.MediaHealth.$Shape;
+            static create(properties?: doorbell.v1.MediaHealth.$Properties): doorbell.v1.MediaHealth;
+
+            /**
+             * Encodes the specified MediaHealth message. Does not implicitly {@link doorbell.v1.MediaHealth.verify|verify} messages.
+             * @param message MediaHealth message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.MediaHealth.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MediaHealth message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.MediaHealth & doorbell.v1.MediaHealth.$Shape} MediaHealth
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.MediaHealth & doorbell.v1.MediaHealth.$Shape;
+
+            /**
+             * Verifies a MediaHealth message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a MediaHealth message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns MediaHealth
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.MediaHealth;
+
+            /**
+             * Creates a plain object from a MediaHealth message. Also converts values to other types if specified.
+             * @param message MediaHealth
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.MediaHealth, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this MediaHealth to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace MediaHealth {
+
+            /** Properties of a MediaHealth. */
+            interface $Properties {
+
+                /** MediaHealth state */
+                state?: (string|null);
+
+                /** MediaHealth detail */
+                detail?: (string|null);
+
+                /** MediaHealth attempt */
+                attempt?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MediaHealth. */
+            type $Shape = doorbell.v1.MediaHealth.$Properties;
+        }
+
+        /**
+         * Properties of a StorageAlert.
+         * @deprecated Use doorbell.v1.StorageAlert.$Properties instead.
+         */
+        interface IStorageAlert extends doorbell.v1.StorageAlert.$Properties {
+        }
+
+        /** Represents a StorageAlert. */
+        class StorageAlert {
+
+            /**
+             * Constructs a new StorageAlert.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.StorageAlert.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** StorageAlert kind. */
+            kind: string;
+
+            /** StorageAlert itemId. */
+            itemId: string;
+
+            /** StorageAlert items. */
+            items: number;
+
+            /** StorageAlert bytes. */
+            bytes: number;
+
+            /** StorageAlert detail. */
+            detail: string;
+
+            /**
+             * Creates a new StorageAlert instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StorageAlert instance
+             */
+            static create(properties: doorbell.v1.StorageAlert.$Shape): doorbell.v1.StorageAlert & doorbell.v1.StorageAlert.$Shape;
+            static create(properties?: doorbell.v1.StorageAlert.$Properties): doorbell.v1.StorageAlert;
+
+            /**
+             * Encodes the specified StorageAlert message. Does not implicitly {@link doorbell.v1.StorageAlert.verify|verify} messages.
+             * @param message StorageAlert message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.StorageAlert.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StorageAlert message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.StorageAlert & doorbell.v1.StorageAlert.$Shape} StorageAlert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.StorageAlert & doorbell.v1.StorageAlert.$Shape;
+
+            /**
+             * Verifies a StorageAlert message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a StorageAlert message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StorageAlert
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.StorageAlert;
+
+            /**
+             * Creates a plain object from a StorageAlert message. Also converts values to other types if specified.
+             * @param message StorageAlert
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.StorageAlert, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StorageAlert to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace StorageAlert {
+
+            /** Properties of a StorageAlert. */
+            interface $Properties {
+
+                /** StorageAlert kind */
+                kind?: (string|null);
+
+                /** StorageAlert itemId */
+                itemId?: (string|null);
+
+                /** StorageAlert items */
+                items?: (number|null);
+
+                /** StorageAlert bytes */
+                bytes?: (number|null);
+
+                /** StorageAlert detail */
+                detail?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StorageAlert. */
+            type $Shape = doorbell.v1.StorageAlert.$Properties;
         }
 
         /**

@@ -4,7 +4,7 @@ import $protobuf from "protobufjs/minimal.js";
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Array = $util.global.Array, $String = $util.global.String, $Number = $util.global.Number, $Boolean = $util.global.Boolean, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Array = $util.global.Array, $String = $util.global.String, $Number = $util.global.Number, $Boolean = $util.global.Boolean, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $isFinite = $util.global.isFinite;
 
 // gen-proto: 64-bit integers are plain numbers (see scripts/gen-proto).
 const $Long = null;
@@ -5684,8 +5684,13 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.EventsDropped.$Properties|null} [eventsDropped] Event eventsDropped
              * @property {doorbell.v1.KeysChanged.$Properties|null} [keysChanged] Event keysChanged
              * @property {doorbell.v1.PairingWindow.$Properties|null} [pairingWindow] Event pairingWindow
+             * @property {doorbell.v1.MotionStarted.$Properties|null} [motionStarted] Event motionStarted
+             * @property {doorbell.v1.MotionEnded.$Properties|null} [motionEnded] Event motionEnded
+             * @property {doorbell.v1.ClipRecorded.$Properties|null} [clipRecorded] Event clipRecorded
+             * @property {doorbell.v1.MediaHealth.$Properties|null} [mediaHealth] Event mediaHealth
+             * @property {doorbell.v1.StorageAlert.$Properties|null} [storageAlert] Event storageAlert
              * @property {doorbell.v1.OtaProgress.$Properties|null} [otaProgress] Event otaProgress
-             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress"} [kind] Event kind
+             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress"} [kind] Event kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -5709,10 +5714,15 @@ export const doorbell = $root.doorbell = (() => {
              *   eventsDropped?: doorbell.v1.EventsDropped.$Shape|null;
              *   keysChanged?: doorbell.v1.KeysChanged.$Shape|null;
              *   pairingWindow?: doorbell.v1.PairingWindow.$Shape|null;
+             *   motionStarted?: doorbell.v1.MotionStarted.$Shape|null;
+             *   motionEnded?: doorbell.v1.MotionEnded.$Shape|null;
+             *   clipRecorded?: doorbell.v1.ClipRecorded.$Shape|null;
+             *   mediaHealth?: doorbell.v1.MediaHealth.$Shape|null;
+             *   storageAlert?: doorbell.v1.StorageAlert.$Shape|null;
              *   otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
+             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
              * )} doorbell.v1.Event.$Shape
              */
 
@@ -5804,6 +5814,46 @@ export const doorbell = $root.doorbell = (() => {
             Event.prototype.pairingWindow = null;
 
             /**
+             * Event motionStarted.
+             * @member {doorbell.v1.MotionStarted.$Properties|null|undefined} motionStarted
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.motionStarted = null;
+
+            /**
+             * Event motionEnded.
+             * @member {doorbell.v1.MotionEnded.$Properties|null|undefined} motionEnded
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.motionEnded = null;
+
+            /**
+             * Event clipRecorded.
+             * @member {doorbell.v1.ClipRecorded.$Properties|null|undefined} clipRecorded
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.clipRecorded = null;
+
+            /**
+             * Event mediaHealth.
+             * @member {doorbell.v1.MediaHealth.$Properties|null|undefined} mediaHealth
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.mediaHealth = null;
+
+            /**
+             * Event storageAlert.
+             * @member {doorbell.v1.StorageAlert.$Properties|null|undefined} storageAlert
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.storageAlert = null;
+
+            /**
              * Event otaProgress.
              * @member {doorbell.v1.OtaProgress.$Properties|null|undefined} otaProgress
              * @memberof doorbell.v1.Event
@@ -5816,12 +5866,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Event kind.
-             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"otaProgress"|undefined} kind
+             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress"|undefined} kind
              * @memberof doorbell.v1.Event
              * @instance
              */
             $Object.defineProperty(Event.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow", "otaProgress"]),
+                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow", "motionStarted", "motionEnded", "clipRecorded", "mediaHealth", "storageAlert", "otaProgress"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -5875,6 +5925,16 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.KeysChanged.encode(message.keysChanged, writer.uint32(/* id 16, wireType 2 =*/130).fork(), _depth + 1).ldelim();
                 if (message.pairingWindow != null && $Object.hasOwnProperty.call(message, "pairingWindow"))
                     $root.doorbell.v1.PairingWindow.encode(message.pairingWindow, writer.uint32(/* id 17, wireType 2 =*/138).fork(), _depth + 1).ldelim();
+                if (message.motionStarted != null && $Object.hasOwnProperty.call(message, "motionStarted"))
+                    $root.doorbell.v1.MotionStarted.encode(message.motionStarted, writer.uint32(/* id 20, wireType 2 =*/162).fork(), _depth + 1).ldelim();
+                if (message.motionEnded != null && $Object.hasOwnProperty.call(message, "motionEnded"))
+                    $root.doorbell.v1.MotionEnded.encode(message.motionEnded, writer.uint32(/* id 21, wireType 2 =*/170).fork(), _depth + 1).ldelim();
+                if (message.clipRecorded != null && $Object.hasOwnProperty.call(message, "clipRecorded"))
+                    $root.doorbell.v1.ClipRecorded.encode(message.clipRecorded, writer.uint32(/* id 22, wireType 2 =*/178).fork(), _depth + 1).ldelim();
+                if (message.mediaHealth != null && $Object.hasOwnProperty.call(message, "mediaHealth"))
+                    $root.doorbell.v1.MediaHealth.encode(message.mediaHealth, writer.uint32(/* id 23, wireType 2 =*/186).fork(), _depth + 1).ldelim();
+                if (message.storageAlert != null && $Object.hasOwnProperty.call(message, "storageAlert"))
+                    $root.doorbell.v1.StorageAlert.encode(message.storageAlert, writer.uint32(/* id 24, wireType 2 =*/194).fork(), _depth + 1).ldelim();
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress"))
                     $root.doorbell.v1.OtaProgress.encode(message.otaProgress, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
@@ -5981,6 +6041,41 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.pairingWindow = $root.doorbell.v1.PairingWindow.decode(reader, reader.size(), $undefined, _depth + 1, message.pairingWindow);
                             message.kind = "pairingWindow";
+                            continue;
+                        }
+                    case 20: {
+                            if (wireType !== 2)
+                                break;
+                            message.motionStarted = $root.doorbell.v1.MotionStarted.decode(reader, reader.size(), $undefined, _depth + 1, message.motionStarted);
+                            message.kind = "motionStarted";
+                            continue;
+                        }
+                    case 21: {
+                            if (wireType !== 2)
+                                break;
+                            message.motionEnded = $root.doorbell.v1.MotionEnded.decode(reader, reader.size(), $undefined, _depth + 1, message.motionEnded);
+                            message.kind = "motionEnded";
+                            continue;
+                        }
+                    case 22: {
+                            if (wireType !== 2)
+                                break;
+                            message.clipRecorded = $root.doorbell.v1.ClipRecorded.decode(reader, reader.size(), $undefined, _depth + 1, message.clipRecorded);
+                            message.kind = "clipRecorded";
+                            continue;
+                        }
+                    case 23: {
+                            if (wireType !== 2)
+                                break;
+                            message.mediaHealth = $root.doorbell.v1.MediaHealth.decode(reader, reader.size(), $undefined, _depth + 1, message.mediaHealth);
+                            message.kind = "mediaHealth";
+                            continue;
+                        }
+                    case 24: {
+                            if (wireType !== 2)
+                                break;
+                            message.storageAlert = $root.doorbell.v1.StorageAlert.decode(reader, reader.size(), $undefined, _depth + 1, message.storageAlert);
+                            message.kind = "storageAlert";
                             continue;
                         }
                     case 30: {
@@ -6106,6 +6201,56 @@ export const doorbell = $root.doorbell = (() => {
                             return "pairingWindow." + error;
                     }
                 }
+                if (message.motionStarted != null && $Object.hasOwnProperty.call(message, "motionStarted")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.MotionStarted.verify(message.motionStarted, _depth + 1);
+                        if (error)
+                            return "motionStarted." + error;
+                    }
+                }
+                if (message.motionEnded != null && $Object.hasOwnProperty.call(message, "motionEnded")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.MotionEnded.verify(message.motionEnded, _depth + 1);
+                        if (error)
+                            return "motionEnded." + error;
+                    }
+                }
+                if (message.clipRecorded != null && $Object.hasOwnProperty.call(message, "clipRecorded")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.ClipRecorded.verify(message.clipRecorded, _depth + 1);
+                        if (error)
+                            return "clipRecorded." + error;
+                    }
+                }
+                if (message.mediaHealth != null && $Object.hasOwnProperty.call(message, "mediaHealth")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.MediaHealth.verify(message.mediaHealth, _depth + 1);
+                        if (error)
+                            return "mediaHealth." + error;
+                    }
+                }
+                if (message.storageAlert != null && $Object.hasOwnProperty.call(message, "storageAlert")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.StorageAlert.verify(message.storageAlert, _depth + 1);
+                        if (error)
+                            return "storageAlert." + error;
+                    }
+                }
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -6182,6 +6327,31 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Event.pairingWindow: object expected");
                     message.pairingWindow = $root.doorbell.v1.PairingWindow.fromObject(object.pairingWindow, _depth + 1);
                 }
+                if (object.motionStarted != null) {
+                    if (!$util.isObject(object.motionStarted))
+                        throw $TypeError(".doorbell.v1.Event.motionStarted: object expected");
+                    message.motionStarted = $root.doorbell.v1.MotionStarted.fromObject(object.motionStarted, _depth + 1);
+                }
+                if (object.motionEnded != null) {
+                    if (!$util.isObject(object.motionEnded))
+                        throw $TypeError(".doorbell.v1.Event.motionEnded: object expected");
+                    message.motionEnded = $root.doorbell.v1.MotionEnded.fromObject(object.motionEnded, _depth + 1);
+                }
+                if (object.clipRecorded != null) {
+                    if (!$util.isObject(object.clipRecorded))
+                        throw $TypeError(".doorbell.v1.Event.clipRecorded: object expected");
+                    message.clipRecorded = $root.doorbell.v1.ClipRecorded.fromObject(object.clipRecorded, _depth + 1);
+                }
+                if (object.mediaHealth != null) {
+                    if (!$util.isObject(object.mediaHealth))
+                        throw $TypeError(".doorbell.v1.Event.mediaHealth: object expected");
+                    message.mediaHealth = $root.doorbell.v1.MediaHealth.fromObject(object.mediaHealth, _depth + 1);
+                }
+                if (object.storageAlert != null) {
+                    if (!$util.isObject(object.storageAlert))
+                        throw $TypeError(".doorbell.v1.Event.storageAlert: object expected");
+                    message.storageAlert = $root.doorbell.v1.StorageAlert.fromObject(object.storageAlert, _depth + 1);
+                }
                 if (object.otaProgress != null) {
                     if (!$util.isObject(object.otaProgress))
                         throw $TypeError(".doorbell.v1.Event.otaProgress: object expected");
@@ -6251,6 +6421,31 @@ export const doorbell = $root.doorbell = (() => {
                     if (options.oneofs)
                         object.kind = "pairingWindow";
                 }
+                if (message.motionStarted != null && $Object.hasOwnProperty.call(message, "motionStarted")) {
+                    object.motionStarted = $root.doorbell.v1.MotionStarted.toObject(message.motionStarted, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "motionStarted";
+                }
+                if (message.motionEnded != null && $Object.hasOwnProperty.call(message, "motionEnded")) {
+                    object.motionEnded = $root.doorbell.v1.MotionEnded.toObject(message.motionEnded, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "motionEnded";
+                }
+                if (message.clipRecorded != null && $Object.hasOwnProperty.call(message, "clipRecorded")) {
+                    object.clipRecorded = $root.doorbell.v1.ClipRecorded.toObject(message.clipRecorded, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "clipRecorded";
+                }
+                if (message.mediaHealth != null && $Object.hasOwnProperty.call(message, "mediaHealth")) {
+                    object.mediaHealth = $root.doorbell.v1.MediaHealth.toObject(message.mediaHealth, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "mediaHealth";
+                }
+                if (message.storageAlert != null && $Object.hasOwnProperty.call(message, "storageAlert")) {
+                    object.storageAlert = $root.doorbell.v1.StorageAlert.toObject(message.storageAlert, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "storageAlert";
+                }
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
                     object.otaProgress = $root.doorbell.v1.OtaProgress.toObject(message.otaProgress, options, _depth + 1);
                     if (options.oneofs)
@@ -6280,6 +6475,7 @@ export const doorbell = $root.doorbell = (() => {
              * @typedef {Object} doorbell.v1.ButtonPressed.$Properties
              * @property {number|null} [pressedAtMs] ButtonPressed pressedAtMs
              * @property {number|null} [pressSeq] ButtonPressed pressSeq
+             * @property {string|null} [snapshotId] ButtonPressed snapshotId
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -6328,6 +6524,14 @@ export const doorbell = $root.doorbell = (() => {
             ButtonPressed.prototype.pressSeq = $Long ? $Long.fromBits(0,0,true) : 0;
 
             /**
+             * ButtonPressed snapshotId.
+             * @member {string} snapshotId
+             * @memberof doorbell.v1.ButtonPressed
+             * @instance
+             */
+            ButtonPressed.prototype.snapshotId = "";
+
+            /**
              * Creates a new ButtonPressed instance using the specified properties.
              * @function create
              * @memberof doorbell.v1.ButtonPressed
@@ -6363,6 +6567,8 @@ export const doorbell = $root.doorbell = (() => {
                     writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.pressedAtMs);
                 if (message.pressSeq != null && $Object.hasOwnProperty.call(message, "pressSeq") && (typeof message.pressSeq === "object" ? message.pressSeq.low || message.pressSeq.high : message.pressSeq !== 0))
                     writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.pressSeq);
+                if (message.snapshotId != null && $Object.hasOwnProperty.call(message, "snapshotId") && message.snapshotId !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.snapshotId);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -6425,6 +6631,15 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.pressSeq;
                             continue;
                         }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.snapshotId = value;
+                            else
+                                delete message.snapshotId;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -6463,6 +6678,9 @@ export const doorbell = $root.doorbell = (() => {
                 if (message.pressSeq != null && $Object.hasOwnProperty.call(message, "pressSeq"))
                     if (!$util.isInteger(message.pressSeq) && !(message.pressSeq && $util.isInteger(message.pressSeq.low) && $util.isInteger(message.pressSeq.high)))
                         return "pressSeq: integer|Long expected";
+                if (message.snapshotId != null && $Object.hasOwnProperty.call(message, "snapshotId"))
+                    if (!$util.isString(message.snapshotId))
+                        return "snapshotId: string expected";
                 return null;
             };
 
@@ -6504,6 +6722,9 @@ export const doorbell = $root.doorbell = (() => {
                             message.pressSeq = object.pressSeq;
                         else if (typeof object.pressSeq === "object")
                             message.pressSeq = new $util.LongBits(object.pressSeq.low >>> 0, object.pressSeq.high >>> 0).toNumber(true);
+                if (object.snapshotId != null)
+                    if (typeof object.snapshotId !== "string" || object.snapshotId.length)
+                        message.snapshotId = $String(object.snapshotId);
                 return message;
             };
 
@@ -6535,6 +6756,7 @@ export const doorbell = $root.doorbell = (() => {
                         object.pressSeq = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
                     } else
                         object.pressSeq = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.snapshotId = "";
                 }
                 if (message.pressedAtMs != null && $Object.hasOwnProperty.call(message, "pressedAtMs"))
                     if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
@@ -6550,6 +6772,8 @@ export const doorbell = $root.doorbell = (() => {
                         object.pressSeq = options.longs === $String ? $String(message.pressSeq) : message.pressSeq;
                     else
                         object.pressSeq = options.longs === $String ? $Long.prototype.toString.call(message.pressSeq) : options.longs === $Number ? new $util.LongBits(message.pressSeq.low >>> 0, message.pressSeq.high >>> 0).toNumber(true) : message.pressSeq;
+                if (message.snapshotId != null && $Object.hasOwnProperty.call(message, "snapshotId"))
+                    object.snapshotId = message.snapshotId;
                 return object;
             };
 
@@ -6565,6 +6789,1834 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return ButtonPressed;
+        })();
+
+        v1.MotionStarted = (function() {
+
+            /**
+             * Properties of a MotionStarted.
+             * @typedef {Object} doorbell.v1.MotionStarted.$Properties
+             * @property {string|null} [zone] MotionStarted zone
+             * @property {number|null} [atMs] MotionStarted atMs
+             * @property {number|null} [area] MotionStarted area
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MotionStarted.
+             * @memberof doorbell.v1
+             * @interface IMotionStarted
+             * @augments doorbell.v1.MotionStarted.$Properties
+             * @deprecated Use doorbell.v1.MotionStarted.$Properties instead.
+             */
+
+            /**
+             * Shape of a MotionStarted.
+             * @typedef {doorbell.v1.MotionStarted.$Properties} doorbell.v1.MotionStarted.$Shape
+             */
+
+            /**
+             * Constructs a new MotionStarted.
+             * @memberof doorbell.v1
+             * @classdesc Represents a MotionStarted.
+             * @constructor
+             * @param {doorbell.v1.MotionStarted.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MotionStarted = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * MotionStarted zone.
+             * @member {string} zone
+             * @memberof doorbell.v1.MotionStarted
+             * @instance
+             */
+            MotionStarted.prototype.zone = "";
+
+            /**
+             * MotionStarted atMs.
+             * @member {number} atMs
+             * @memberof doorbell.v1.MotionStarted
+             * @instance
+             */
+            MotionStarted.prototype.atMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MotionStarted area.
+             * @member {number} area
+             * @memberof doorbell.v1.MotionStarted
+             * @instance
+             */
+            MotionStarted.prototype.area = 0;
+
+            /**
+             * Creates a new MotionStarted instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.MotionStarted
+             * @static
+             * @param {doorbell.v1.MotionStarted.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.MotionStarted} MotionStarted instance
+             * @type {{
+             *   (properties: doorbell.v1.MotionStarted.$Shape): doorbell.v1.MotionStarted & doorbell.v1.MotionStarted.$Shape;
+             *   (properties?: doorbell.v1.MotionStarted.$Properties): doorbell.v1.MotionStarted;
+             * }}
+             */
+            MotionStarted.create = function(properties) {
+                return new MotionStarted(properties);
+            };
+
+            /**
+             * Encodes the specified MotionStarted message. Does not implicitly {@link doorbell.v1.MotionStarted.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.MotionStarted
+             * @static
+             * @param {doorbell.v1.MotionStarted.$Properties} message MotionStarted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MotionStarted.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.zone != null && $Object.hasOwnProperty.call(message, "zone") && message.zone !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.zone);
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs") && (typeof message.atMs === "object" ? message.atMs.low || message.atMs.high : message.atMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.atMs);
+                if (message.area != null && $Object.hasOwnProperty.call(message, "area") && !$Object.is(message.area, 0))
+                    writer.uint32(/* id 3, wireType 5 =*/29).float(message.area);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a MotionStarted message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.MotionStarted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.MotionStarted & doorbell.v1.MotionStarted.$Shape} MotionStarted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MotionStarted.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.MotionStarted();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.zone = value;
+                            else
+                                delete message.zone;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.atMs = value;
+                            else
+                                delete message.atMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 5)
+                                break;
+                            if (!$Object.is(value = reader.float(), 0))
+                                message.area = value;
+                            else
+                                delete message.area;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a MotionStarted message.
+             * @function verify
+             * @memberof doorbell.v1.MotionStarted
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MotionStarted.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.zone != null && $Object.hasOwnProperty.call(message, "zone"))
+                    if (!$util.isString(message.zone))
+                        return "zone: string expected";
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs"))
+                    if (!$util.isInteger(message.atMs) && !(message.atMs && $util.isInteger(message.atMs.low) && $util.isInteger(message.atMs.high)))
+                        return "atMs: integer|Long expected";
+                if (message.area != null && $Object.hasOwnProperty.call(message, "area"))
+                    if (typeof message.area !== "number")
+                        return "area: number expected";
+                return null;
+            };
+
+            /**
+             * Creates a MotionStarted message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.MotionStarted
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.MotionStarted} MotionStarted
+             */
+            MotionStarted.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.MotionStarted)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.MotionStarted: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.MotionStarted();
+                if (object.zone != null)
+                    if (typeof object.zone !== "string" || object.zone.length)
+                        message.zone = $String(object.zone);
+                if (object.atMs != null)
+                    if (typeof object.atMs === "object" ? object.atMs.low || object.atMs.high : $Number(object.atMs) !== 0)
+                        if ($Long)
+                            message.atMs = $Long.fromValue(object.atMs, true);
+                        else if (typeof object.atMs === "string")
+                            message.atMs = $parseInt(object.atMs, 10);
+                        else if (typeof object.atMs === "number")
+                            message.atMs = object.atMs;
+                        else if (typeof object.atMs === "object")
+                            message.atMs = new $util.LongBits(object.atMs.low >>> 0, object.atMs.high >>> 0).toNumber(true);
+                if (object.area != null)
+                    if (!$Object.is($Number(object.area), 0))
+                        message.area = $Number(object.area);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MotionStarted message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.MotionStarted
+             * @static
+             * @param {doorbell.v1.MotionStarted} message MotionStarted
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MotionStarted.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.zone = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.atMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.atMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.area = 0;
+                }
+                if (message.zone != null && $Object.hasOwnProperty.call(message, "zone"))
+                    object.zone = message.zone;
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.atMs = typeof message.atMs === "number" ? $BigInt(message.atMs) : $Long.fromBits(message.atMs.low >>> 0, message.atMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.atMs === "number")
+                        object.atMs = options.longs === $String ? $String(message.atMs) : message.atMs;
+                    else
+                        object.atMs = options.longs === $String ? $Long.prototype.toString.call(message.atMs) : options.longs === $Number ? new $util.LongBits(message.atMs.low >>> 0, message.atMs.high >>> 0).toNumber(true) : message.atMs;
+                if (message.area != null && $Object.hasOwnProperty.call(message, "area"))
+                    object.area = options.json && !$isFinite(message.area) ? $String(message.area) : message.area;
+                return object;
+            };
+
+            /**
+             * Converts this MotionStarted to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.MotionStarted
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MotionStarted.prototype.toJSON = function() {
+                return MotionStarted.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return MotionStarted;
+        })();
+
+        v1.MotionEnded = (function() {
+
+            /**
+             * Properties of a MotionEnded.
+             * @typedef {Object} doorbell.v1.MotionEnded.$Properties
+             * @property {string|null} [zone] MotionEnded zone
+             * @property {number|null} [atMs] MotionEnded atMs
+             * @property {number|null} [durationMs] MotionEnded durationMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MotionEnded.
+             * @memberof doorbell.v1
+             * @interface IMotionEnded
+             * @augments doorbell.v1.MotionEnded.$Properties
+             * @deprecated Use doorbell.v1.MotionEnded.$Properties instead.
+             */
+
+            /**
+             * Shape of a MotionEnded.
+             * @typedef {doorbell.v1.MotionEnded.$Properties} doorbell.v1.MotionEnded.$Shape
+             */
+
+            /**
+             * Constructs a new MotionEnded.
+             * @memberof doorbell.v1
+             * @classdesc Represents a MotionEnded.
+             * @constructor
+             * @param {doorbell.v1.MotionEnded.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MotionEnded = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * MotionEnded zone.
+             * @member {string} zone
+             * @memberof doorbell.v1.MotionEnded
+             * @instance
+             */
+            MotionEnded.prototype.zone = "";
+
+            /**
+             * MotionEnded atMs.
+             * @member {number} atMs
+             * @memberof doorbell.v1.MotionEnded
+             * @instance
+             */
+            MotionEnded.prototype.atMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MotionEnded durationMs.
+             * @member {number} durationMs
+             * @memberof doorbell.v1.MotionEnded
+             * @instance
+             */
+            MotionEnded.prototype.durationMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new MotionEnded instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.MotionEnded
+             * @static
+             * @param {doorbell.v1.MotionEnded.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.MotionEnded} MotionEnded instance
+             * @type {{
+             *   (properties: doorbell.v1.MotionEnded.$Shape): doorbell.v1.MotionEnded & doorbell.v1.MotionEnded.$Shape;
+             *   (properties?: doorbell.v1.MotionEnded.$Properties): doorbell.v1.MotionEnded;
+             * }}
+             */
+            MotionEnded.create = function(properties) {
+                return new MotionEnded(properties);
+            };
+
+            /**
+             * Encodes the specified MotionEnded message. Does not implicitly {@link doorbell.v1.MotionEnded.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.MotionEnded
+             * @static
+             * @param {doorbell.v1.MotionEnded.$Properties} message MotionEnded message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MotionEnded.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.zone != null && $Object.hasOwnProperty.call(message, "zone") && message.zone !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.zone);
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs") && (typeof message.atMs === "object" ? message.atMs.low || message.atMs.high : message.atMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.atMs);
+                if (message.durationMs != null && $Object.hasOwnProperty.call(message, "durationMs") && (typeof message.durationMs === "object" ? message.durationMs.low || message.durationMs.high : message.durationMs !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.durationMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a MotionEnded message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.MotionEnded
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.MotionEnded & doorbell.v1.MotionEnded.$Shape} MotionEnded
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MotionEnded.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.MotionEnded();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.zone = value;
+                            else
+                                delete message.zone;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.atMs = value;
+                            else
+                                delete message.atMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.durationMs = value;
+                            else
+                                delete message.durationMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a MotionEnded message.
+             * @function verify
+             * @memberof doorbell.v1.MotionEnded
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MotionEnded.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.zone != null && $Object.hasOwnProperty.call(message, "zone"))
+                    if (!$util.isString(message.zone))
+                        return "zone: string expected";
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs"))
+                    if (!$util.isInteger(message.atMs) && !(message.atMs && $util.isInteger(message.atMs.low) && $util.isInteger(message.atMs.high)))
+                        return "atMs: integer|Long expected";
+                if (message.durationMs != null && $Object.hasOwnProperty.call(message, "durationMs"))
+                    if (!$util.isInteger(message.durationMs) && !(message.durationMs && $util.isInteger(message.durationMs.low) && $util.isInteger(message.durationMs.high)))
+                        return "durationMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a MotionEnded message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.MotionEnded
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.MotionEnded} MotionEnded
+             */
+            MotionEnded.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.MotionEnded)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.MotionEnded: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.MotionEnded();
+                if (object.zone != null)
+                    if (typeof object.zone !== "string" || object.zone.length)
+                        message.zone = $String(object.zone);
+                if (object.atMs != null)
+                    if (typeof object.atMs === "object" ? object.atMs.low || object.atMs.high : $Number(object.atMs) !== 0)
+                        if ($Long)
+                            message.atMs = $Long.fromValue(object.atMs, true);
+                        else if (typeof object.atMs === "string")
+                            message.atMs = $parseInt(object.atMs, 10);
+                        else if (typeof object.atMs === "number")
+                            message.atMs = object.atMs;
+                        else if (typeof object.atMs === "object")
+                            message.atMs = new $util.LongBits(object.atMs.low >>> 0, object.atMs.high >>> 0).toNumber(true);
+                if (object.durationMs != null)
+                    if (typeof object.durationMs === "object" ? object.durationMs.low || object.durationMs.high : $Number(object.durationMs) !== 0)
+                        if ($Long)
+                            message.durationMs = $Long.fromValue(object.durationMs, true);
+                        else if (typeof object.durationMs === "string")
+                            message.durationMs = $parseInt(object.durationMs, 10);
+                        else if (typeof object.durationMs === "number")
+                            message.durationMs = object.durationMs;
+                        else if (typeof object.durationMs === "object")
+                            message.durationMs = new $util.LongBits(object.durationMs.low >>> 0, object.durationMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MotionEnded message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.MotionEnded
+             * @static
+             * @param {doorbell.v1.MotionEnded} message MotionEnded
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MotionEnded.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.zone = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.atMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.atMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.durationMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.durationMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.zone != null && $Object.hasOwnProperty.call(message, "zone"))
+                    object.zone = message.zone;
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.atMs = typeof message.atMs === "number" ? $BigInt(message.atMs) : $Long.fromBits(message.atMs.low >>> 0, message.atMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.atMs === "number")
+                        object.atMs = options.longs === $String ? $String(message.atMs) : message.atMs;
+                    else
+                        object.atMs = options.longs === $String ? $Long.prototype.toString.call(message.atMs) : options.longs === $Number ? new $util.LongBits(message.atMs.low >>> 0, message.atMs.high >>> 0).toNumber(true) : message.atMs;
+                if (message.durationMs != null && $Object.hasOwnProperty.call(message, "durationMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.durationMs = typeof message.durationMs === "number" ? $BigInt(message.durationMs) : $Long.fromBits(message.durationMs.low >>> 0, message.durationMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.durationMs === "number")
+                        object.durationMs = options.longs === $String ? $String(message.durationMs) : message.durationMs;
+                    else
+                        object.durationMs = options.longs === $String ? $Long.prototype.toString.call(message.durationMs) : options.longs === $Number ? new $util.LongBits(message.durationMs.low >>> 0, message.durationMs.high >>> 0).toNumber(true) : message.durationMs;
+                return object;
+            };
+
+            /**
+             * Converts this MotionEnded to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.MotionEnded
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MotionEnded.prototype.toJSON = function() {
+                return MotionEnded.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return MotionEnded;
+        })();
+
+        v1.ClipRecorded = (function() {
+
+            /**
+             * Properties of a ClipRecorded.
+             * @typedef {Object} doorbell.v1.ClipRecorded.$Properties
+             * @property {string|null} [clipId] ClipRecorded clipId
+             * @property {string|null} [reason] ClipRecorded reason
+             * @property {Array.<string>|null} [reasons] ClipRecorded reasons
+             * @property {number|null} [triggerMs] ClipRecorded triggerMs
+             * @property {number|null} [startMs] ClipRecorded startMs
+             * @property {number|null} [endMs] ClipRecorded endMs
+             * @property {number|null} [bytes] ClipRecorded bytes
+             * @property {string|null} [sha256] ClipRecorded sha256
+             * @property {boolean|null} [truncated] ClipRecorded truncated
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ClipRecorded.
+             * @memberof doorbell.v1
+             * @interface IClipRecorded
+             * @augments doorbell.v1.ClipRecorded.$Properties
+             * @deprecated Use doorbell.v1.ClipRecorded.$Properties instead.
+             */
+
+            /**
+             * Shape of a ClipRecorded.
+             * @typedef {doorbell.v1.ClipRecorded.$Properties} doorbell.v1.ClipRecorded.$Shape
+             */
+
+            /**
+             * Constructs a new ClipRecorded.
+             * @memberof doorbell.v1
+             * @classdesc Represents a ClipRecorded.
+             * @constructor
+             * @param {doorbell.v1.ClipRecorded.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ClipRecorded = function (properties) {
+                this.reasons = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ClipRecorded clipId.
+             * @member {string} clipId
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.clipId = "";
+
+            /**
+             * ClipRecorded reason.
+             * @member {string} reason
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.reason = "";
+
+            /**
+             * ClipRecorded reasons.
+             * @member {Array.<string>} reasons
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.reasons = $util.emptyArray;
+
+            /**
+             * ClipRecorded triggerMs.
+             * @member {number} triggerMs
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.triggerMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClipRecorded startMs.
+             * @member {number} startMs
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.startMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClipRecorded endMs.
+             * @member {number} endMs
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.endMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClipRecorded bytes.
+             * @member {number} bytes
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.bytes = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ClipRecorded sha256.
+             * @member {string} sha256
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.sha256 = "";
+
+            /**
+             * ClipRecorded truncated.
+             * @member {boolean} truncated
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             */
+            ClipRecorded.prototype.truncated = false;
+
+            /**
+             * Creates a new ClipRecorded instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.ClipRecorded
+             * @static
+             * @param {doorbell.v1.ClipRecorded.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.ClipRecorded} ClipRecorded instance
+             * @type {{
+             *   (properties: doorbell.v1.ClipRecorded.$Shape): doorbell.v1.ClipRecorded & doorbell.v1.ClipRecorded.$Shape;
+             *   (properties?: doorbell.v1.ClipRecorded.$Properties): doorbell.v1.ClipRecorded;
+             * }}
+             */
+            ClipRecorded.create = function(properties) {
+                return new ClipRecorded(properties);
+            };
+
+            /**
+             * Encodes the specified ClipRecorded message. Does not implicitly {@link doorbell.v1.ClipRecorded.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.ClipRecorded
+             * @static
+             * @param {doorbell.v1.ClipRecorded.$Properties} message ClipRecorded message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ClipRecorded.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.clipId != null && $Object.hasOwnProperty.call(message, "clipId") && message.clipId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.clipId);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.reason);
+                if (message.reasons != null && message.reasons.length)
+                    for (let i = 0; i < message.reasons.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.reasons[i]);
+                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs") && (typeof message.triggerMs === "object" ? message.triggerMs.low || message.triggerMs.high : message.triggerMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.triggerMs);
+                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs") && (typeof message.startMs === "object" ? message.startMs.low || message.startMs.high : message.startMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.startMs);
+                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs") && (typeof message.endMs === "object" ? message.endMs.low || message.endMs.high : message.endMs !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.endMs);
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes") && (typeof message.bytes === "object" ? message.bytes.low || message.bytes.high : message.bytes !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.bytes);
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256") && message.sha256 !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.sha256);
+                if (message.truncated != null && $Object.hasOwnProperty.call(message, "truncated") && message.truncated !== false)
+                    writer.uint32(/* id 9, wireType 0 =*/72).bool(message.truncated);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a ClipRecorded message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.ClipRecorded
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.ClipRecorded & doorbell.v1.ClipRecorded.$Shape} ClipRecorded
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ClipRecorded.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.ClipRecorded();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.clipId = value;
+                            else
+                                delete message.clipId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.reasons && message.reasons.length))
+                                message.reasons = [];
+                            message.reasons.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.triggerMs = value;
+                            else
+                                delete message.triggerMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.startMs = value;
+                            else
+                                delete message.startMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.endMs = value;
+                            else
+                                delete message.endMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.bytes = value;
+                            else
+                                delete message.bytes;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.sha256 = value;
+                            else
+                                delete message.sha256;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.truncated = value;
+                            else
+                                delete message.truncated;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a ClipRecorded message.
+             * @function verify
+             * @memberof doorbell.v1.ClipRecorded
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ClipRecorded.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.clipId != null && $Object.hasOwnProperty.call(message, "clipId"))
+                    if (!$util.isString(message.clipId))
+                        return "clipId: string expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.reasons != null && $Object.hasOwnProperty.call(message, "reasons")) {
+                    if (!$Array.isArray(message.reasons))
+                        return "reasons: array expected";
+                    for (let i = 0; i < message.reasons.length; ++i)
+                        if (!$util.isString(message.reasons[i]))
+                            return "reasons: string[] expected";
+                }
+                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs"))
+                    if (!$util.isInteger(message.triggerMs) && !(message.triggerMs && $util.isInteger(message.triggerMs.low) && $util.isInteger(message.triggerMs.high)))
+                        return "triggerMs: integer|Long expected";
+                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs"))
+                    if (!$util.isInteger(message.startMs) && !(message.startMs && $util.isInteger(message.startMs.low) && $util.isInteger(message.startMs.high)))
+                        return "startMs: integer|Long expected";
+                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs"))
+                    if (!$util.isInteger(message.endMs) && !(message.endMs && $util.isInteger(message.endMs.low) && $util.isInteger(message.endMs.high)))
+                        return "endMs: integer|Long expected";
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
+                    if (!$util.isInteger(message.bytes) && !(message.bytes && $util.isInteger(message.bytes.low) && $util.isInteger(message.bytes.high)))
+                        return "bytes: integer|Long expected";
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
+                    if (!$util.isString(message.sha256))
+                        return "sha256: string expected";
+                if (message.truncated != null && $Object.hasOwnProperty.call(message, "truncated"))
+                    if (typeof message.truncated !== "boolean")
+                        return "truncated: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a ClipRecorded message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.ClipRecorded
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.ClipRecorded} ClipRecorded
+             */
+            ClipRecorded.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.ClipRecorded)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.ClipRecorded: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.ClipRecorded();
+                if (object.clipId != null)
+                    if (typeof object.clipId !== "string" || object.clipId.length)
+                        message.clipId = $String(object.clipId);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.reasons) {
+                    if (!$Array.isArray(object.reasons))
+                        throw $TypeError(".doorbell.v1.ClipRecorded.reasons: array expected");
+                    message.reasons = $Array(object.reasons.length);
+                    for (let i = 0; i < object.reasons.length; ++i)
+                        message.reasons[i] = $String(object.reasons[i]);
+                }
+                if (object.triggerMs != null)
+                    if (typeof object.triggerMs === "object" ? object.triggerMs.low || object.triggerMs.high : $Number(object.triggerMs) !== 0)
+                        if ($Long)
+                            message.triggerMs = $Long.fromValue(object.triggerMs, true);
+                        else if (typeof object.triggerMs === "string")
+                            message.triggerMs = $parseInt(object.triggerMs, 10);
+                        else if (typeof object.triggerMs === "number")
+                            message.triggerMs = object.triggerMs;
+                        else if (typeof object.triggerMs === "object")
+                            message.triggerMs = new $util.LongBits(object.triggerMs.low >>> 0, object.triggerMs.high >>> 0).toNumber(true);
+                if (object.startMs != null)
+                    if (typeof object.startMs === "object" ? object.startMs.low || object.startMs.high : $Number(object.startMs) !== 0)
+                        if ($Long)
+                            message.startMs = $Long.fromValue(object.startMs, true);
+                        else if (typeof object.startMs === "string")
+                            message.startMs = $parseInt(object.startMs, 10);
+                        else if (typeof object.startMs === "number")
+                            message.startMs = object.startMs;
+                        else if (typeof object.startMs === "object")
+                            message.startMs = new $util.LongBits(object.startMs.low >>> 0, object.startMs.high >>> 0).toNumber(true);
+                if (object.endMs != null)
+                    if (typeof object.endMs === "object" ? object.endMs.low || object.endMs.high : $Number(object.endMs) !== 0)
+                        if ($Long)
+                            message.endMs = $Long.fromValue(object.endMs, true);
+                        else if (typeof object.endMs === "string")
+                            message.endMs = $parseInt(object.endMs, 10);
+                        else if (typeof object.endMs === "number")
+                            message.endMs = object.endMs;
+                        else if (typeof object.endMs === "object")
+                            message.endMs = new $util.LongBits(object.endMs.low >>> 0, object.endMs.high >>> 0).toNumber(true);
+                if (object.bytes != null)
+                    if (typeof object.bytes === "object" ? object.bytes.low || object.bytes.high : $Number(object.bytes) !== 0)
+                        if ($Long)
+                            message.bytes = $Long.fromValue(object.bytes, true);
+                        else if (typeof object.bytes === "string")
+                            message.bytes = $parseInt(object.bytes, 10);
+                        else if (typeof object.bytes === "number")
+                            message.bytes = object.bytes;
+                        else if (typeof object.bytes === "object")
+                            message.bytes = new $util.LongBits(object.bytes.low >>> 0, object.bytes.high >>> 0).toNumber(true);
+                if (object.sha256 != null)
+                    if (typeof object.sha256 !== "string" || object.sha256.length)
+                        message.sha256 = $String(object.sha256);
+                if (object.truncated != null)
+                    if (object.truncated)
+                        message.truncated = $Boolean(object.truncated);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ClipRecorded message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.ClipRecorded
+             * @static
+             * @param {doorbell.v1.ClipRecorded} message ClipRecorded
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ClipRecorded.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.reasons = [];
+                if (options.defaults) {
+                    object.clipId = "";
+                    object.reason = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.triggerMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.triggerMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.startMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.startMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.endMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.endMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.bytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.bytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.sha256 = "";
+                    object.truncated = false;
+                }
+                if (message.clipId != null && $Object.hasOwnProperty.call(message, "clipId"))
+                    object.clipId = message.clipId;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.reasons && message.reasons.length) {
+                    object.reasons = $Array(message.reasons.length);
+                    for (let j = 0; j < message.reasons.length; ++j)
+                        object.reasons[j] = message.reasons[j];
+                }
+                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.triggerMs = typeof message.triggerMs === "number" ? $BigInt(message.triggerMs) : $Long.fromBits(message.triggerMs.low >>> 0, message.triggerMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.triggerMs === "number")
+                        object.triggerMs = options.longs === $String ? $String(message.triggerMs) : message.triggerMs;
+                    else
+                        object.triggerMs = options.longs === $String ? $Long.prototype.toString.call(message.triggerMs) : options.longs === $Number ? new $util.LongBits(message.triggerMs.low >>> 0, message.triggerMs.high >>> 0).toNumber(true) : message.triggerMs;
+                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.startMs = typeof message.startMs === "number" ? $BigInt(message.startMs) : $Long.fromBits(message.startMs.low >>> 0, message.startMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.startMs === "number")
+                        object.startMs = options.longs === $String ? $String(message.startMs) : message.startMs;
+                    else
+                        object.startMs = options.longs === $String ? $Long.prototype.toString.call(message.startMs) : options.longs === $Number ? new $util.LongBits(message.startMs.low >>> 0, message.startMs.high >>> 0).toNumber(true) : message.startMs;
+                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.endMs = typeof message.endMs === "number" ? $BigInt(message.endMs) : $Long.fromBits(message.endMs.low >>> 0, message.endMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.endMs === "number")
+                        object.endMs = options.longs === $String ? $String(message.endMs) : message.endMs;
+                    else
+                        object.endMs = options.longs === $String ? $Long.prototype.toString.call(message.endMs) : options.longs === $Number ? new $util.LongBits(message.endMs.low >>> 0, message.endMs.high >>> 0).toNumber(true) : message.endMs;
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bytes = typeof message.bytes === "number" ? $BigInt(message.bytes) : $Long.fromBits(message.bytes.low >>> 0, message.bytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.bytes === "number")
+                        object.bytes = options.longs === $String ? $String(message.bytes) : message.bytes;
+                    else
+                        object.bytes = options.longs === $String ? $Long.prototype.toString.call(message.bytes) : options.longs === $Number ? new $util.LongBits(message.bytes.low >>> 0, message.bytes.high >>> 0).toNumber(true) : message.bytes;
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
+                    object.sha256 = message.sha256;
+                if (message.truncated != null && $Object.hasOwnProperty.call(message, "truncated"))
+                    object.truncated = message.truncated;
+                return object;
+            };
+
+            /**
+             * Converts this ClipRecorded to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.ClipRecorded
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ClipRecorded.prototype.toJSON = function() {
+                return ClipRecorded.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return ClipRecorded;
+        })();
+
+        v1.MediaHealth = (function() {
+
+            /**
+             * Properties of a MediaHealth.
+             * @typedef {Object} doorbell.v1.MediaHealth.$Properties
+             * @property {string|null} [state] MediaHealth state
+             * @property {string|null} [detail] MediaHealth detail
+             * @property {number|null} [attempt] MediaHealth attempt
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MediaHealth.
+             * @memberof doorbell.v1
+             * @interface IMediaHealth
+             * @augments doorbell.v1.MediaHealth.$Properties
+             * @deprecated Use doorbell.v1.MediaHealth.$Properties instead.
+             */
+
+            /**
+             * Shape of a MediaHealth.
+             * @typedef {doorbell.v1.MediaHealth.$Properties} doorbell.v1.MediaHealth.$Shape
+             */
+
+            /**
+             * Constructs a new MediaHealth.
+             * @memberof doorbell.v1
+             * @classdesc Represents a MediaHealth.
+             * @constructor
+             * @param {doorbell.v1.MediaHealth.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MediaHealth = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * MediaHealth state.
+             * @member {string} state
+             * @memberof doorbell.v1.MediaHealth
+             * @instance
+             */
+            MediaHealth.prototype.state = "";
+
+            /**
+             * MediaHealth detail.
+             * @member {string} detail
+             * @memberof doorbell.v1.MediaHealth
+             * @instance
+             */
+            MediaHealth.prototype.detail = "";
+
+            /**
+             * MediaHealth attempt.
+             * @member {number} attempt
+             * @memberof doorbell.v1.MediaHealth
+             * @instance
+             */
+            MediaHealth.prototype.attempt = 0;
+
+            /**
+             * Creates a new MediaHealth instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.MediaHealth
+             * @static
+             * @param {doorbell.v1.MediaHealth.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.MediaHealth} MediaHealth instance
+             * @type {{
+             *   (properties: doorbell.v1.MediaHealth.$Shape): doorbell.v1.MediaHealth & doorbell.v1.MediaHealth.$Shape;
+             *   (properties?: doorbell.v1.MediaHealth.$Properties): doorbell.v1.MediaHealth;
+             * }}
+             */
+            MediaHealth.create = function(properties) {
+                return new MediaHealth(properties);
+            };
+
+            /**
+             * Encodes the specified MediaHealth message. Does not implicitly {@link doorbell.v1.MediaHealth.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.MediaHealth
+             * @static
+             * @param {doorbell.v1.MediaHealth.$Properties} message MediaHealth message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MediaHealth.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state") && message.state !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.state);
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail") && message.detail !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.detail);
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt") && message.attempt !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.attempt);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a MediaHealth message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.MediaHealth
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.MediaHealth & doorbell.v1.MediaHealth.$Shape} MediaHealth
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MediaHealth.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.MediaHealth();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.state = value;
+                            else
+                                delete message.state;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.detail = value;
+                            else
+                                delete message.detail;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.attempt = value;
+                            else
+                                delete message.attempt;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a MediaHealth message.
+             * @function verify
+             * @memberof doorbell.v1.MediaHealth
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MediaHealth.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
+                    if (!$util.isString(message.state))
+                        return "state: string expected";
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    if (!$util.isInteger(message.attempt))
+                        return "attempt: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a MediaHealth message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.MediaHealth
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.MediaHealth} MediaHealth
+             */
+            MediaHealth.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.MediaHealth)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.MediaHealth: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.MediaHealth();
+                if (object.state != null)
+                    if (typeof object.state !== "string" || object.state.length)
+                        message.state = $String(object.state);
+                if (object.detail != null)
+                    if (typeof object.detail !== "string" || object.detail.length)
+                        message.detail = $String(object.detail);
+                if (object.attempt != null)
+                    if ($Number(object.attempt) !== 0)
+                        message.attempt = object.attempt >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MediaHealth message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.MediaHealth
+             * @static
+             * @param {doorbell.v1.MediaHealth} message MediaHealth
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MediaHealth.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.state = "";
+                    object.detail = "";
+                    object.attempt = 0;
+                }
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
+                    object.state = message.state;
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    object.attempt = message.attempt;
+                return object;
+            };
+
+            /**
+             * Converts this MediaHealth to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.MediaHealth
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MediaHealth.prototype.toJSON = function() {
+                return MediaHealth.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return MediaHealth;
+        })();
+
+        v1.StorageAlert = (function() {
+
+            /**
+             * Properties of a StorageAlert.
+             * @typedef {Object} doorbell.v1.StorageAlert.$Properties
+             * @property {string|null} [kind] StorageAlert kind
+             * @property {string|null} [itemId] StorageAlert itemId
+             * @property {number|null} [items] StorageAlert items
+             * @property {number|null} [bytes] StorageAlert bytes
+             * @property {string|null} [detail] StorageAlert detail
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a StorageAlert.
+             * @memberof doorbell.v1
+             * @interface IStorageAlert
+             * @augments doorbell.v1.StorageAlert.$Properties
+             * @deprecated Use doorbell.v1.StorageAlert.$Properties instead.
+             */
+
+            /**
+             * Shape of a StorageAlert.
+             * @typedef {doorbell.v1.StorageAlert.$Properties} doorbell.v1.StorageAlert.$Shape
+             */
+
+            /**
+             * Constructs a new StorageAlert.
+             * @memberof doorbell.v1
+             * @classdesc Represents a StorageAlert.
+             * @constructor
+             * @param {doorbell.v1.StorageAlert.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const StorageAlert = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * StorageAlert kind.
+             * @member {string} kind
+             * @memberof doorbell.v1.StorageAlert
+             * @instance
+             */
+            StorageAlert.prototype.kind = "";
+
+            /**
+             * StorageAlert itemId.
+             * @member {string} itemId
+             * @memberof doorbell.v1.StorageAlert
+             * @instance
+             */
+            StorageAlert.prototype.itemId = "";
+
+            /**
+             * StorageAlert items.
+             * @member {number} items
+             * @memberof doorbell.v1.StorageAlert
+             * @instance
+             */
+            StorageAlert.prototype.items = 0;
+
+            /**
+             * StorageAlert bytes.
+             * @member {number} bytes
+             * @memberof doorbell.v1.StorageAlert
+             * @instance
+             */
+            StorageAlert.prototype.bytes = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * StorageAlert detail.
+             * @member {string} detail
+             * @memberof doorbell.v1.StorageAlert
+             * @instance
+             */
+            StorageAlert.prototype.detail = "";
+
+            /**
+             * Creates a new StorageAlert instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.StorageAlert
+             * @static
+             * @param {doorbell.v1.StorageAlert.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.StorageAlert} StorageAlert instance
+             * @type {{
+             *   (properties: doorbell.v1.StorageAlert.$Shape): doorbell.v1.StorageAlert & doorbell.v1.StorageAlert.$Shape;
+             *   (properties?: doorbell.v1.StorageAlert.$Properties): doorbell.v1.StorageAlert;
+             * }}
+             */
+            StorageAlert.create = function(properties) {
+                return new StorageAlert(properties);
+            };
+
+            /**
+             * Encodes the specified StorageAlert message. Does not implicitly {@link doorbell.v1.StorageAlert.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.StorageAlert
+             * @static
+             * @param {doorbell.v1.StorageAlert.$Properties} message StorageAlert message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StorageAlert.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.kind);
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId") && message.itemId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.itemId);
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items") && message.items !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.items);
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes") && (typeof message.bytes === "object" ? message.bytes.low || message.bytes.high : message.bytes !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.bytes);
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail") && message.detail !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.detail);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a StorageAlert message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.StorageAlert
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.StorageAlert & doorbell.v1.StorageAlert.$Shape} StorageAlert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StorageAlert.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.StorageAlert();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.kind = value;
+                            else
+                                delete message.kind;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.itemId = value;
+                            else
+                                delete message.itemId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.items = value;
+                            else
+                                delete message.items;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.bytes = value;
+                            else
+                                delete message.bytes;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.detail = value;
+                            else
+                                delete message.detail;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a StorageAlert message.
+             * @function verify
+             * @memberof doorbell.v1.StorageAlert
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            StorageAlert.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    if (!$util.isString(message.kind))
+                        return "kind: string expected";
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId"))
+                    if (!$util.isString(message.itemId))
+                        return "itemId: string expected";
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items"))
+                    if (!$util.isInteger(message.items))
+                        return "items: integer expected";
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
+                    if (!$util.isInteger(message.bytes) && !(message.bytes && $util.isInteger(message.bytes.low) && $util.isInteger(message.bytes.high)))
+                        return "bytes: integer|Long expected";
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a StorageAlert message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.StorageAlert
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.StorageAlert} StorageAlert
+             */
+            StorageAlert.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.StorageAlert)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.StorageAlert: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.StorageAlert();
+                if (object.kind != null)
+                    if (typeof object.kind !== "string" || object.kind.length)
+                        message.kind = $String(object.kind);
+                if (object.itemId != null)
+                    if (typeof object.itemId !== "string" || object.itemId.length)
+                        message.itemId = $String(object.itemId);
+                if (object.items != null)
+                    if ($Number(object.items) !== 0)
+                        message.items = object.items >>> 0;
+                if (object.bytes != null)
+                    if (typeof object.bytes === "object" ? object.bytes.low || object.bytes.high : $Number(object.bytes) !== 0)
+                        if ($Long)
+                            message.bytes = $Long.fromValue(object.bytes, true);
+                        else if (typeof object.bytes === "string")
+                            message.bytes = $parseInt(object.bytes, 10);
+                        else if (typeof object.bytes === "number")
+                            message.bytes = object.bytes;
+                        else if (typeof object.bytes === "object")
+                            message.bytes = new $util.LongBits(object.bytes.low >>> 0, object.bytes.high >>> 0).toNumber(true);
+                if (object.detail != null)
+                    if (typeof object.detail !== "string" || object.detail.length)
+                        message.detail = $String(object.detail);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a StorageAlert message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.StorageAlert
+             * @static
+             * @param {doorbell.v1.StorageAlert} message StorageAlert
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            StorageAlert.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.kind = "";
+                    object.itemId = "";
+                    object.items = 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.bytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.bytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.detail = "";
+                }
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = message.kind;
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId"))
+                    object.itemId = message.itemId;
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items"))
+                    object.items = message.items;
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bytes = typeof message.bytes === "number" ? $BigInt(message.bytes) : $Long.fromBits(message.bytes.low >>> 0, message.bytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.bytes === "number")
+                        object.bytes = options.longs === $String ? $String(message.bytes) : message.bytes;
+                    else
+                        object.bytes = options.longs === $String ? $Long.prototype.toString.call(message.bytes) : options.longs === $Number ? new $util.LongBits(message.bytes.low >>> 0, message.bytes.high >>> 0).toNumber(true) : message.bytes;
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                return object;
+            };
+
+            /**
+             * Converts this StorageAlert to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.StorageAlert
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            StorageAlert.prototype.toJSON = function() {
+                return StorageAlert.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return StorageAlert;
         })();
 
         v1.ChimeRang = (function() {

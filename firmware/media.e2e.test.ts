@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
+import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
+import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+
+const run = promisify(execFile);
+const PREROLL_S = 2;
+const SEGMENT_S = 1;
+
+let broker: RunningBroker;
+let h: Harness;
+let wires: WireClient;
+let keys: string;
+let ownerIdentity: string;
+
+before(async () => {
+  broker = await startMosquitto();
+  keys = await mkdtemp(join(tmpdir(), 'doorbell-media-keys-'));
+  ownerIdentity = join(keys, 'owner.txt');
+  await run('age-keygen', ['-o', ownerIdentity]);
+  const recipient = (await run('age-keygen', ['-y', ownerIdentity])).stdout.trim();
+  h = await startHarness(broker.url, {
+    media: {
+      enabled: true,
+      camera: {
+        width: 320,
+        height: 240,
+        fps: 10,
+        bitrateKbps: 300,
+        segmentS: SEGMENT_S,
+        prerollS: PREROLL_S,
+        postrollS: 1,
+        ringDir: join('/dev/shm', `doorbell-e2e-ring-${process.pid}`),
+      },
+      recordMotion: false,
+      store: { recipients: [recipient] },
+    },
+  });
+  wires = await connectWires(h.device.simSocket ?? '');
+});
+
+after(async () => {
+  await wires?.close();
+  await h?.stop();
+  await broker?.stop();
+  await rm(keys, { recursive: true, force: true });
+});
+
+const clipsDir = (): string => join(h.dir, 'device', 'clips');
+
+async function storedFile(id: string): Promise<string> {
+  const name = (await readdir(clipsDir())).find((f) => f.startsWith(`${id}_`) && f.endsWith('.age'));
+  assert.ok(name, `no stored file for ${id}`);
+  return join(clipsDir(), name);
+}
+
+describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
+  test('a press rings, names a snapshot, and yields an encrypted pre-roll clip the owner can play', async () => {
+    await h.waitForEvent((e) => e.event.mediaHealth?.state === 'pipeline-up', 30_000, 'the pipeline up');
+    await new Promise((r) => setTimeout(r, (PREROLL_S + 1.5) * 1000)); // let the ring fill
+    const rings = (await wires.chimeHistory()).filter((c) => c.on).length;
+    await wires.press(100);
+    const pressed = await h.waitForEvent((e) => e.event.kind === 'buttonPressed', 5000, 'the press');
+    const snapshotId = pressed.event.buttonPressed?.snapshotId ?? '';
+    assert.match(snapshotId, /^\d{13}-[0-9a-f]{12}$/);
+    assert.equal((await wires.chimeHistory()).filter((c) => c.on).length, rings + 1, 'it rang');
+
+    const recorded = await h.waitForEvent((e) => e.event.kind === 'clipRecorded', 30_000, 'the clip');
+    const clip = recorded.event.clipRecorded;
+    assert.ok(clip);
+    assert.equal(clip.reason, 'press');
+    const trigger = Number(clip.triggerMs);
+    assert.ok(
+      Number(clip.startMs) <= trigger - PREROLL_S * 1000 + SEGMENT_S * 1000,
+      'the clip starts before the press',
+    );
+
+    // Only the owner's key opens it (the Debian age command), and ffprobe reads the result.
+    const file = await storedFile(clip.clipId ?? '');
+    const stored = await readFile(file);
+    assert.equal(stored.subarray(0, 21).toString(), 'age-encryption.org/v1');
+    assert.equal(stored.length, Number(clip.bytes));
+    const mp4 = join(keys, 'clip.mp4');
+    await run('age', ['-d', '-i', ownerIdentity, '-o', mp4, file]);
+    const probe = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'format=duration',
+      '-of',
+      'csv=p=0',
+      mp4,
+    ]);
+    const duration = Number(probe.stdout.trim());
+    const expected = (Number(clip.endMs) - Number(clip.startMs)) / 1000;
+    assert.ok(Math.abs(duration - expected) <= 1, `duration ${duration} s, expected ${expected} s`);
+
+    const snapshot = join(keys, 'snapshot.jpg');
+    await run('age', ['-d', '-i', ownerIdentity, '-o', snapshot, await storedFile(snapshotId)]);
+    const jpeg = await readFile(snapshot);
+    assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
+  });
+
+  test('the moving test pattern is reported as motion', async () => {
+    const motion = await h.waitForEvent((e) => e.event.kind === 'motionStarted', 15_000, 'motion');
+    assert.equal(motion.event.motionStarted?.zone, 'frame');
+  });
+
+  test('kill -9 of the media worker: presses during the outage ring, and the camera comes back', async () => {
+    const pid = h.device.mediaWorkerPid;
+    assert.ok(pid, 'the worker runs');
+    const upsBefore = h.hub.events.filter((e) => e.event.mediaHealth?.state === 'pipeline-up').length;
+    const ringsBefore = (await wires.chimeHistory()).filter((c) => c.on).length;
+    process.kill(pid, 'SIGKILL');
+    await wires.press(80);
+    await new Promise((r) => setTimeout(r, 700)); // past the button's lockout
+    await wires.press(80);
+    const history = (await wires.chimeHistory()).filter((c) => c.on);
+    assert.equal(history.length, ringsBefore + 2, 'both presses rang while the camera was down');
+    await h.waitForEvent(
+      (e) => e.event.mediaHealth?.state === 'restart-scheduled',
+      10_000,
+      'the restart being reported',
+    );
+    await h.waitForEvent(
+      () => h.hub.events.filter((e) => e.event.mediaHealth?.state === 'pipeline-up').length > upsBefore,
+      30_000,
+      'the pipeline up again',
+    );
+    assert.notEqual(h.device.mediaWorkerPid, pid);
+  });
+});
