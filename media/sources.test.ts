@@ -100,6 +100,35 @@ describe('camera sources', { timeout: 60_000 }, () => {
     assert.match(JSON.stringify(err), /V4L2 device \/dev\/video-doorbell-missing not found/);
   });
 
+  it('libcamera with no camera attached: reported and retried, never a hang', async () => {
+    const service = new MediaService({
+      config: mediaConfigSchema.parse({
+        ...base,
+        source: { kind: 'libcamera' },
+        ringDir: tmp('media-ring-', '/dev/shm'),
+      }),
+      sink: new PlainDirSink(tmp('media-clips-')),
+      backoff: { minMs: 300, maxMs: 600 },
+    });
+    services.push(service);
+    const health: MediaHealth[] = [];
+    service.on('health', (h) => health.push(h));
+    await service.start();
+    await waitFor(() => health.some((h) => h.type === 'restart-scheduled'), 12_000, 'restart');
+    await service.stop();
+    assert.ok(
+      health.some(
+        (h) => h.type === 'camera-error' || h.type === 'pipeline-error' || h.type === 'pipeline-down',
+      ),
+      JSON.stringify(health),
+    );
+    assert.equal(
+      health.some((h) => h.type === 'pipeline-up'),
+      false,
+      'no camera, no pipeline',
+    );
+  });
+
   it('a file GStreamer cannot decode: the pipeline error reaches the supervisor as a camera error', async () => {
     const file = path.join(tmp('media-src-'), 'garbage.ts');
     writeFileSync(file, Buffer.alloc(100_000, 7));
