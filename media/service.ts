@@ -19,7 +19,7 @@
  * the event loop: frames and snapshots arrive as IPC messages.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { type ElementCheck, gstInspectCheck } from '../hal/gst-element-check.js';
@@ -290,5 +290,7 @@ export class MediaService extends EventEmitter<{
     if (sup !== undefined) await this.ring?.runEnded(sup.currentRunId, this.lastSeenMs);
     await this.clips?.drain();
     await this.ring?.clear();
+    // The ring directory goes too (if nothing else was put there): it lives in RAM.
+    await rmdir(path.resolve(this.options.config.ringDir)).catch(() => undefined);
   }
 }

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { collect, spawnCli } from '../test-support/run-cli.js';
+
+const run = promisify(execFile);
 
 test('npm start: a key press rings the sim chime and the hub shows the verified event; end of input stops everything', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-demo-'));
@@ -17,6 +21,10 @@ test('npm start: a key press rings the sim chime and the hub shows the verified 
     const deadline = Date.now() + 30_000;
     while (!seen.includes('Keys:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.match(seen, /press the button/, 'the demo says how to press the button');
+    // Ringing never waits for the camera; a clip needs it up (and its pre-roll).
+    while (!seen.includes('camera: pipeline-up') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1500));
     demo.stdin?.write('p\n');
     while (!/verified at the hub/.test(seen) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
@@ -24,15 +32,36 @@ test('npm start: a key press rings the sim chime and the hub shows the verified 
     demo.stdin?.write('r\n');
     while (!seen.includes('result: {"ok":true}') && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
+    // The press also recorded a clip, encrypted to the demo owner's age key.
+    const clipDeadline = Date.now() + 30_000;
+    while (!/clip \S+ recorded/.test(seen) && Date.now() < clipDeadline)
+      await new Promise((r) => setTimeout(r, 100));
     demo.stdin?.end();
     const result = await done;
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /\[chime\] ON/);
-    assert.match(result.stdout, /button pressed #1 \(verified, \d+ ms after the press\)/);
+    assert.match(result.stdout, /button pressed #1 \(verified, \d+ ms after the press(, snapshot \S+)?\)/);
     assert.match(result.stdout, /verified at the hub [\d.]+ ms after the chime went on/);
     assert.match(result.stdout, /chime rang \(mechanical/);
     assert.match(result.stdout, /result: \{"ok":true\}/, 'the hub rang the chime with a signed command');
     assert.match(result.stdout, /stopped\./);
+    const clipId = /clip (\S+) recorded \(press/.exec(result.stdout)?.[1];
+    assert.ok(clipId, 'a clip was recorded for the press');
+    const clips = join(dir, 'doorbell', 'clips');
+    const file = (await readdir(clips)).find((f) => f.startsWith(`${clipId}_`));
+    assert.ok(file);
+    const mp4 = join(dir, 'clip.mp4');
+    await run('age', ['-d', '-i', join(dir, 'owner-age-identity.txt'), '-o', mp4, join(clips, file)]);
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'format=duration',
+      '-of',
+      'csv=p=0',
+      mp4,
+    ]);
+    assert.ok(Number(stdout) > 3, `a clip of ${stdout.trim()} s, with pre- and post-roll`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

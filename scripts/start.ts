@@ -122,6 +122,10 @@ async function main(): Promise<void> {
   out('       r           ring from the hub (signed command)');
   out('       s           ask for status          q  quit');
   out('');
+  out('A press also records a clip (3 s before to 3 s after), encrypted to the demo owner:');
+  out(`  ls ${relative(process.cwd(), demo.clipsDir)}`);
+  out(`  age -d -i ${relative(process.cwd(), demo.ownerAgeIdentity)} -o clip.mp4 <file>.age`);
+  out('');
   out('In another terminal, the hub CLI sees the same events:');
   out(
     `  npm run doorbell-hub -- watch --broker ${brokerUrl} --state-dir ${relative(process.cwd(), demo.hubStateDir)}`,
