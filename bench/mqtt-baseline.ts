@@ -35,10 +35,15 @@ export class MosquittoRoundTrip {
     return rt;
   }
 
-  /** `count` round trips, in ms. */
-  async sample(count: number): Promise<number[]> {
+  /**
+   * `count` round trips, in ms. With `gapMs`, each is preceded by that much
+   * idle time, as presses are: every process on the path then wakes from
+   * sleep, as ours do; without it they run back to back, hot.
+   */
+  async sample(count: number, gapMs = 0): Promise<number[]> {
     const samples: number[] = [];
     for (let i = 0; i < count; i++) {
+      if (gapMs > 0) await sleep(gapMs);
       const tag = String(this.n++).padStart(8, '0');
       const payload = tag + 'x'.repeat(Math.max(0, this.payloadBytes - tag.length));
       const t0 = process.hrtime.bigint();
