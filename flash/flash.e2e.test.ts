@@ -1,107 +1,25 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   closeSync,
   ftruncateSync,
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../bench/boot.js';
 import { loadSigningKey, publicKeyToText, type SigningKey } from '../proto/keys.js';
 import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { loadBoardTrust } from './board.js';
 import { EXIT } from './exit-codes.js';
-import {
-  type BundleMeta,
-  buildBundle,
-  HEADER_BYTES,
-  MAX_BUNDLE_BYTES,
-  parseManifestBytes,
-} from './manifest.js';
-
-const REPO = resolve(import.meta.dirname, '..');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolveRun) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', join(REPO, script), ...args],
-      { cwd: REPO, env: { ...process.env, ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        resolveRun({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** The files of a bundle, to re-pack them with other metadata (the way an attacker or a mistake would). */
-function unpack(bundle: Buffer): {
-  meta: BundleMeta;
-  files: { path: string; data: Buffer; executable: boolean }[];
-} {
-  const len = bundle.readUInt32BE(12);
-  const manifest = parseManifestBytes(bundle.subarray(HEADER_BYTES, HEADER_BYTES + len));
-  let at = HEADER_BYTES + len;
-  const files = manifest.files.map((f) => {
-    const data = bundle.subarray(at, at + f.size);
-    at += f.size;
-    return { path: f.path, data, executable: f.executable };
-  });
-  const { format: _format, files: _files, ...meta } = manifest;
-  return { meta, files };
-}
-
-/** Every path, type, mode, symlink target and content hash under `dir`: proves "nothing was written". */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(d).sort();
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const p = join(d, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      const lst = readlinkSafe(p);
-      if (lst !== undefined) out.push(`${p} -> ${lst}`);
-      else if (st?.isDirectory()) {
-        out.push(`${p}/ ${st.mode.toString(8)}`);
-        walk(p);
-      } else if (st) {
-        out.push(`${p} ${st.mode.toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
-function readlinkSafe(p: string): string | undefined {
-  try {
-    return readlinkSync(p);
-  } catch {
-    return undefined;
-  }
-}
+import { buildBundle, HEADER_BYTES, MAX_BUNDLE_BYTES } from './manifest.js';
+import { type Run, run, snapshot, unpack } from './test-helpers.js';
 
 describe('doorbell-flash on the real bundle', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flash-e2e-'));

@@ -1,14 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import {
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -29,6 +20,7 @@ import {
   switchToTrial,
   verifySlot,
 } from './slots.js';
+import { snapshot } from './test-helpers.js';
 
 const key = generateSigningKey();
 const trust: BoardTrust = { keys: keyMap([key]), hardware: 'open-doorbell/sim-x64', allowDevelopment: false };
@@ -47,40 +39,6 @@ const files = (tag: string) => [
   { path: 'doorbell.js', data: Buffer.from(`// firmware ${tag}\n`), executable: true },
   { path: 'lib/deep/data.bin', data: Buffer.alloc(3000, tag.charCodeAt(0)) },
 ];
-
-/** Every path, type, mode, symlink target and content hash under `dir`: proves "nothing was written". */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(d).sort();
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const p = join(d, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      const lst = readlinkSafe(p);
-      if (lst !== undefined) out.push(`${p} -> ${lst}`);
-      else if (st?.isDirectory()) {
-        out.push(`${p}/ ${st.mode.toString(8)}`);
-        walk(p);
-      } else if (st) {
-        out.push(`${p} ${st.mode.toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
-function readlinkSafe(p: string): string | undefined {
-  try {
-    return readlinkSync(p);
-  } catch {
-    return undefined;
-  }
-}
 
 describe('A/B slots', () => {
   const base = mkdtempSync(join(tmpdir(), 'flash-slots-'));

@@ -23,9 +23,10 @@ import { loadOrCreateSigningKey, loadSigningKey, publicKeyToText } from '../prot
 import { freePort } from '../test-support/free-port.js';
 import { loadBoardTrust } from './board.js';
 import { EXIT } from './exit-codes.js';
-import { type BundleMeta, buildBundle, HEADER_BYTES, parseManifestBytes } from './manifest.js';
+import { buildBundle } from './manifest.js';
 import { devKeyPath } from './release.js';
 import { readBootState, verifySlot } from './slots.js';
+import { type Run, run, unpack } from './test-helpers.js';
 
 // `doorbell-flash flash --target ssh://...` against a real OpenSSH server on loopback: the
 // "board" is a temp directory on this machine, reached through sshd as the current user,
@@ -37,49 +38,12 @@ const HW = 'open-doorbell/sim-x64';
 /** The board's node for the unit: not the default /usr/bin/node, to see that --node reaches the board. */
 const BOARD_NODE = '/opt/node-20/bin/node';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolveRun) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', join(REPO, script), ...args],
-      { cwd: REPO, env: { ...process.env, ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        resolveRun({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
 function exec(file: string, args: string[]): Promise<Run> {
   return new Promise((res) =>
     execFile(file, args, (err, stdout, stderr) =>
       res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     ),
   );
-}
-
-/** As in flash.e2e.test.ts: a bundle's files, to re-pack them with other metadata. */
-function unpack(bundle: Buffer): {
-  meta: BundleMeta;
-  files: { path: string; data: Buffer; executable: boolean }[];
-} {
-  const len = bundle.readUInt32BE(12);
-  const manifest = parseManifestBytes(bundle.subarray(HEADER_BYTES, HEADER_BYTES + len));
-  let at = HEADER_BYTES + len;
-  const files = manifest.files.map((f) => {
-    const data = bundle.subarray(at, at + f.size);
-    at += f.size;
-    return { path: f.path, data, executable: f.executable };
-  });
-  const { format: _format, files: _files, ...meta } = manifest;
-  return { meta, files };
 }
 
 /**

@@ -24,11 +24,10 @@ import {
   HubStateError,
   hubCounterPath,
   hubKeyPath,
-  loadDeviceEpochs,
   loadDevices,
   ownerCounterPath,
   ownerKeyPath,
-  setDeviceEpoch,
+  trackedKeyEpochs,
 } from './hub-state.js';
 import { OtaUsageError, otaPush, otaStatus } from './ota.js';
 import { PairingRefusedError, pairDevice } from './pairing.js';
@@ -345,7 +344,7 @@ async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as
   validateDeviceId(deviceId);
   const devices = await loadDevices(ctx.stateDir);
   if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
-  const epochs = await loadDeviceEpochs(ctx.stateDir);
+  const epochs = await trackedKeyEpochs(ctx.stateDir);
   const { key } = await loadOrCreateSigningKey(
     as === 'owner' ? ownerKeyPath(ctx.stateDir) : hubKeyPath(ctx.stateDir),
   );
@@ -353,18 +352,14 @@ async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as
     as === 'owner' ? ownerCounterPath(ctx.stateDir) : hubCounterPath(ctx.stateDir),
   );
   const { connection, watcher } = await connectWatcher(ctx);
-  const epochUpdates: Promise<void>[] = [];
   const commander = new Commander({
     connection,
     watcher,
     key,
     counters,
     logger: ctx.logger,
-    keyEpochOf: (id) => epochs.get(id) ?? 0,
-    onKeyEpoch: (id, epoch) => {
-      epochs.set(id, epoch);
-      epochUpdates.push(setDeviceEpoch(ctx.stateDir, id, epoch));
-    },
+    keyEpochOf: epochs.keyEpochOf,
+    onKeyEpoch: epochs.onKeyEpoch,
   });
   connection.start();
   try {
@@ -380,7 +375,7 @@ async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as
     process.stdout.write(`${JSON.stringify({ device: deviceId, ...printable })}\n`);
     return result.ok ? 0 : 1;
   } finally {
-    await Promise.all(epochUpdates);
+    await epochs.saved();
     await connection.stop();
     await counters.flush();
   }

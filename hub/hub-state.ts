@@ -64,6 +64,30 @@ export async function loadDeviceEpochs(dir: string): Promise<Map<string, number>
   return new Map(Object.entries(parsed.devices).map(([id, e]) => [id, e.keyEpoch ?? 0]));
 }
 
+/**
+ * The key epochs this hub knows, for a Commander: `keyEpochOf` answers from
+ * devices.json, `onKeyEpoch` records a newer one from a verified result;
+ * await `saved()` before exiting.
+ */
+export async function trackedKeyEpochs(dir: string): Promise<{
+  keyEpochOf: (deviceId: string) => number;
+  onKeyEpoch: (deviceId: string, keyEpoch: number) => void;
+  saved: () => Promise<void>;
+}> {
+  const epochs = await loadDeviceEpochs(dir);
+  const writes: Promise<void>[] = [];
+  return {
+    keyEpochOf: (id) => epochs.get(id) ?? 0,
+    onKeyEpoch: (id, epoch) => {
+      epochs.set(id, epoch);
+      writes.push(setDeviceEpoch(dir, id, epoch));
+    },
+    saved: async () => {
+      await Promise.all(writes);
+    },
+  };
+}
+
 /** Records a device's key epoch from a verified result. */
 export async function setDeviceEpoch(dir: string, deviceId: string, keyEpoch: number): Promise<void> {
   const file = await loadDevicesFile(dir);

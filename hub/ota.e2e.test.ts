@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyAuditLog } from '../firmware/audit-log.js';
 import { writeBoardFiles } from '../flash/board.js';
-import { type BundleMeta, buildBundle, HEADER_BYTES, keyMap, parseManifestBytes } from '../flash/manifest.js';
+import { type BundleMeta, buildBundle, keyMap } from '../flash/manifest.js';
 import {
   type BoardTrust,
   commit,
@@ -16,6 +16,7 @@ import {
   readBootState,
   switchToTrial,
 } from '../flash/slots.js';
+import { type Run, unpack } from '../flash/test-helpers.js';
 import {
   doorbell,
   generateSigningKey,
@@ -41,29 +42,6 @@ import { addDevice, ownerKeyPath } from './hub-state.js';
 const REPO = resolve(import.meta.dirname, '..');
 const HW = 'open-doorbell/sim-x64';
 const DEVICE = 'ota-e2e';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The files of a bundle, to re-pack them with other metadata. */
-function unpack(bundle: Buffer): {
-  meta: BundleMeta;
-  files: { path: string; data: Buffer; executable: boolean }[];
-} {
-  const len = bundle.readUInt32BE(12);
-  const manifest = parseManifestBytes(bundle.subarray(HEADER_BYTES, HEADER_BYTES + len));
-  let at = HEADER_BYTES + len;
-  const files = manifest.files.map((f) => {
-    const data = bundle.subarray(at, at + f.size);
-    at += f.size;
-    return { path: f.path, data, executable: f.executable };
-  });
-  const { format: _format, files: _files, ...meta } = manifest;
-  return { meta, files };
-}
 
 /** Imitates systemd for the unit: boot selector, then the daemon; restart on 75 or a crash, at most `maxStarts`. */
 class Supervisor {

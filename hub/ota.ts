@@ -9,11 +9,10 @@ import { EventWatcher, type VerifiedEvent } from './event-watcher.js';
 import {
   hubCounterPath,
   hubKeyPath,
-  loadDeviceEpochs,
   loadDevices,
   ownerCounterPath,
   ownerKeyPath,
-  setDeviceEpoch,
+  trackedKeyEpochs,
 } from './hub-state.js';
 
 /** The largest bundle `ota push` reads (the device's default staging cap). */
@@ -56,7 +55,7 @@ async function openSession(ctx: OtaContext, deviceId: string): Promise<Session> 
   const devices = await loadDevices(ctx.stateDir);
   if (!devices.has(deviceId))
     throw new OtaUsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
-  const epochs = await loadDeviceEpochs(ctx.stateDir);
+  const epochs = await trackedKeyEpochs(ctx.stateDir);
   const owner = ctx.as === 'owner';
   const { key } = await loadOrCreateSigningKey(owner ? ownerKeyPath(ctx.stateDir) : hubKeyPath(ctx.stateDir));
   const counters = await CounterStore.open(
@@ -71,18 +70,14 @@ async function openSession(ctx: OtaContext, deviceId: string): Promise<Session> 
     tls: ctx.tls,
   });
   connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
-  const epochUpdates: Promise<void>[] = [];
   const commander = new Commander({
     connection,
     watcher,
     key,
     counters,
     logger: ctx.logger,
-    keyEpochOf: (id) => epochs.get(id) ?? 0,
-    onKeyEpoch: (id, epoch) => {
-      epochs.set(id, epoch);
-      epochUpdates.push(setDeviceEpoch(ctx.stateDir, id, epoch));
-    },
+    keyEpochOf: epochs.keyEpochOf,
+    onKeyEpoch: epochs.onKeyEpoch,
   });
   connection.start();
   const connected = once(connection, 'connected');
@@ -107,7 +102,7 @@ async function openSession(ctx: OtaContext, deviceId: string): Promise<Session> 
     send: async (body, timeoutMs = COMMAND_TIMEOUT_MS) =>
       (await commander.send(deviceId, body, timeoutMs, owner ? { ttlMs: OTA_TTL_MS } : {})).result,
     close: async () => {
-      await Promise.all(epochUpdates);
+      await epochs.saved();
       await connection.stop();
       await counters.flush();
     },
