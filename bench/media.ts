@@ -1,14 +1,16 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClipMeta, ClipSink } from '../media/clip-sink.js';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { silentLogger } from '../common/logger.js';
 import { type MediaConfig, mediaConfigSchema } from '../media/config.js';
 import { buildMediaGraph } from '../media/pipeline/build.js';
 import { toLaunchArgv } from '../media/pipeline/launch.js';
 import { type ClipFinished, MediaService } from '../media/service.js';
+import { ClipStore } from '../media/store/clip-store.js';
+import { storeConfigSchema } from '../media/store/config.js';
 import { machine } from './machine.js';
 import type { BenchArgs } from './run.js';
 import { round3 } from './stats.js';
@@ -19,11 +21,17 @@ const WARMUP_MS = 6000;
 const WINDOW_MS = 14_000;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** CPU seconds (user + system) of a process from /proc/<pid>/stat. */
-async function procCpuS(pid: number): Promise<number> {
+/**
+ * CPU seconds (user + system) of a process from /proc/<pid>/stat; with
+ * `reapedChildren`, plus those of its children that have exited and were
+ * waited for (the per-clip remux `gst-launch-1.0` processes).
+ */
+async function procCpuS(pid: number | 'self', reapedChildren = false): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  const own = Number(fields[11]) + Number(fields[12]);
+  const children = reapedChildren ? Number(fields[13]) + Number(fields[14]) : 0;
+  return (own + children) / CLK_TCK;
 }
 
 /** Peak resident set (VmHWM) of a process in MiB. */
@@ -31,19 +39,6 @@ async function procPeakRssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /VmHWM:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-/** Consumes clips and keeps nothing (a benchmark must not store video). */
-class DiscardSink implements ClipSink {
-  async writeClip(meta: ClipMeta, plaintext: AsyncIterable<Uint8Array> | Uint8Array) {
-    const h = createHash('sha256');
-    let bytes = 0;
-    for await (const c of plaintext instanceof Uint8Array ? [plaintext] : plaintext) {
-      h.update(c);
-      bytes += c.byteLength;
-    }
-    return { id: meta.id, bytes, sha256: h.digest('hex') };
-  }
 }
 
 interface OursResult {
@@ -59,9 +54,21 @@ interface OursResult {
   restarts: number;
 }
 
-/** The product path: MediaService in this process (the control plane's role) + its worker. */
-async function runOurs(config: MediaConfig): Promise<OursResult> {
-  const service = new MediaService({ config, sink: new DiscardSink() });
+/**
+ * The product path: in this process (the control plane's role) the
+ * MediaService and the encrypted clip store (age, to a throw-away recipient,
+ * in RAM), and the supervised media worker.
+ */
+async function runOurs(config: MediaConfig, storeDir: string): Promise<OursResult> {
+  const store = new ClipStore({
+    config: storeConfigSchema.parse({
+      dir: storeDir,
+      recipients: [await identityToRecipient(await generateX25519Identity())],
+    }),
+    logger: silentLogger(),
+  });
+  await store.start();
+  const service = new MediaService({ config, sink: store });
   try {
     await service.start();
     if (!service.isUp) throw new Error('media pipeline did not come up');
@@ -76,11 +83,11 @@ async function runOurs(config: MediaConfig): Promise<OursResult> {
     const clip1 = nextClip();
     clip1.catch(() => {});
     const w0 = await procCpuS(pid);
-    const p0 = process.cpuUsage();
+    const p0 = await procCpuS('self', true);
     const pressAt = Date.now();
     service.trigger('press', pressAt);
     await sleep(WINDOW_MS);
-    const p1 = process.cpuUsage(p0);
+    const p1 = await procCpuS('self', true);
     const w1 = await procCpuS(pid);
     const first = await Promise.race([clip1, sleep(10_000).then(() => undefined)]);
     if (first === undefined) throw new Error('no clip within the window + 10 s');
@@ -94,7 +101,7 @@ async function runOurs(config: MediaConfig): Promise<OursResult> {
     lag.disable();
     await clip2;
     const workerCpuS = w1 - w0;
-    const parentCpuS = (p1.user + p1.system) / 1e6;
+    const parentCpuS = p1 - p0;
     return {
       cpuS: parentCpuS + workerCpuS,
       parentCpuS,
@@ -109,6 +116,8 @@ async function runOurs(config: MediaConfig): Promise<OursResult> {
     };
   } finally {
     await service.stop();
+    await store.stop();
+    await rm(storeDir, { recursive: true, force: true });
   }
 }
 
@@ -170,7 +179,7 @@ export async function mediaBench(_args: BenchArgs): Promise<Record<string, unkno
       process.stderr.write(`media bench: ${label} gst-launch baseline\n`);
       const baseBefore = await runBaseline(config, dir);
       process.stderr.write(`media bench: ${label} ours\n`);
-      const ours = await runOurs(config);
+      const ours = await runOurs(config, path.join(dir, `clips-${label}`));
       process.stderr.write(`media bench: ${label} gst-launch baseline\n`);
       const baseAfter = await runBaseline(config, dir);
       const baseCpuS = (baseBefore + baseAfter) / 2;
@@ -191,7 +200,7 @@ export async function mediaBench(_args: BenchArgs): Promise<Record<string, unkno
   return {
     machine: machine(),
     method:
-      'CPU: /proc/<pid>/stat utime+stime of the media worker + process.cpuUsage() of this process over a 14 s window with one press and its clip, vs the mean of gst-launch-1.0 running the same description (fakesinks) for 14 s before and after; lag: monitorEventLoopDelay(1 ms) in this process over a second 14 s window with one press and its clip',
+      'CPU: /proc/<pid>/stat utime+stime of the media worker + utime+stime of this process (MediaService and the age-encrypting clip store) and its reaped children (the per-clip remux) over a 14 s window with one press and its clip, vs the mean of gst-launch-1.0 running the same description (fakesinks) for 14 s before and after; lag: monitorEventLoopDelay(1 ms) in this process over a second 14 s window with one press and its clip',
     window_s: WINDOW_MS / 1000,
     runs,
     metric: 'media',
