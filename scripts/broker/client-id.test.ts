@@ -1,23 +1,34 @@
 // MQTT client ids containing `#`, `+` or `/` on the locked-down broker.
 //
-// What is true of Mosquitto 2.0.11 (and what these tests pin down): it does NOT
-// refuse such client ids at CONNECT (CONNACK 0), and no configuration option
-// makes it do so (`clientid_prefixes` only checks a prefix). What protects the
-// topics is that identity comes from the certificate's CN (`%u`), never from
-// the client id, and that Mosquitto denies every pattern-ACL check to a client
-// whose id contains `+` or `#` ("ACL denying access to client with dangerous
-// client id"). A `/` in a client id gets no special treatment.
+// Mosquitto 2.0.11 itself accepts such ids at CONNECT, and with
+// `use_identity_as_username` it skips the basic-auth check, so no option of its
+// own refuses them. The generated configuration therefore loads the
+// doorbell_auth plugin (scripts/broker/plugin) instead: in Mosquitto's basic-auth
+// check it refuses an empty client id or one containing `#`, `+` or `/`
+// (CONNACK "not authorized": 135 in MQTT 5, 5 in MQTT 3.1.1), and it makes the
+// certificate's CN the username, whatever username the client sent.
+// Both mqtt.js and the Debian `mosquitto_pub` are used as clients.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { topicsFor } from '../../proto/index.js';
 import { type RunningTlsBroker, startTlsMosquitto } from '../../test-support/tls-mosquitto.js';
-import { mosquittoPub, mqttOptions, pubackReason, Recorder, tryConnect } from './broker-test-clients.js';
+import {
+  connectArgs,
+  mosquittoPub,
+  mqttOptions,
+  pubackReason,
+  Recorder,
+  runMosquittoClient,
+  tryConnect,
+} from './broker-test-clients.js';
+import { issueLeaf } from './certs.js';
 
 const A = topicsFor('dev-a');
 const B = topicsFor('dev-b');
 const NOT_AUTHORIZED = 135;
+const DANGEROUS = ['a#b', 'a+b', 'a/b', '#', '+'];
 
-describe('client ids with #, + or /', () => {
+describe('client ids with #, + or / are refused at CONNECT', () => {
   let broker: RunningTlsBroker;
   let hub: Recorder;
   before(async () => {
@@ -30,18 +41,8 @@ describe('client ids with #, + or /', () => {
     await broker?.stop();
   });
 
-  for (const clientId of ['a#b', 'a+b', 'a/b', '#', '+']) {
-    test(`Mosquitto 2.0.11 accepts the CONNECT of client id ${JSON.stringify(clientId)} (it is not refused)`, async () => {
-      const pub = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), clientId, A.evt, 'x');
-      assert.match(pub.stdout, /received CONNACK \(0\)/, `${pub.stdout}${pub.stderr}`);
-      const result = await tryConnect(broker.url, mqttOptions(broker.deviceTls('dev-a'), clientId));
-      assert.ok(result.client, `mqtt.js: ${result.error?.message}`);
-      await result.client.endAsync();
-    });
-  }
-
-  for (const clientId of ['a#b', 'a+b']) {
-    test(`a device connected as ${JSON.stringify(clientId)} is denied even its own topics`, async () => {
+  for (const clientId of DANGEROUS) {
+    test(`client id ${JSON.stringify(clientId)}: CONNACK not authorized (mosquitto_pub, MQTT 5 and 3.1.1)`, async () => {
       const pub = await mosquittoPub(
         broker.port,
         broker.deviceTls('dev-a'),
@@ -49,37 +50,112 @@ describe('client ids with #, + or /', () => {
         A.evt,
         `as ${clientId}`,
       );
-      assert.equal(pubackReason(pub), NOT_AUTHORIZED, pub.stdout);
-      // Reading: a message the hub sends to A's cmd is not delivered to it. The
-      // SUBSCRIBE round trip after the hub's acknowledged publish flushes the
-      // connection: a delivery would have been queued before the SUBACK.
-      const device = await Recorder.connect(broker.url, broker.deviceTls('dev-a'), clientId);
-      try {
-        await device.subscribe([A.cmd]);
-        await hub.client.publishAsync(A.cmd, `cmd for ${clientId}`, { qos: 1 });
-        await device.subscribe([A.evt]);
-        assert.deepEqual(device.received, []);
-      } finally {
-        await device.end();
-      }
-      await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a', A.evt, `sentinel ${clientId}`);
-      await hub.waitFor((m) => m.payload === `sentinel ${clientId}`, 'sentinel');
+      assert.notEqual(pub.code, 0, `${pub.stdout}${pub.stderr}`);
+      assert.match(pub.stdout, /received CONNACK \(135\)/, `${pub.stdout}${pub.stderr}`);
+      assert.doesNotMatch(pub.stdout, /sending PUBLISH/, pub.stdout);
+      assert.match(pub.stderr, /not authori[sz]ed/i, pub.stderr);
+
+      const args = connectArgs(broker.port, broker.deviceTls('dev-a'), clientId);
+      args[args.indexOf('mqttv5')] = 'mqttv311';
+      const v311 = await runMosquittoClient('mosquitto_pub', [
+        ...args,
+        '-d',
+        '-q',
+        '1',
+        '-t',
+        A.evt,
+        '-m',
+        'x',
+      ]);
+      assert.notEqual(v311.code, 0, `${v311.stdout}${v311.stderr}`);
+      assert.match(v311.stdout, /received CONNACK \(5\)/, `${v311.stdout}${v311.stderr}`);
+
+      assert.match(
+        broker.output(),
+        new RegExp(`doorbell_auth: refused .*client id "${clientId.replace(/[#+/]/g, '\\$&')}" contains`),
+      );
       assert.ok(!hub.received.some((m) => m.payload === `as ${clientId}`), 'the publish was delivered');
+    });
+
+    test(`client id ${JSON.stringify(clientId)}: mqtt.js gets no CONNACK success`, async () => {
+      const result = await tryConnect(broker.url, mqttOptions(broker.deviceTls('dev-a'), clientId));
+      if (result.client) {
+        await result.client.endAsync(true);
+        assert.fail(`mqtt.js connected as ${JSON.stringify(clientId)}`);
+      }
+      assert.equal((result.error as Error & { code?: number }).code, NOT_AUTHORIZED, result.error.message);
     });
   }
 
-  test('with a "/" in its client id a device is still confined by its certificate CN', async () => {
-    const tls = broker.deviceTls('dev-a');
-    const own = await mosquittoPub(broker.port, tls, 'dev-b/x', A.evt, 'slash own');
-    assert.notEqual(pubackReason(own), NOT_AUTHORIZED, own.stdout);
-    await hub.waitFor((m) => m.payload === 'slash own', "A's event sent with a '/' client id");
-    const other = await mosquittoPub(broker.port, tls, 'dev-b/x', B.evt, 'slash other');
-    assert.equal(pubackReason(other), NOT_AUTHORIZED, other.stdout);
+  test("the hub's certificate does not make such an id acceptable", async () => {
+    const pub = await mosquittoPub(broker.port, broker.hubTls(), 'hub#1', A.cmd, 'x');
+    assert.match(pub.stdout, /received CONNACK \(135\)/, `${pub.stdout}${pub.stderr}`);
+    const result = await tryConnect(broker.url, mqttOptions(broker.hubTls(), 'hub/1'));
+    if (result.client) {
+      await result.client.endAsync(true);
+      assert.fail('mqtt.js connected as hub/1');
+    }
+    assert.equal((result.error as Error & { code?: number }).code, NOT_AUTHORIZED, result.error.message);
   });
 
-  test("the hub's user ACL is checked before patterns: a '#' in its client id does not stop it", async () => {
-    const pub = await mosquittoPub(broker.port, broker.hubTls(), 'hub#1', A.cmd, 'x');
+  test('a normal client id still connects and publishes on its own topics (both clients)', async () => {
+    const pub = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a-ok', A.evt, 'normal id');
+    assert.equal(pub.code, 0, `${pub.stdout}${pub.stderr}`);
+    assert.match(pub.stdout, /received CONNACK \(0\)/, pub.stdout);
     assert.notEqual(pubackReason(pub), NOT_AUTHORIZED, pub.stdout);
-    assert.match(pub.stdout, /received PUBACK/);
+    await hub.waitFor((m) => m.payload === 'normal id', "A's event");
+
+    const device = await Recorder.connect(broker.url, broker.deviceTls('dev-a'), 'dev-a-mqttjs');
+    try {
+      await device.client.publishAsync(A.evt, 'normal id mqtt.js', { qos: 1 });
+      await hub.waitFor((m) => m.payload === 'normal id mqtt.js', "A's event from mqtt.js");
+    } finally {
+      await device.end();
+    }
+  });
+
+  test('a home-CA certificate whose CN is not a valid id is refused', async () => {
+    for (const cn of ['Front_Door', 'ab']) {
+      const leaf = await issueLeaf(
+        broker.files.ca,
+        broker.files.dir,
+        { stem: `bad-cn-${cn}`, commonName: cn, usage: 'client' },
+        1,
+      );
+      const tls = { ca: broker.files.ca.cert, ...leaf };
+      const pub = await mosquittoPub(broker.port, tls, 'bad-cn', A.evt, 'x');
+      assert.match(pub.stdout, /received CONNACK \(135\)/, `${cn}: ${pub.stdout}${pub.stderr}`);
+      const result = await tryConnect(broker.url, mqttOptions(tls, 'bad-cn'));
+      if (result.client) {
+        await result.client.endAsync(true);
+        assert.fail(`mqtt.js connected with CN ${cn}`);
+      }
+    }
+    assert.match(
+      broker.output(),
+      /doorbell_auth: refused .*"bad-cn"\): certificate subject CN missing or not a valid id/,
+    );
+  });
+
+  test("the username a client sends is replaced by its certificate's CN", async () => {
+    // Device A claiming to be the hub (or device B) is still only device A.
+    for (const claimed of ['hub', 'dev-b']) {
+      const extra = ['-u', claimed, '-P', 'anything'];
+      const own = await mosquittoPub(
+        broker.port,
+        broker.deviceTls('dev-a'),
+        'dev-a-u',
+        A.evt,
+        `own as ${claimed}`,
+        extra,
+      );
+      assert.match(own.stdout, /received CONNACK \(0\)/, `${own.stdout}${own.stderr}`);
+      assert.notEqual(pubackReason(own), NOT_AUTHORIZED, own.stdout);
+      await hub.waitFor((m) => m.payload === `own as ${claimed}`, `A's event sent with username ${claimed}`);
+      const other = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a-u', B.evt, 'x', extra);
+      assert.equal(pubackReason(other), NOT_AUTHORIZED, `B's evt with username ${claimed}: ${other.stdout}`);
+      const cmd = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a-u', B.cmd, 'x', extra);
+      assert.equal(pubackReason(cmd), NOT_AUTHORIZED, `B's cmd with username ${claimed}: ${cmd.stdout}`);
+    }
   });
 });

@@ -66,10 +66,14 @@ describe('make-broker-config', () => {
       'set_tcp_nodelay true',
       'listener 8883 127.0.0.1',
       'require_certificate true',
-      'use_identity_as_username true',
+      `plugin ${files.plugin}`,
+      `acl_file ${files.acl}`,
     ]) {
       assert.ok(conf.includes(line), `missing "${line}"`);
     }
+    // With use_identity_as_username Mosquitto 2.0 skips basic auth, and so the plugin.
+    assert.ok(!conf.some((l) => l.startsWith('use_identity_as_username')), 'no use_identity_as_username');
+    assert.ok(files.plugin.endsWith('/scripts/broker/plugin/build/doorbell_auth.so'), files.plugin);
     assert.equal(conf.filter((l) => l.startsWith('listener ')).length, 1, 'exactly one listener');
     const acl = (await readFile(files.acl, 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
     assert.deepEqual(acl, [

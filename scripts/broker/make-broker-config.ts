@@ -1,8 +1,10 @@
 // Generates everything a locked-down home Mosquitto needs: a CA, a server
 // certificate, one client certificate per doorbell and one for the hub,
-// mosquitto.conf and the ACL.
+// mosquitto.conf and the ACL, and builds (or locates) the doorbell_auth
+// Mosquitto plugin that mosquitto.conf loads.
 //
 //   node --import tsx scripts/broker/make-broker-config.ts --out DIR --device front-door [--device ...]
+import { execFile } from 'node:child_process';
 import { access, mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,6 +25,11 @@ export interface BrokerConfigOptions {
   days?: number;
   /** Written as Mosquitto's `user` option; see ListenerSettings.runAs. */
   mosquittoUser?: string | undefined;
+  /**
+   * An already built doorbell_auth.so to load instead of building the one in
+   * scripts/broker/plugin (see `ensureAuthPlugin`).
+   */
+  pluginPath?: string | undefined;
 }
 
 export interface BrokerConfigFiles {
@@ -33,6 +40,40 @@ export interface BrokerConfigFiles {
   server: KeyAndCert;
   hub: KeyAndCert & { name: string };
   devices: Map<string, KeyAndCert>;
+  /** The doorbell_auth plugin mosquitto.conf loads. */
+  plugin: string;
+}
+
+/** The plugin's source directory and the library `make -C PLUGIN_DIR` builds. */
+export const PLUGIN_DIR = resolve(import.meta.dirname, 'plugin');
+export const PLUGIN_SO = join(PLUGIN_DIR, 'build', 'doorbell_auth.so');
+
+/**
+ * Builds scripts/broker/plugin/build/doorbell_auth.so with `make` (a no-op when
+ * it is newer than its source) and returns its absolute path. Needs a C
+ * compiler, make and the Debian packages mosquitto-dev, libmosquitto-dev and
+ * libssl-dev (scripts/setup installs them).
+ */
+export function ensureAuthPlugin(): Promise<string> {
+  return new Promise((done, fail) => {
+    execFile(
+      'make',
+      ['-s', '-C', PLUGIN_DIR],
+      { encoding: 'utf8', timeout: 120_000 },
+      (err, stdout, stderr) => {
+        if (err) {
+          fail(
+            new Error(
+              `cannot build the Mosquitto plugin (make -C ${PLUGIN_DIR}): ${err.message}\n${stdout}${stderr}` +
+                'it needs cc, make and the Debian packages mosquitto-dev, libmosquitto-dev and libssl-dev (scripts/setup installs them)',
+            ),
+          );
+        } else {
+          done(PLUGIN_SO);
+        }
+      },
+    );
+  });
 }
 
 const USAGE = `usage: make-broker-config --out DIR --device ID [--device ID ...] [options]
@@ -48,6 +89,12 @@ const USAGE = `usage: make-broker-config --out DIR --device ID [--device ID ...]
   --mosquitto-user U   the user Mosquitto drops to when started as root
                        (default: Mosquitto's own, \`mosquitto\`); it must be
                        able to read server.key and the ACL
+  --plugin PATH        the doorbell_auth.so Mosquitto loads (default: build it
+                       with \`make -C scripts/broker/plugin\` into
+                       scripts/broker/plugin/build/ and use that); it refuses
+                       client ids containing #, + or / and makes the
+                       certificate's CN the username. Building needs cc, make,
+                       mosquitto-dev, libmosquitto-dev and libssl-dev
   --persistence        keep Mosquitto's database (default: off)
   --force              overwrite an existing CA key
   --help               this text`;
@@ -73,6 +120,9 @@ export async function makeBrokerConfig(options: BrokerConfigOptions): Promise<Br
   }
   const port = options.port ?? 8883;
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new TypeError(`invalid port ${port}`);
+
+  const plugin = options.pluginPath === undefined ? await ensureAuthPlugin() : resolve(options.pluginPath);
+  if (!(await exists(plugin))) throw new Error(`no Mosquitto plugin at ${plugin}`);
 
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const caKey = join(dir, 'ca.key');
@@ -115,13 +165,14 @@ export async function makeBrokerConfig(options: BrokerConfigOptions): Promise<Br
       certfile: server.cert,
       keyfile: server.key,
       aclFile: acl,
+      pluginPath: plugin,
       persistence: options.persistence ?? false,
       persistenceLocation: dir,
       runAs: options.mosquittoUser,
     },
     hubName,
   );
-  return { dir, conf, acl, ca, server, hub: { ...hub, name: hubName }, devices };
+  return { dir, conf, acl, ca, server, hub: { ...hub, name: hubName }, devices, plugin };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -145,6 +196,7 @@ function parse(argv: string[]): BrokerConfigOptions | 'help' {
       'server-name': { type: 'string', multiple: true },
       days: { type: 'string' },
       'mosquitto-user': { type: 'string' },
+      plugin: { type: 'string' },
       persistence: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -170,6 +222,7 @@ function parse(argv: string[]): BrokerConfigOptions | 'help' {
     days: int('days', values.days),
     persistence: values.persistence,
     mosquittoUser: values['mosquitto-user'],
+    pluginPath: values.plugin,
     force: values.force,
   };
 }
@@ -197,6 +250,7 @@ export async function main(argv: string[]): Promise<number> {
       ...[...files.devices].map(([id, f]) => `  device ${id.padEnd(9)} ${f.cert} (key ${f.key})`),
       `  mosquitto config ${files.conf}`,
       `  ACL              ${files.acl}`,
+      `  plugin           ${files.plugin}`,
       `run: mosquitto -c ${files.conf}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
