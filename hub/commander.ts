@@ -49,7 +49,9 @@ export class Commander {
   /**
    * Sends one command and waits for its verified result. A STALE_EPOCH
    * refusal whose signed result names a newer epoch is retried once with it
-   * (the device revoked a key since this hub last spoke to it).
+   * (the device revoked a key since this hub last spoke to it), and a REPLAY
+   * refusal that names the next acceptable counter is retried once from
+   * there (the device kept a reserved mark across a crash).
    */
   async send(
     deviceId: string,
@@ -57,14 +59,29 @@ export class Commander {
     timeoutMs: number,
     options: { ttlMs?: number } = {},
   ): Promise<{ result: doorbell.v1.CommandResult; event: VerifiedEvent }> {
-    const known = this.deps.keyEpochOf?.(deviceId) ?? 0;
-    const first = await this.sendOnce(deviceId, body, timeoutMs, known, options.ttlMs);
-    const seen = Number(first.result.keyEpoch ?? 0);
-    if (seen === known) return first;
-    this.deps.onKeyEpoch?.(deviceId, seen);
-    if (first.result.errorKind !== doorbell.v1.ErrorKind.STALE_EPOCH) return first;
-    this.deps.logger.info({ deviceId, from: known, to: seen }, 'key epoch changed: sending again');
-    return this.sendOnce(deviceId, body, timeoutMs, seen, options.ttlMs);
+    let epoch = this.deps.keyEpochOf?.(deviceId) ?? 0;
+    let answer = await this.sendOnce(deviceId, body, timeoutMs, epoch, options.ttlMs);
+    // At most one retry for each of the two recoverable refusals.
+    for (let retries = 0; retries < 2; retries += 1) {
+      const { result } = answer;
+      const seen = Number(result.keyEpoch ?? 0);
+      if (seen !== epoch) this.deps.onKeyEpoch?.(deviceId, seen);
+      if (result.errorKind === doorbell.v1.ErrorKind.STALE_EPOCH && seen !== epoch) {
+        this.deps.logger.info({ deviceId, from: epoch, to: seen }, 'key epoch changed: sending again');
+      } else if (result.errorKind === doorbell.v1.ErrorKind.REPLAY && Number(result.nextCounter ?? 0) > 0) {
+        // The device kept a mark above our counter (it restarted after a crash): skip past it.
+        this.deps.counters.skipTo(Number(result.nextCounter));
+        this.deps.logger.info(
+          { deviceId, next: Number(result.nextCounter) },
+          'counter behind the device: sending again',
+        );
+      } else {
+        return answer;
+      }
+      epoch = seen;
+      answer = await this.sendOnce(deviceId, body, timeoutMs, epoch, options.ttlMs);
+    }
+    return answer;
   }
 
   private async sendOnce(

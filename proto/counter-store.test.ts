@@ -40,6 +40,20 @@ describe('CounterStore', () => {
     for (let i = 1; i < seen.length; i++) assert.ok((seen[i] ?? 0) > (seen[i - 1] ?? 0), `${seen}`);
   });
 
+  test('skipTo jumps ahead durably and never goes back', async () => {
+    const path = join(dir, 'skip');
+    const store = await CounterStore.open(path, { reserve: 10 });
+    assert.equal(store.next(), 1);
+    store.skipTo(500);
+    assert.ok(Number(await readFile(path, 'utf8')) >= 500, 'the mark covers the jump before it is used');
+    assert.equal(store.next(), 500);
+    store.skipTo(3); // behind: no effect
+    assert.equal(store.next(), 501);
+    assert.throws(() => store.skipTo(0), TypeError);
+    const reopened = await CounterStore.open(path, { reserve: 10 }); // as after kill -9
+    assert.ok(reopened.next() > 501);
+  });
+
   test('next never passes the durable mark: the next block is on disk before its first number', async () => {
     const path = join(dir, 'block');
     const store = await CounterStore.open(path, { reserve: 4 });

@@ -86,6 +86,32 @@ export class CounterStore {
     return this.current;
   }
 
+  /**
+   * Makes the next counter at least `counter` (never lower than it would be
+   * anyway): for a receiver that reports its window moved past ours. The
+   * skipped counters are never handed out.
+   */
+  skipTo(counter: number): void {
+    if (!Number.isSafeInteger(counter) || counter < 1) {
+      throw new TypeError(`skipTo needs a safe integer >= 1, got ${String(counter)}`);
+    }
+    const last = counter - 1;
+    if (last <= this.current) return;
+    if (last > this.durable) {
+      const target = checkedAdd(last, this.reserve);
+      try {
+        writeMarkSync(this.path, target);
+      } catch (err) {
+        throw new CounterStoreError(
+          'persist-failed',
+          `counter store ${this.path}: ${(err as Error).message}`,
+        );
+      }
+      this.durable = target;
+    }
+    this.current = last;
+  }
+
   /** The highest counter that is durably reserved. */
   get reservedUpTo(): number {
     return this.durable;

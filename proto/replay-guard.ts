@@ -144,6 +144,16 @@ export class ReplayGuard {
   }
 
   /** Whether a command may be accepted; changes nothing. */
+  /**
+   * The lowest counter of `keyId` that is certainly accepted next (above
+   * both the restored mark and the highest accepted), so that a sender
+   * refused as too old can skip ahead instead of burning counters one by one.
+   */
+  nextCounter(keyId: string): number {
+    const state = this.keys.get(keyId);
+    return state === undefined ? 1 : Math.max(state.floor, state.highest) + 1;
+  }
+
   check(keyId: string, counter: number, issuedAtMs: number): ReplayDecision {
     const state = this.keys.get(keyId);
     if (state === undefined) return issuedAtMs < this.notBeforeMs ? 'too-old' : 'ok';

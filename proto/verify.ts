@@ -63,6 +63,8 @@ export class ReplayError extends VerifyError {
     readonly decision: 'replay' | 'too-old',
     message: string,
     correlationId?: string,
+    /** For 'too-old': the lowest counter the sender's key may use next. */
+    readonly nextCounter?: number,
   ) {
     super('replay', message, correlationId);
   }
@@ -140,6 +142,7 @@ export function openCommand(
       decision,
       `counter ${header.counter} is outside the replay window (too old, or not above the mark kept across a restart)`,
       cid,
+      replay.nextCounter(key.keyId),
     );
   }
   replay.accept(key.keyId, header.counter, header.issuedAtMs);

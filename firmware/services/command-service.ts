@@ -406,15 +406,22 @@ export class CommandService {
       return;
     }
     logger.warn({ kind: err.kind, bytes, reason: err.message }, 'command rejected');
-    this.replyError(errorKindOf(err.kind), err.message, err.correlationId);
+    const next = err instanceof ReplayError ? err.nextCounter : undefined;
+    this.replyError(errorKindOf(err.kind), err.message, err.correlationId, next);
   }
 
-  private replyError(kind: doorbell.v1.ErrorKind, message: string, correlationId: string | undefined): void {
+  private replyError(
+    kind: doorbell.v1.ErrorKind,
+    message: string,
+    correlationId: string | undefined,
+    nextCounter?: number,
+  ): void {
     if (!this.deps.errorReplies.tryTake()) {
       this.deps.logger.debug('error reply suppressed by rate limit');
       return;
     }
-    this.answer(this.withDeviceKey(failure(kind, message)), correlationId);
+    const result = this.withDeviceKey(failure(kind, message));
+    this.answer(nextCounter === undefined ? result : { ...result, nextCounter }, correlationId);
   }
 
   /** Pairing answers carry the device key, so that a hub that only has the pairing code can verify them. */

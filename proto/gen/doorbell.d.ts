@@ -3920,6 +3920,9 @@ export namespace doorbell {
             /** CommandResult keyEpoch. */
             keyEpoch: number;
 
+            /** CommandResult nextCounter. */
+            nextCounter: number;
+
             /** CommandResult status. */
             status?: (doorbell.v1.Status.$Properties|null);
 
@@ -4007,6 +4010,9 @@ export namespace doorbell {
                 /** CommandResult keyEpoch */
                 keyEpoch?: (number|null);
 
+                /** CommandResult nextCounter */
+                nextCounter?: (number|null);
+
                 /** CommandResult status */
                 status?: (doorbell.v1.Status.$Properties|null);
 
@@ -4032,6 +4038,7 @@ export namespace doorbell {
               errorKind?: doorbell.v1.ErrorKind|null;
               errorMessage?: string|null;
               keyEpoch?: number|null;
+              nextCounter?: number|null;
               status?: doorbell.v1.Status.$Shape|null;
               keys?: doorbell.v1.KeyList.$Shape|null;
               paired?: doorbell.v1.Paired.$Shape|null;

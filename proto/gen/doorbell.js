@@ -11764,6 +11764,7 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.ErrorKind|null} [errorKind] CommandResult errorKind
              * @property {string|null} [errorMessage] CommandResult errorMessage
              * @property {number|null} [keyEpoch] CommandResult keyEpoch
+             * @property {number|null} [nextCounter] CommandResult nextCounter
              * @property {doorbell.v1.Status.$Properties|null} [status] CommandResult status
              * @property {doorbell.v1.KeyList.$Properties|null} [keys] CommandResult keys
              * @property {doorbell.v1.Paired.$Properties|null} [paired] CommandResult paired
@@ -11787,6 +11788,7 @@ export const doorbell = $root.doorbell = (() => {
              *   errorKind?: doorbell.v1.ErrorKind|null;
              *   errorMessage?: string|null;
              *   keyEpoch?: number|null;
+             *   nextCounter?: number|null;
              *   status?: doorbell.v1.Status.$Shape|null;
              *   keys?: doorbell.v1.KeyList.$Shape|null;
              *   paired?: doorbell.v1.Paired.$Shape|null;
@@ -11843,6 +11845,14 @@ export const doorbell = $root.doorbell = (() => {
              * @instance
              */
             CommandResult.prototype.keyEpoch = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * CommandResult nextCounter.
+             * @member {number} nextCounter
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.nextCounter = $Long ? $Long.fromBits(0,0,true) : 0;
 
             /**
              * CommandResult status.
@@ -11930,6 +11940,8 @@ export const doorbell = $root.doorbell = (() => {
                     writer.uint32(/* id 3, wireType 2 =*/26).string(message.errorMessage);
                 if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch") && (typeof message.keyEpoch === "object" ? message.keyEpoch.low || message.keyEpoch.high : message.keyEpoch !== 0))
                     writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.keyEpoch);
+                if (message.nextCounter != null && $Object.hasOwnProperty.call(message, "nextCounter") && (typeof message.nextCounter === "object" ? message.nextCounter.low || message.nextCounter.high : message.nextCounter !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.nextCounter);
                 if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
                     $root.doorbell.v1.Status.encode(message.status, writer.uint32(/* id 10, wireType 2 =*/82).fork(), _depth + 1).ldelim();
                 if (message.keys != null && $Object.hasOwnProperty.call(message, "keys"))
@@ -12018,6 +12030,15 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.keyEpoch;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.nextCounter = value;
+                            else
+                                delete message.nextCounter;
+                            continue;
+                        }
                     case 10: {
                             if (wireType !== 2)
                                 break;
@@ -12091,6 +12112,9 @@ export const doorbell = $root.doorbell = (() => {
                 if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
                     if (!$util.isInteger(message.keyEpoch) && !(message.keyEpoch && $util.isInteger(message.keyEpoch.low) && $util.isInteger(message.keyEpoch.high)))
                         return "keyEpoch: integer|Long expected";
+                if (message.nextCounter != null && $Object.hasOwnProperty.call(message, "nextCounter"))
+                    if (!$util.isInteger(message.nextCounter) && !(message.nextCounter && $util.isInteger(message.nextCounter.low) && $util.isInteger(message.nextCounter.high)))
+                        return "nextCounter: integer|Long expected";
                 if (message.status != null && $Object.hasOwnProperty.call(message, "status")) {
                     properties.detail = 1;
                     {
@@ -12256,6 +12280,16 @@ export const doorbell = $root.doorbell = (() => {
                             message.keyEpoch = object.keyEpoch;
                         else if (typeof object.keyEpoch === "object")
                             message.keyEpoch = new $util.LongBits(object.keyEpoch.low >>> 0, object.keyEpoch.high >>> 0).toNumber(true);
+                if (object.nextCounter != null)
+                    if (typeof object.nextCounter === "object" ? object.nextCounter.low || object.nextCounter.high : $Number(object.nextCounter) !== 0)
+                        if ($Long)
+                            message.nextCounter = $Long.fromValue(object.nextCounter, true);
+                        else if (typeof object.nextCounter === "string")
+                            message.nextCounter = $parseInt(object.nextCounter, 10);
+                        else if (typeof object.nextCounter === "number")
+                            message.nextCounter = object.nextCounter;
+                        else if (typeof object.nextCounter === "object")
+                            message.nextCounter = new $util.LongBits(object.nextCounter.low >>> 0, object.nextCounter.high >>> 0).toNumber(true);
                 if (object.status != null) {
                     if (!$util.isObject(object.status))
                         throw $TypeError(".doorbell.v1.CommandResult.status: object expected");
@@ -12305,6 +12339,11 @@ export const doorbell = $root.doorbell = (() => {
                         object.keyEpoch = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
                     } else
                         object.keyEpoch = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.nextCounter = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.nextCounter = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (message.ok != null && $Object.hasOwnProperty.call(message, "ok"))
                     object.ok = message.ok;
@@ -12319,6 +12358,13 @@ export const doorbell = $root.doorbell = (() => {
                         object.keyEpoch = options.longs === $String ? $String(message.keyEpoch) : message.keyEpoch;
                     else
                         object.keyEpoch = options.longs === $String ? $Long.prototype.toString.call(message.keyEpoch) : options.longs === $Number ? new $util.LongBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0).toNumber(true) : message.keyEpoch;
+                if (message.nextCounter != null && $Object.hasOwnProperty.call(message, "nextCounter"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.nextCounter = typeof message.nextCounter === "number" ? $BigInt(message.nextCounter) : $Long.fromBits(message.nextCounter.low >>> 0, message.nextCounter.high >>> 0, true).toBigInt();
+                    else if (typeof message.nextCounter === "number")
+                        object.nextCounter = options.longs === $String ? $String(message.nextCounter) : message.nextCounter;
+                    else
+                        object.nextCounter = options.longs === $String ? $Long.prototype.toString.call(message.nextCounter) : options.longs === $Number ? new $util.LongBits(message.nextCounter.low >>> 0, message.nextCounter.high >>> 0).toNumber(true) : message.nextCounter;
                 if (message.status != null && $Object.hasOwnProperty.call(message, "status")) {
                     object.status = $root.doorbell.v1.Status.toObject(message.status, options, _depth + 1);
                     if (options.oneofs)
