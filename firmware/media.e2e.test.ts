@@ -112,17 +112,25 @@ describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
     assert.equal(motion.event.motionStarted?.zone, 'frame');
   });
 
-  test('kill -9 of the media worker: presses during the outage ring, and the camera comes back', async () => {
+  test('kill -9 of the media worker: presses during the outage ring, and the camera comes back', async (t) => {
     const pid = h.device.mediaWorkerPid;
     assert.ok(pid, 'the worker runs');
     const upsBefore = h.hub.events.filter((e) => e.event.mediaHealth?.state === 'pipeline-up').length;
     const ringsBefore = (await wires.chimeHistory()).filter((c) => c.on).length;
+    const rangBefore = h.hub.events.filter((e) => e.event.chimeRang?.rang).length;
     process.kill(pid, 'SIGKILL');
     await wires.press(80);
     await new Promise((r) => setTimeout(r, 700)); // past the button's lockout
     await wires.press(80);
     const history = (await wires.chimeHistory()).filter((c) => c.on);
     assert.equal(history.length, ringsBefore + 2, 'both presses rang while the camera was down');
+    // Measured, not asserted (tests never assert speed): the device's own press -> chime times.
+    const rangEvents = () => h.hub.events.filter((e) => e.event.chimeRang?.rang);
+    await h.waitForEvent(() => rangEvents().length >= rangBefore + 2, 5000, 'the two ChimeRang events');
+    const rang = rangEvents().slice(rangBefore, rangBefore + 2);
+    t.diagnostic(
+      `press -> chime during the outage: ${rang.map((e) => `${e.event.chimeRang?.pressToChimeUs} µs`).join(', ')}`,
+    );
     await h.waitForEvent(
       (e) => e.event.mediaHealth?.state === 'restart-scheduled',
       10_000,
