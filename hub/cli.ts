@@ -15,22 +15,21 @@ import {
   topicsFor,
   validateDeviceId,
 } from '../proto/index.js';
-import { type CommandBody, Commander, CommandTimeoutError } from './commander.js';
+import { type CommandBody, CommandTimeoutError } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { describeEvent, eventToJson } from './format.js';
 import {
   addDevice,
   defaultHubStateDir,
   HubStateError,
-  hubCounterPath,
   hubKeyPath,
   loadDevices,
   ownerCounterPath,
   ownerKeyPath,
-  trackedKeyEpochs,
 } from './hub-state.js';
 import { OtaUsageError, otaPush, otaStatus } from './ota.js';
 import { PairingRefusedError, pairDevice } from './pairing.js';
+import { openCommandSession } from './session.js';
 
 const USAGE = `usage: doorbell-hub <command> [options]
 
@@ -337,36 +336,22 @@ async function keysCommand(
   }
 }
 
-/** Administer commands must live at most 10 s on the device; send them with a little less. */
-const ADMINISTER_TTL_MS = 9_000;
-
 async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as: Signer): Promise<number> {
   validateDeviceId(deviceId);
   const devices = await loadDevices(ctx.stateDir);
   if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
-  const epochs = await trackedKeyEpochs(ctx.stateDir);
-  const { key } = await loadOrCreateSigningKey(
-    as === 'owner' ? ownerKeyPath(ctx.stateDir) : hubKeyPath(ctx.stateDir),
-  );
-  const counters = await CounterStore.open(
-    as === 'owner' ? ownerCounterPath(ctx.stateDir) : hubCounterPath(ctx.stateDir),
-  );
-  const { connection, watcher } = await connectWatcher(ctx);
-  const commander = new Commander({
-    connection,
-    watcher,
-    key,
-    counters,
+  const session = await openCommandSession({
+    stateDir: ctx.stateDir,
+    broker: ctx.broker,
+    tls: ctx.tls,
     logger: ctx.logger,
-    keyEpochOf: epochs.keyEpochOf,
-    onKeyEpoch: epochs.onKeyEpoch,
+    devices,
+    as,
+    connectTimeoutMs: ctx.timeoutMs,
+    clientIdPrefix: 'doorbell-hub',
   });
-  connection.start();
   try {
-    await waitConnected(ctx, connection);
-    const { result } = await commander.send(deviceId, body, ctx.timeoutMs, {
-      ...(as === 'owner' ? { ttlMs: ADMINISTER_TTL_MS } : {}),
-    });
+    const result = await session.send(deviceId, body, ctx.timeoutMs);
     const printable = doorbell.v1.CommandResult.toObject(result, {
       enums: String,
       defaults: false,
@@ -375,9 +360,7 @@ async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as
     process.stdout.write(`${JSON.stringify({ device: deviceId, ...printable })}\n`);
     return result.ok ? 0 : 1;
   } finally {
-    await epochs.saved();
-    await connection.stop();
-    await counters.flush();
+    await session.close();
   }
 }
 

@@ -1,26 +1,17 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { open } from 'node:fs/promises';
 import type { Logger } from '../common/logger.js';
-import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
-import { CounterStore, doorbell, loadOrCreateSigningKey, validateDeviceId } from '../proto/index.js';
-import { type CommandBody, Commander, CommandTimeoutError } from './commander.js';
-import { EventWatcher, type VerifiedEvent } from './event-watcher.js';
-import {
-  hubCounterPath,
-  hubKeyPath,
-  loadDevices,
-  ownerCounterPath,
-  ownerKeyPath,
-  trackedKeyEpochs,
-} from './hub-state.js';
+import type { TlsFiles } from '../common/mqtt-connection.js';
+import { doorbell, validateDeviceId } from '../proto/index.js';
+import type { CommandBody, Commander } from './commander.js';
+import type { EventWatcher, VerifiedEvent } from './event-watcher.js';
+import { loadDevices } from './hub-state.js';
+import { openCommandSession } from './session.js';
 
 /** The largest bundle `ota push` reads (the device's default staging cap). */
 export const MAX_PUSH_BYTES = 64 * 1024 * 1024;
 /** Bytes of bundle per OtaChunk: the signed envelope is capped at 16 KiB. */
 export const CHUNK_BYTES = 12 * 1024;
-/** Administer commands must live at most 10 s on the device; sent with a little less. */
-export const OTA_TTL_MS = 9_000;
 /** How long one chunk or begin may take to be answered. */
 const COMMAND_TIMEOUT_MS = 10_000;
 /** Applying verifies and writes a whole slot. */
@@ -55,57 +46,21 @@ async function openSession(ctx: OtaContext, deviceId: string): Promise<Session> 
   const devices = await loadDevices(ctx.stateDir);
   if (!devices.has(deviceId))
     throw new OtaUsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
-  const epochs = await trackedKeyEpochs(ctx.stateDir);
-  const owner = ctx.as === 'owner';
-  const { key } = await loadOrCreateSigningKey(owner ? ownerKeyPath(ctx.stateDir) : hubKeyPath(ctx.stateDir));
-  const counters = await CounterStore.open(
-    owner ? ownerCounterPath(ctx.stateDir) : hubCounterPath(ctx.stateDir),
-  );
-  const watcher = new EventWatcher(devices, ctx.logger.child({ module: 'watcher' }));
-  const connection = new MqttConnection({
-    url: ctx.broker,
-    clientId: `doorbell-hub-ota-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
-    logger: ctx.logger.child({ module: 'mqtt' }),
-    subscriptions: EventWatcher.subscriptions,
+  const session = await openCommandSession({
+    stateDir: ctx.stateDir,
+    broker: ctx.broker,
     tls: ctx.tls,
-  });
-  connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
-  const commander = new Commander({
-    connection,
-    watcher,
-    key,
-    counters,
     logger: ctx.logger,
-    keyEpochOf: epochs.keyEpochOf,
-    onKeyEpoch: epochs.onKeyEpoch,
+    devices,
+    as: ctx.as,
+    connectTimeoutMs: COMMAND_TIMEOUT_MS,
+    clientIdPrefix: 'doorbell-hub-ota',
   });
-  connection.start();
-  const connected = once(connection, 'connected');
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(
-      () => reject(new CommandTimeoutError(`cannot reach the broker at ${ctx.broker}`)),
-      COMMAND_TIMEOUT_MS,
-    );
-  });
-  try {
-    await Promise.race([connected, timeout]);
-  } catch (err) {
-    await connection.stop();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
   return {
-    commander,
-    watcher,
-    send: async (body, timeoutMs = COMMAND_TIMEOUT_MS) =>
-      (await commander.send(deviceId, body, timeoutMs, owner ? { ttlMs: OTA_TTL_MS } : {})).result,
-    close: async () => {
-      await epochs.saved();
-      await connection.stop();
-      await counters.flush();
-    },
+    commander: session.commander,
+    watcher: session.watcher,
+    send: (body, timeoutMs = COMMAND_TIMEOUT_MS) => session.send(deviceId, body, timeoutMs),
+    close: () => session.close(),
   };
 }
 

@@ -71,16 +71,7 @@ export class CounterStore {
    */
   next(): number {
     if (this.current >= this.durable) {
-      const target = checkedAdd(this.durable, this.reserve);
-      try {
-        writeMarkSync(this.path, target);
-      } catch (err) {
-        throw new CounterStoreError(
-          'persist-failed',
-          `counter store ${this.path}: ${(err as Error).message}`,
-        );
-      }
-      this.durable = target;
+      this.persistMark(checkedAdd(this.durable, this.reserve));
     }
     this.current += 1;
     return this.current;
@@ -98,18 +89,19 @@ export class CounterStore {
     const last = counter - 1;
     if (last <= this.current) return;
     if (last > this.durable) {
-      const target = checkedAdd(last, this.reserve);
-      try {
-        writeMarkSync(this.path, target);
-      } catch (err) {
-        throw new CounterStoreError(
-          'persist-failed',
-          `counter store ${this.path}: ${(err as Error).message}`,
-        );
-      }
-      this.durable = target;
+      this.persistMark(checkedAdd(last, this.reserve));
     }
     this.current = last;
+  }
+
+  /** Writes `mark` durably before any counter up to it is handed out. */
+  private persistMark(mark: number): void {
+    try {
+      writeMarkSync(this.path, mark);
+    } catch (err) {
+      throw new CounterStoreError('persist-failed', `counter store ${this.path}: ${(err as Error).message}`);
+    }
+    this.durable = mark;
   }
 
   /** The highest counter that is durably reserved. */

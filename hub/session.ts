@@ -1,0 +1,94 @@
+import { once } from 'node:events';
+import type { Logger } from '../common/logger.js';
+import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
+import { CounterStore, type doorbell, loadOrCreateSigningKey, type VerifyKey } from '../proto/index.js';
+import { type CommandBody, Commander, CommandTimeoutError } from './commander.js';
+import { EventWatcher } from './event-watcher.js';
+import { hubCounterPath, hubKeyPath, ownerCounterPath, ownerKeyPath, trackedKeyEpochs } from './hub-state.js';
+
+/** Administer commands must live at most 10 s on the device; they are sent with a little less. */
+export const ADMINISTER_TTL_MS = 9_000;
+
+export interface SessionOptions {
+  stateDir: string;
+  broker: string;
+  tls: TlsFiles;
+  logger: Logger;
+  /** The pinned devices whose events are verified. */
+  devices: ReadonlyMap<string, VerifyKey>;
+  /** Sign with the owner key (Administer) or the hub key; the owner's commands live ADMINISTER_TTL_MS. */
+  as: 'owner' | 'hub';
+  /** How long to wait for the broker. */
+  connectTimeoutMs: number;
+  clientIdPrefix: string;
+}
+
+export interface CommandSession {
+  readonly commander: Commander;
+  readonly watcher: EventWatcher;
+  /** Sends one command to `deviceId` and resolves with its verified result. */
+  send(deviceId: string, body: CommandBody, timeoutMs: number): Promise<doorbell.v1.CommandResult>;
+  /** Saves learnt key epochs, disconnects, flushes the counter. */
+  close(): Promise<void>;
+}
+
+/**
+ * A connected hub that sends signed commands and verifies their results:
+ * the chosen key and its counter, the key epochs this hub knows, an event
+ * watcher over the pinned devices. Used by `doorbell-hub` for single
+ * commands and for `ota push`.
+ */
+export async function openCommandSession(o: SessionOptions): Promise<CommandSession> {
+  const owner = o.as === 'owner';
+  const epochs = await trackedKeyEpochs(o.stateDir);
+  const { key } = await loadOrCreateSigningKey(owner ? ownerKeyPath(o.stateDir) : hubKeyPath(o.stateDir));
+  const counters = await CounterStore.open(owner ? ownerCounterPath(o.stateDir) : hubCounterPath(o.stateDir));
+  const watcher = new EventWatcher(o.devices, o.logger.child({ module: 'watcher' }));
+  const connection = new MqttConnection({
+    url: o.broker,
+    clientId: `${o.clientIdPrefix}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    logger: o.logger.child({ module: 'mqtt' }),
+    subscriptions: EventWatcher.subscriptions,
+    tls: o.tls,
+  });
+  connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
+  const commander = new Commander({
+    connection,
+    watcher,
+    key,
+    counters,
+    logger: o.logger,
+    keyEpochOf: epochs.keyEpochOf,
+    onKeyEpoch: epochs.onKeyEpoch,
+  });
+  const close = async (): Promise<void> => {
+    await epochs.saved();
+    await connection.stop();
+    await counters.flush();
+  };
+  connection.start();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      once(connection, 'connected'),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new CommandTimeoutError(`cannot reach the broker at ${o.broker}`)),
+          o.connectTimeoutMs,
+        );
+      }),
+    ]);
+  } catch (err) {
+    await close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    commander,
+    watcher,
+    send: async (deviceId, body, timeoutMs) =>
+      (await commander.send(deviceId, body, timeoutMs, owner ? { ttlMs: ADMINISTER_TTL_MS } : {})).result,
+    close,
+  };
+}
