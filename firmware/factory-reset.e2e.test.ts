@@ -47,6 +47,33 @@ async function waitFor(
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** A paired doorbell daemon (sim hardware, 1 s pairing hold, 2 s reset hold), its sim wires ready. */
+async function startHoldDaemon(name: string) {
+  const stateDir = join(dir, name);
+  const identity = await pairedState(stateDir);
+  const config = join(dir, `${name}.json`);
+  await writeFile(
+    config,
+    JSON.stringify({
+      stateDir,
+      broker: { url: broker.url },
+      hal: { backend: 'sim', button: { holdMs: 1000 } },
+      trust: { factoryResetHoldMs: 2000 },
+    }),
+  );
+  const daemon = spawnCli('firmware/cli.ts', ['run', '--config', config]);
+  const done = collect(daemon, 60_000);
+  const socket = join(stateDir, 'sim-wires.sock');
+  try {
+    await waitFor('the sim wires', () => existsSync(socket));
+  } catch (err) {
+    daemon.kill('SIGTERM');
+    await done;
+    throw err;
+  }
+  return { stateDir, identity, daemon, done, socket };
+}
+
 describe('factory reset', () => {
   test('doorbell factory-reset asks first, refuses while the daemon runs, then wipes only its own files', async () => {
     const stateDir = join(dir, 'cli');
@@ -88,23 +115,8 @@ describe('factory reset', () => {
   });
 
   test('holding the button from start-up for the reset time wipes the state and starts afresh', async () => {
-    const stateDir = join(dir, 'hold');
-    const identity = await pairedState(stateDir);
-    const config = join(dir, 'hold.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        stateDir,
-        broker: { url: broker.url },
-        hal: { backend: 'sim', button: { holdMs: 1000 } },
-        trust: { factoryResetHoldMs: 2000 },
-      }),
-    );
-    const daemon = spawnCli('firmware/cli.ts', ['run', '--config', config]);
-    const done = collect(daemon, 60_000);
+    const { stateDir, identity, daemon, done, socket } = await startHoldDaemon('hold');
     try {
-      const socket = join(stateDir, 'sim-wires.sock');
-      await waitFor('the sim wires', () => existsSync(socket));
       const wires = await connectWires(socket);
       // The reset restarts the HAL mid-hold, which closes this wire connection.
       const holding = wires.hold(2500).catch((err: Error) => assert.match(err.message, /closed/));
@@ -128,24 +140,9 @@ describe('factory reset', () => {
     assert.equal(await readFile(join(stateDir, 'notes.txt'), 'utf8'), 'not ours');
   });
 
-  test('a hold released before the reset time opens the pairing window but resets nothing', async () => {
-    const stateDir = join(dir, 'short');
-    const identity = await pairedState(stateDir);
-    const config = join(dir, 'short.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        stateDir,
-        broker: { url: broker.url },
-        hal: { backend: 'sim', button: { holdMs: 1000 } },
-        trust: { factoryResetHoldMs: 2000 },
-      }),
-    );
-    const daemon = spawnCli('firmware/cli.ts', ['run', '--config', config]);
-    const done = collect(daemon, 60_000);
+  test('on a paired doorbell, a hold released before the reset time is only a pairing request and resets nothing', async () => {
+    const { stateDir, identity, daemon, done, socket } = await startHoldDaemon('short');
     try {
-      const socket = join(stateDir, 'sim-wires.sock');
-      await waitFor('the sim wires', () => existsSync(socket));
       const wires = await connectWires(socket);
       await wires.hold(1500);
       await wires.close();
@@ -156,6 +153,7 @@ describe('factory reset', () => {
     const result = await done;
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /button held: pairing requested/);
+    assert.match(result.stderr, /paired doorbell: the pairing window stays closed/);
     assert.doesNotMatch(result.stderr, /factory reset/);
     assert.equal(await readFile(join(stateDir, 'identity.pem'), 'utf8'), identity);
     assert.equal(existsSync(join(stateDir, 'enrolment.json')), true);
