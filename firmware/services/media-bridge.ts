@@ -124,9 +124,12 @@ export async function startMediaBridge(
         const snapshot = media?.latestSnapshot();
         if (snapshot === undefined || atMs - snapshot.tsMs > 1000) return {};
         const id = newItemId(atMs);
-        store.writeSnapshot(snapshot.bytes, snapshot.tsMs, id).catch((err: unknown) => {
-          // The store already emitted write-failed; a StoreError needs no second log line.
-          if (!(err instanceof StoreError)) logger.error({ err }, 'snapshot not stored');
+        // Encrypting starts with an X25519 operation: never before the press event leaves.
+        setImmediate(() => {
+          store.writeSnapshot(snapshot.bytes, snapshot.tsMs, id).catch((err: unknown) => {
+            // The store already emitted write-failed; a StoreError needs no second log line.
+            if (!(err instanceof StoreError)) logger.error({ err }, 'snapshot not stored');
+          });
         });
         return { snapshotId: id };
       } catch (err) {

@@ -123,7 +123,8 @@ export class TrustStore {
 
   /** Whether an Administer key is enrolled (by pairing or in the config file). */
   get isPaired(): boolean {
-    return this.list().some((k) => k.role === Role.ADMINISTER);
+    for (const role of this.roles.values()) if (role === Role.ADMINISTER) return true;
+    return false;
   }
 
   get recipients(): readonly string[] {
