@@ -69,8 +69,14 @@ export class Commander {
       if (result.errorKind === doorbell.v1.ErrorKind.STALE_EPOCH && seen !== epoch) {
         this.deps.logger.info({ deviceId, from: epoch, to: seen }, 'key epoch changed: sending again');
       } else if (result.errorKind === doorbell.v1.ErrorKind.REPLAY && Number(result.nextCounter ?? 0) > 0) {
-        // The device kept a mark above our counter (it restarted after a crash): skip past it.
-        this.deps.counters.skipTo(Number(result.nextCounter));
+        // The device kept a mark above our counter (it restarted after a crash): skip past it,
+        // unless it asks for an implausible jump (then its refusal stands).
+        try {
+          this.deps.counters.skipTo(Number(result.nextCounter));
+        } catch (err) {
+          this.deps.logger.warn({ deviceId, err: String(err) }, 'not skipping the counter ahead');
+          return answer;
+        }
         this.deps.logger.info(
           { deviceId, next: Number(result.nextCounter) },
           'counter behind the device: sending again',

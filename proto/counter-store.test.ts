@@ -50,6 +50,8 @@ describe('CounterStore', () => {
     store.skipTo(3); // behind: no effect
     assert.equal(store.next(), 501);
     assert.throws(() => store.skipTo(0), TypeError);
+    assert.throws(() => store.skipTo(Number.MAX_SAFE_INTEGER), RangeError, 'a huge jump is refused');
+    assert.throws(() => store.skipTo(502 + 1001, 1000), RangeError);
     const reopened = await CounterStore.open(path, { reserve: 10 }); // as after kill -9
     assert.ok(reopened.next() > 501);
   });

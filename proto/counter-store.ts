@@ -33,6 +33,8 @@ export class CounterStoreError extends Error {
 }
 
 export const DEFAULT_COUNTER_RESERVE = 1000;
+/** The furthest skipTo moves a counter in one call. */
+export const MAX_COUNTER_SKIP = 10_000_000;
 
 export class CounterStore {
   /** The last counter handed out (0 before the first). */
@@ -82,12 +84,16 @@ export class CounterStore {
    * anyway): for a receiver that reports its window moved past ours. The
    * skipped counters are never handed out.
    */
-  skipTo(counter: number): void {
+  skipTo(counter: number, maxJump = MAX_COUNTER_SKIP): void {
     if (!Number.isSafeInteger(counter) || counter < 1) {
       throw new TypeError(`skipTo needs a safe integer >= 1, got ${String(counter)}`);
     }
     const last = counter - 1;
     if (last <= this.current) return;
+    if (last - this.current > maxJump) {
+      // One receiver must not be able to burn a key's counter space for all the others.
+      throw new RangeError(`skipTo(${counter}) jumps more than ${maxJump} counters ahead of ${this.current}`);
+    }
     if (last > this.durable) {
       this.persistMark(checkedAdd(last, this.reserve));
     }

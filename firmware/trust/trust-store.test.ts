@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { silentLogger } from '../../common/logger.js';
 import { generateSigningKey, verifyKeyOf } from '../../proto/index.js';
+import { DeviceSettings } from '../services/settings.js';
+import { loadOrCreatePairingSecret, pairingSecretPath } from './pairing-secret.js';
 import { PairingWindow } from './pairing-window.js';
 import { Role } from './roles.js';
 import { TrustChangeError, TrustStore } from './trust-store.js';
@@ -122,4 +124,46 @@ test('the pairing window closes at its deadline and after the failure limit', as
   window.recordFailure(); // closed: ignored
   window.close('paired'); // already closed: no change
   assert.deepEqual(changes, ['open:button', 'closed:timeout', 'open:command', 'closed:too-many-failures']);
+});
+
+test('a damaged key-epoch file refuses the stored enrolment instead of trusting it', async () => {
+  for (const content of ['', 'x\n', '-1\n', '99999999999999999999\n', 'A'.repeat(100)]) {
+    const dir = await freshDir();
+    const store = await open(dir);
+    await store.pair({ owner: generateSigningKey(), ownerLabel: 'o', recipients: [] });
+    await writeFile(join(dir, 'key-epoch'), content);
+    const reopened = await open(dir);
+    assert.ok(reopened.problem !== undefined, `accepted ${JSON.stringify(content.slice(0, 20))}`);
+    assert.equal(reopened.isPaired, false);
+  }
+});
+
+test('the pairing secret: created 0600 once, and a damaged or exposed file is refused', async () => {
+  const dir = await freshDir();
+  const secret = await loadOrCreatePairingSecret(dir);
+  assert.equal(secret.length, 32);
+  assert.equal((await stat(pairingSecretPath(dir))).mode & 0o777, 0o600);
+  assert.deepEqual(await loadOrCreatePairingSecret(dir), secret);
+  for (const content of ['', 'short\n', `${'A'.repeat(43)}=\n`, 'B'.repeat(500)]) {
+    await writeFile(pairingSecretPath(dir), content, { mode: 0o600 });
+    await assert.rejects(
+      loadOrCreatePairingSecret(dir),
+      /pairing-secret/,
+      JSON.stringify(content.slice(0, 10)),
+    );
+  }
+  await writeFile(pairingSecretPath(dir), `${secret.toString('base64url')}\n`);
+  await chmod(pairingSecretPath(dir), 0o644);
+  await assert.rejects(loadOrCreatePairingSecret(dir), /chmod 600/);
+});
+
+test('a damaged settings file gives the defaults: a setting never stops the doorbell', async () => {
+  const dir = await freshDir();
+  const settings = await DeviceSettings.open(dir, silentLogger());
+  await settings.setChimeMuted(true);
+  assert.equal((await DeviceSettings.open(dir, silentLogger())).chimeMuted, true);
+  for (const content of ['{', '[]', '{"chimeMuted":"yes"}', '{"other":1}', 'x'.repeat(10_000)]) {
+    await writeFile(join(dir, 'settings.json'), content);
+    assert.equal((await DeviceSettings.open(dir, silentLogger())).chimeMuted, false, content.slice(0, 20));
+  }
 });
