@@ -75,6 +75,7 @@ describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
     const clip = recorded.event.clipRecorded;
     assert.ok(clip);
     assert.equal(clip.reason, 'press');
+    assert.match(clip.clipId ?? '', /^\d{13}-[0-9a-f]{12}$/, "the store's own id");
     const trigger = Number(clip.triggerMs);
     assert.ok(
       Number(clip.startMs) <= trigger - PREROLL_S * 1000 + SEGMENT_S * 1000,

@@ -235,6 +235,37 @@ describe('ClipStore: recipients enrolled by pairing', () => {
   });
 });
 
+describe('ClipStore: metadata from the clip recorder', () => {
+  it("the store's own id names the file, whatever id and extra fields the caller's metadata carries; a restart lists it", async (t) => {
+    const dir = tempDir(t);
+    const owner = ageKeygen(dir, 'owner');
+    const config = { dir: join(dir, 'store'), recipients: [owner.recipient] };
+    const { store } = await openStore(t, config);
+    const recorderMeta = {
+      id: 'clip-mx0otmk5-ef8d661a',
+      reason: 'press',
+      reasons: ['press', 'motion'],
+      triggerMs: 6_000,
+      requestedStartMs: 1_000,
+      requestedEndMs: 16_000,
+      startMs: 1_000,
+      endMs: 16_000,
+      contentType: 'video/mp4',
+      truncated: false,
+    };
+    const item = await store.writeClip(recorderMeta, clipBytes(1000, MARKER));
+    assert.match(item.id, /^\d{13}-[0-9a-f]{12}$/);
+    assert.ok(item.path.includes(item.id));
+    assert.equal(Object.hasOwn(item, 'reasons'), false, 'no foreign fields in the index');
+    await store.stop();
+    const { store: reopened } = await openStore(t, config);
+    assert.deepEqual(
+      reopened.list().map((i) => i.id),
+      [item.id],
+    );
+  });
+});
+
 describe('store config', () => {
   it('accepts age X25519 public keys and refuses anything else with a clear message', async () => {
     const good = await identityToRecipient(await generateX25519Identity());

@@ -258,7 +258,16 @@ export class ClipStore implements ClipWriter {
     const expected = plaintext instanceof Uint8Array ? ciphertext.size(plaintext.length) : 0;
     const reader = ciphertext.getReader();
 
-    const base = { id, kind, ...meta };
+    // Only the fields the store owns: a caller's own id or extra fields (the clip
+    // recorder's suggested id, its reasons list) must not name the file.
+    const base = {
+      id,
+      kind,
+      reason: meta.reason,
+      startMs: meta.startMs,
+      endMs: meta.endMs,
+      triggerMs: meta.triggerMs,
+    };
     const name = fileName(base);
     const tmp = join(this.dir, `${TMP_PREFIX}${id}`);
     const final = join(this.dir, name);
