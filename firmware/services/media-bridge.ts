@@ -5,6 +5,7 @@ import { MotionDetector } from '../../media/motion/detector.js';
 import { type MediaHealth, MediaService } from '../../media/service.js';
 import { ClipStore, newItemId, StoreError, type StoreEvent } from '../../media/store/clip-store.js';
 import type { DoorbellConfig } from '../config/schema.js';
+import { afterPressEvent } from './doorbell-service.js';
 import type { EventBody } from './event-signer.js';
 
 export interface MediaBridge {
@@ -124,8 +125,8 @@ export async function startMediaBridge(
         const snapshot = media?.latestSnapshot();
         if (snapshot === undefined || atMs - snapshot.tsMs > 1000) return {};
         const id = newItemId(atMs);
-        // Encrypting starts with an X25519 operation: never before the press event leaves.
-        setImmediate(() => {
+        // Encrypting starts with an X25519 operation: not while the press event is in flight.
+        afterPressEvent(() => {
           store.writeSnapshot(snapshot.bytes, snapshot.tsMs, id).catch((err: unknown) => {
             // The store already emitted write-failed; a StoreError needs no second log line.
             if (!(err instanceof StoreError)) logger.error({ err }, 'snapshot not stored');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { silentLogger } from '../../common/logger.js';
-import { Outbox, type OutboxEntry, type OutboxOptions } from './outbox.js';
+import { GROUP_COMMIT_DELAY_MS, Outbox, type OutboxEntry, type OutboxOptions } from './outbox.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -238,7 +238,7 @@ test('property: any sequence of push, ack and reopen keeps the queue equal to a 
   );
 });
 
-test('group commit: a push is in the file when push returns; one background fdatasync covers the turn', async () => {
+test('group commit: a push is in the file when push returns; one background fdatasync, a few ms later, covers the pushes before it', async () => {
   const { OutboxFile } = await import('./outbox/outbox-file.js');
   const dir = tempDir();
   const box = Outbox.open(dir, { max: 100, logger: silentLogger() });
@@ -262,12 +262,17 @@ test('group commit: a push is in the file when push returns; one background fdat
     assert.ok(readFileSync(join(dir, 'outbox.log')).length > before, 'written before push returned');
     assert.equal(background + blocking, 0, 'no sync inside the turn that published');
     await new Promise((r) => setImmediate(r));
-    assert.equal(background, 1, 'one background sync for the three pushes');
-    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(background, 0, 'not in the next turn either: the events are still in flight');
     box.push(entry(4));
+    const deadline = Date.now() + 2_000;
+    while (background === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(background, 1, 'one background sync for the four pushes');
+    await new Promise((r) => setTimeout(r, GROUP_COMMIT_DELAY_MS * 10));
+    assert.equal(background, 1, 'and no second one');
+    box.push(entry(5));
     box.close();
     assert.equal(blocking, 1, 'close syncs what is pending, blocking');
-    assert.deepEqual(contents(dir), ['event-1', 'event-2', 'event-3+r', 'event-4']);
+    assert.deepEqual(contents(dir), ['event-1', 'event-2', 'event-3+r', 'event-4', 'event-5']);
   } finally {
     proto.syncInBackground = original.background;
     proto.sync = original.blocking;

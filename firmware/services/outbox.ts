@@ -30,6 +30,13 @@ export const MAX_LIVE_BYTES = 64 * 1024 * 1024;
 const COMPACT_EMPTY_BYTES = 64 * 1024;
 /** or when it is larger than this plus twice the live entries. */
 const COMPACT_SLACK_BYTES = 1024 * 1024;
+/**
+ * The group commit starts this long after the first append it covers: late
+ * enough that the event has reached the broker and the hub (the sync's
+ * thread and the disk's completion work would otherwise compete with them
+ * for the CPU), early enough that a power cut loses at most a few ms more.
+ */
+export const GROUP_COMMIT_DELAY_MS = 5;
 
 interface Queued {
   seq: number;
@@ -45,11 +52,11 @@ interface Queued {
  * `new Outbox(max, logger)` keeps entries in memory. `Outbox.open(dir, ...)`
  * keeps them in `<dir>/outbox.log` as well: `push` appends a CRC-checked
  * record before returning (from then on a crash or kill -9 of the daemon
- * cannot lose it: it is in the kernel's page cache), and one fdatasync per
- * event-loop turn (a group commit, started right after the turn in which the
- * sender handed the event to the broker, and run on libuv's thread pool so
- * disk latency never holds up the loop that rings the chime) makes it survive
- * a power cut too.
+ * cannot lose it: it is in the kernel's page cache), and one fdatasync for
+ * every append of the next few ms (a group commit, started
+ * GROUP_COMMIT_DELAY_MS after the first of them, once the event is on its
+ * way, and run on libuv's thread pool so disk latency never holds up the
+ * loop that rings the chime) makes it survive a power cut too.
  * `ack` appends a removal record without a sync (after a power cut the entry
  * is sent again, and the hub drops the duplicate by counter).
  * Reopening replays the file: the unacknowledged entries come back in order.
@@ -152,11 +159,11 @@ export class Outbox {
     file?.close();
   }
 
-  /** One fdatasync for every append of this turn, after the senders had their go. */
+  /** One fdatasync for every append of the next GROUP_COMMIT_DELAY_MS, once the events are on their way. */
   private scheduleSync(): void {
     if (this.syncScheduled || !this.file) return;
     this.syncScheduled = true;
-    setImmediate(() => this.startSync());
+    setTimeout(() => this.startSync(), GROUP_COMMIT_DELAY_MS);
   }
 
   private startSync(): void {
@@ -178,7 +185,7 @@ export class Outbox {
 
   private syncDone(): void {
     this.syncRunning = false;
-    if (this.syncScheduled) setImmediate(() => this.startSync());
+    if (this.syncScheduled) setTimeout(() => this.startSync(), GROUP_COMMIT_DELAY_MS);
   }
 
   /** Blocking sync of whatever is not yet durable: for close. */
