@@ -2,6 +2,7 @@
 // every event against the pinned device key and prints one line per event:
 //   "pressed <pressSeq> <CLOCK_MONOTONIC ns after verification> <envelope bytes>"
 //   "chime <n-th ChimeRang> <device-measured recognition -> chime-on, us>"
+import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { silentLogger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
 import { EventWatcher } from '../hub/event-watcher.js';
@@ -32,6 +33,8 @@ const connection = new MqttConnection({
 connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
 connection.on('connected', () => process.stdout.write('ready\n'));
 connection.start();
+// As `doorbell-hub watch` does.
+lowerBackgroundThreads(silentLogger());
 process.on('SIGTERM', () => {
   connection.stop().then(
     () => process.exit(0),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { createLogger } from '../common/logger.js';
 import { createSdNotifier } from '../flash/sd-notify.js';
 import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
@@ -183,6 +184,8 @@ async function run(config: DoorbellConfig): Promise<number> {
     return r;
   };
   running = await start();
+  // V8's compiler and GC helpers must not compete with the press path (see docs/architecture.md).
+  const threads = lowerBackgroundThreads(logger);
   // systemd (Type=notify): ready once the ring path is up, not when the broker
   // is reached, so that a broker outage at boot is not a failed start.
   const notify = createSdNotifier({ onError: (err) => logger.warn({ err }, 'sd_notify failed') });
@@ -199,6 +202,7 @@ async function run(config: DoorbellConfig): Promise<number> {
       }
       logger.info({ signal }, 'shutting down');
       stopWatchdog();
+      threads.stop();
       void notify.stopping();
       Promise.resolve(resetting)
         .then(() => running.stop())

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import { ROLE_NAMES } from '../firmware/trust/roles.js';
@@ -269,7 +270,10 @@ async function watch(ctx: Context): Promise<number> {
     if (ctx.json) process.stdout.write(`${JSON.stringify({ rejected: r })}\n`);
   });
   connection.start();
+  // V8's compiler and GC helpers must not delay the events on their way in (see docs/architecture.md).
+  const threads = lowerBackgroundThreads(ctx.logger);
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  threads.stop();
   await connection.stop();
   return 0;
 }
