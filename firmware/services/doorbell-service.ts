@@ -12,8 +12,8 @@ import type { EventBody } from './event-signer.js';
 export const AFTER_PRESS_DELAY_MS = 5;
 
 /** Runs `work` once the press event is well on its way (see AFTER_PRESS_DELAY_MS). */
-export function afterPressEvent(work: () => void): void {
-  setTimeout(work, AFTER_PRESS_DELAY_MS);
+export function afterPressEvent(work: () => void): NodeJS.Timeout {
+  return setTimeout(work, AFTER_PRESS_DELAY_MS);
 }
 
 export interface DoorbellServiceDeps {
@@ -40,6 +40,8 @@ export interface DoorbellServiceDeps {
 export class DoorbellService {
   private unsubscribe: (() => void) | undefined;
   private presses = 0;
+  /** After-press work not yet run, by its timer. */
+  private readonly afterPress = new Map<NodeJS.Timeout, () => void>();
 
   constructor(private readonly deps: DoorbellServiceDeps) {}
 
@@ -47,9 +49,20 @@ export class DoorbellService {
     this.unsubscribe = this.deps.button.subscribe((event) => this.onButton(event));
   }
 
+  /**
+   * Unsubscribes from the button and runs waiting after-press work at once,
+   * so a press just before a shutdown still has its ChimeRang event queued
+   * while the outbox is open.
+   */
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    const waiting = [...this.afterPress];
+    this.afterPress.clear();
+    for (const [timer, work] of waiting) {
+      clearTimeout(timer);
+      work();
+    }
   }
 
   get pressesSinceBoot(): number {
@@ -94,6 +107,7 @@ export class DoorbellService {
     const chimeNs = process.hrtime.bigint();
     const nowMs = this.deps.nowMs();
     this.presses += 1;
+    const press = this.presses;
     const pressToChimeUs = Number((chimeNs - recognisedAtNs) / 1000n);
     let snapshotId: string | undefined;
     try {
@@ -102,16 +116,24 @@ export class DoorbellService {
       logger.error({ err }, 'press hook failed');
     }
     this.deps.emit({
-      buttonPressed: { pressedAtMs: nowMs, pressSeq: this.presses, ...(snapshotId ? { snapshotId } : {}) },
+      buttonPressed: { pressedAtMs: nowMs, pressSeq: press, ...(snapshotId ? { snapshotId } : {}) },
     });
     // Secondary work waits until the press event's bytes have left and reached the hub.
-    afterPressEvent(() => {
+    this.later(() => {
       this.deps.emit({
         chimeRang: { rangAtMs: nowMs, mode: chime.mode, pressToChimeUs, rang, skippedReason },
       });
       this.flashLed();
-      logger.info({ press: this.presses, rang, skippedReason, pressToChimeUs }, 'button pressed');
+      logger.info({ press, rang, skippedReason, pressToChimeUs }, 'button pressed');
     });
+  }
+
+  private later(work: () => void): void {
+    const timer = afterPressEvent(() => {
+      this.afterPress.delete(timer);
+      work();
+    });
+    this.afterPress.set(timer, work);
   }
 
   private flashLed(): void {
