@@ -9,18 +9,18 @@ import { BACKGROUND_NICE } from './background-threads.js';
 
 const MODULE = resolve(import.meta.dirname, 'background-threads.ts');
 
-/** Nice value of every thread of `pid`, as procps' ps reads them. */
-async function threadNice(pid: number): Promise<Map<number, number>> {
-  const { stdout } = await promisify(execFile)('ps', ['-L', '-o', 'lwp=,ni=', '-p', String(pid)]);
-  const out = new Map<number, number>();
+/** Scheduling class (TS: SCHED_OTHER, IDL: SCHED_IDLE) and nice value of every thread of `pid`, as procps' ps reads them. */
+async function threadPolicies(pid: number): Promise<Map<number, { cls: string; ni: string }>> {
+  const { stdout } = await promisify(execFile)('ps', ['-L', '-o', 'lwp=,cls=,ni=', '-p', String(pid)]);
+  const out = new Map<number, { cls: string; ni: string }>();
   for (const line of stdout.trim().split('\n')) {
-    const [tid, ni] = line.trim().split(/\s+/).map(Number);
-    if (tid !== undefined && ni !== undefined) out.set(tid, ni);
+    const [tid, cls, ni] = line.trim().split(/\s+/);
+    if (tid !== undefined && cls !== undefined && ni !== undefined) out.set(Number(tid), { cls, ni });
   }
   return out;
 }
 
-test('every thread but the main one runs at nice 19, including threads started later', async () => {
+test('every thread but the main one runs under SCHED_IDLE, including threads started later', async () => {
   // The child lowers its threads, then starts a worker thread and waits for a
   // rescan; it prints how many it lowered and waits to be killed.
   const code = `
@@ -30,7 +30,8 @@ test('every thread but the main one runs at nice 19, including threads started l
     const before = t.lowered;
     new Worker('setInterval(() => {}, 1000)', { eval: true });
     await new Promise((r) => setTimeout(r, 300));
-    console.log('ready', before, t.lowered);
+    await t.settled();
+    console.log('ready', before, t.lowered, t.idle);
     setInterval(() => {}, 1000);
   `;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
@@ -39,16 +40,56 @@ test('every thread but the main one runs at nice 19, including threads started l
   try {
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const first = await lines.next();
-    const [word, before, after] = String(first.value).split(' ');
+    const [word, before, after, idle] = String(first.value).split(' ');
     assert.equal(word, 'ready');
     const pid = child.pid ?? 0;
-    const nice = await threadNice(pid);
-    assert.equal(nice.get(pid), 0, 'the main thread keeps its priority');
-    const others = [...nice].filter(([tid]) => tid !== pid);
+    const threads = await threadPolicies(pid);
+    assert.deepEqual(
+      threads.get(pid),
+      { cls: 'TS', ni: '0' },
+      'the main thread keeps its policy and priority',
+    );
+    const others = [...threads].filter(([tid]) => tid !== pid);
     assert.ok(others.length >= 4, `V8 and libuv threads exist (${others.length})`);
-    for (const [tid, ni] of others) assert.equal(ni, BACKGROUND_NICE, `thread ${tid} at nice ${ni}`);
+    // ps shows no nice value for SCHED_IDLE threads.
+    for (const [tid, p] of others) assert.deepEqual(p, { cls: 'IDL', ni: '-' }, `thread ${tid}`);
     assert.ok(Number(after) > Number(before), `the rescan found the new threads (${before} -> ${after})`);
     assert.equal(Number(after), others.length);
+    assert.equal(Number(idle), others.length);
+  } finally {
+    child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  }
+});
+
+test('without chrt the threads still run at nice 19, and one line says why', async () => {
+  const code = `
+    import { lowerBackgroundThreads } from ${JSON.stringify(MODULE)};
+    const t = lowerBackgroundThreads({ warn: (o, m) => console.log('warn', m) }, 60_000);
+    await t.settled();
+    console.log('ready', t.lowered, t.idle);
+    setInterval(() => {}, 1000);
+  `;
+  // A PATH without util-linux: node itself is started by its full path.
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PATH: '/nonexistent' },
+  });
+  try {
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const warn = String((await lines.next()).value);
+    assert.equal(warn, 'warn chrt not found: background threads run at nice 19 only');
+    const [word, lowered, idle] = String((await lines.next()).value).split(' ');
+    assert.equal(word, 'ready');
+    assert.equal(Number(idle), 0);
+    const pid = child.pid ?? 0;
+    const threads = await threadPolicies(pid);
+    assert.deepEqual(threads.get(pid), { cls: 'TS', ni: '0' });
+    const others = [...threads].filter(([tid]) => tid !== pid);
+    assert.ok(others.length >= 4 && Number(lowered) >= 4, `threads lowered: ${lowered}`);
+    for (const [tid, p] of others) {
+      assert.deepEqual(p, { cls: 'TS', ni: String(BACKGROUND_NICE) }, `thread ${tid}`);
+    }
   } finally {
     child.kill('SIGKILL');
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');

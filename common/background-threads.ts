@@ -1,33 +1,76 @@
-import { readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { Logger } from './logger.js';
 
-/** The lowest scheduling priority on Linux (nice 19). */
+/** The lowest nice value on Linux: the fallback where the idle policy cannot be set. */
 export const BACKGROUND_NICE = 19;
 /** libuv starts its pool threads on first use, so the threads are looked at again this often. */
 export const RESCAN_MS = 10_000;
+/** util-linux's chrt, which Debian always installs: sets a thread's scheduling policy. */
+const CHRT = 'chrt';
 
 export interface BackgroundThreads {
   /** Threads set to BACKGROUND_NICE so far. */
   readonly lowered: number;
+  /** Threads set to SCHED_IDLE so far. */
+  readonly idle: number;
+  /** Resolves once every policy change started so far has ended (for tests). */
+  settled(): Promise<void>;
   stop(): void;
 }
 
 /**
  * Runs every thread of this process except the main one (V8's optimising
  * compiler and garbage-collector helpers, libuv's pool, a module loader's
- * thread) at the lowest priority, so that on a board with few cores their
- * bursts of several ms wait for idle time instead of delaying the event
- * loop, the broker or the hub on the path of a press. The main thread, which
- * rings the chime and signs the events, keeps its priority.
+ * thread) under Linux's SCHED_IDLE policy, so that on a board with few cores
+ * their bursts of several ms run only on a core nothing else wants, instead
+ * of delaying the event loop, the broker or the hub on the path of a press.
+ * A thread of any normal process that wakes up preempts a SCHED_IDLE thread
+ * at once, and the kernel counts a core running only such threads as idle
+ * when it places a woken thread. The main thread, which rings the chime and
+ * signs the events, keeps its policy and priority.
  *
- * Linux keeps a nice value per thread, and `setpriority(PRIO_PROCESS, tid)`
- * sets it for one thread; lowering it needs no privilege. Elsewhere (no
- * /proc/self/task) this does nothing.
+ * Each thread is first set to nice 19 (`setpriority(PRIO_PROCESS, tid)`),
+ * then to SCHED_IDLE with util-linux's `chrt --idle` (Node has no binding
+ * for sched_setscheduler). Neither needs a privilege, and neither is a
+ * realtime policy (systemd's RestrictRealtime= allows both). Where chrt is
+ * missing the threads stay at nice 19, which is weaker: a compiler burst at
+ * nice 19 can still hold a core that a woken thread was placed on for ms.
+ * Elsewhere than Linux (no /proc/self/task) this does nothing.
  */
 export function lowerBackgroundThreads(logger: Logger, rescanMs = RESCAN_MS): BackgroundThreads {
   const done = new Set<number>();
+  const idle = new Set<number>();
+  const pending = new Set<Promise<void>>();
   let warned = false;
+  let chrtMissing = false;
+  const warnOnce = (fields: Record<string, unknown>, message: string): void => {
+    if (warned) return;
+    warned = true;
+    logger.warn(fields, message);
+  };
+  const setIdle = (tid: number): void => {
+    const change = new Promise<void>((resolve) => {
+      execFile(CHRT, ['--idle', '--pid', '0', String(tid)], (err, _stdout, stderr) => {
+        if (!err) {
+          idle.add(tid);
+        } else if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          chrtMissing = true;
+          warnOnce({ command: CHRT }, 'chrt not found: background threads run at nice 19 only');
+        } else if (existsSync(`/proc/self/task/${tid}`)) {
+          // A thread that ended meanwhile is no failure; anything else is worth one line.
+          warnOnce(
+            { err: String(stderr || err).trim(), tid },
+            'could not set a background thread to SCHED_IDLE',
+          );
+        }
+        resolve();
+      });
+    });
+    pending.add(change);
+    void change.then(() => pending.delete(change));
+  };
   const scan = (): void => {
     let tids: string[];
     try {
@@ -43,10 +86,12 @@ export function lowerBackgroundThreads(logger: Logger, rescanMs = RESCAN_MS): Ba
         done.add(tid);
       } catch (err) {
         // ESRCH: the thread ended meanwhile. Anything else is worth one line.
-        if ((err as NodeJS.ErrnoException).code === 'ESRCH' || warned) continue;
-        warned = true;
-        logger.warn({ err: String(err), tid }, 'could not lower the priority of a background thread');
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
+          warnOnce({ err: String(err), tid }, 'could not lower the priority of a background thread');
+        }
+        continue;
       }
+      if (!chrtMissing) setIdle(tid);
     }
   };
   scan();
@@ -55,6 +100,12 @@ export function lowerBackgroundThreads(logger: Logger, rescanMs = RESCAN_MS): Ba
   return {
     get lowered() {
       return done.size;
+    },
+    get idle() {
+      return idle.size;
+    },
+    async settled() {
+      while (pending.size > 0) await Promise.all([...pending]);
     },
     stop() {
       clearInterval(timer);
