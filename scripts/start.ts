@@ -7,6 +7,7 @@ import { relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { createLogger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
 import { identityPath } from '../firmware/root.js';
@@ -107,6 +108,8 @@ async function main(): Promise<void> {
   });
   watcher.on('rejected', (r) => out(`  [hub]   REJECTED ${r.topic}: ${r.kind} ${r.reason}`));
   hub.start();
+  // As `doorbell-hub watch` does, so the latency shown is the product's (see docs/architecture.md).
+  lowerBackgroundThreads(logger);
 
   out('');
   out('Open Doorbell demo');
