@@ -31,16 +31,21 @@ test('every thread but the main one runs under SCHED_IDLE, including threads sta
     new Worker('setInterval(() => {}, 1000)', { eval: true });
     await new Promise((r) => setTimeout(r, 300));
     await t.settled();
-    console.log('ready', before, t.lowered, t.idle);
+    // A process started now (as the media worker is) forks from the main thread.
+    const { spawn } = await import('node:child_process');
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    console.log('ready', before, t.lowered, t.idle, sleeper.pid);
     setInterval(() => {}, 1000);
   `;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let sleeper = 0;
   try {
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const first = await lines.next();
-    const [word, before, after, idle] = String(first.value).split(' ');
+    const [word, before, after, idle, sleeperPid] = String(first.value).split(' ');
+    sleeper = Number(sleeperPid);
     assert.equal(word, 'ready');
     const pid = child.pid ?? 0;
     const threads = await threadPolicies(pid);
@@ -56,7 +61,10 @@ test('every thread but the main one runs under SCHED_IDLE, including threads sta
     assert.ok(Number(after) > Number(before), `the rescan found the new threads (${before} -> ${after})`);
     assert.equal(Number(after), others.length);
     assert.equal(Number(idle), others.length);
+    const sleeperPolicy = (await threadPolicies(sleeper)).get(sleeper);
+    assert.deepEqual(sleeperPolicy, { cls: 'TS', ni: '0' }, 'a process it starts keeps the normal policy');
   } finally {
+    if (sleeper > 0) process.kill(sleeper, 'SIGKILL');
     child.kill('SIGKILL');
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
   }
