@@ -5,7 +5,8 @@ import { silentLogger } from '../../common/logger.js';
 import { FakeClock } from '../../hal/clock.js';
 import { parseHalConfig } from '../../hal/config.js';
 import { createHal } from '../../hal/index.js';
-import { AFTER_PRESS_DELAY_MS, DoorbellService } from './doorbell-service.js';
+import { AFTER_PRESS_DELAY_MS } from './after-press.js';
+import { DoorbellService } from './doorbell-service.js';
 import type { EventBody } from './event-signer.js';
 
 async function pressedDoorbell() {

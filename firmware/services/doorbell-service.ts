@@ -1,20 +1,7 @@
 import type { Logger } from '../../common/logger.js';
 import type { Button, ButtonEvent, Chime, StatusLed } from '../../hal/index.js';
+import { AfterPressQueue } from './after-press.js';
 import type { EventBody } from './event-signer.js';
-
-/**
- * Work a press causes besides its event (the ChimeRang report, the LED, the
- * log line, a snapshot's encryption) starts this long after the press event
- * was handed to the MQTT client. The event's flight to the hub takes about
- * 1 ms on loopback; during it the broker and the hub need the CPU, and on a
- * two-core board whatever the daemon does then makes them wait their turn.
- */
-export const AFTER_PRESS_DELAY_MS = 5;
-
-/** Runs `work` once the press event is well on its way (see AFTER_PRESS_DELAY_MS). */
-export function afterPressEvent(work: () => void): NodeJS.Timeout {
-  return setTimeout(work, AFTER_PRESS_DELAY_MS);
-}
 
 export interface DoorbellServiceDeps {
   button: Button;
@@ -40,8 +27,7 @@ export interface DoorbellServiceDeps {
 export class DoorbellService {
   private unsubscribe: (() => void) | undefined;
   private presses = 0;
-  /** After-press work not yet run, by its timer. */
-  private readonly afterPress = new Map<NodeJS.Timeout, () => void>();
+  private readonly afterPress = new AfterPressQueue();
 
   constructor(private readonly deps: DoorbellServiceDeps) {}
 
@@ -57,12 +43,7 @@ export class DoorbellService {
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    const waiting = [...this.afterPress];
-    this.afterPress.clear();
-    for (const [timer, work] of waiting) {
-      clearTimeout(timer);
-      work();
-    }
+    this.afterPress.flush();
   }
 
   get pressesSinceBoot(): number {
@@ -119,21 +100,13 @@ export class DoorbellService {
       buttonPressed: { pressedAtMs: nowMs, pressSeq: press, ...(snapshotId ? { snapshotId } : {}) },
     });
     // Secondary work waits until the press event's bytes have left and reached the hub.
-    this.later(() => {
+    this.afterPress.add(() => {
       this.deps.emit({
         chimeRang: { rangAtMs: nowMs, mode: chime.mode, pressToChimeUs, rang, skippedReason },
       });
       this.flashLed();
       logger.info({ press, rang, skippedReason, pressToChimeUs }, 'button pressed');
     });
-  }
-
-  private later(work: () => void): void {
-    const timer = afterPressEvent(() => {
-      this.afterPress.delete(timer);
-      work();
-    });
-    this.afterPress.set(timer, work);
   }
 
   private flashLed(): void {
