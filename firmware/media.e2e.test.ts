@@ -144,4 +144,38 @@ describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
     );
     assert.notEqual(h.device.mediaWorkerPid, pid);
   });
+
+  // Last: it stops the doorbell.
+  test('a press just before the doorbell stops still stores its snapshot', async () => {
+    // Snapshots flow again after the previous test's restart once a press names one.
+    let named = false;
+    for (let attempt = 0; attempt < 10 && !named; attempt++) {
+      await new Promise((r) => setTimeout(r, 700)); // past the lockout of the press before
+      const pressesBefore = h.hub.events.filter((e) => e.event.kind === 'buttonPressed').length;
+      await wires.press(100);
+      await h.waitForEvent(
+        () => h.hub.events.filter((e) => e.event.kind === 'buttonPressed').length > pressesBefore,
+        5000,
+        'a press event',
+      );
+      named = Boolean(
+        h.hub.events.filter((e) => e.event.kind === 'buttonPressed').at(-1)?.event.buttonPressed?.snapshotId,
+      );
+    }
+    assert.ok(named, 'snapshots are being taken');
+    await new Promise((r) => setTimeout(r, 700)); // past the lockout; the named snapshot's write ends
+    const snapshots = async () => (await readdir(clipsDir())).filter((f) => f.includes('_snapshot_')).length;
+    const before = await snapshots();
+    // Stop as soon as the chime rings: the snapshot's write is still waiting
+    // for the press event to be on its way.
+    const stopped = new Promise<void>((resolve, reject) => {
+      const off = wires.onChime((on) => {
+        if (!on) return;
+        off();
+        h.device.stop().then(resolve, reject);
+      });
+    });
+    await Promise.all([wires.press(100).catch(() => undefined), stopped]);
+    assert.equal(await snapshots(), before + 1, 'the snapshot of the last press is stored');
+  });
 });

@@ -5,7 +5,7 @@ import { MotionDetector } from '../../media/motion/detector.js';
 import { type MediaHealth, MediaService } from '../../media/service.js';
 import { ClipStore, newItemId, StoreError, type StoreEvent } from '../../media/store/clip-store.js';
 import type { DoorbellConfig } from '../config/schema.js';
-import { afterPressEvent } from './doorbell-service.js';
+import { AfterPressQueue } from './after-press.js';
 import type { EventBody } from './event-signer.js';
 
 export interface MediaBridge {
@@ -118,6 +118,17 @@ export async function startMediaBridge(
     emit({ mediaHealth: { state: 'config-error', detail: (err as Error).message.slice(0, 200) } });
   });
 
+  // Snapshot writes wait until the press event is on its way; stop() starts
+  // the waiting ones at once, while the store is open (its stop lets every
+  // write under way end first).
+  const afterPress = new AfterPressQueue();
+  const writeSnapshot = (bytes: Uint8Array, tsMs: number, id: string): void => {
+    store.writeSnapshot(bytes, tsMs, id).catch((err: unknown) => {
+      // The store already emitted write-failed; a StoreError needs no second log line.
+      if (!(err instanceof StoreError)) logger.error({ err }, 'snapshot not stored');
+    });
+  };
+
   return {
     onPress(atMs) {
       try {
@@ -126,12 +137,7 @@ export async function startMediaBridge(
         if (snapshot === undefined || atMs - snapshot.tsMs > 1000) return {};
         const id = newItemId(atMs);
         // Encrypting starts with an X25519 operation: not while the press event is in flight.
-        afterPressEvent(() => {
-          store.writeSnapshot(snapshot.bytes, snapshot.tsMs, id).catch((err: unknown) => {
-            // The store already emitted write-failed; a StoreError needs no second log line.
-            if (!(err instanceof StoreError)) logger.error({ err }, 'snapshot not stored');
-          });
-        });
+        afterPress.add(() => writeSnapshot(snapshot.bytes, snapshot.tsMs, id));
         return { snapshotId: id };
       } catch (err) {
         logger.error({ err }, 'media press hook failed');
@@ -142,6 +148,7 @@ export async function startMediaBridge(
       return workerPid;
     },
     async stop() {
+      afterPress.flush();
       await running;
       await media?.stop();
       await store.stop();
