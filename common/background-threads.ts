@@ -7,8 +7,14 @@ import type { Logger } from './logger.js';
 export const BACKGROUND_NICE = 19;
 /** libuv starts its pool threads on first use, so the threads are looked at again this often. */
 export const RESCAN_MS = 10_000;
-/** util-linux's chrt, which Debian always installs: sets a thread's scheduling policy. */
-const CHRT = 'chrt';
+/**
+ * Sets each thread named as an argument to SCHED_IDLE with util-linux's chrt
+ * and prints the ones it set; exits 127 without chrt. One shell for all the
+ * threads of a scan: every spawn forks the whole daemon, which blocks its
+ * loop for several ms.
+ */
+const SET_IDLE_SCRIPT =
+  'command -v chrt >/dev/null 2>&1 || exit 127; for t do chrt --idle --pid 0 "$t" 2>/dev/null && echo "$t"; done; exit 0';
 
 export interface BackgroundThreads {
   /** Threads set to BACKGROUND_NICE so far. */
@@ -33,7 +39,7 @@ export interface BackgroundThreads {
  *
  * Each thread is first set to nice 19 (`setpriority(PRIO_PROCESS, tid)`),
  * then to SCHED_IDLE with util-linux's `chrt --idle` (Node has no binding
- * for sched_setscheduler). Neither needs a privilege, and neither is a
+ * for sched_setscheduler), all of a scan's threads from one shell. Neither needs a privilege, and neither is a
  * realtime policy (systemd's RestrictRealtime= allows both). Where chrt is
  * missing the threads stay at nice 19, which is weaker: a compiler burst at
  * nice 19 can still hold a core that a woken thread was placed on for ms.
@@ -50,20 +56,22 @@ export function lowerBackgroundThreads(logger: Logger, rescanMs = RESCAN_MS): Ba
     warned = true;
     logger.warn(fields, message);
   };
-  const setIdle = (tid: number): void => {
+  const setIdle = (tids: number[]): void => {
     const change = new Promise<void>((resolve) => {
-      execFile(CHRT, ['--idle', '--pid', '0', String(tid)], (err, _stdout, stderr) => {
-        if (!err) {
-          idle.add(tid);
-        } else if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      execFile('/bin/sh', ['-c', SET_IDLE_SCRIPT, 'sh', ...tids.map(String)], (err, stdout) => {
+        if (err && (err.code === 127 || err.code === 'ENOENT')) {
           chrtMissing = true;
-          warnOnce({ command: CHRT }, 'chrt not found: background threads run at nice 19 only');
-        } else if (existsSync(`/proc/self/task/${tid}`)) {
+          warnOnce({ command: 'chrt' }, 'chrt not found: background threads run at nice 19 only');
+        } else if (err) {
+          warnOnce({ err: String(err) }, 'could not set background threads to SCHED_IDLE');
+        }
+        const set = new Set(stdout.split('\n').filter(Boolean).map(Number));
+        for (const tid of tids) {
+          if (set.has(tid)) idle.add(tid);
           // A thread that ended meanwhile is no failure; anything else is worth one line.
-          warnOnce(
-            { err: String(stderr || err).trim(), tid },
-            'could not set a background thread to SCHED_IDLE',
-          );
+          else if (!chrtMissing && existsSync(`/proc/self/task/${tid}`)) {
+            warnOnce({ tid }, 'could not set a background thread to SCHED_IDLE');
+          }
         }
         resolve();
       });
@@ -78,6 +86,7 @@ export function lowerBackgroundThreads(logger: Logger, rescanMs = RESCAN_MS): Ba
     } catch {
       return; // not Linux, or no procfs: nothing to do
     }
+    const fresh: number[] = [];
     for (const name of tids) {
       const tid = Number(name);
       if (!Number.isInteger(tid) || tid === process.pid || done.has(tid)) continue;
@@ -91,8 +100,9 @@ export function lowerBackgroundThreads(logger: Logger, rescanMs = RESCAN_MS): Ba
         }
         continue;
       }
-      if (!chrtMissing) setIdle(tid);
+      fresh.push(tid);
     }
+    if (fresh.length > 0 && !chrtMissing) setIdle(fresh);
   };
   scan();
   const timer = setInterval(scan, rescanMs);
