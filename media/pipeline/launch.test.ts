@@ -92,7 +92,8 @@ describe('launch builder', () => {
           assert.equal(p.findChild('filesink1'), undefined);
         },
       ),
-      { numRuns: 150 },
+      // Strings GStreamer's deserialiser would unwrap or read as no string.
+      { numRuns: 150, examples: [['"'], ['""'], ['"a"'], ['"\\1"'], ['NULL']] },
     );
   });
 

@@ -125,12 +125,24 @@ export function quote(s: string): string {
   return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
+/**
+ * A string property's text as GStreamer deserialises it: a text that starts
+ * and ends with `"` is unwrapped as a quoted string (`"a"` becomes `a`, a
+ * lone `"` fails), and `NULL` means no string. Those come wrapped once more,
+ * with the same escapes, so that every string arrives unchanged. (Only for
+ * the launch string: the argv style's values are the clip assembly's own
+ * scratch paths.)
+ */
+function gstString(s: string): string {
+  return s === 'NULL' || (s.startsWith('"') && s.endsWith('"')) ? quote(s) : s;
+}
+
 type Style = 'string' | 'argv';
 
 function propValue(what: string, v: PropValue, style: Style): string {
   if (typeof v === 'string') {
     const s = checkString(what, v);
-    return style === 'string' ? quote(s) : s;
+    return style === 'string' ? quote(gstString(s)) : s;
   }
   if (typeof v === 'number') return number(what, v);
   if (typeof v === 'boolean') return v ? 'true' : 'false';
