@@ -1,6 +1,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileDurably, writeFileDurablySync } from './durable-file.js';
+import { MAX_COUNTER } from './header.js';
 
 /**
  * The outgoing `Header.counter` of one signing key, strictly increasing across
@@ -72,6 +73,12 @@ export class CounterStore {
    * beyond what is on disk.
    */
   next(): number {
+    if (this.current >= MAX_COUNTER) {
+      throw new CounterStoreError(
+        'exhausted',
+        `counter store ${this.path}: every counter up to ${MAX_COUNTER} was used`,
+      );
+    }
     if (this.current >= this.durable) {
       this.persistMark(checkedAdd(this.durable, this.reserve));
     }
@@ -90,6 +97,11 @@ export class CounterStore {
     }
     const last = counter - 1;
     if (last <= this.current) return;
+    if (last >= MAX_COUNTER) {
+      throw new RangeError(
+        `skipTo(${counter}) is beyond the last counter a header may carry (${MAX_COUNTER})`,
+      );
+    }
     if (last - this.current > maxJump) {
       // One receiver must not be able to burn a key's counter space for all the others.
       throw new RangeError(`skipTo(${counter}) jumps more than ${maxJump} counters ahead of ${this.current}`);

@@ -3,6 +3,7 @@ import { verify } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { MAX_ENVELOPE_BYTES, SealError, sealCommand, sealEvent } from './envelope.js';
 import { doorbell } from './gen/doorbell.js';
+import { MAX_COUNTER } from './header.js';
 import {
   COMMAND_BODIES,
   commandCtx,
@@ -48,12 +49,12 @@ describe('seal and open round trip', () => {
     });
   }
 
-  test('uint64 fields come back as numbers, up to 2^53-1', () => {
+  test('uint64 fields come back as numbers, up to 2^53-1 (the header counter up to MAX_COUNTER)', () => {
     const big = Number.MAX_SAFE_INTEGER;
-    const h = header(TOPICS.evt, { counter: big, expiresAtMs: big });
+    const h = header(TOPICS.evt, { counter: MAX_COUNTER, expiresAtMs: big });
     const sealed = sealEvent({ header: h, buttonPressed: { pressedAtMs: big, pressSeq: big } }, DEVICE_KEY);
     const { event, header: opened } = openEvent(sealed, eventCtx());
-    assert.equal(opened.counter, big);
+    assert.equal(opened.counter, MAX_COUNTER);
     assert.equal(event.buttonPressed?.pressedAtMs, big);
     assert.equal(event.buttonPressed?.pressSeq, big);
   });
@@ -73,6 +74,11 @@ describe('sealing refuses what receivers would reject', () => {
     ['no header', { buttonPressed: {} }, /header is missing/],
     ['counter 0', { header: header(TOPICS.evt, { counter: 0 }), buttonPressed: {} }, /counter/],
     ['counter 2^53', { header: header(TOPICS.evt, { counter: 2 ** 53 }), buttonPressed: {} }, /counter/],
+    [
+      'counter MAX_COUNTER + 1',
+      { header: header(TOPICS.evt, { counter: MAX_COUNTER + 1 }), buttonPressed: {} },
+      /counter must be an integer from 1 to/,
+    ],
     ['fractional counter', { header: header(TOPICS.evt, { counter: 1.5 }), buttonPressed: {} }, /counter/],
     [
       'expires before issued',

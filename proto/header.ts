@@ -12,7 +12,7 @@ export interface HeaderInit {
   deviceId: string;
   /** The full MQTT topic the message is meant for. */
   topic: string;
-  /** Per signing key, strictly increasing, >= 1 (see CounterStore). */
+  /** Per signing key, strictly increasing, 1 to MAX_COUNTER (see CounterStore). */
   counter: number;
   /** Unix milliseconds, >= 1. */
   issuedAtMs: number;
@@ -28,6 +28,14 @@ export interface HeaderInit {
 export type HeaderFields = Readonly<Required<HeaderInit>>;
 
 const MAX_TOPIC_LENGTH = 256;
+
+/**
+ * The largest counter a header may carry: 2^48, far beyond what any key
+ * uses (a command a millisecond for 8,900 years), and far enough below
+ * 2^53 - 1 that every number derived from a counter (a reserved mark, the
+ * next counter a receiver names) is still a safe integer that seals.
+ */
+export const MAX_COUNTER = 2 ** 48;
 
 /**
  * Returns the header as plain fields, or a sentence saying what is wrong with
@@ -49,8 +57,8 @@ export function checkHeader(
   if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
     return { ok: false, problem: `header.topic must be 1 to ${MAX_TOPIC_LENGTH} characters` };
   }
-  if (!isPositiveSafeInteger(counter))
-    return { ok: false, problem: 'header.counter must be a safe integer >= 1' };
+  if (!isPositiveSafeInteger(counter) || counter > MAX_COUNTER)
+    return { ok: false, problem: `header.counter must be an integer from 1 to ${MAX_COUNTER}` };
   if (!isPositiveSafeInteger(issuedAtMs)) {
     return { ok: false, problem: 'header.issued_at_ms must be a safe integer >= 1' };
   }

@@ -13,7 +13,7 @@ export {
 } from './counter-store.js';
 export { MAX_ENVELOPE_BYTES, SealError, sealCommand, sealEvent } from './envelope.js';
 export { doorbell } from './gen/doorbell.js';
-export { checkHeader, type HeaderFields, type HeaderInit } from './header.js';
+export { checkHeader, type HeaderFields, type HeaderInit, MAX_COUNTER } from './header.js';
 export {
   generateSigningKey,
   KeyFileError,

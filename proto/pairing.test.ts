@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { sealCommand } from './envelope.js';
@@ -17,6 +20,7 @@ import {
   parsePairingCode,
   proofMatches,
 } from './pairing.js';
+import { ReplayGuard } from './replay-guard.js';
 import { openPairCommand, VerifyError } from './verify.js';
 
 const device = generateSigningKey();
@@ -124,6 +128,25 @@ describe('openPairCommand', () => {
     const { command, key } = openPairCommand(sealed({ pair: { ownerPublicKey: owner.publicRaw } }), ctx);
     assert.equal(command.kind, 'pair');
     assert.equal(key.keyId, owner.keyId);
+  });
+
+  test('records nothing in the replay guard until record() is called (after the proof verified)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pair-open-'));
+    try {
+      const path = join(dir, 'replay.json');
+      const replay = await ReplayGuard.open(path);
+      const opened = openPairCommand(sealed({ pair: { ownerPublicKey: owner.publicRaw } }), {
+        ...ctx,
+        replay,
+      });
+      await assert.rejects(readFile(path), { code: 'ENOENT' }, 'nothing was written');
+      assert.equal(replay.check(owner.keyId, header.counter ?? 0, NOW), 'ok');
+      opened.record();
+      assert.equal(replay.check(owner.keyId, header.counter ?? 0, NOW), 'replay');
+      assert.ok(JSON.parse(await readFile(path, 'utf8')).marks[owner.keyId]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('refuses a Pair signed by another key, and anything that is not a Pair', () => {

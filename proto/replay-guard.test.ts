@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { sealCommand } from './envelope.js';
+import { sealCommand, sealEvent } from './envelope.js';
 import { doorbell } from './gen/doorbell.js';
-import { type ReplayDecision, ReplayGuard, ReplayGuardError } from './replay-guard.js';
+import { MAX_COUNTER } from './header.js';
+import { generateSigningKey } from './keys.js';
+import { MAX_REPLAY_KEYS, type ReplayDecision, ReplayGuard, ReplayGuardError } from './replay-guard.js';
 import { commandCtx, HUB_KEY, header, NOW_MS, TOPICS } from './test-fixtures.js';
 import { errorKindOf, openCommand, type ReplayError, VerifyError } from './verify.js';
 
@@ -144,20 +146,53 @@ describe('persistence', () => {
 });
 
 describe('trusted time', () => {
-  test('a clock set back does not revive a command that expired before the latest signed time', async () => {
+  test('a clock set back does not revive a command that expired before a confirmed signed time', async () => {
     const path = await tempPath();
     const t = NOW_MS;
     const stale = command(5, t - 120_000); // expired at t - 90 s
     let local = t;
+    let mono = 0;
     const ctx = (guard: ReplayGuard) => commandCtx({ nowMs: local, replay: guard });
-    const guard = await ReplayGuard.open(path);
+    const guard = await ReplayGuard.open(path, { monoMs: () => mono });
     openCommand(command(10, t), ctx(guard));
+    guard.confirmTime(t, local); // an Administer's command: the firmware confirms its issue time
     local = t - 100_000; // the clock is set back: locally `stale` looks valid
+    mono = 1_000;
     openCommand(stale, commandCtx({ nowMs: local })); // without the guard it would pass
     rejectsAs(() => openCommand(stale, ctx(guard)), 'expired');
-    assert.equal(guard.trustedNowMs(local), t);
-    const afterRestart = await ReplayGuard.open(path); // the signed time is persisted
+    assert.equal(guard.trustedNowMs(local), t + 1_000, 'the floor ran on with the monotonic clock');
+    const afterRestart = await ReplayGuard.open(path); // the confirmed time is persisted
     rejectsAs(() => openCommand(stale, ctx(afterRestart)), 'expired');
+  });
+
+  test('signed times never move trusted time ahead: 1,000 commands each 4.9 s ahead of the last', async () => {
+    const guard = await ReplayGuard.open(await tempPath(), { monoMs: () => 0 });
+    const t = NOW_MS;
+    let accepted = 0;
+    for (let i = 1; i <= 1_000; i++) {
+      const issuedAtMs = t + i * 4_900;
+      try {
+        openCommand(command(i, issuedAtMs, issuedAtMs + 9_000), commandCtx({ nowMs: t, replay: guard }));
+        accepted += 1;
+      } catch (err) {
+        assert.ok(err instanceof VerifyError && err.kind === 'not-yet-valid', String(err));
+      }
+      guard.confirmTime(issuedAtMs, t); // even confirmed, as if every one came from an Administer
+    }
+    assert.equal(accepted, 1, 'only the first is within the 5 s skew');
+    assert.equal(guard.trustedNowMs(t), t, 'trusted time did not move');
+    openCommand(command(2_000, t, t + 9_000), commandCtx({ nowMs: t, replay: guard }));
+  });
+
+  test('the floor advances with the monotonic clock, never faster, and a confirmation never sets it ahead', async () => {
+    let mono = 0;
+    const guard = await ReplayGuard.open(await tempPath(), { monoMs: () => mono });
+    guard.confirmTime(NOW_MS, NOW_MS);
+    mono = 10_000;
+    assert.equal(guard.trustedNowMs(0), NOW_MS + 10_000, 'a clock reset to 0 still reads floor + elapsed');
+    guard.confirmTime(NOW_MS + 60_000, 0);
+    assert.equal(guard.trustedNowMs(0), NOW_MS + 10_000, 'a confirmation above trusted time is capped');
+    assert.equal(guard.trustedNowMs(NOW_MS + 50_000), NOW_MS + 50_000, 'the local clock wins when later');
   });
 
   test('the maximum lifetime refuses long-lived commands as expired', () => {
@@ -178,6 +213,51 @@ describe('trusted time', () => {
     );
     assert.equal(guard.check(KEY, 50, NOW_MS), 'ok');
     assert.equal(guard.trustedNowMs(1), 1);
+  });
+});
+
+describe('bounds', () => {
+  test('counters above MAX_COUNTER are refused; a mark above it in the file is read as MAX_COUNTER', async () => {
+    const path = await tempPath();
+    const guard = await ReplayGuard.open(path);
+    assert.equal(guard.check(KEY, MAX_COUNTER + 1, NOW_MS), 'too-old');
+    assert.equal(guard.check(KEY, Number.MAX_SAFE_INTEGER, NOW_MS), 'too-old');
+    assert.equal(admit(guard, MAX_COUNTER - 5), 'ok');
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).marks[KEY], MAX_COUNTER, 'the reserve is capped');
+    await writeFile(
+      path,
+      JSON.stringify({ v: 1, trustedMs: 0, notBeforeMs: 0, marks: { [KEY]: Number.MAX_SAFE_INTEGER } }),
+    );
+    const reopened = await ReplayGuard.open(path);
+    assert.equal(reopened.corruption, undefined);
+    assert.equal(reopened.check(KEY, 5, NOW_MS), 'too-old');
+    const next = reopened.nextCounter(KEY);
+    assert.equal(next, MAX_COUNTER + 1, 'the key is spent; the next counter is still a safe integer');
+    // The refusal naming it seals: this is what crashed the daemon when it was 2^53.
+    sealEvent(
+      { header: header(TOPICS.evt), commandResult: { ok: false, nextCounter: next } },
+      generateSigningKey(),
+    );
+  });
+
+  test('when full, the marks of keys no longer enrolled make room; with every key enrolled the next is refused', async () => {
+    const path = await tempPath();
+    const ids = Array.from({ length: MAX_REPLAY_KEYS }, (_, i) => i.toString(16).padStart(16, '0'));
+    const live = new Set(ids);
+    const guard = await ReplayGuard.open(path, { isLive: (id) => live.has(id) });
+    for (const id of ids) assert.equal(admit(guard, 1, NOW_MS, id), 'ok');
+    const newcomer = 'f'.repeat(16);
+    assert.throws(
+      () => guard.accept(newcomer, 1, NOW_MS),
+      (e) => e instanceof ReplayGuardError && e.problem === 'full',
+    );
+    live.delete(ids[3] as string);
+    live.delete(ids[7] as string);
+    guard.accept(newcomer, 1, NOW_MS);
+    const marks = JSON.parse(await readFile(path, 'utf8')).marks as Record<string, number>;
+    assert.equal(Object.keys(marks).length, MAX_REPLAY_KEYS - 1);
+    assert.equal(marks[ids[3] as string], undefined);
+    assert.ok(marks[newcomer]);
   });
 });
 

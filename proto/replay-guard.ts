@@ -1,6 +1,8 @@
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileDurably, writeFileDurablySync } from './durable-file.js';
+import { MAX_COUNTER } from './header.js';
+import { TrustedClock } from './trusted-clock.js';
 
 /**
  * The receiver's replay protection for commands: a counter window per signing
@@ -20,10 +22,22 @@ import { writeFileDurably, writeFileDurablySync } from './durable-file.js';
  * a crash the hub's counters up to the reserved mark are refused (at most
  * `reserve` - 1 of them).
  *
- * Trusted time: the later of the local clock and the latest `issued_at_ms` of
- * an accepted command, so a clock set back does not revive expired commands.
- * It is written with every mark, and on its own when it has moved more than
- * `timeSlackMs` past the value on disk.
+ * Marks never exceed MAX_COUNTER (the largest counter a header may carry);
+ * a larger mark in the file (an older version kept any safe integer) is read
+ * as MAX_COUNTER: that key's counters are spent, and it must be rotated.
+ *
+ * Capacity: at most MAX_REPLAY_KEYS keys. Only keys the caller authenticated
+ * reach `accept`; when the guard is full, the marks of keys that `isLive`
+ * says are no longer enrolled are dropped (a removed or rotated key's old
+ * commands are refused by the key epoch anyway), so enrolled keys always
+ * find room.
+ *
+ * Trusted time (`TrustedClock`): the later of the local clock and a floor
+ * that advances with the monotonic clock. Accepting a command does not move
+ * it; `confirmTime` (the firmware calls it for Administer commands) raises the
+ * floor to a signed issue time, never above the trusted time of that moment.
+ * The floor is written with every mark, and on its own when it has moved more
+ * than `timeSlackMs` past the value on disk.
  *
  * A corrupt file (unreadable JSON, wrong shape, above MAX_REPLAY_FILE_BYTES)
  * cannot say which counters were accepted. The guard then keeps a copy at
@@ -51,6 +65,13 @@ export interface ReplayGuardOptions {
   timeSlackMs?: number;
   /** The local clock, read once at open (corruption fallback); default Date.now. */
   nowMs?: () => number;
+  /** The monotonic clock the trusted time advances with; default performance.now. */
+  monoMs?: () => number;
+  /**
+   * Whether a key is still enrolled; when the guard is full, the marks of
+   * keys for which it returns false make room. Default: every key is live.
+   */
+  isLive?: (keyId: string) => boolean;
 }
 
 /** The guard cannot record an acceptance safely; the command must be refused. */
@@ -92,7 +113,7 @@ const KEY_ID = /^[0-9a-f]{16}$/;
 
 export class ReplayGuard {
   private readonly keys = new Map<string, KeyState>();
-  private trustedMs: number;
+  private readonly clock: TrustedClock;
   private persistedTrustedMs: number;
   private closed = false;
 
@@ -105,8 +126,10 @@ export class ReplayGuard {
     file: FileState,
     /** What was wrong with the file at open, if it was corrupt. */
     readonly corruption: string | undefined,
+    private readonly isLive: (keyId: string) => boolean,
+    monoMs: (() => number) | undefined,
   ) {
-    this.trustedMs = file.trustedMs;
+    this.clock = new TrustedClock(file.trustedMs, monoMs);
     this.persistedTrustedMs = file.trustedMs;
     for (const [keyId, mark] of file.marks) {
       this.keys.set(keyId, { floor: mark, highest: mark, mark, accepted: new Set(), notBeforeMs: 0 });
@@ -118,6 +141,19 @@ export class ReplayGuard {
     const window = positive('window', options.window ?? DEFAULT_REPLAY_WINDOW);
     const skew = nonNegative('maxClockSkewMs', options.maxClockSkewMs ?? 5000);
     const timeSlackMs = nonNegative('timeSlackMs', options.timeSlackMs ?? 30_000);
+    const isLive = options.isLive ?? (() => true);
+    const make = (notBeforeMs: number, file: FileState, corruption: string | undefined): ReplayGuard =>
+      new ReplayGuard(
+        path,
+        reserve,
+        window,
+        timeSlackMs,
+        notBeforeMs,
+        file,
+        corruption,
+        isLive,
+        options.monoMs,
+      );
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     let text: string | undefined;
     try {
@@ -126,24 +162,39 @@ export class ReplayGuard {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const empty: FileState = { trustedMs: 0, notBeforeMs: 0, marks: new Map() };
-    if (text === undefined) return new ReplayGuard(path, reserve, window, timeSlackMs, 0, empty, undefined);
+    if (text === undefined) return make(0, empty, undefined);
     const parsed = parseFile(text);
-    if (typeof parsed !== 'string') {
-      return new ReplayGuard(path, reserve, window, timeSlackMs, parsed.notBeforeMs, parsed, undefined);
-    }
+    if (typeof parsed !== 'string') return make(parsed.notBeforeMs, parsed, undefined);
     const notBeforeMs = nonNegative('nowMs()', (options.nowMs ?? Date.now)()) + skew;
     await copyFile(path, `${path}.corrupt`).catch(() => undefined); // forensics only
     const fresh: FileState = { ...empty, notBeforeMs };
     await writeFileDurably(path, serialize(fresh), 0o600);
-    return new ReplayGuard(path, reserve, window, timeSlackMs, notBeforeMs, fresh, parsed);
+    return make(notBeforeMs, fresh, parsed);
   }
 
-  /** The later of `localNowMs` and the latest issued_at_ms accepted. */
+  /** The later of `localNowMs` and the trusted floor (see TrustedClock). */
   trustedNowMs(localNowMs: number): number {
-    return Math.max(localNowMs, this.trustedMs);
+    return this.clock.now(localNowMs);
   }
 
-  /** Whether a command may be accepted; changes nothing. */
+  /**
+   * Confirms the trusted floor with an authenticated issue time (see
+   * TrustedClock.confirm: it never moves trusted time ahead), persisting it
+   * when it moved more than `timeSlackMs` past the value on disk. Throws
+   * ReplayGuardError ('persist-failed') when that write fails; the floor in
+   * memory stays confirmed.
+   */
+  confirmTime(signedMs: number, localNowMs: number): void {
+    if (this.closed || !this.clock.confirm(signedMs, localNowMs)) return;
+    if (this.clock.floorMs() > this.persistedTrustedMs + this.timeSlackMs) {
+      this.writeSync({
+        trustedMs: this.clock.floorMs(),
+        notBeforeMs: this.notBeforeMs,
+        marks: this.marks((s) => s.mark),
+      });
+    }
+  }
+
   /**
    * The lowest counter of `keyId` that is certainly accepted next (above
    * both the restored mark and the highest accepted), so that a sender
@@ -154,7 +205,9 @@ export class ReplayGuard {
     return state === undefined ? 1 : Math.max(state.floor, state.highest) + 1;
   }
 
+  /** Whether a command may be accepted; changes nothing. */
   check(keyId: string, counter: number, issuedAtMs: number): ReplayDecision {
+    if (!Number.isSafeInteger(counter) || counter < 1 || counter > MAX_COUNTER) return 'too-old';
     const state = this.keys.get(keyId);
     if (state === undefined) return issuedAtMs < this.notBeforeMs ? 'too-old' : 'ok';
     if (state.accepted.has(counter)) return 'replay';
@@ -177,6 +230,7 @@ export class ReplayGuard {
     let state = this.keys.get(keyId);
     if (state === undefined) {
       if (!KEY_ID.test(keyId)) throw new TypeError(`not a key id: ${JSON.stringify(keyId)}`);
+      if (this.keys.size >= MAX_REPLAY_KEYS) this.evictRetired();
       if (this.keys.size >= MAX_REPLAY_KEYS) {
         throw new ReplayGuardError(
           'full',
@@ -185,18 +239,14 @@ export class ReplayGuard {
       }
       state = { floor: 0, highest: 0, mark: 0, accepted: new Set(), notBeforeMs: this.notBeforeMs };
     }
-    const trustedMs = Math.max(this.trustedMs, issuedAtMs);
-    const newMark =
-      counter > state.mark ? Math.min(counter + this.reserve - 1, Number.MAX_SAFE_INTEGER) : state.mark;
-    if (newMark !== state.mark || trustedMs > this.persistedTrustedMs + this.timeSlackMs) {
+    const newMark = counter > state.mark ? Math.min(counter + this.reserve - 1, MAX_COUNTER) : state.mark;
+    if (newMark !== state.mark) {
       const marks = this.marks((s) => s.mark);
       marks.set(keyId, newMark);
-      this.writeSync({ trustedMs, notBeforeMs: this.notBeforeMs, marks });
-      this.persistedTrustedMs = trustedMs;
+      this.writeSync({ trustedMs: this.clock.floorMs(), notBeforeMs: this.notBeforeMs, marks });
       state.mark = newMark;
     }
     this.keys.set(keyId, state);
-    this.trustedMs = trustedMs;
     state.accepted.add(counter);
     if (counter > state.highest) {
       state.highest = counter;
@@ -209,7 +259,7 @@ export class ReplayGuard {
     if (this.closed) return;
     this.closed = true;
     this.writeSync({
-      trustedMs: this.trustedMs,
+      trustedMs: this.clock.floorMs(),
       notBeforeMs: this.notBeforeMs,
       marks: this.marks((s) => s.highest),
     });
@@ -219,12 +269,23 @@ export class ReplayGuard {
     return new Map([...this.keys].map(([id, s]) => [id, pick(s)]));
   }
 
+  /** Drops the marks of keys no longer enrolled, durably. */
+  private evictRetired(): void {
+    const retired = [...this.keys.keys()].filter((id) => !this.isLive(id));
+    if (retired.length === 0) return;
+    const marks = this.marks((s) => s.mark);
+    for (const id of retired) marks.delete(id);
+    this.writeSync({ trustedMs: this.clock.floorMs(), notBeforeMs: this.notBeforeMs, marks });
+    for (const id of retired) this.keys.delete(id);
+  }
+
   private writeSync(file: FileState): void {
     try {
       writeFileDurablySync(this.path, serialize(file), 0o600);
     } catch (err) {
       throw new ReplayGuardError('persist-failed', `replay guard ${this.path}: ${(err as Error).message}`);
     }
+    this.persistedTrustedMs = file.trustedMs;
   }
 }
 
@@ -257,7 +318,9 @@ function parseFile(text: string): FileState | string {
     if (!KEY_ID.test(keyId) || !isCount(mark))
       return `bad mark for key ${JSON.stringify(keyId.slice(0, 20))}`;
   }
-  return { trustedMs, notBeforeMs, marks: new Map(entries as [string, number][]) };
+  // A mark above MAX_COUNTER (kept by an older version) means the key's counters are spent.
+  const capped = entries.map(([id, mark]) => [id, Math.min(mark as number, MAX_COUNTER)] as [string, number]);
+  return { trustedMs, notBeforeMs, marks: new Map(capped) };
 }
 
 function isCount(value: unknown): value is number {

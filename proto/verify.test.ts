@@ -3,6 +3,7 @@ import { sign } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { MAX_ENVELOPE_BYTES, sealCommand, sealEvent } from './envelope.js';
 import { doorbell } from './gen/doorbell.js';
+import { MAX_COUNTER } from './header.js';
 import { generateSigningKey, type SigningKey } from './keys.js';
 import {
   commandCtx,
@@ -165,13 +166,40 @@ describe('wire details', () => {
     rejects(command({ correlationId: '', deviceId: 'back-door' }), 'wrong-device');
   });
 
-  test('two kinds on the wire: the last one wins, as in every protobuf decoder', () => {
-    const h = doorbell.v1.Command.encode({ header: header(TOPICS.cmd) }).finish();
+  test('two kinds on the wire are undecodable: the decoder would silently keep only the last', () => {
+    const h = doorbell.v1.Command.encode({ header: header(TOPICS.cmd, { correlationId: CID }) }).finish();
     const ring = doorbell.v1.Command.encode({ ringChimeTest: {} }).finish();
     const status = doorbell.v1.Command.encode({ getStatus: {} }).finish();
-    const { command } = openCommand(signedBody(Buffer.concat([h, ring, status])), commandCtx());
+    rejects(signedBody(Buffer.concat([h, ring, status])), 'undecodable', CID);
+    const evt = doorbell.v1.Event.encode({ header: header(TOPICS.evt) }).finish();
+    const pressed = doorbell.v1.Event.encode({ buttonPressed: {} }).finish();
+    const rang = doorbell.v1.Event.encode({ chimeRang: {} }).finish();
+    const body = Buffer.concat([evt, pressed, rang]);
+    const envelope = doorbell.v1.Envelope.encode({
+      body,
+      signature: sign(null, body, DEVICE_KEY.privateKey),
+      keyId: DEVICE_KEY.keyId,
+    }).finish();
+    assert.throws(
+      () => openEvent(envelope, eventCtx()),
+      (e) => e instanceof VerifyError && e.kind === 'undecodable' && /more than one kind/.test(e.message),
+    );
+  });
+
+  test('the same kind twice on the wire is one kind (protobuf merges it) and opens', () => {
+    const h = doorbell.v1.Command.encode({ header: header(TOPICS.cmd) }).finish();
+    const status = doorbell.v1.Command.encode({ getStatus: {} }).finish();
+    const { command } = openCommand(signedBody(Buffer.concat([h, status, status])), commandCtx());
     assert.equal(command.kind, 'getStatus');
-    assert.equal(command.ringChimeTest ?? null, null);
+  });
+
+  test('a counter above MAX_COUNTER in a signed header is undecodable', () => {
+    const body = doorbell.v1.Command.encode({
+      header: header(TOPICS.cmd, { counter: MAX_COUNTER + 1, correlationId: CID }),
+      getStatus: {},
+    }).finish();
+    rejects(signedBody(body), 'undecodable', CID);
+    openCommand(command({ counter: MAX_COUNTER }), commandCtx());
   });
 
   test('uint64 above 2^53-1 in a signed header is undecodable, not rounded', () => {

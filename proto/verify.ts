@@ -4,6 +4,7 @@ import { MAX_ENVELOPE_BYTES } from './envelope.js';
 import { doorbell } from './gen/doorbell.js';
 import { checkHeader, type HeaderFields } from './header.js';
 import { type VerifyKey, verifyKeyFromRaw } from './keys.js';
+import { COMMAND_KIND_FIELDS, EVENT_KIND_FIELDS, kindsIn } from './oneof.js';
 import type { ReplayGuard } from './replay-guard.js';
 
 /**
@@ -21,10 +22,13 @@ import type { ReplayGuard } from './replay-guard.js';
  *   8. expires_at_ms > now                                -> 'expired'
  *      expires_at_ms - issued_at_ms <= maxLifetimeMs      -> 'expired'
  *      issued_at_ms <= now + maxClockSkewMs               -> 'not-yet-valid'
- *   9. a `kind` is set                                    -> 'undecodable'
+ *   9. exactly one `kind` is set                          -> 'undecodable'
  *  10. commands only, with ctx.replay: the counter is inside the key's
  *      window and not accepted before, then it is recorded -> 'replay'
- *      (a ReplayError); with ctx.replay, `now` is the guard's trusted time
+ *      (a ReplayError); with ctx.replay, `now` is the guard's trusted time.
+ *      openPairCommand checks the window but records nothing: its caller
+ *      records only once the pairing proof verified.
+ * Counters are bounded where the header is parsed (1 to MAX_COUNTER).
  * Nothing from the body is trusted, or echoed in a VerifyError, before step 4.
  */
 
@@ -125,13 +129,28 @@ export function openCommand(
 ): { command: doorbell.v1.Command & doorbell.v1.Command.$Shape; key: VerifyKey; header: HeaderFields } {
   const { replay } = ctx;
   if (replay === undefined) {
-    const { message, key, header } = open(bytes, ctx, (body) => doorbell.v1.Command.decode(body));
+    const { message, key, header } = open(bytes, ctx, decodeCommand);
     return { command: message, key, header };
   }
+  const opened = openUnrecorded(bytes, ctx, replay);
+  // Step 10, after every other check: only an authentic, current command moves the window.
+  replay.accept(opened.key.keyId, opened.header.counter, opened.header.issuedAtMs);
+  return opened;
+}
+
+type OpenedCommand = {
+  command: doorbell.v1.Command & doorbell.v1.Command.$Shape;
+  key: VerifyKey;
+  header: HeaderFields;
+};
+
+const decodeCommand = (body: Uint8Array) => doorbell.v1.Command.decode(body);
+
+/** Every check of openCommand with a replay guard, including the window, without recording the counter. */
+function openUnrecorded(bytes: Uint8Array, ctx: VerifyContext, replay: ReplayGuard): OpenedCommand {
   checkContext(ctx);
   const trusted = { ...ctx, nowMs: replay.trustedNowMs(ctx.nowMs) };
-  const { message, key, header } = open(bytes, trusted, (body) => doorbell.v1.Command.decode(body));
-  // Step 10, after every other check: only an authentic, current command moves the window.
+  const { message, key, header } = open(bytes, trusted, decodeCommand);
   const cid = header.correlationId || undefined;
   const decision = replay.check(key.keyId, header.counter, header.issuedAtMs);
   if (decision === 'replay') {
@@ -145,7 +164,6 @@ export function openCommand(
       replay.nextCounter(key.keyId),
     );
   }
-  replay.accept(key.keyId, header.counter, header.issuedAtMs);
   return { command: message, key, header };
 }
 
@@ -153,13 +171,16 @@ export function openCommand(
  * Opens a Pair command, which a device receives before it has any key to check
  * it with: the key is the owner key the command carries, and the envelope's
  * key_id must name it. Every other check is openCommand's, including the
- * replay window; the caller then checks the pairing proof (proto/pairing.ts).
+ * replay window, but nothing is recorded: the signer is a stranger until the
+ * pairing proof (proto/pairing.ts) verifies, and a stranger must not consume
+ * durable state. The caller calls `record()` once the proof verified (it
+ * throws ReplayGuardError when the guard cannot record).
  * Anything but a Pair command is 'unknown-key'.
  */
 export function openPairCommand(
   bytes: Uint8Array,
   ctx: Omit<VerifyContext, 'keys'>,
-): { command: doorbell.v1.Command & doorbell.v1.Command.$Shape; key: VerifyKey; header: HeaderFields } {
+): OpenedCommand & { record: () => void } {
   checkContext({ ...ctx, keys: new Map() });
   if (!(bytes instanceof Uint8Array)) throw new VerifyError('undecodable', 'payload is not bytes');
   if (bytes.length > MAX_ENVELOPE_BYTES) {
@@ -181,7 +202,14 @@ export function openPairCommand(
   } catch {
     throw new VerifyError('undecodable', 'pair.owner_public_key is not an Ed25519 public key');
   }
-  return openCommand(bytes, { ...ctx, keys: new Map([[key.keyId, key]]) });
+  const keyed = { ...ctx, keys: new Map([[key.keyId, key]]) };
+  const { replay } = ctx;
+  if (replay === undefined) return { ...openCommand(bytes, keyed), record: () => undefined };
+  const opened = openUnrecorded(bytes, keyed, replay);
+  return {
+    ...opened,
+    record: () => replay.accept(opened.key.keyId, opened.header.counter, opened.header.issuedAtMs),
+  };
 }
 
 /** Opens an Envelope carrying an Event; throws VerifyError. */
@@ -189,7 +217,12 @@ export function openEvent(
   bytes: Uint8Array,
   ctx: VerifyContext,
 ): { event: doorbell.v1.Event & doorbell.v1.Event.$Shape; key: VerifyKey; header: HeaderFields } {
-  const { message, key, header } = open(bytes, ctx, (body) => doorbell.v1.Event.decode(body));
+  const { message, key, header } = open(
+    bytes,
+    ctx,
+    (body) => doorbell.v1.Event.decode(body),
+    EVENT_KIND_FIELDS,
+  );
   return { event: message, key, header };
 }
 
@@ -197,6 +230,7 @@ function open<M extends { header?: doorbell.v1.Header.$Properties | null; kind?:
   bytes: Uint8Array,
   ctx: VerifyContext,
   decodeBody: (body: Uint8Array) => M,
+  kindFields: ReadonlySet<number> = COMMAND_KIND_FIELDS,
 ): Opened<M> {
   const skew = checkContext(ctx);
   if (!(bytes instanceof Uint8Array)) throw new VerifyError('undecodable', 'payload is not bytes');
@@ -267,6 +301,9 @@ function open<M extends { header?: doorbell.v1.Header.$Properties | null; kind?:
     );
   }
   if (message.kind === undefined) throw new VerifyError('undecodable', 'no kind is set', cid);
+  if (kindsIn(body, kindFields) > 1) {
+    throw new VerifyError('undecodable', 'more than one kind is set', cid);
+  }
   // Step 10 (replay window) is in openCommand.
   return { message, key, header };
 }

@@ -3383,6 +3383,9 @@ export namespace doorbell {
             /** KeysChanged keyEpoch. */
             keyEpoch: number;
 
+            /** KeysChanged role. */
+            role: doorbell.v1.Role;
+
             /**
              * Creates a new KeysChanged instance using the specified properties.
              * @param [properties] Properties to set
@@ -3454,6 +3457,9 @@ export namespace doorbell {
 
                 /** KeysChanged keyEpoch */
                 keyEpoch?: (number|null);
+
+                /** KeysChanged role */
+                role?: (doorbell.v1.Role|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -10122,6 +10122,7 @@ export const doorbell = $root.doorbell = (() => {
              * @property {string|null} [keyId] KeysChanged keyId
              * @property {string|null} [byKeyId] KeysChanged byKeyId
              * @property {number|null} [keyEpoch] KeysChanged keyEpoch
+             * @property {doorbell.v1.Role|null} [role] KeysChanged role
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -10186,6 +10187,14 @@ export const doorbell = $root.doorbell = (() => {
             KeysChanged.prototype.keyEpoch = $Long ? $Long.fromBits(0,0,true) : 0;
 
             /**
+             * KeysChanged role.
+             * @member {doorbell.v1.Role} role
+             * @memberof doorbell.v1.KeysChanged
+             * @instance
+             */
+            KeysChanged.prototype.role = 0;
+
+            /**
              * Creates a new KeysChanged instance using the specified properties.
              * @function create
              * @memberof doorbell.v1.KeysChanged
@@ -10225,6 +10234,8 @@ export const doorbell = $root.doorbell = (() => {
                     writer.uint32(/* id 3, wireType 2 =*/26).string(message.byKeyId);
                 if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch") && (typeof message.keyEpoch === "object" ? message.keyEpoch.low || message.keyEpoch.high : message.keyEpoch !== 0))
                     writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.keyEpoch);
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role") && message.role !== 0)
+                    writer.uint32(/* id 5, wireType 0 =*/40).int32(message.role);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -10305,6 +10316,15 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.keyEpoch;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.role = value;
+                            else
+                                delete message.role;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -10349,6 +10369,9 @@ export const doorbell = $root.doorbell = (() => {
                 if (message.keyEpoch != null && $Object.hasOwnProperty.call(message, "keyEpoch"))
                     if (!$util.isInteger(message.keyEpoch) && !(message.keyEpoch && $util.isInteger(message.keyEpoch.low) && $util.isInteger(message.keyEpoch.high)))
                         return "keyEpoch: integer|Long expected";
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    if (typeof message.role !== "number" || (message.role | 0) !== message.role)
+                        return "role: enum value expected";
                 return null;
             };
 
@@ -10389,6 +10412,32 @@ export const doorbell = $root.doorbell = (() => {
                             message.keyEpoch = object.keyEpoch;
                         else if (typeof object.keyEpoch === "object")
                             message.keyEpoch = new $util.LongBits(object.keyEpoch.low >>> 0, object.keyEpoch.high >>> 0).toNumber(true);
+                if (object.role !== 0 && (typeof object.role !== "string" || $root.doorbell.v1.Role[object.role] !== 0))
+                    switch (object.role) {
+                    case "ROLE_UNSPECIFIED":
+                    case 0:
+                        message.role = 0;
+                        break;
+                    case "VIEW":
+                    case 1:
+                        message.role = 1;
+                        break;
+                    case "OPERATE":
+                    case 2:
+                        message.role = 2;
+                        break;
+                    case "MANAGE":
+                    case 3:
+                        message.role = 3;
+                        break;
+                    case "ADMINISTER":
+                    case 4:
+                        message.role = 4;
+                        break;
+                    default:
+                        if (typeof object.role === "number" && (object.role | 0) === object.role)
+                            message.role = object.role;
+                    }
                 return message;
             };
 
@@ -10418,6 +10467,7 @@ export const doorbell = $root.doorbell = (() => {
                         object.keyEpoch = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
                     } else
                         object.keyEpoch = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.role = options.enums === $String ? "ROLE_UNSPECIFIED" : 0;
                 }
                 if (message.change != null && $Object.hasOwnProperty.call(message, "change"))
                     object.change = message.change;
@@ -10432,6 +10482,8 @@ export const doorbell = $root.doorbell = (() => {
                         object.keyEpoch = options.longs === $String ? $String(message.keyEpoch) : message.keyEpoch;
                     else
                         object.keyEpoch = options.longs === $String ? $Long.prototype.toString.call(message.keyEpoch) : options.longs === $Number ? new $util.LongBits(message.keyEpoch.low >>> 0, message.keyEpoch.high >>> 0).toNumber(true) : message.keyEpoch;
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    object.role = options.enums === $String ? $root.doorbell.v1.Role[message.role] === $undefined ? message.role : $root.doorbell.v1.Role[message.role] : message.role;
                 return object;
             };
 
