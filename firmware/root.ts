@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
@@ -77,6 +77,8 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const nowMs = options.nowMs ?? Date.now;
   const startedAt = nowMs();
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  // mkdir leaves an existing directory's mode alone: keys and secrets live here.
+  await chmod(config.stateDir, 0o700);
   const { key, created } = await loadOrCreateSigningKey(identityPath(config.stateDir));
   const deviceId = deviceIdFor(config, key);
   const topics = topicsFor(deviceId);
@@ -94,7 +96,9 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   }
 
   const counters = await CounterStore.open(join(config.stateDir, 'event-counter'));
-  const replay = await ReplayGuard.open(join(config.stateDir, 'replay.json'));
+  const replay = await ReplayGuard.open(join(config.stateDir, 'replay.json'), {
+    isLive: (keyId) => trust.keys.has(keyId),
+  });
   if (replay.corruption !== undefined) {
     logger.error(
       { problem: replay.corruption, path: replay.path },
@@ -228,6 +232,13 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     chime: hal.chime,
     status: () => status(doorbell.v1.Status.State.ONLINE),
     reply: emit,
+    // Refusals of strangers leave at QoS 0 and only while connected: never in the durable outbox.
+    notify: (body, correlationId) => {
+      if (!connection.connected) return;
+      connection
+        .publish(topics.evt, signer.seal(topics.evt, body, correlationId), { qos: 0 })
+        .catch((err: unknown) => logger.debug({ err: String(err) }, 'refusal not sent'));
+    },
     emit,
     errorReplies: new RateLimit(config.commands.errorRepliesPerS, nowMs),
     nowMs,

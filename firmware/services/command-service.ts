@@ -27,7 +27,7 @@ import { ADMINISTER_MAX_LIFETIME_MS, COMMAND_ROLES, isRole, Role, roleName } fro
 import { TrustChangeError, type TrustStore } from '../trust/trust-store.js';
 import type { UpdateAgent } from '../update/agent.js';
 import type { EventBody } from './event-signer.js';
-import type { RateLimit } from './rate-limit.js';
+import { RateLimit } from './rate-limit.js';
 import type { DeviceSettings } from './settings.js';
 
 export interface PairingDeps {
@@ -49,9 +49,17 @@ export interface CommandServiceDeps {
   status: () => doorbell.v1.IStatus;
   /** Queues a signed result event that carries the command's correlation id. */
   reply: (body: EventBody, correlationId: string | undefined) => void;
+  /**
+   * Sends a signed answer without queuing it durably (dropped while offline):
+   * for refusals of senders that are not enrolled, which must not consume the
+   * outbox. Without it, `reply` is used.
+   */
+  notify?: (body: EventBody, correlationId: string | undefined) => void;
   /** Queues another signed event (the KeysChanged audit records). */
   emit?: (body: EventBody) => void;
   errorReplies: RateLimit;
+  /** Refusals logged per second at most (default 20); the next line logged counts the others. */
+  refusalLogsPerS?: number;
   nowMs: () => number;
   logger: Logger;
   /** The replay window and trusted clock (`<stateDir>/replay.json`); without it, counters are not checked. */
@@ -63,10 +71,14 @@ export interface CommandServiceDeps {
 }
 
 export const DEFAULT_MAX_COMMAND_LIFETIME_MS = 30_000;
+export const DEFAULT_REFUSAL_LOGS_PER_S = 20;
 
 const { ErrorKind } = doorbell.v1;
 
-type Opened = ReturnType<typeof openCommand>;
+type Opened = ReturnType<typeof openCommand> & {
+  /** Pair commands: records the counter once the proof verified (see openPairCommand). */
+  record?: () => void;
+};
 type Result = doorbell.v1.ICommandResult;
 
 /**
@@ -76,9 +88,14 @@ type Result = doorbell.v1.ICommandResult;
  * the role the command needs (firmware/trust/roles.ts; Administer commands
  * also live at most 10 s), then the command's own arguments. A Pair command
  * is authorised by the pairing window and the pairing proof instead of a
- * role. Rejected input is logged and answered (at a bounded rate, so garbage
- * cannot make the device flood the broker); nothing here throws into the
- * MQTT client.
+ * role. Rejected input is logged and answered (both at a bounded rate, so
+ * garbage cannot make the device flood the broker or its log); nothing here
+ * throws into the MQTT client. Refusals of senders that are not enrolled
+ * (before the signature verified, or a stranger's Pair) are answered through
+ * `notify`, so they never take room in the durable outbox.
+ *
+ * Trusted time: only an Administer key's command confirms the trusted clock
+ * (proto/trusted-clock.ts), and confirming never moves it ahead.
  *
  * Duplicates: a command whose counter was already accepted in this run (a QoS 1
  * redelivery) is dropped with a log line and no reply, because its result was
@@ -91,12 +108,28 @@ type Result = doorbell.v1.ICommandResult;
  * settles when the answer is queued.
  */
 export class CommandService {
-  constructor(private readonly deps: CommandServiceDeps) {}
+  private readonly refusalLogs: RateLimit;
+  private unloggedRefusals = 0;
 
+  constructor(private readonly deps: CommandServiceDeps) {
+    this.refusalLogs = new RateLimit(deps.refusalLogsPerS ?? DEFAULT_REFUSAL_LOGS_PER_S, deps.nowMs);
+  }
+
+  /** Never throws and never rejects: whatever one message does, the next one is handled. */
   handle(topic: string, payload: Uint8Array, retained: boolean): Promise<void> {
-    const { logger } = this.deps;
+    try {
+      return this.handleMessage(topic, payload, retained).catch((err: unknown) => {
+        this.deps.logger.error({ err, bytes: payload.length }, 'command handling failed');
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, bytes: payload.length }, 'command handling failed');
+      return Promise.resolve();
+    }
+  }
+
+  private handleMessage(topic: string, payload: Uint8Array, retained: boolean): Promise<void> {
     if (retained) {
-      logger.warn({ topic, bytes: payload.length }, 'ignored a retained message on the command topic');
+      this.logRefusal({ topic, bytes: payload.length }, 'ignored a retained message on the command topic');
       return Promise.resolve();
     }
     const ctx: Omit<VerifyContext, 'keys'> = {
@@ -117,11 +150,12 @@ export class CommandService {
       // Not signed by an enrolled key: only a Pair command may go on.
       if (!this.deps.pairing?.window.isOpen) {
         if (looksLikePair(payload)) {
-          logger.warn('pairing attempt while the pairing window is closed');
+          this.logRefusal({ reason: 'window closed' }, 'pairing attempt while the pairing window is closed');
           this.replyError(
             ErrorKind.PAIRING_WINDOW_CLOSED,
             'the pairing window is closed',
             pairCorrelationId(payload),
+            { stranger: true },
           );
         } else {
           this.reject(err, payload.length);
@@ -133,16 +167,14 @@ export class CommandService {
       } catch (pairErr) {
         if (pairErr instanceof VerifyError && pairErr.kind === 'bad-signature')
           this.deps.pairing.window.recordFailure();
-        this.reject(pairErr, payload.length);
+        this.reject(pairErr, payload.length, { stranger: true });
         return Promise.resolve();
       }
     }
-    return this.dispatch(opened).catch((err: unknown) => {
-      logger.error({ err }, 'command handling failed');
-    });
+    return this.dispatch(opened);
   }
 
-  private dispatch({ command, key, header }: Opened): Promise<void> {
+  private dispatch({ command, key, header, record }: Opened): Promise<void> {
     const { logger, trust } = this.deps;
     const cid = header.correlationId || undefined;
     const kind = command.kind;
@@ -153,11 +185,15 @@ export class CommandService {
     }
     const needed = COMMAND_ROLES[kind];
     if (needed === 'pairing') {
-      return this.pair(command, key, header).then((r) => this.answer(this.withDeviceKey(r), cid));
+      // An enrolled key's Pair was recorded by openCommand already.
+      return this.pair(command, key, header, record ?? (() => undefined)).then((r) => {
+        if (r.ok) this.answer(r, cid);
+        else this.answerStranger(this.withDeviceKey(r), cid);
+      });
     }
 
     if (header.keyEpoch !== trust.epoch) {
-      logger.warn(
+      this.logRefusal(
         { keyId: key.keyId, named: header.keyEpoch, epoch: trust.epoch },
         'command refused: stale key epoch',
       );
@@ -172,7 +208,7 @@ export class CommandService {
     }
     const role = trust.roleOf(key.keyId) ?? Role.ROLE_UNSPECIFIED;
     if (role < needed) {
-      logger.warn({ keyId: key.keyId, kind, role, needed }, 'command refused: role too low');
+      this.logRefusal({ keyId: key.keyId, kind, role, needed }, 'command refused: role too low');
       this.answer(
         failure(
           ErrorKind.UNAUTHORISED,
@@ -189,7 +225,10 @@ export class CommandService {
       );
       return done;
     }
-    logger.info({ kind, keyId: key.keyId, correlationId: header.correlationId }, 'command accepted');
+    if (role === Role.ADMINISTER) this.confirmTime(header.issuedAtMs);
+    // Reads are frequent and change nothing: at debug level, so a reader cannot flood the log.
+    const level = needed === Role.VIEW ? 'debug' : 'info';
+    logger[level]({ kind, keyId: key.keyId, correlationId: header.correlationId }, 'command accepted');
     const failed = (err: unknown): Result => {
       if (err instanceof TrustChangeError) {
         logger.warn({ kind, reason: err.message }, 'command refused: invalid argument');
@@ -297,8 +336,18 @@ export class CommandService {
     }
   }
 
-  /** The window is open and the envelope verified with the key the command carries; now the proof. */
-  private async pair(command: doorbell.v1.Command, owner: VerifyKey, header: HeaderFields): Promise<Result> {
+  /**
+   * The window is open and the envelope verified with the key the command
+   * carries; now the proof. A verified proof claims the window, so that
+   * exactly one pairing happens per window; only then is the counter
+   * recorded and the enrolment written.
+   */
+  private async pair(
+    command: doorbell.v1.Command,
+    owner: VerifyKey,
+    header: HeaderFields,
+    record: () => void,
+  ): Promise<Result> {
     const { pairing, trust, logger } = this.deps;
     const p = command.pair;
     if (!pairing?.window.isOpen || p == null)
@@ -313,37 +362,53 @@ export class CommandService {
       !proofMatches(pairingProof(key, transcript), p.proof)
     ) {
       pairing.window.recordFailure();
-      logger.warn(
+      this.logRefusal(
         { failures: pairing.window.current.failures, keyId: owner.keyId },
         'pairing proof did not verify',
       );
       return failure(ErrorKind.PAIRING_PROOF_INVALID, 'the pairing proof does not verify');
     }
+    if (!pairing.window.claim()) {
+      return failure(ErrorKind.PAIRING_WINDOW_CLOSED, 'the pairing window is closed');
+    }
     let hub: { key: VerifyKey; role: Role; label: string } | undefined;
+    let enrolled: { keyId: string; role: Role }[];
     try {
+      record();
       if (p.hubPublicKey != null && p.hubPublicKey.length > 0) {
         const role = p.hubRole ?? Role.OPERATE;
         if (!isRole(role)) throw new TrustChangeError('hub_role must be view, operate, manage or administer');
         hub = { key: verifyKeyFromRaw(p.hubPublicKey), role, label: p.hubLabel || 'hub' };
       }
-      await trust.pair({
+      enrolled = await trust.pair({
         owner,
         ownerLabel: p.ownerLabel || 'owner',
         ...(hub ? { hub } : {}),
         recipients: [...(p.footageRecipients ?? [])],
       });
     } catch (err) {
-      pairing.window.recordFailure();
-      const message =
-        err instanceof TrustChangeError ? err.message : `pairing failed: ${(err as Error).message}`;
-      logger.warn({ reason: message }, 'pairing refused');
-      return failure(ErrorKind.INVALID_ARGUMENT, message);
+      pairing.window.release('failed');
+      if (err instanceof TrustChangeError) {
+        logger.warn({ reason: err.message }, 'pairing refused');
+        return failure(ErrorKind.INVALID_ARGUMENT, err.message);
+      }
+      logger.error({ err }, 'pairing failed');
+      return failure(ErrorKind.INTERNAL, 'internal error');
     }
-    pairing.window.close('paired');
-    logger.info({ owner: owner.keyId, hub: hub?.key.keyId }, 'paired');
-    this.deps.emit?.({
-      keysChanged: { change: 'paired', keyId: owner.keyId, byKeyId: owner.keyId, keyEpoch: trust.epoch },
-    });
+    pairing.window.release('paired');
+    logger.info({ owner: owner.keyId, hub: hub?.key.keyId, enrolled }, 'paired');
+    // Every enrolment is reported, with its role, to whoever watches the device (its existing owners too).
+    for (const k of enrolled) {
+      this.deps.emit?.({
+        keysChanged: {
+          change: 'paired',
+          keyId: k.keyId,
+          byKeyId: owner.keyId,
+          keyEpoch: trust.epoch,
+          role: k.role,
+        },
+      });
+    }
     return {
       ok: true,
       paired: {
@@ -388,40 +453,85 @@ export class CommandService {
   }
 
   private answer(result: Result, correlationId: string | undefined): void {
-    this.deps.reply({ commandResult: { ...result, keyEpoch: this.deps.trust.epoch } }, correlationId);
+    this.send(this.deps.reply, result, correlationId);
   }
 
-  private reject(err: unknown, bytes: number): void {
+  /** An answer to a sender that is not enrolled: never queued durably. */
+  private answerStranger(result: Result, correlationId: string | undefined): void {
+    this.send(this.deps.notify ?? this.deps.reply, result, correlationId);
+  }
+
+  /** Signs and hands over an answer; a result that cannot be sealed is answered INTERNAL instead. */
+  private send(
+    via: (body: EventBody, correlationId: string | undefined) => void,
+    result: Result,
+    correlationId: string | undefined,
+  ): void {
+    const keyEpoch = this.deps.trust.epoch;
+    try {
+      via({ commandResult: { ...result, keyEpoch } }, correlationId);
+    } catch (err) {
+      this.deps.logger.error({ err, correlationId }, 'could not sign the answer; answering INTERNAL');
+      try {
+        via({ commandResult: { ...failure(ErrorKind.INTERNAL, 'internal error'), keyEpoch } }, correlationId);
+      } catch (again) {
+        this.deps.logger.error({ err: again, correlationId }, 'could not sign an INTERNAL answer either');
+      }
+    }
+  }
+
+  /** Raises the trusted clock's floor to an Administer's signed issue time (never ahead of trusted time). */
+  private confirmTime(issuedAtMs: number): void {
+    try {
+      this.deps.replay?.confirmTime(issuedAtMs, this.deps.nowMs());
+    } catch (err) {
+      this.deps.logger.error({ err }, 'could not persist the trusted time');
+    }
+  }
+
+  /** A refusal's log line, at most refusalLogsPerS a second; the next line logged counts the ones that were not. */
+  private logRefusal(fields: Record<string, unknown>, message: string): void {
+    if (!this.refusalLogs.tryTake()) {
+      this.unloggedRefusals += 1;
+      return;
+    }
+    const unlogged = this.unloggedRefusals;
+    this.unloggedRefusals = 0;
+    this.deps.logger.warn(unlogged > 0 ? { ...fields, unloggedRefusals: unlogged } : fields, message);
+  }
+
+  private reject(err: unknown, bytes: number, options: { stranger?: boolean } = {}): void {
     const { logger } = this.deps;
     if (!(err instanceof VerifyError)) {
       logger.error({ err }, 'command verification failed unexpectedly');
-      this.replyError(ErrorKind.INTERNAL, 'internal error', undefined);
+      this.replyError(ErrorKind.INTERNAL, 'internal error', undefined, options);
       return;
     }
     if (err instanceof ReplayError && err.decision === 'replay') {
-      logger.info(
+      this.logRefusal(
         { correlationId: err.correlationId, reason: err.message },
         'dropped a duplicate of an accepted command',
       );
       return;
     }
-    logger.warn({ kind: err.kind, bytes, reason: err.message }, 'command rejected');
+    this.logRefusal({ kind: err.kind, bytes, reason: err.message }, 'command rejected');
+    // Before the signature verified there is no correlation id, and no enrolled sender.
+    const stranger = options.stranger === true || err.correlationId === undefined;
     const next = err instanceof ReplayError ? err.nextCounter : undefined;
-    this.replyError(errorKindOf(err.kind), err.message, err.correlationId, next);
+    this.replyError(errorKindOf(err.kind), err.message, err.correlationId, { stranger, nextCounter: next });
   }
 
   private replyError(
     kind: doorbell.v1.ErrorKind,
     message: string,
     correlationId: string | undefined,
-    nextCounter?: number,
+    options: { stranger?: boolean; nextCounter?: number | undefined } = {},
   ): void {
-    if (!this.deps.errorReplies.tryTake()) {
-      this.deps.logger.debug('error reply suppressed by rate limit');
-      return;
-    }
+    if (!this.deps.errorReplies.tryTake()) return;
     const result = this.withDeviceKey(failure(kind, message));
-    this.answer(nextCounter === undefined ? result : { ...result, nextCounter }, correlationId);
+    const full = options.nextCounter === undefined ? result : { ...result, nextCounter: options.nextCounter };
+    if (options.stranger) this.answerStranger(full, correlationId);
+    else this.answer(full, correlationId);
   }
 
   /** Pairing answers carry the device key, so that a hub that only has the pairing code can verify them. */

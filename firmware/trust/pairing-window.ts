@@ -5,6 +5,10 @@
  * successful pairing, after MAX_PAIRING_FAILURES failed attempts, at its
  * deadline, or when the daemon stops. Every change is reported to `onChange`
  * (which drives the LED and emits a signed PairingWindow event).
+ *
+ * One pairing per window: a pairer whose proof verified `claim`s the window
+ * before it writes the enrolment; while claimed the window is closed to
+ * everyone else, and `release` either closes it (paired) or hands it back.
  */
 
 export const DEFAULT_PAIRING_WINDOW_MS = 180_000;
@@ -28,6 +32,7 @@ export interface PairingWindowState {
 export class PairingWindow {
   private state: PairingWindowState = { open: false, closesAtMs: 0, reason: 'stopped', failures: 0 };
   private timer: NodeJS.Timeout | undefined;
+  private claimed = false;
 
   constructor(
     private readonly deps: {
@@ -37,8 +42,24 @@ export class PairingWindow {
     },
   ) {}
 
+  /** Open and not claimed by a pairing under way. */
   get isOpen(): boolean {
-    return this.state.open;
+    return this.state.open && !this.claimed;
+  }
+
+  /** Takes the open window for one pairing; false when it is closed or already taken. */
+  claim(): boolean {
+    if (!this.isOpen) return false;
+    this.claimed = true;
+    return true;
+  }
+
+  /** Ends a claim: a pairing closes the window; a failed one hands it back and counts as a failure. */
+  release(outcome: 'paired' | 'failed'): void {
+    if (!this.claimed) return;
+    this.claimed = false;
+    if (outcome === 'paired') this.close('paired');
+    else this.recordFailure();
   }
 
   get current(): Readonly<PairingWindowState> {
@@ -47,6 +68,7 @@ export class PairingWindow {
 
   /** Opens (or re-opens, resetting the failures) for `durationMs`. */
   open(reason: 'button' | 'command', durationMs = DEFAULT_PAIRING_WINDOW_MS): void {
+    if (this.claimed) return; // a pairing under way ends this window
     this.clearTimer();
     this.state = { open: true, closesAtMs: this.deps.nowMs() + durationMs, reason, failures: 0 };
     this.timer = setTimeout(() => this.close('timeout'), durationMs);

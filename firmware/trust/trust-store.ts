@@ -158,24 +158,51 @@ export class TrustStore {
     return out;
   }
 
-  /** Enrols the owner (Administer), optionally a hub key, and the recipients. */
+  /**
+   * Enrols the owner (Administer), optionally a hub key, and the recipients,
+   * all or nothing. Pairing never changes an existing key's role: a key that
+   * is already enrolled (paired or in the config file) with another role
+   * refuses the whole pairing; with the same role it is left as it is.
+   * Resolves with the keys newly enrolled.
+   */
   pair(input: {
     owner: VerifyKey;
     ownerLabel: string;
     hub?: { key: VerifyKey; role: Role; label: string };
     recipients: string[];
-  }): Promise<void> {
+  }): Promise<{ keyId: string; role: Role }[]> {
     return this.change((file) => {
       if (this.problem !== undefined)
         throw new TrustChangeError('the stored enrolment is damaged; factory-reset first');
       checkRecipients(input.recipients, true);
-      upsert(file, input.owner, Role.ADMINISTER, input.ownerLabel, this.nowMs());
-      // A hub key already provisioned in the config file keeps its configured role.
-      if (input.hub && !this.configured.has(input.hub.key.keyId)) {
-        upsert(file, input.hub.key, checkRole(input.hub.role), input.hub.label, this.nowMs());
+      const wanted = [{ key: input.owner, role: Role.ADMINISTER, label: input.ownerLabel }];
+      if (input.hub) wanted.push({ ...input.hub, role: checkRole(input.hub.role) });
+      if (wanted.length === 2 && wanted[0]?.key.keyId === wanted[1]?.key.keyId) {
+        throw new TrustChangeError('the hub key is the owner key');
+      }
+      const enrolled: { keyId: string; role: Role }[] = [];
+      for (const { key, role, label } of wanted) {
+        const current = this.currentRole(file, key.keyId);
+        if (current === undefined) {
+          upsert(file, key, role, label, this.nowMs());
+          enrolled.push({ keyId: key.keyId, role });
+        } else if (current !== role) {
+          throw new TrustChangeError(
+            `key ${key.keyId} is already enrolled as ${roleName(current)}; pairing never changes a role`,
+          );
+        }
       }
       file.recipients = dedupe([...file.recipients, ...input.recipients]);
+      return enrolled;
     });
+  }
+
+  /** The role of `keyId` in `file` or the config file, if enrolled. */
+  private currentRole(file: EnrolmentFile, keyId: string): Role | undefined {
+    const configured = this.configured.get(keyId);
+    if (configured) return configured.role;
+    const entry = file.keys[findIndex(file, keyId)];
+    return entry === undefined ? undefined : roleFromName(entry.role);
   }
 
   add(raw: Uint8Array, role: Role, label: string): Promise<string> {
