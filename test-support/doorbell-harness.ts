@@ -2,13 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, silentLogger } from '../common/logger.js';
-import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
+import type { MqttConnection, TlsFiles } from '../common/mqtt-connection.js';
 import { parseConfig } from '../firmware/config/load.js';
 import type { DoorbellConfigInput } from '../firmware/config/schema.js';
 import { type RunningDoorbell, startDoorbell } from '../firmware/root.js';
 import { Commander } from '../hub/commander.js';
-import { EventWatcher, type VerifiedEvent } from '../hub/event-watcher.js';
+import type { EventWatcher, VerifiedEvent } from '../hub/event-watcher.js';
 import { CounterStore, generateSigningKey, publicKeyToText, type SigningKey } from '../proto/index.js';
+import { observeDevices } from './hub-observer.js';
 
 export interface Harness {
   dir: string;
@@ -57,56 +58,22 @@ export async function startHarness(
     ? createLogger({ level: 'debug', name: 'test' })
     : silentLogger();
   const device = await startDoorbell(parsed, { logger });
-  const events: VerifiedEvent[] = [];
-  const watcher = new EventWatcher(new Map([[device.deviceId, device.key]]), logger);
-  const listeners = new Set<(e: VerifiedEvent) => void>();
-  watcher.on('event', (e) => {
-    events.push(e);
-    for (const l of listeners) l(e);
-  });
-  const connection = new MqttConnection({
-    url: brokerUrl,
-    clientId: `test-hub-${process.pid}-${Math.random().toString(16).slice(2)}`,
+  const observer = observeDevices(
+    brokerUrl,
+    new Map([[device.deviceId, device.key]]),
     logger,
-    subscriptions: EventWatcher.subscriptions,
-    backoff: { minMs: 100, maxMs: 400 },
-    ...(options.hubTls ? { tls: options.hubTls } : {}),
-  });
-  connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
-  connection.start();
+    options.hubTls,
+  );
+  const { connection, watcher, log } = observer;
   const counters = await CounterStore.open(join(dir, 'hub-counter'));
   const commander = new Commander({ connection, watcher, key: hubKey, counters, logger });
-
-  const waitForEvent = (match: (e: VerifiedEvent) => boolean, timeoutMs = 10_000, what = 'event') =>
-    new Promise<VerifiedEvent>((resolve, reject) => {
-      const found = events.find(match);
-      if (found) {
-        resolve(found);
-        return;
-      }
-      const timer = setTimeout(() => {
-        listeners.delete(listener);
-        reject(
-          new Error(
-            `timed out after ${timeoutMs} ms waiting for ${what}; got ${events.map((e) => e.event.kind).join(', ')}`,
-          ),
-        );
-      }, timeoutMs);
-      const listener = (e: VerifiedEvent): void => {
-        if (!match(e)) return;
-        clearTimeout(timer);
-        listeners.delete(listener);
-        resolve(e);
-      };
-      listeners.add(listener);
-    });
 
   return {
     dir,
     hubKey,
     device,
-    hub: { connection, watcher, commander, events },
-    waitForEvent,
+    hub: { connection, watcher, commander, events: log.events },
+    waitForEvent: (match, timeoutMs, what) => log.waitFor(match, timeoutMs, what),
     async stop() {
       await Promise.allSettled([device.stop(), connection.stop()]);
       await counters.flush();
