@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, sign } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -458,5 +458,17 @@ describe('pairing enrols exactly one owner per window and never changes a role',
       'the KeysChanged report of the new hub key',
     );
     assert.equal(hubEvent.event.keysChanged?.role, Role.OPERATE);
+  });
+});
+
+describe('the state directory', () => {
+  const t = new Target('mode', { hubKeys: [] });
+  after(() => t.stop());
+
+  test('an existing state directory of mode 0755 is 0700 once the daemon has started', async () => {
+    await t.prepare();
+    await chmod(t.stateDir, 0o755);
+    await t.start();
+    assert.equal((await stat(t.stateDir)).mode & 0o777, 0o700);
   });
 });

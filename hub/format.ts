@@ -1,3 +1,4 @@
+import { ROLE_NAMES } from '../firmware/trust/roles.js';
 import { doorbell } from '../proto/index.js';
 import type { VerifiedEvent } from './event-watcher.js';
 
@@ -46,7 +47,8 @@ export function describeEvent(e: VerifiedEvent): string {
     case 'keysChanged': {
       const k = ev.keysChanged;
       const about = k?.keyId ? ` key ${k.keyId}` : '';
-      return `${head} keys changed: ${k?.change}${about} by ${k?.byKeyId} (key epoch ${k?.keyEpoch})`;
+      const role = k?.role ? ` as ${ROLE_NAMES[k.role - 1] ?? `role ${k.role}`}` : '';
+      return `${head} keys changed: ${k?.change}${about}${role} by ${k?.byKeyId} (key epoch ${k?.keyEpoch})`;
     }
     case 'otaProgress': {
       const o = ev.otaProgress;

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { pino } from 'pino';
 import { silentLogger } from '../../common/logger.js';
 import type { Chime, RingResult } from '../../hal/index.js';
 import {
@@ -60,7 +61,7 @@ function ringCommand(counter: number, issuedAtMs = NOW - 1000, lifetimeMs = 30_0
   );
 }
 
-async function setup(replay?: ReplayGuard) {
+async function setup(replay?: ReplayGuard, logger = silentLogger(), nowMs = () => NOW) {
   const dir = await mkdtemp(join(tmpdir(), 'command-service-trust-'));
   dirs.push(dir);
   const trust = await TrustStore.open(dir, [{ key: verifyKeyOf(hubKey), role: Role.OPERATE }], {
@@ -76,8 +77,8 @@ async function setup(replay?: ReplayGuard) {
     status: () => ({}),
     reply: (body, correlationId) => replies.push({ body, correlationId }),
     errorReplies: new RateLimit(100, () => NOW),
-    nowMs: () => NOW,
-    logger: silentLogger(),
+    nowMs,
+    logger,
     ...(replay ? { replay } : {}),
   });
   return { chime, replies, service };
@@ -137,5 +138,68 @@ describe('replay protection in the command service', () => {
     service.handle(TOPIC, ringCommand(1), false);
     assert.equal(chime.rings, 0);
     assert.equal(replies[0]?.body.commandResult?.errorKind, ErrorKind.INTERNAL);
+  });
+});
+
+describe('refusals', () => {
+  test('a flood of 5,000 refused commands writes at most 20 log lines a second, and the next line counts the rest', async () => {
+    const lines: { msg: string; unloggedRefusals?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    let now = NOW;
+    const { service } = await setup(undefined, logger, () => now);
+    const stranger = generateSigningKey();
+    for (let i = 0; i < 5_000; i++) {
+      // Signed by a key the device does not know: refused as UNKNOWN_KEY.
+      service.handle(
+        TOPIC,
+        sealCommand(
+          {
+            header: {
+              deviceId: DEVICE,
+              topic: TOPIC,
+              counter: i + 1,
+              issuedAtMs: NOW - 1000,
+              expiresAtMs: NOW + 9000,
+              correlationId: newCorrelationId(),
+            },
+            getStatus: {},
+          },
+          stranger,
+        ),
+        false,
+      );
+    }
+    const refused = lines.filter((l) => l.msg === 'command rejected');
+    assert.equal(refused.length, 20, 'one second of refusals is logged at most 20 times');
+    now += 1000;
+    service.handle(TOPIC, new Uint8Array([0xff]), false);
+    const next = lines.filter((l) => l.msg === 'command rejected').at(-1);
+    assert.equal(next?.unloggedRefusals, 4_980, 'the next line logged says how many were not');
+  });
+
+  test('an answer that cannot be sealed is answered INTERNAL, and handle never throws', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'command-service-seal-'));
+    dirs.push(dir);
+    const trust = await TrustStore.open(dir, [{ key: verifyKeyOf(hubKey), role: Role.OPERATE }], {
+      logger: silentLogger(),
+    });
+    const answers: EventBody[] = [];
+    const service = new CommandService({
+      deviceId: DEVICE,
+      commandTopic: TOPIC,
+      trust,
+      chime: new FakeChime(),
+      status: () => ({}),
+      reply: (body) => {
+        if (body.commandResult?.ok) throw new Error('cannot seal this');
+        answers.push(body);
+      },
+      errorReplies: new RateLimit(100, () => NOW),
+      nowMs: () => NOW,
+      logger: silentLogger(),
+    });
+    await service.handle(TOPIC, ringCommand(1), false);
+    assert.equal(answers.length, 1);
+    assert.equal(answers[0]?.commandResult?.errorKind, ErrorKind.INTERNAL);
   });
 });

@@ -126,6 +126,87 @@ test('the pairing window closes at its deadline and after the failure limit', as
   assert.deepEqual(changes, ['open:button', 'closed:timeout', 'open:command', 'closed:too-many-failures']);
 });
 
+test('a claimed window is closed to a second pairer; a failed claim hands it back with one more failure', () => {
+  const changes: string[] = [];
+  const window = new PairingWindow({
+    nowMs: () => 0,
+    onChange: (s) => changes.push(`${s.open ? 'open' : 'closed'}:${s.reason}:${s.failures}`),
+  });
+  assert.equal(window.claim(), false, 'a closed window cannot be claimed');
+  window.open('button', 60_000);
+  assert.equal(window.claim(), true);
+  assert.equal(window.isOpen, false, 'closed to everyone else while claimed');
+  assert.equal(window.claim(), false, 'a second pairer cannot claim it');
+  window.release('failed');
+  assert.equal(window.isOpen, true);
+  assert.equal(window.current.failures, 1);
+  assert.equal(window.claim(), true);
+  window.release('paired');
+  assert.equal(window.isOpen, false);
+  assert.deepEqual(changes, ['open:button:0', 'closed:paired:1']);
+});
+
+test('pairing never changes an enrolled key role: a different role refuses it all, the same role is left alone', async () => {
+  const dir = await freshDir();
+  const owner = generateSigningKey();
+  const hub = generateSigningKey();
+  const configured = generateSigningKey();
+  const store = await open(dir, [{ key: verifyKeyOf(configured), role: Role.MANAGE }]);
+  const first = await store.pair({
+    owner,
+    ownerLabel: 'alice',
+    hub: { key: hub, role: Role.OPERATE, label: 'hub' },
+    recipients: [],
+  });
+  assert.deepEqual(first, [
+    { keyId: owner.keyId, role: Role.ADMINISTER },
+    { keyId: hub.keyId, role: Role.OPERATE },
+  ]);
+  const before = await readFile(join(dir, 'enrolment.json'), 'utf8');
+  const second = generateSigningKey();
+  // A second pairer naming the owner as its hub key with role View: the owner would be demoted.
+  await assert.rejects(
+    store.pair({
+      owner: second,
+      ownerLabel: 'mallory',
+      hub: { key: owner, role: Role.VIEW, label: 'x' },
+      recipients: [],
+    }),
+    /already enrolled as administer; pairing never changes a role/,
+  );
+  // A View key cannot become Administer by pairing with the secret.
+  const view = generateSigningKey();
+  await store.add(view.publicRaw, Role.VIEW, 'phone');
+  const withView = await readFile(join(dir, 'enrolment.json'), 'utf8');
+  await assert.rejects(
+    store.pair({ owner: view, ownerLabel: 'v', recipients: [] }),
+    /already enrolled as view/,
+  );
+  await assert.rejects(
+    store.pair({
+      owner: second,
+      ownerLabel: 'm',
+      hub: { key: configured, role: Role.OPERATE, label: 'x' },
+      recipients: [],
+    }),
+    /already enrolled as manage/,
+  );
+  assert.equal(await readFile(join(dir, 'enrolment.json'), 'utf8'), withView, 'nothing written');
+  assert.notEqual(before, withView);
+  assert.equal(store.roleOf(owner.keyId), Role.ADMINISTER);
+  assert.equal(store.roleOf(second.keyId), undefined, 'all or nothing: the refused pairer is not enrolled');
+  // The same hub key with the same role: enrols the new owner, leaves the hub as it is.
+  const third = generateSigningKey();
+  const added = await store.pair({
+    owner: third,
+    ownerLabel: 'bob',
+    hub: { key: hub, role: Role.OPERATE, label: 'renamed' },
+    recipients: [],
+  });
+  assert.deepEqual(added, [{ keyId: third.keyId, role: Role.ADMINISTER }]);
+  assert.equal(store.list().find((k) => k.key.keyId === hub.keyId)?.label, 'hub');
+});
+
 test('a damaged key-epoch file refuses the stored enrolment instead of trusting it', async () => {
   for (const content of ['', 'x\n', '-1\n', '99999999999999999999\n', 'A'.repeat(100)]) {
     const dir = await freshDir();
