@@ -9,23 +9,18 @@ import {
   doorbell,
   loadOrCreateSigningKey,
   publicKeyFromText,
-  ReplayGuard,
   type SigningKey,
   topicsFor,
 } from '../proto/index.js';
+import { type CommandPath, openCommandPath } from './command-path.js';
 import type { DoorbellConfig } from './config/schema.js';
-import { CommandService } from './services/command-service.js';
 import { DeviceChannel } from './services/device-channel.js';
 import { DoorbellService } from './services/doorbell-service.js';
 import { type EventBody, EventSigner } from './services/event-signer.js';
 import { type MediaBridge, startMediaBridge } from './services/media-bridge.js';
 import { Outbox } from './services/outbox.js';
-import { RateLimit } from './services/rate-limit.js';
-import { DeviceSettings } from './services/settings.js';
-import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
-import { PairingWindow } from './trust/pairing-window.js';
 import { roleFromName } from './trust/roles.js';
-import { TrustStore } from './trust/trust-store.js';
+import type { TrustStore } from './trust/trust-store.js';
 import { mqttHealthProbe, openUpdates } from './update/index.js';
 import { FIRMWARE_VERSION } from './version.js';
 
@@ -88,23 +83,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     key: publicKeyFromText(text),
     role: roleFromName(config.trust.hubRole),
   }));
-  const trust = await TrustStore.open(config.stateDir, configuredKeys, { logger, nowMs });
-  const pairingSecret = await loadOrCreatePairingSecret(config.stateDir);
-  const settings = await DeviceSettings.open(config.stateDir, logger);
-  if (!trust.isPaired) {
-    logger.warn('no owner is paired: hold the button to open the pairing window (see `doorbell identity`)');
-  }
-
   const counters = await CounterStore.open(join(config.stateDir, 'event-counter'));
-  const replay = await ReplayGuard.open(join(config.stateDir, 'replay.json'), {
-    isLive: (keyId) => trust.keys.has(keyId),
-  });
-  if (replay.corruption !== undefined) {
-    logger.error(
-      { problem: replay.corruption, path: replay.path },
-      'replay state was corrupt: refusing commands issued before this start until the hub sets new marks',
-    );
-  }
   const simSocket =
     config.hal.backend === 'sim'
       ? (config.hal.sim.socket ?? join(config.stateDir, 'sim-wires.sock'))
@@ -117,7 +96,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     counters,
     nowMs,
     ttlMs: config.events.ttlS * 1000,
-    keyEpoch: () => trust.epoch,
+    keyEpoch: () => path.trust.epoch,
   });
   const outbox = Outbox.open(join(config.stateDir, 'outbox'), {
     max: config.events.outboxMax,
@@ -146,14 +125,42 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       logger.warn({ err }, 'status LED failed');
     }
   };
-  const pairingWindow = new PairingWindow({
+  const ota =
+    options.doorbellRoot === undefined
+      ? undefined
+      : await openUpdates({
+          root: options.doorbellRoot,
+          stateDir: config.stateDir,
+          config: config.ota,
+          logger: logger.child({ module: 'update' }),
+          nowMs,
+          emit,
+          outboxDepth: () => outbox.depth,
+          onRestart: options.onRestart,
+        });
+  const path: CommandPath = await openCommandPath({
+    stateDir: config.stateDir,
+    deviceId,
+    deviceKey: key,
+    configuredKeys,
+    chime: hal.chime,
+    logger,
     nowMs,
-    onChange: (state) => {
-      logger.info(state, state.open ? 'pairing window open' : 'pairing window closed');
-      setLed(state.open ? 'pairing' : 'off');
-      emit({ pairingWindow: state });
+    pairingWindowMs: config.trust.pairingWindowS * 1000,
+    errorRepliesPerS: config.commands.errorRepliesPerS,
+    emit,
+    // Refusals of strangers leave at QoS 0 and only while connected: never in the durable outbox.
+    notify: (body, correlationId) => {
+      if (!connection.connected) return;
+      connection
+        .publish(topics.evt, signer.seal(topics.evt, body, correlationId), { qos: 0 })
+        .catch((err: unknown) => logger.debug({ err: String(err) }, 'refusal not sent'));
     },
+    status: () => status(doorbell.v1.Status.State.ONLINE),
+    onWindowChange: (state) => setLed(state.open ? 'pairing' : 'off'),
+    ...(ota ? { ota } : {}),
   });
+  const { trust, settings, pairingWindow, commands } = path;
   /** Set once the camera has started (media.enabled); presses before that have no clip. */
   let media: MediaBridge | undefined;
   const doorbellService = new DoorbellService({
@@ -165,19 +172,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     logger: logger.child({ module: 'doorbell' }),
     isMuted: () => settings.chimeMuted,
     onPress: (atMs) => media?.onPress(atMs) ?? {},
-    onHold: () => {
-      if (trust.isPaired) {
-        logger.info(
-          'button held on a paired doorbell: the pairing window stays closed (an Administer opens it)',
-        );
-        return;
-      }
-      if (trust.problem !== undefined) {
-        logger.error('button held, but the stored enrolment is damaged: factory-reset first');
-        return;
-      }
-      pairingWindow.open('button', config.trust.pairingWindowS * 1000);
-    },
+    onHold: () => path.onHold(),
   });
   doorbellService.start();
   const stopResetWatch = watchFactoryResetHold(hal, {
@@ -208,43 +203,6 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const statusMessage = (state: doorbell.v1.Status.State) => ({
     topic: topics.status,
     payload: signer.seal(topics.status, { status: status(state) }),
-  });
-
-  const ota =
-    options.doorbellRoot === undefined
-      ? undefined
-      : await openUpdates({
-          root: options.doorbellRoot,
-          stateDir: config.stateDir,
-          config: config.ota,
-          logger: logger.child({ module: 'update' }),
-          nowMs,
-          emit,
-          outboxDepth: () => outbox.depth,
-          onRestart: options.onRestart,
-        });
-  const commands = new CommandService({
-    deviceId,
-    commandTopic: topics.cmd,
-    trust,
-    pairing: { window: pairingWindow, secret: pairingSecret, deviceKey: key },
-    settings,
-    chime: hal.chime,
-    status: () => status(doorbell.v1.Status.State.ONLINE),
-    reply: emit,
-    // Refusals of strangers leave at QoS 0 and only while connected: never in the durable outbox.
-    notify: (body, correlationId) => {
-      if (!connection.connected) return;
-      connection
-        .publish(topics.evt, signer.seal(topics.evt, body, correlationId), { qos: 0 })
-        .catch((err: unknown) => logger.debug({ err: String(err) }, 'refusal not sent'));
-    },
-    emit,
-    errorReplies: new RateLimit(config.commands.errorRepliesPerS, nowMs),
-    nowMs,
-    logger: logger.child({ module: 'commands' }),
-    replay,
-    ...(ota ? { ota } : {}),
   });
 
   const connection = new MqttConnection({
@@ -302,11 +260,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       await hal.close();
       await counters.flush();
       outbox.close();
-      try {
-        replay.close();
-      } catch (err) {
-        logger.error({ err }, 'could not write the exact replay marks; the reserved ones stay');
-      }
+      path.close();
       await rm(join(config.stateDir, 'daemon.pid'), { force: true });
       logger.info({ undelivered: outbox.depth }, 'stopped');
     })();
