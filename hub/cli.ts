@@ -16,6 +16,7 @@ import {
   topicsFor,
   validateDeviceId,
 } from '../proto/index.js';
+import { hubClientId } from './client-id.js';
 import { type CommandBody, CommandTimeoutError } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { describeEvent, eventToJson } from './format.js';
@@ -242,14 +243,14 @@ const WATCH_SESSION_S = 7 * 24 * 3600;
 
 async function connectWatcher(
   ctx: Context,
-  session?: { clientId: string },
+  session?: { purpose: string },
 ): Promise<{ connection: MqttConnection; watcher: EventWatcher }> {
   const devices = await loadDevices(ctx.stateDir);
   if (devices.size === 0) ctx.logger.warn('no devices pinned: every event will be rejected (see add-device)');
   const watcher = new EventWatcher(devices, ctx.logger.child({ module: 'watcher' }));
   const connection = new MqttConnection({
     url: ctx.broker,
-    clientId: session?.clientId ?? `doorbell-hub-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    clientId: session ? hubClientId(ctx.tls, session.purpose, 'stable') : hubClientId(ctx.tls, '', 'unique'),
     persistentSessionS: session ? WATCH_SESSION_S : undefined,
     logger: ctx.logger.child({ module: 'mqtt' }),
     subscriptions: EventWatcher.subscriptions,
@@ -262,7 +263,7 @@ async function connectWatcher(
 async function watch(ctx: Context): Promise<number> {
   // One persistent session per hub key: events that arrive while the watcher is away wait at the broker.
   const { key } = await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir));
-  const { connection, watcher } = await connectWatcher(ctx, { clientId: `doorbell-hub-watch-${key.keyId}` });
+  const { connection, watcher } = await connectWatcher(ctx, { purpose: `watch-${key.keyId}` });
   watcher.on('event', (e) => {
     process.stdout.write(`${ctx.json ? JSON.stringify(eventToJson(e)) : describeEvent(e)}\n`);
   });
@@ -352,7 +353,7 @@ async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as
     devices,
     as,
     connectTimeoutMs: ctx.timeoutMs,
-    clientIdPrefix: 'doorbell-hub',
+    clientPurpose: '',
   });
   try {
     const result = await session.send(deviceId, body, ctx.timeoutMs);
@@ -391,7 +392,7 @@ async function pair(
   const ownerCounters = await CounterStore.open(ownerCounterPath(ctx.stateDir));
   const connection = new MqttConnection({
     url: ctx.broker,
-    clientId: `doorbell-hub-pair-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    clientId: hubClientId(ctx.tls, 'pair', 'unique'),
     logger: ctx.logger.child({ module: 'mqtt' }),
     subscriptions: [topicsFor(code.deviceId).evt],
     tls: ctx.tls,

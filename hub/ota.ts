@@ -54,7 +54,7 @@ async function openSession(ctx: OtaContext, deviceId: string): Promise<Session> 
     devices,
     as: ctx.as,
     connectTimeoutMs: COMMAND_TIMEOUT_MS,
-    clientIdPrefix: 'doorbell-hub-ota',
+    clientPurpose: 'ota',
   });
   return {
     commander: session.commander,

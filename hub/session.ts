@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import { CounterStore, type doorbell, loadOrCreateSigningKey, type VerifyKey } from '../proto/index.js';
+import { hubClientId } from './client-id.js';
 import { type CommandBody, Commander, CommandTimeoutError } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { hubCounterPath, hubKeyPath, ownerCounterPath, ownerKeyPath, trackedKeyEpochs } from './hub-state.js';
@@ -20,7 +21,8 @@ export interface SessionOptions {
   as: 'owner' | 'hub';
   /** How long to wait for the broker. */
   connectTimeoutMs: number;
-  clientIdPrefix: string;
+  /** What the connection is for, in its client id (see `hubClientId`); '' for a single command. */
+  clientPurpose: string;
 }
 
 export interface CommandSession {
@@ -46,7 +48,7 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
   const watcher = new EventWatcher(o.devices, o.logger.child({ module: 'watcher' }));
   const connection = new MqttConnection({
     url: o.broker,
-    clientId: `${o.clientIdPrefix}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    clientId: hubClientId(o.tls, o.clientPurpose, 'unique'),
     logger: o.logger.child({ module: 'mqtt' }),
     subscriptions: EventWatcher.subscriptions,
     tls: o.tls,
