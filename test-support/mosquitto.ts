@@ -13,6 +13,8 @@ export interface RunningBroker {
   output(): string;
   /** Stops this broker (SIGTERM, then SIGKILL after 2 s). Safe to call twice. */
   stop(): Promise<void>;
+  /** Sends SIGHUP: Mosquitto re-reads its configuration, certificates and CRL. */
+  reload(): void;
 }
 
 export interface BrokerOptions {
@@ -94,7 +96,10 @@ export async function launchMosquitto(options: LaunchOptions): Promise<RunningBr
     }
     await sleep(25);
   }
-  return { port, url, output: () => out, stop };
+  const reload = (): void => {
+    if (!exited) child.kill('SIGHUP');
+  };
+  return { port, url, output: () => out, stop, reload };
 }
 
 function canConnect(port: number): Promise<boolean> {

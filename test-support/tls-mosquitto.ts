@@ -1,7 +1,11 @@
 import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrokerConfigFiles, makeBrokerConfig } from '../scripts/broker/make-broker-config.js';
+import {
+  type BrokerConfigFiles,
+  makeBrokerConfig,
+  revokeDevice,
+} from '../scripts/broker/make-broker-config.js';
 import { freePort } from './free-port.js';
 import { launchMosquitto, type RunningBroker } from './mosquitto.js';
 
@@ -16,6 +20,8 @@ export interface RunningTlsBroker extends RunningBroker {
 export interface TlsBrokerOptions {
   deviceIds: string[];
   hubName?: string;
+  /** Devices whose certificates are revoked (in the CRL) before Mosquitto starts. */
+  revoked?: string[];
 }
 
 /**
@@ -36,6 +42,7 @@ export async function startTlsMosquitto(options: TlsBrokerOptions): Promise<Runn
       // the ACL and the 0600 server key; tests keep it as the user who owns them.
       mosquittoUser: process.getuid?.() === 0 ? 'root' : undefined,
     });
+    for (const id of options.revoked ?? []) await revokeDevice(files.dir, id);
     await chmod(dir, 0o755);
     await appendFile(
       files.conf,

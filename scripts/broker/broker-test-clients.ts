@@ -86,10 +86,19 @@ export function mqttOptions(tls: TlsFiles, clientId: string): IClientOptions {
 export function tryConnect(
   url: string,
   options: IClientOptions,
+  /** Called with the client before it connects, e.g. to listen for messages a resumed session delivers at once. */
+  setup?: (client: MqttClient) => void,
 ): Promise<{ client: MqttClient; error?: undefined } | { client?: undefined; error: Error }> {
   return new Promise((resolve) => {
     const client = connect(url, options);
-    const fail = (error: Error): void => {
+    setup?.(client);
+    const onConnect = (): void => {
+      client.off('error', fail);
+      client.off('close', onClose);
+      resolve({ client });
+    };
+    const onClose = (): void => fail(new Error('connection closed before CONNACK'));
+    function fail(error: Error): void {
       client.removeAllListeners();
       client.on('error', () => {});
       client.end(true);
@@ -97,14 +106,10 @@ export function tryConnect(
       // before CONNACK; it would hold the test process open until it fires.
       clearTimeout((client as unknown as { connackTimer?: NodeJS.Timeout }).connackTimer);
       resolve({ error });
-    };
-    client.once('connect', () => {
-      client.removeAllListeners('error');
-      client.removeAllListeners('close');
-      resolve({ client });
-    });
+    }
+    client.once('connect', onConnect);
     client.once('error', fail);
-    client.once('close', () => fail(new Error('connection closed before CONNACK')));
+    client.once('close', onClose);
   });
 }
 
@@ -117,19 +122,64 @@ export interface Received {
 /** An mqtt.js client that records every message and can wait for one. */
 export class Recorder {
   readonly received: Received[] = [];
+  /** Whether the broker's session was resumed (CONNACK session present). */
+  sessionPresent = false;
+  /** Set once the connection has closed, e.g. because another client took the client id over. */
+  closed = false;
   private readonly waiters = new Set<() => void>();
+  private readonly closeWaiters = new Set<() => void>();
 
   private constructor(readonly client: MqttClient) {
     client.on('message', (topic, payload, packet) => {
       this.received.push({ topic, payload: payload.toString(), retain: packet.retain });
       for (const w of this.waiters) w();
     });
+    client.on('connect', (connack) => {
+      this.sessionPresent = connack.sessionPresent;
+    });
+    // A connection the broker ends later (a takeover, a revocation) is recorded, not thrown.
+    client.on('error', () => {});
+    client.on('close', () => {
+      this.closed = true;
+      for (const w of this.closeWaiters) w();
+    });
   }
 
-  static async connect(url: string, tls: TlsFiles, clientId: string): Promise<Recorder> {
-    const result = await tryConnect(url, mqttOptions(tls, clientId));
-    if (!result.client) throw new Error(`${clientId} could not connect: ${result.error.message}`);
-    return new Recorder(result.client);
+  /**
+   * Connects with `mqttOptions(tls, clientId)` and `overrides` (e.g. `clean: false` and a
+   * session expiry to resume a persistent session); messages are recorded from the first packet.
+   */
+  static async connect(
+    url: string,
+    tls: TlsFiles,
+    clientId: string,
+    overrides: Partial<IClientOptions> = {},
+  ): Promise<Recorder> {
+    let recorder: Recorder | undefined;
+    const result = await tryConnect(url, { ...mqttOptions(tls, clientId), ...overrides }, (client) => {
+      recorder = new Recorder(client);
+    });
+    if (!result.client || !recorder) {
+      throw new Error(`${clientId} could not connect: ${result.error?.message ?? 'no client'}`);
+    }
+    return recorder;
+  }
+
+  /** Resolves when the connection closes; rejects after `timeoutMs`. */
+  waitClosed(what: string, timeoutMs = 20_000): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = (): void => {
+        this.closeWaiters.delete(waiter);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.closeWaiters.delete(waiter);
+        reject(new Error(`timed out waiting for ${what} to be disconnected`));
+      }, timeoutMs);
+      this.closeWaiters.add(waiter);
+    });
   }
 
   subscribe(topics: string[]): Promise<ISubscriptionGrant[]> {

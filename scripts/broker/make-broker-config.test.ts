@@ -67,6 +67,9 @@ describe('make-broker-config', () => {
       'listener 8883 127.0.0.1',
       'require_certificate true',
       `plugin ${files.plugin}`,
+      'plugin_opt_hub_name hub',
+      `plugin_opt_crl_file ${files.crl}`,
+      `crlfile ${files.crl}`,
       `acl_file ${files.acl}`,
     ]) {
       assert.ok(conf.includes(line), `missing "${line}"`);
@@ -85,6 +88,22 @@ describe('make-broker-config', () => {
       'pattern write doorbell/v1/%u/evt',
       'pattern write doorbell/v1/%u/status',
     ]);
+  });
+
+  test('a fresh set-up has an empty CRL signed by the CA, valid as long as the CA (openssl crl)', async () => {
+    const text = await openssl(['crl', '-in', files.crl, '-noout', '-text']);
+    assert.match(text, /No Revoked Certificates/);
+    assert.match(text, /Issuer: CN ?= ?Open Doorbell home CA/);
+    const nextUpdate = /Next Update: (.+)/.exec(text)?.[1];
+    const caEnd = (await openssl(['x509', '-in', files.ca.cert, '-noout', '-enddate']))
+      .trim()
+      .replace(/^notAfter=/, '');
+    assert.ok(nextUpdate, text);
+    assert.ok(
+      Date.parse(nextUpdate) >= Date.parse(caEnd),
+      `CRL next update ${nextUpdate} before the CA ends ${caEnd}`,
+    );
+    assert.equal((await stat(files.crl)).mode & 0o777, 0o644, 'Mosquitto, running as its own user, reads it');
   });
 
   test('refuses to replace an existing CA key unless --force', async () => {
@@ -133,6 +152,7 @@ describe('make-broker-config', () => {
         ['--out', join(dir, 'u4'), '--device', 'front-door', '--port', 'x'],
         /--port must be a positive integer/,
       ],
+      [['--out', join(dir, 'u5'), '--device', 'front-door', '--revoke', 'front-door'], /do not go together/],
     ] as const) {
       const cli = await runCli([...args]);
       assert.equal(cli.code, 2, `${args.join(' ')}: ${cli.stderr}`);

@@ -1,16 +1,25 @@
 // Generates everything a locked-down home Mosquitto needs: a CA, a server
-// certificate, one client certificate per doorbell and one for the hub,
-// mosquitto.conf and the ACL, and builds (or locates) the doorbell_auth
-// Mosquitto plugin that mosquitto.conf loads.
+// certificate, one client certificate per doorbell and one for the hub, the
+// CA's (empty) certificate revocation list, mosquitto.conf and the ACL, and
+// builds (or locates) the doorbell_auth Mosquitto plugin that mosquitto.conf
+// loads. Later, revokes a doorbell's certificate (a lost or discarded board).
 //
 //   node --import tsx scripts/broker/make-broker-config.ts --out DIR --device front-door [--device ...]
+//   node --import tsx scripts/broker/make-broker-config.ts --out DIR --revoke front-door
 import { execFile } from 'node:child_process';
 import { access, mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateDeviceId } from '../../proto/index.js';
-import { createCa, issueLeaf, type KeyAndCert } from './certs.js';
+import {
+  createCa,
+  initRevocation,
+  issueLeaf,
+  type KeyAndCert,
+  type Revocation,
+  revokeCertificate,
+} from './certs.js';
 import { writeMosquittoFiles } from './mosquitto-config.js';
 
 export interface BrokerConfigOptions {
@@ -40,6 +49,8 @@ export interface BrokerConfigFiles {
   server: KeyAndCert;
   hub: KeyAndCert & { name: string };
   devices: Map<string, KeyAndCert>;
+  /** The CA's certificate revocation list, Mosquitto's `crlfile`. */
+  crl: string;
   /** The doorbell_auth plugin mosquitto.conf loads. */
   plugin: string;
 }
@@ -77,6 +88,7 @@ export function ensureAuthPlugin(): Promise<string> {
 }
 
 const USAGE = `usage: make-broker-config --out DIR --device ID [--device ID ...] [options]
+       make-broker-config --out DIR --revoke ID [--revoke ID ...]
 
   --out DIR            output directory (created if missing)
   --device ID          a doorbell's device id; its certificate's CN (repeatable)
@@ -97,6 +109,12 @@ const USAGE = `usage: make-broker-config --out DIR --device ID [--device ID ...]
                        mosquitto-dev, libmosquitto-dev and libssl-dev
   --persistence        keep Mosquitto's database (default: off)
   --force              overwrite an existing CA key
+  --revoke ID          revoke the certificate DIR/device-ID.crt (a lost or
+                       discarded doorbell) and write a new DIR/crl.pem signed
+                       by the CA; then reload Mosquitto (SIGHUP, e.g.
+                       systemctl reload mosquitto): new connections with that
+                       certificate fail the TLS handshake and a connection
+                       still open is closed. Needs DIR/ca.key (repeatable)
   --help               this text`;
 
 export class UsageError extends Error {}
@@ -130,6 +148,7 @@ export async function makeBrokerConfig(options: BrokerConfigOptions): Promise<Br
     throw new Error(`${caKey} exists: refusing to replace the CA (pass --force to do it anyway)`);
   }
   const ca = await createCa(dir, 'Open Doorbell home CA', days);
+  const crl = await initRevocation(ca, dir);
   const server = await issueLeaf(
     ca,
     dir,
@@ -156,23 +175,37 @@ export async function makeBrokerConfig(options: BrokerConfigOptions): Promise<Br
   }
   const conf = join(dir, 'mosquitto.conf');
   const acl = join(dir, 'acl');
-  await writeMosquittoFiles(
-    conf,
-    {
-      port,
-      host: options.host ?? '127.0.0.1',
-      cafile: ca.cert,
-      certfile: server.cert,
-      keyfile: server.key,
-      aclFile: acl,
-      pluginPath: plugin,
-      persistence: options.persistence ?? false,
-      persistenceLocation: dir,
-      runAs: options.mosquittoUser,
-    },
+  await writeMosquittoFiles(conf, {
+    port,
+    host: options.host ?? '127.0.0.1',
+    cafile: ca.cert,
+    certfile: server.cert,
+    keyfile: server.key,
+    crlFile: crl,
+    aclFile: acl,
     hubName,
-  );
-  return { dir, conf, acl, ca, server, hub: { ...hub, name: hubName }, devices, plugin };
+    pluginPath: plugin,
+    persistence: options.persistence ?? false,
+    persistenceLocation: dir,
+    runAs: options.mosquittoUser,
+  });
+  return { dir, conf, acl, ca, server, hub: { ...hub, name: hubName }, devices, crl, plugin };
+}
+
+/**
+ * Revokes the certificate of doorbell `deviceId` issued by the CA in `outDir`
+ * (`device-<id>.crt`) and writes a new CRL there, signed by the CA. Mosquitto
+ * reads it when it starts and when it reloads (SIGHUP).
+ */
+export async function revokeDevice(outDir: string, deviceId: string): Promise<Revocation> {
+  const dir = resolve(outDir);
+  const id = validateDeviceId(deviceId);
+  const ca = { key: join(dir, 'ca.key'), cert: join(dir, 'ca.crt') };
+  if (!(await exists(ca.key)))
+    throw new Error(`no CA key at ${ca.key}: revoking needs the CA that issued the certificate`);
+  const cert = join(dir, `device-${id}.crt`);
+  if (!(await exists(cert))) throw new Error(`no certificate for device ${id} at ${cert}`);
+  return revokeCertificate(ca, dir, cert);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -184,7 +217,9 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function parse(argv: string[]): BrokerConfigOptions | 'help' {
+type Parsed = BrokerConfigOptions | 'help' | { revoke: string[]; outDir: string };
+
+function parse(argv: string[]): Parsed {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -199,6 +234,7 @@ function parse(argv: string[]): BrokerConfigOptions | 'help' {
       plugin: { type: 'string' },
       persistence: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
+      revoke: { type: 'string', multiple: true },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -207,13 +243,18 @@ function parse(argv: string[]): BrokerConfigOptions | 'help' {
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   if (!values.out) throw new UsageError('--out DIR is required');
+  const outDir = isAbsolute(values.out) ? values.out : resolve(values.out);
+  if (values.revoke) {
+    if (values.device) throw new UsageError('--revoke and --device do not go together');
+    return { revoke: values.revoke, outDir };
+  }
   const int = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
     return Number(v);
   };
   return {
-    outDir: isAbsolute(values.out) ? values.out : resolve(values.out),
+    outDir,
     deviceIds: values.device ?? [],
     hubName: values.hub,
     port: int('port', values.port),
@@ -229,7 +270,7 @@ function parse(argv: string[]): BrokerConfigOptions | 'help' {
 
 /** The CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  let options: BrokerConfigOptions | 'help';
+  let options: Parsed;
   try {
     options = parse(argv);
   } catch (err) {
@@ -240,6 +281,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if ('revoke' in options) return revokeCli(options.outDir, options.revoke);
   try {
     const files = await makeBrokerConfig(options);
     const lines = [
@@ -248,6 +290,7 @@ export async function main(argv: string[]): Promise<number> {
       `  broker           ${files.server.cert} (key ${files.server.key})`,
       `  hub ${files.hub.name.padEnd(12)} ${files.hub.cert} (key ${files.hub.key})`,
       ...[...files.devices].map(([id, f]) => `  device ${id.padEnd(9)} ${f.cert} (key ${f.key})`),
+      `  CRL              ${files.crl} (revoke a board: --out ${files.dir} --revoke ID)`,
       `  mosquitto config ${files.conf}`,
       `  ACL              ${files.acl}`,
       `  plugin           ${files.plugin}`,
@@ -259,6 +302,27 @@ export async function main(argv: string[]): Promise<number> {
     const usage = err instanceof UsageError ? `\n\n${USAGE}` : '';
     process.stderr.write(`error: ${(err as Error).message}${usage}\n`);
     return err instanceof UsageError || err instanceof TypeError ? 2 : 1;
+  }
+}
+
+async function revokeCli(outDir: string, deviceIds: string[]): Promise<number> {
+  try {
+    let crl = '';
+    for (const id of deviceIds) {
+      const r = await revokeDevice(outDir, id);
+      crl = r.crl;
+      process.stdout.write(
+        `${r.already ? 'already revoked' : 'revoked'}: device ${id}, certificate serial ${r.serial}\n`,
+      );
+    }
+    process.stdout.write(
+      `wrote ${crl}\n` +
+        'reload Mosquitto to apply it: systemctl reload mosquitto (or kill -HUP <its pid>)\n',
+    );
+    return 0;
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    return err instanceof TypeError ? 2 : 1;
   }
 }
 

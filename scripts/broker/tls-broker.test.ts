@@ -26,15 +26,26 @@ const B = topicsFor('dev-b');
 const NOT_AUTHORIZED = 135;
 
 let seq = 0;
+/** A client id for a connection refused before CONNECT, where the id plays no part. */
 const id = (name: string): string => `${name}-${process.pid}-${++seq}`;
+/**
+ * The client id a certificate may use (see client-id-binding.test.ts): a doorbell
+ * its device id, the hub `hub:<suffix>` (unique here, as the hub's connections are).
+ */
+const own = (name: 'dev-a' | 'dev-b' | 'hub'): string =>
+  name === 'hub' ? `hub:test-${process.pid}-${++seq}` : name;
 
 describe('the locked-down broker', () => {
   let broker: RunningTlsBroker;
   let otherDir: string;
   let other: BrokerConfigFiles;
   const recorders: Recorder[] = [];
-  const recorder = async (tls: TlsFiles, name: string, topics: string[]): Promise<Recorder> => {
-    const r = await Recorder.connect(broker.url, tls, id(name));
+  const recorder = async (
+    tls: TlsFiles,
+    name: 'dev-a' | 'dev-b' | 'hub',
+    topics: string[],
+  ): Promise<Recorder> => {
+    const r = await Recorder.connect(broker.url, tls, own(name));
     recorders.push(r);
     if (topics.length > 0) await r.subscribe(topics);
     return r;
@@ -53,10 +64,10 @@ describe('the locked-down broker', () => {
 
   describe('who may connect', () => {
     test('control: a device with its own certificate connects (mosquitto_pub and mqtt.js)', async () => {
-      const pub = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), id('dev-a'), A.evt, 'hello');
+      const pub = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), own('dev-a'), A.evt, 'hello');
       assert.equal(pub.code, 0, `${pub.stdout}${pub.stderr}\n${broker.output()}`);
       assert.match(pub.stdout, /received CONNACK \(0\)/);
-      const result = await tryConnect(broker.url, mqttOptions(broker.deviceTls('dev-a'), id('dev-a')));
+      const result = await tryConnect(broker.url, mqttOptions(broker.deviceTls('dev-a'), own('dev-a')));
       assert.ok(result.client, `mqtt.js could not connect: ${result.error?.message}`);
       await result.client.endAsync();
     });
@@ -96,7 +107,7 @@ describe('the locked-down broker', () => {
   describe('a device is confined to its own topics', () => {
     test('device A publishes on its evt topic and the hub receives it', async () => {
       const hub = await recorder(broker.hubTls(), 'hub', ['doorbell/v1/+/evt']);
-      const pub = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), id('dev-a'), A.evt, 'a-evt-1');
+      const pub = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), own('dev-a'), A.evt, 'a-evt-1');
       assert.notEqual(pubackReason(pub), NOT_AUTHORIZED, pub.stdout);
       const got = await hub.waitFor((m) => m.payload === 'a-evt-1', 'A evt at the hub');
       assert.equal(got.topic, A.evt);
@@ -123,10 +134,10 @@ describe('the locked-down broker', () => {
       const b = await recorder(broker.deviceTls('dev-b'), 'dev-b', [B.cmd]);
       const aTls = broker.deviceTls('dev-a');
       for (const topic of [B.evt, B.status, B.cmd, A.cmd]) {
-        const pub = await mosquittoPub(broker.port, aTls, id('dev-a'), topic, `forged-by-a ${topic}`);
+        const pub = await mosquittoPub(broker.port, aTls, own('dev-a'), topic, `forged-by-a ${topic}`);
         assert.equal(pubackReason(pub), NOT_AUTHORIZED, `A publishing on ${topic}:\n${pub.stdout}`);
       }
-      await mosquittoPub(broker.port, aTls, id('dev-a'), A.evt, 'sentinel-a-evt');
+      await mosquittoPub(broker.port, aTls, own('dev-a'), A.evt, 'sentinel-a-evt');
       await hub.waitFor((m) => m.payload === 'sentinel-a-evt', "A's own event (sentinel)");
       await hub.client.publishAsync(B.cmd, 'sentinel-b-cmd', { qos: 1 });
       await b.waitFor((m) => m.payload === 'sentinel-b-cmd', "the hub's command to B (sentinel)");
@@ -136,13 +147,13 @@ describe('the locked-down broker', () => {
 
     test("A cannot read another device's status, retained or live", async () => {
       const bTls = broker.deviceTls('dev-b');
-      const retained = await mosquittoPub(broker.port, bTls, id('dev-b'), B.status, 'b-status-retained', [
+      const retained = await mosquittoPub(broker.port, bTls, own('dev-b'), B.status, 'b-status-retained', [
         '-r',
       ]);
       assert.notEqual(pubackReason(retained), NOT_AUTHORIZED, retained.stdout);
       const hub = await recorder(broker.hubTls(), 'hub', [B.status]);
       const a = await recorder(broker.deviceTls('dev-a'), 'dev-a', [B.status, A.cmd]);
-      await mosquittoPub(broker.port, bTls, id('dev-b'), B.status, 'b-status-live');
+      await mosquittoPub(broker.port, bTls, own('dev-b'), B.status, 'b-status-live');
       // Control: the hub sees both, so both really exist on the broker.
       await hub.waitFor((m) => m.payload === 'b-status-retained', "B's retained status at the hub");
       await hub.waitFor((m) => m.payload === 'b-status-live', "B's live status at the hub");
@@ -154,7 +165,7 @@ describe('the locked-down broker', () => {
         "A received B's status",
       );
       // Clear the retained message (as B) so that it does not leak into other tests.
-      await mosquittoPub(broker.port, bTls, id('dev-b'), B.status, '', ['-r']);
+      await mosquittoPub(broker.port, bTls, own('dev-b'), B.status, '', ['-r']);
     });
   });
 
@@ -166,7 +177,7 @@ describe('the locked-down broker', () => {
         [A.cmd, 'cmd-to-a'],
         [B.cmd, 'cmd-to-b'],
       ] as const) {
-        const pub = await mosquittoPub(broker.port, broker.hubTls(), id('hub'), topic, text);
+        const pub = await mosquittoPub(broker.port, broker.hubTls(), own('hub'), topic, text);
         assert.equal(pub.code, 0, pub.stdout + pub.stderr);
         assert.notEqual(pubackReason(pub), NOT_AUTHORIZED, pub.stdout);
       }
@@ -185,7 +196,7 @@ describe('the locked-down broker', () => {
           const pub = await mosquittoPub(
             broker.port,
             broker.deviceTls(device),
-            id(device),
+            own(device),
             topic,
             `from ${topic}`,
           );
