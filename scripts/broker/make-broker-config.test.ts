@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { MAX_ENVELOPE_BYTES } from '../../proto/index.js';
 import { openssl } from './certs.js';
 import { type BrokerConfigFiles, makeBrokerConfig } from './make-broker-config.js';
 
@@ -71,6 +72,9 @@ describe('make-broker-config', () => {
       `plugin_opt_crl_file ${files.crl}`,
       `crlfile ${files.crl}`,
       `acl_file ${files.acl}`,
+      // Sized from the protocol's envelope cap, not hard-coded.
+      `message_size_limit ${MAX_ENVELOPE_BYTES}`,
+      `max_packet_size ${MAX_ENVELOPE_BYTES + 1024}`,
     ]) {
       assert.ok(conf.includes(line), `missing "${line}"`);
     }

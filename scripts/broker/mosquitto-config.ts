@@ -5,6 +5,37 @@
 // CONNECT; revoked certificates are refused through the home CA's CRL.
 import { writeFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
+import { MAX_ENVELOPE_BYTES } from '../../proto/index.js';
+
+/**
+ * Mosquitto's `message_size_limit`: the largest PUBLISH payload (and will
+ * payload) it accepts. Every message on the doorbell's topics is one signed
+ * envelope, which no receiver accepts above MAX_ENVELOPE_BYTES and no sender
+ * seals above it (OTA chunks travel inside such envelopes). Mosquitto reads a
+ * PUBLISH whole before this check, then drops it (PUBACK "packet too large"
+ * under MQTT 5); MAX_PACKET_SIZE stops larger packets before their payload.
+ */
+export const MESSAGE_SIZE_LIMIT = MAX_ENVELOPE_BYTES;
+
+/**
+ * Room around the largest payload for the rest of the largest packet: a
+ * PUBLISH's fixed header (at most 5 bytes), topic (`doorbell/v1/<id of at most
+ * 63>/status`, 84 bytes with its length), packet id and MQTT 5 properties, or a
+ * CONNECT's client id, will topic and properties around a will payload.
+ */
+export const PACKET_OVERHEAD_BYTES = 1024;
+
+/**
+ * Mosquitto's `max_packet_size`: a packet whose fixed header announces more is
+ * refused as soon as the header is read (MQTT 5: DISCONNECT "packet too large"),
+ * before Mosquitto allocates or reads its body. Sent to MQTT 5 clients in CONNACK.
+ */
+export const MAX_PACKET_SIZE = MESSAGE_SIZE_LIMIT + PACKET_OVERHEAD_BYTES;
+
+/** The size limits every broker of the doorbell should set, as mosquitto.conf lines. */
+export function sizeLimitLines(): string[] {
+  return [`message_size_limit ${MESSAGE_SIZE_LIMIT}`, `max_packet_size ${MAX_PACKET_SIZE}`];
+}
 
 export interface ListenerSettings {
   port: number;
@@ -48,6 +79,8 @@ export function renderMosquittoConf(s: ListenerSettings): string {
     ...(s.persistence && s.persistenceLocation ? [`persistence_location ${s.persistenceLocation}/`] : []),
     // Doorbell messages are small: do not let Nagle's algorithm hold them back.
     'set_tcp_nodelay true',
+    // Every message is one signed envelope of at most MAX_ENVELOPE_BYTES.
+    ...sizeLimitLines(),
     `acl_file ${s.aclFile}`,
     // Not `use_identity_as_username`: with it Mosquitto 2.0 skips the basic-auth
     // check, hence the plugin. The plugin makes the certificate's CN the username
