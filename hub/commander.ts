@@ -117,6 +117,7 @@ export class Commander {
       this.deps.key,
     );
     const name = Object.keys(body)[0] ?? 'command';
+    let cancel = (): void => {};
     const reply = new Promise<VerifiedEvent>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationId);
@@ -127,9 +128,19 @@ export class Commander {
         this.pending.delete(correlationId);
         resolve(event);
       });
+      cancel = () => {
+        clearTimeout(timer);
+        this.pending.delete(correlationId);
+      };
     });
     this.deps.logger.debug({ deviceId, correlationId, name }, 'sending command');
-    await this.deps.connection.publish(topics.cmd, payload, { qos: 1 });
+    try {
+      await this.deps.connection.publish(topics.cmd, payload, { qos: 1 });
+    } catch (err) {
+      // Not sent, or the connection closed before the PUBACK: no reply is awaited any more.
+      cancel();
+      throw err;
+    }
     const event = await reply;
     const result = event.event.commandResult;
     if (!result) throw new Error('result event without a command result');

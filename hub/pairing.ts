@@ -97,6 +97,7 @@ export async function pairDevice(
     request.owner,
   );
 
+  let cancel = (): void => {};
   const answer = new Promise<Paired>((resolve, reject) => {
     const timer = setTimeout(() => {
       connection.off('message', onMessage);
@@ -125,9 +126,19 @@ export async function pairDevice(
       else resolve(outcome);
     };
     connection.on('message', onMessage);
+    cancel = () => {
+      clearTimeout(timer);
+      connection.off('message', onMessage);
+    };
   });
   logger.debug({ deviceId: code.deviceId, correlationId: header.correlationId }, 'sending pairing request');
-  await connection.publish(topics.cmd, payload, { qos: 1 });
+  try {
+    await connection.publish(topics.cmd, payload, { qos: 1 });
+  } catch (err) {
+    // Not sent, or the connection closed before the PUBACK: no answer is awaited any more.
+    cancel();
+    throw err;
+  }
   return answer;
 }
 
