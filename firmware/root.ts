@@ -225,6 +225,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     outbox,
     onlineStatus: () => statusMessage(doorbell.v1.Status.State.ONLINE),
     heartbeatMs: config.events.heartbeatS * 1000,
+    ackTimeoutMs: config.broker.ackTimeoutMs,
     logger: logger.child({ module: 'channel' }),
   });
   channel.start();

@@ -37,6 +37,12 @@ export const doorbellConfigSchema = z
         cert: z.string().optional(),
         key: z.string().optional(),
         keepaliveS: z.number().int().min(5).max(600).default(30),
+        /**
+         * How long an event may wait for the broker's PUBACK before the
+         * connection is taken as broken, dropped, and the event sent again on
+         * a new one.
+         */
+        ackTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
         reconnect: z
           .object({
             minMs: z.number().int().min(50).max(60_000).default(250),

@@ -8,9 +8,23 @@ export interface DeviceChannelDeps {
   /** A freshly signed status event (ONLINE) for the retained status topic. */
   onlineStatus: () => { topic: string; payload: Uint8Array };
   heartbeatMs: number;
-  /** How long to wait before re-sending an entry the broker did not acknowledge. */
+  /**
+   * How long the entry in flight may wait for its PUBACK. Past it the
+   * connection is taken as broken: it is dropped, and the entry goes again,
+   * marked DUP, on the next one.
+   */
+  ackTimeoutMs: number;
+  /** How long to wait before re-sending an entry the broker refused on a live connection. */
   retryMs?: number;
   logger: Logger;
+}
+
+/** One send of the outbox head, on one connection. */
+interface Attempt {
+  readonly entry: OutboxEntry;
+  timer: NodeJS.Timeout | undefined;
+  /** Settles (never rejects) once the send was acknowledged, refused or abandoned. */
+  done: Promise<void>;
 }
 
 /**
@@ -20,12 +34,24 @@ export interface DeviceChannelDeps {
  * Sending is event-driven: a push while idle and connected goes out in the
  * same tick, so the first event of a press is on the wire before the next
  * one is even signed. Callers are never blocked.
+ *
+ * A PUBACK that does not come within `ackTimeoutMs` (a broker that drops
+ * what it owes this client, a link that swallows packets but stays open)
+ * means the connection is broken: MQTT 5 allows a QoS 1 PUBLISH to be sent
+ * again only on a new network connection, so the connection is dropped and,
+ * once the backoff brings a new one, the head goes again with DUP set. Only
+ * the outcome of the current attempt counts: a late answer to an abandoned
+ * one neither acknowledges nor sends anything. If the first copy did reach
+ * the broker, the hub receives the event twice and drops the second by
+ * (device, key, counter).
  */
 export class DeviceChannel {
   private stopped = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
+  private attempt: Attempt | undefined;
+  /** The entry of the latest attempt: sending it again sets DUP. */
+  private lastSent: OutboxEntry | undefined;
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: DeviceChannelDeps) {}
@@ -42,14 +68,21 @@ export class DeviceChannel {
     this.heartbeat.unref();
   }
 
+  /**
+   * Waits for the entry in flight, publishes the signed OFFLINE status and
+   * disconnects, all within the connection's stop deadlines: an entry still
+   * unacknowledged then stays in the outbox and goes out after the next start.
+   */
   async stop(offline: () => { topic: string; payload: Uint8Array }): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    const attempt = this.attempt;
+    if (attempt?.timer) clearTimeout(attempt.timer);
     await this.deps.connection.stop({
       beforeClose: async () => {
-        await this.inFlight;
+        await attempt?.done;
         const status = offline();
         await this.deps.connection.publish(status.topic, status.payload, { qos: 1, retain: true });
       },
@@ -59,28 +92,70 @@ export class DeviceChannel {
   /** Sends the outbox head if nothing is in flight and the broker is reachable. */
   private kick(): void {
     const { outbox, connection } = this.deps;
-    if (this.stopped || this.inFlight || this.retryTimer || !connection.connected) return;
+    if (this.stopped || this.attempt || this.retryTimer || !connection.connected) return;
     const entry = outbox.head();
     if (!entry) return;
-    this.inFlight = this.send(entry);
+    this.send(entry);
   }
 
-  private async send(entry: OutboxEntry): Promise<void> {
+  private send(entry: OutboxEntry): void {
+    const dup = this.lastSent === entry;
+    this.lastSent = entry;
+    const sent = this.deps.connection.publish(entry.topic, entry.payload, {
+      qos: 1,
+      retain: entry.retain,
+      dup,
+    });
+    const attempt: Attempt = { entry, timer: undefined, done: Promise.resolve() };
+    this.attempt = attempt;
+    attempt.done = sent.then(
+      () => this.settle(attempt, undefined),
+      (err: unknown) => this.settle(attempt, err),
+    );
+    attempt.timer = setTimeout(() => this.abandon(attempt), this.deps.ackTimeoutMs);
+  }
+
+  private settle(attempt: Attempt, err: unknown): void {
     const { outbox, connection, logger } = this.deps;
-    try {
-      await connection.publish(entry.topic, entry.payload, { qos: 1, retain: entry.retain });
-      outbox.ack(entry);
-      this.inFlight = undefined;
-      this.kick();
-    } catch (err) {
-      this.inFlight = undefined;
-      logger.warn({ err: String(err), depth: outbox.depth }, 'event not acknowledged; will retry');
-      // A reconnect kicks again; a refusal on a live connection is retried after a pause.
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.kick();
-      }, this.deps.retryMs ?? 1_000);
+    clearTimeout(attempt.timer);
+    if (this.attempt !== attempt) {
+      logger.debug(
+        { err: err === undefined ? undefined : String(err) },
+        'late answer to an abandoned send ignored',
+      );
+      return;
     }
+    this.attempt = undefined;
+    if (err === undefined) {
+      outbox.ack(attempt.entry);
+      this.kick();
+      return;
+    }
+    if (this.stopped) {
+      logger.warn(
+        { err: String(err), depth: outbox.depth },
+        'event not acknowledged before the stop; it stays queued',
+      );
+      return;
+    }
+    logger.warn({ err: String(err), depth: outbox.depth }, 'event not acknowledged; will retry');
+    // After a disconnect the reconnect kicks; a refusal on a live connection is retried after a pause.
+    if (!connection.connected) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, this.deps.retryMs ?? 1_000);
+  }
+
+  /** No PUBACK in time: the connection is broken; the head goes again on the next one. */
+  private abandon(attempt: Attempt): void {
+    if (this.attempt !== attempt || this.stopped) return;
+    this.attempt = undefined;
+    this.deps.logger.warn(
+      { ackTimeoutMs: this.deps.ackTimeoutMs, depth: this.deps.outbox.depth },
+      'no PUBACK in time: dropping the connection to send the event again on a new one',
+    );
+    this.deps.connection.dropConnection(`no PUBACK within ${this.deps.ackTimeoutMs} ms`);
   }
 
   private publishStatus(): void {
