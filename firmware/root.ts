@@ -2,12 +2,14 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
+import { maxPublishPacketBytes } from '../common/mqtt-frames.js';
 import { createHal, type Hal } from '../hal/index.js';
 import { writeFileDurably } from '../proto/durable-file.js';
 import {
   CounterStore,
   doorbell,
   loadOrCreateSigningKey,
+  MAX_ENVELOPE_BYTES,
   publicKeyFromText,
   type SigningKey,
   topicsFor,
@@ -212,6 +214,8 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     keepaliveS: config.broker.keepaliveS,
     backoff: config.broker.reconnect,
     subscriptions: [topics.cmd],
+    // The broker sends the daemon only commands: one signed envelope each, at most MAX_ENVELOPE_BYTES.
+    maximumPacketSize: maxPublishPacketBytes(Buffer.byteLength(topics.cmd), MAX_ENVELOPE_BYTES),
     will: () => ({ ...statusMessage(doorbell.v1.Status.State.OFFLINE), qos: 1, retain: true }),
     tls: { ca: config.broker.ca, cert: config.broker.cert, key: config.broker.key },
     username: config.broker.username,

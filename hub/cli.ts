@@ -254,6 +254,7 @@ async function connectWatcher(
     persistentSessionS: session ? WATCH_SESSION_S : undefined,
     logger: ctx.logger.child({ module: 'mqtt' }),
     subscriptions: EventWatcher.subscriptions,
+    maximumPacketSize: EventWatcher.maxPacketBytes,
     tls: ctx.tls,
   });
   connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
@@ -395,6 +396,7 @@ async function pair(
     clientId: hubClientId(ctx.tls, 'pair', 'unique'),
     logger: ctx.logger.child({ module: 'mqtt' }),
     subscriptions: [topicsFor(code.deviceId).evt],
+    maximumPacketSize: EventWatcher.maxPacketBytes,
     tls: ctx.tls,
   });
   connection.start();

@@ -3,12 +3,18 @@ import { test } from 'node:test';
 import { silentLogger } from '../common/logger.js';
 import {
   generateSigningKey,
+  isDeviceId,
   newCorrelationId,
   type SigningKey,
   sealEvent,
   topicsFor,
 } from '../proto/index.js';
-import { EventWatcher, type RejectedMessage, type VerifiedEvent } from './event-watcher.js';
+import {
+  EventWatcher,
+  MAX_DEVICE_ID_CHARS,
+  type RejectedMessage,
+  type VerifiedEvent,
+} from './event-watcher.js';
 
 const NOW = 1_750_000_000_000;
 
@@ -81,4 +87,9 @@ test('a duplicate is dropped, but the same counter from a re-paired device (new 
   devices.set('front-door', second);
   watcher.handle(topic, pressEvent('front-door', second, 1), false);
   assert.equal(events.length, 2);
+});
+
+test('the longest device id the watcher sizes packets for is the longest the wire contract accepts', () => {
+  assert.equal(isDeviceId('a'.repeat(MAX_DEVICE_ID_CHARS)), true);
+  assert.equal(isDeviceId('a'.repeat(MAX_DEVICE_ID_CHARS + 1)), false);
 });

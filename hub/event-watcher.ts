@@ -1,6 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../common/logger.js';
-import { type doorbell, openEvent, parseDeviceTopic, VerifyError, type VerifyKey } from '../proto/index.js';
+import { maxPublishPacketBytes } from '../common/mqtt-frames.js';
+import {
+  type doorbell,
+  MAX_ENVELOPE_BYTES,
+  openEvent,
+  parseDeviceTopic,
+  topicsFor,
+  VerifyError,
+  type VerifyKey,
+} from '../proto/index.js';
 
 export interface VerifiedEvent {
   deviceId: string;
@@ -30,6 +39,9 @@ export interface WatcherEvents {
 
 const DEDUP_WINDOW = 10_000;
 
+/** The longest device id the wire contract allows (proto/topics.ts; event-watcher.test.ts holds the two together). */
+export const MAX_DEVICE_ID_CHARS = 63;
+
 /**
  * Verifies every message on device event and status topics against the
  * pinned device keys, drops duplicates (same device, key and counter, as QoS 1
@@ -47,6 +59,17 @@ export class EventWatcher extends EventEmitter<WatcherEvents> {
   }
 
   static readonly subscriptions = ['doorbell/v1/+/evt', 'doorbell/v1/+/status'];
+
+  /**
+   * The largest packet these subscriptions legitimately carry: one signed
+   * envelope on the longest status topic. A hub's connection announces it as
+   * its Maximum Packet Size, so the broker drops anything larger instead of
+   * sending it.
+   */
+  static readonly maxPacketBytes = maxPublishPacketBytes(
+    Buffer.byteLength(topicsFor('a'.repeat(MAX_DEVICE_ID_CHARS)).status),
+    MAX_ENVELOPE_BYTES,
+  );
 
   handle(topic: string, payload: Uint8Array, retained: boolean): void {
     const receivedAtNs = process.hrtime.bigint();

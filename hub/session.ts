@@ -51,6 +51,7 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
     clientId: hubClientId(o.tls, o.clientPurpose, 'unique'),
     logger: o.logger.child({ module: 'mqtt' }),
     subscriptions: EventWatcher.subscriptions,
+    maximumPacketSize: EventWatcher.maxPacketBytes,
     tls: o.tls,
   });
   connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
