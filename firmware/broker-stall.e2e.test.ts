@@ -10,6 +10,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectAsync } from 'mqtt';
 import { silentLogger } from '../common/logger.js';
 import { PacketType } from '../common/mqtt-frames.js';
 import { doorbell, loadOrCreateSigningKey, type SigningKey, topicsFor, verifyKeyOf } from '../proto/index.js';
@@ -104,6 +106,50 @@ describe('the event channel when the broker link loses packets but stays open', 
     };
     return { configPath, socket, hub, copies, start };
   }
+
+  test('Mosquitto drops the PUBACK it owes a client whose outgoing queue is full (max_queued_messages), and the connection stays open', {
+    timeout: TIMEOUT_MS,
+  }, async () => {
+    assert.ok(broker);
+    const victim = await connectAsync(broker.url, {
+      protocolVersion: 5,
+      clientId: 'flooded',
+      reconnectPeriod: 0,
+    });
+    const flooder = await connectAsync(broker.url, {
+      protocolVersion: 5,
+      clientId: 'flooder',
+      reconnectPeriod: 0,
+    });
+    try {
+      await victim.subscribeAsync('flood', { qos: 0 });
+      const received: string[] = [];
+      victim.on('message', (_topic, payload) => received.push(payload.toString()));
+      // The victim stops reading, as a daemon busy refusing a flood of commands falls behind.
+      victim.stream.pause();
+      const filler = Buffer.alloc(1024, 0x41);
+      while (!/Outgoing messages are being dropped for client flooded/.test(broker.output())) {
+        for (let i = 0; i < 1_000; i++) flooder.publish('flood', filler, { qos: 0 });
+        await sleep(20);
+      }
+      let acknowledged = false;
+      victim.publish('victim/evt', 'event', { qos: 1 }, (err) => {
+        acknowledged = !err;
+      });
+      victim.stream.resume();
+      // Whatever the broker queued for the victim before a marker arrives before the marker.
+      for (let n = 0; !received.includes('marker'); n++) {
+        assert.ok(n < 500, 'no marker got through');
+        await flooder.publishAsync('flood', 'marker', { qos: 0 });
+        await sleep(20);
+      }
+      assert.equal(acknowledged, false, 'the PUBACK was dropped');
+      assert.equal(victim.connected, true, 'and the connection looks healthy');
+    } finally {
+      victim.end(true);
+      await flooder.endAsync();
+    }
+  });
 
   test('an event whose PUBACK never comes is sent again on a new connection, reaches the hub, and later presses follow', {
     timeout: TIMEOUT_MS,
