@@ -19,12 +19,9 @@ import {
   generateSigningKey,
   loadOrCreateSigningKey,
   newCorrelationId,
-  pairingKey,
-  pairingProof,
-  pairingTranscript,
   publicKeyToText,
   type SigningKey,
-  sealCommand,
+  sealPairCommand,
   topicsFor,
   verifyKeyOf,
 } from '../proto/index.js';
@@ -192,16 +189,13 @@ class Target {
       correlationId,
       keyEpoch: 0,
     };
-    const fingerprint = fingerprintOf(verifyKeyOf(this.deviceKey).publicRaw);
-    const p: doorbell.v1.IPair = {
-      ownerPublicKey: verifyKeyOf(owner).publicRaw,
-      ownerLabel: 'someone',
-      nonce: randomBytes(16),
-      footageRecipients: [],
-      ...pair,
-    };
-    p.proof = pairingProof(pairingKey(secret, fingerprint), pairingTranscript(header, fingerprint, p));
-    const bytes = sealCommand({ header, pair: p }, owner);
+    const { payload: bytes } = sealPairCommand({
+      header,
+      pair: { ownerLabel: 'someone', footageRecipients: [], ...pair },
+      owner,
+      secret,
+      fingerprint: fingerprintOf(verifyKeyOf(this.deviceKey).publicRaw),
+    });
     await attacker.publishAsync(TOPICS.cmd, Buffer.from(bytes), { qos: 1 });
     return correlationId;
   }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/logger.js';
 import type { MqttConnection } from '../common/mqtt-connection.js';
 import {
@@ -10,12 +9,9 @@ import {
   newCorrelationId,
   openEvent,
   type PairingCode,
-  pairingKey,
-  pairingProof,
-  pairingTranscript,
   proofMatches,
   type SigningKey,
-  sealCommand,
+  sealPairCommand,
   topicsFor,
   VerifyError,
   type VerifyKey,
@@ -81,21 +77,19 @@ export async function pairDevice(
     correlationId: newCorrelationId(),
     keyEpoch: 0,
   };
-  const pair: doorbell.v1.IPair = {
-    ownerPublicKey: request.owner.publicRaw,
-    ownerLabel: request.ownerLabel,
-    ...(request.hub
-      ? { hubPublicKey: request.hub.key.publicRaw, hubRole: request.hub.role, hubLabel: request.hub.label }
-      : {}),
-    footageRecipients: request.recipients,
-    nonce: randomBytes(16),
-  };
-  const key = pairingKey(code.secret, code.fingerprint);
-  const transcript = pairingTranscript(header, code.fingerprint, pair);
-  const payload = sealCommand(
-    { header, pair: { ...pair, proof: pairingProof(key, transcript) } },
-    request.owner,
-  );
+  const { payload, key, transcript } = sealPairCommand({
+    header,
+    pair: {
+      ownerLabel: request.ownerLabel,
+      ...(request.hub
+        ? { hubPublicKey: request.hub.key.publicRaw, hubRole: request.hub.role, hubLabel: request.hub.label }
+        : {}),
+      footageRecipients: request.recipients,
+    },
+    owner: request.owner,
+    secret: code.secret,
+    fingerprint: code.fingerprint,
+  });
 
   let cancel = (): void => {};
   const answer = new Promise<Paired>((resolve, reject) => {

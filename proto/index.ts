@@ -49,6 +49,7 @@ export {
   pairingTranscript,
   parsePairingCode,
   proofMatches,
+  sealPairCommand,
 } from './pairing.js';
 export {
   DEFAULT_REPLAY_RESERVE,

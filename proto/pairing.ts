@@ -1,6 +1,8 @@
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sealCommand } from './envelope.js';
 import type { doorbell } from './gen/doorbell.js';
 import type { HeaderFields } from './header.js';
+import type { SigningKey } from './keys.js';
 import { isDeviceId } from './topics.js';
 
 /**
@@ -147,4 +149,31 @@ export function devicePairingProof(key: Uint8Array, transcript: Uint8Array): Buf
 export function proofMatches(expected: Uint8Array, received: Uint8Array | null | undefined): boolean {
   if (received == null || received.length !== expected.length) return false;
   return timingSafeEqual(expected, received);
+}
+
+/**
+ * A Pair command as the pairer sends it: `pair` (without its proof) gets a
+ * fresh nonce if it has none and the proof over the transcript of `header`,
+ * and is sealed with `owner`, the key it enrols. Returns the envelope, and
+ * the pairing key and transcript the device's answer is checked with.
+ */
+export function sealPairCommand(input: {
+  header: HeaderFields;
+  pair: Omit<doorbell.v1.IPair, 'proof'>;
+  owner: SigningKey;
+  secret: Uint8Array;
+  fingerprint: string;
+}): { payload: Uint8Array; key: Buffer; transcript: Buffer } {
+  const pair: doorbell.v1.IPair = {
+    ...input.pair,
+    ownerPublicKey: input.owner.publicRaw,
+    nonce: input.pair.nonce ?? randomBytes(16),
+  };
+  const key = pairingKey(input.secret, input.fingerprint);
+  const transcript = pairingTranscript(input.header, input.fingerprint, pair);
+  const payload = sealCommand(
+    { header: input.header, pair: { ...pair, proof: pairingProof(key, transcript) } },
+    input.owner,
+  );
+  return { payload, key, transcript };
 }
