@@ -1,4 +1,9 @@
-/** A token bucket: at most `perSecond` actions per second on average, bursts up to `perSecond`. */
+/**
+ * A token bucket: at most `perSecond` actions per second on average, bursts up
+ * to `perSecond`. A clock that goes back refills nothing for that step and
+ * takes nothing away: the bucket never goes below empty, so a clock set back
+ * cannot silence what it limits until the clock catches up.
+ */
 export class RateLimit {
   private tokens: number;
   private last: number;
@@ -13,7 +18,8 @@ export class RateLimit {
 
   tryTake(): boolean {
     const now = this.nowMs();
-    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    const elapsed = Math.max(0, now - this.last);
+    this.tokens = Math.min(this.perSecond, this.tokens + (elapsed / 1000) * this.perSecond);
     this.last = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
