@@ -277,6 +277,9 @@ async function fuzzDaemon(p: DaemonPhase): Promise<{
           broker: { url: broker.url, reconnect: { minMs: 100, maxMs: 400 } },
           trust: { hubKeys: [publicKeyToText(p.hubKey)] },
           hal: { backend: 'sim' },
+          // The stream's controls and the hub key's bent commands come faster than one key's
+          // answer budget allows: every control must be answered to count.
+          commands: { keyRepliesPerS: 10_000 },
         },
         'fuzz-commands',
       ),

@@ -26,6 +26,8 @@ export interface CommandPathOptions {
   /** How long a button hold opens the pairing window. */
   pairingWindowMs: number;
   errorRepliesPerS: number;
+  /** Answers a second to one enrolled key (see CommandServiceDeps.keyRepliesPerS). */
+  keyRepliesPerS?: number;
   /** Queues a signed event durably (the outbox): results and audit events. */
   emit: (body: EventBody, correlationId?: string) => void;
   /** Sends a signed answer to a sender that is not enrolled, never durably. */
@@ -96,6 +98,7 @@ export async function openCommandPath(o: CommandPathOptions): Promise<CommandPat
     notify: o.notify,
     emit: o.emit,
     errorReplies: new RateLimit(o.errorRepliesPerS, nowMs),
+    ...(o.keyRepliesPerS === undefined ? {} : { keyRepliesPerS: o.keyRepliesPerS }),
     nowMs,
     logger: logger.child({ module: 'commands' }),
     replay,

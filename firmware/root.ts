@@ -150,6 +150,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     nowMs,
     pairingWindowMs: config.trust.pairingWindowS * 1000,
     errorRepliesPerS: config.commands.errorRepliesPerS,
+    keyRepliesPerS: config.commands.keyRepliesPerS,
     emit,
     // Refusals of strangers leave at QoS 0 and only while connected: never in the durable outbox.
     notify: (body, correlationId) => {

@@ -86,8 +86,13 @@ export const doorbellConfigSchema = z
       .prefault({}),
     commands: z
       .object({
-        /** Signed error replies to rejected commands, at most this many per second. */
+        /** Signed error replies to senders that are not enrolled, at most this many per second in all. */
         errorRepliesPerS: z.number().int().min(1).max(1_000).default(10),
+        /**
+         * Answers per second to one enrolled key below Administer (and error answers to any
+         * enrolled key); its commands beyond this are dropped unanswered.
+         */
+        keyRepliesPerS: z.number().int().min(1).max(10_000).default(20),
       })
       .strict()
       .prefault({}),

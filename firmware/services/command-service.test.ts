@@ -203,3 +203,71 @@ describe('refusals', () => {
     assert.equal(answers[0]?.commandResult?.errorKind, ErrorKind.INTERNAL);
   });
 });
+
+describe('answer budgets', () => {
+  function getStatusFrom(
+    key: ReturnType<typeof generateSigningKey>,
+    counter: number,
+    issuedAtMs = NOW - 1000,
+  ): Uint8Array {
+    return sealCommand(
+      {
+        header: {
+          deviceId: DEVICE,
+          topic: TOPIC,
+          counter,
+          issuedAtMs,
+          expiresAtMs: issuedAtMs + 9000,
+          correlationId: newCorrelationId(),
+        },
+        getStatus: {},
+      },
+      key,
+    );
+  }
+
+  test('a key below Administer gets at most 20 answers a second, and its flood leaves other keys answered', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'command-service-budget-'));
+    dirs.push(dir);
+    const view = generateSigningKey();
+    const trust = await TrustStore.open(
+      dir,
+      [
+        { key: verifyKeyOf(hubKey), role: Role.OPERATE },
+        { key: verifyKeyOf(view), role: Role.VIEW },
+      ],
+      { logger: silentLogger() },
+    );
+    const answers: { body: EventBody; correlationId: string | undefined }[] = [];
+    const service = new CommandService({
+      deviceId: DEVICE,
+      commandTopic: TOPIC,
+      trust,
+      chime: new FakeChime(),
+      status: () => ({}),
+      reply: (body, correlationId) => answers.push({ body, correlationId }),
+      errorReplies: new RateLimit(10, () => NOW),
+      nowMs: () => NOW,
+      logger: silentLogger(),
+    });
+    for (let i = 1; i <= 1_000; i++) await service.handle(TOPIC, getStatusFrom(view, i), false);
+    assert.equal(answers.length, 20, 'one second of a flood is answered 20 times');
+    await service.handle(TOPIC, ringCommand(1), false);
+    assert.equal(answers.length, 21);
+    assert.equal(answers[20]?.body.commandResult?.ok, true, "the hub's command is still answered");
+  });
+
+  test("a stranger's flood does not silence the REPLAY answer an enrolled key needs", async () => {
+    const path = await guardPath();
+    const guard = await ReplayGuard.open(path);
+    guard.accept(hubKey.keyId, 50, NOW - 1000);
+    const { replies, service } = await setup(guard);
+    const stranger = generateSigningKey();
+    for (let i = 1; i <= 500; i++) await service.handle(TOPIC, getStatusFrom(stranger, i), false);
+    const before = replies.length;
+    await service.handle(TOPIC, ringCommand(10), false); // below the hub's window: too old
+    assert.equal(replies.length, before + 1, 'answered despite the flood');
+    assert.equal(replies.at(-1)?.body.commandResult?.errorKind, ErrorKind.REPLAY);
+    assert.equal(replies.at(-1)?.body.commandResult?.nextCounter, 51);
+  });
+});

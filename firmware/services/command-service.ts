@@ -58,6 +58,11 @@ export interface CommandServiceDeps {
   /** Queues another signed event (the KeysChanged audit records). */
   emit?: (body: EventBody) => void;
   errorReplies: RateLimit;
+  /**
+   * Answers a second to one enrolled key below Administer, and error answers a second to any
+   * enrolled key (default 20): commands beyond it are dropped unanswered, with a log line.
+   */
+  keyRepliesPerS?: number;
   /** Refusals logged per second at most (default 20); the next line logged counts the others. */
   refusalLogsPerS?: number;
   nowMs: () => number;
@@ -72,6 +77,10 @@ export interface CommandServiceDeps {
 
 export const DEFAULT_MAX_COMMAND_LIFETIME_MS = 30_000;
 export const DEFAULT_REFUSAL_LOGS_PER_S = 20;
+/** Answers a second (with bursts as large) to one key below Administer, and error answers to any key. */
+export const DEFAULT_KEY_REPLIES_PER_S = 20;
+/** Budgets kept at most; those of keys no longer enrolled go first. */
+const MAX_KEY_BUDGETS = 256;
 
 const { ErrorKind } = doorbell.v1;
 
@@ -110,6 +119,7 @@ type Result = doorbell.v1.ICommandResult;
 export class CommandService {
   private readonly refusalLogs: RateLimit;
   private unloggedRefusals = 0;
+  private readonly keyBudgets = new Map<string, RateLimit>();
 
   constructor(private readonly deps: CommandServiceDeps) {
     this.refusalLogs = new RateLimit(deps.refusalLogsPerS ?? DEFAULT_REFUSAL_LOGS_PER_S, deps.nowMs);
@@ -144,7 +154,7 @@ export class CommandService {
       opened = openCommand(payload, { ...ctx, keys: this.deps.trust.keys });
     } catch (err) {
       if (!(err instanceof VerifyError && err.kind === 'unknown-key')) {
-        this.reject(err, payload.length);
+        this.reject(err, payload);
         return Promise.resolve();
       }
       // Not signed by an enrolled key: only a Pair command may go on.
@@ -158,7 +168,7 @@ export class CommandService {
             { stranger: true },
           );
         } else {
-          this.reject(err, payload.length);
+          this.reject(err, payload);
         }
         return Promise.resolve();
       }
@@ -167,7 +177,7 @@ export class CommandService {
       } catch (pairErr) {
         if (pairErr instanceof VerifyError && pairErr.kind === 'bad-signature')
           this.deps.pairing.window.recordFailure();
-        this.reject(pairErr, payload.length, { stranger: true });
+        this.reject(pairErr, payload, { stranger: true });
         return Promise.resolve();
       }
     }
@@ -192,6 +202,13 @@ export class CommandService {
       });
     }
 
+    const role = trust.roleOf(key.keyId) ?? Role.ROLE_UNSPECIFIED;
+    // Every answer to a key below Administer counts against that key's budget, so no
+    // enrolled key can fill the outbox (where presses wait) or starve the others.
+    if (role !== Role.ADMINISTER && !this.keyBudget(key.keyId)) {
+      this.logRefusal({ keyId: key.keyId, kind }, 'command dropped: the key is over its rate');
+      return done;
+    }
     if (header.keyEpoch !== trust.epoch) {
       this.logRefusal(
         { keyId: key.keyId, named: header.keyEpoch, epoch: trust.epoch },
@@ -206,7 +223,6 @@ export class CommandService {
       );
       return done;
     }
-    const role = trust.roleOf(key.keyId) ?? Role.ROLE_UNSPECIFIED;
     if (role < needed) {
       this.logRefusal({ keyId: key.keyId, kind, role, needed }, 'command refused: role too low');
       this.answer(
@@ -339,8 +355,8 @@ export class CommandService {
   /**
    * The window is open and the envelope verified with the key the command
    * carries; now the proof. A verified proof claims the window, so that
-   * exactly one pairing happens per window; only then is the counter
-   * recorded and the enrolment written.
+   * exactly one pairing happens per window; the enrolment is written, and
+   * only once it succeeded is the counter recorded.
    */
   private async pair(
     command: doorbell.v1.Command,
@@ -374,7 +390,6 @@ export class CommandService {
     let hub: { key: VerifyKey; role: Role; label: string } | undefined;
     let enrolled: { keyId: string; role: Role }[];
     try {
-      record();
       if (p.hubPublicKey != null && p.hubPublicKey.length > 0) {
         const role = p.hubRole ?? Role.OPERATE;
         if (!isRole(role)) throw new TrustChangeError('hub_role must be view, operate, manage or administer');
@@ -396,6 +411,13 @@ export class CommandService {
       return failure(ErrorKind.INTERNAL, 'internal error');
     }
     pairing.window.release('paired');
+    // Only now is the pairer enrolled, and only an enrolled key's counter is kept. Should the
+    // mark not be written, a replay of this Pair still meets a closed window.
+    try {
+      record();
+    } catch (err) {
+      logger.error({ err }, 'could not record the Pair command in the replay window');
+    }
     logger.info({ owner: owner.keyId, hub: hub?.key.keyId, enrolled }, 'paired');
     // Every enrolment is reported, with its role, to whoever watches the device (its existing owners too).
     for (const k of enrolled) {
@@ -500,7 +522,7 @@ export class CommandService {
     this.deps.logger.warn(unlogged > 0 ? { ...fields, unloggedRefusals: unlogged } : fields, message);
   }
 
-  private reject(err: unknown, bytes: number, options: { stranger?: boolean } = {}): void {
+  private reject(err: unknown, payload: Uint8Array, options: { stranger?: boolean } = {}): void {
     const { logger } = this.deps;
     if (!(err instanceof VerifyError)) {
       logger.error({ err }, 'command verification failed unexpectedly');
@@ -514,11 +536,34 @@ export class CommandService {
       );
       return;
     }
-    this.logRefusal({ kind: err.kind, bytes, reason: err.message }, 'command rejected');
+    this.logRefusal({ kind: err.kind, bytes: payload.length, reason: err.message }, 'command rejected');
     // Before the signature verified there is no correlation id, and no enrolled sender.
     const stranger = options.stranger === true || err.correlationId === undefined;
     const next = err instanceof ReplayError ? err.nextCounter : undefined;
-    this.replyError(errorKindOf(err.kind), err.message, err.correlationId, { stranger, nextCounter: next });
+    if (stranger) {
+      this.replyError(errorKindOf(err.kind), err.message, err.correlationId, { stranger, nextCounter: next });
+      return;
+    }
+    // Signed by an enrolled key (the signature verified): answered within that key's own budget,
+    // so that a flood from anyone else never silences the answer its sender needs (a REPLAY
+    // naming the next counter, say).
+    if (!this.keyBudget(signerOf(payload))) return;
+    const result = failure(errorKindOf(err.kind), err.message);
+    this.answer(next === undefined ? result : { ...result, nextCounter: next }, err.correlationId);
+  }
+
+  /** Takes one answer from `keyId`'s budget (keyRepliesPerS a second). */
+  private keyBudget(keyId: string): boolean {
+    let budget = this.keyBudgets.get(keyId);
+    if (budget === undefined) {
+      if (this.keyBudgets.size >= MAX_KEY_BUDGETS) {
+        for (const id of this.keyBudgets.keys())
+          if (!this.deps.trust.keys.has(id)) this.keyBudgets.delete(id);
+      }
+      budget = new RateLimit(this.deps.keyRepliesPerS ?? DEFAULT_KEY_REPLIES_PER_S, this.deps.nowMs);
+      if (this.keyBudgets.size < MAX_KEY_BUDGETS) this.keyBudgets.set(keyId, budget);
+    }
+    return budget.tryTake();
   }
 
   private replyError(
@@ -568,6 +613,15 @@ function looksLikePair(payload: Uint8Array): boolean {
 function pairCorrelationId(payload: Uint8Array): string | undefined {
   const cid = peekCommand(payload)?.header?.correlationId;
   return typeof cid === 'string' && isCorrelationId(cid) && cid !== '' ? cid : undefined;
+}
+
+/** The key id of an envelope whose signature already verified. */
+function signerOf(payload: Uint8Array): string {
+  try {
+    return doorbell.v1.Envelope.decode(payload).keyId ?? '';
+  } catch {
+    return '';
+  }
 }
 
 function peekCommand(payload: Uint8Array): doorbell.v1.Command | undefined {
