@@ -1,8 +1,9 @@
-// `npm run bench -- NAME [--presses N] [--cases N] [--seed S]`: runs one benchmark; the last line printed is one JSON object.
+// `npm run bench -- NAME [--presses N] [--cases N] [--steps N] [--seed S]`: runs one benchmark; the last line printed is one JSON object.
 // `--presses` defaults to 1000: fewer makes p99 little more than the second-worst sample.
 import { parseArgs } from 'node:util';
 import { bootBench } from './boot.js';
 import { fuzzCommandsBench } from './fuzz-commands.js';
+import { fuzzSequencesBench } from './fuzz-sequences.js';
 import { mediaBench } from './media.js';
 import { pressToEvent } from './press-to-event.js';
 import { rigPressToChime } from './rig.js';
@@ -13,6 +14,8 @@ export interface BenchArgs {
   cases: number;
   /** fuzz-commands: the PRNG seed, to reproduce a run; random when unset. */
   seed?: number | undefined;
+  /** fuzz-sequences (and the stateful phase of fuzz-commands): steps to run. */
+  steps: number;
   /** Where to write the raw samples as JSON, for analysis. */
   samplesFile?: string | undefined;
 }
@@ -20,6 +23,7 @@ export interface BenchArgs {
 const BENCHMARKS: Record<string, (args: BenchArgs) => Promise<Record<string, unknown>>> = {
   'press-to-event': pressToEvent,
   'fuzz-commands': fuzzCommandsBench,
+  'fuzz-sequences': fuzzSequencesBench,
   rig: rigPressToChime,
   boot: bootBench,
   media: mediaBench,
@@ -29,6 +33,7 @@ const { values, positionals } = parseArgs({
   options: {
     presses: { type: 'string', default: '1000' },
     cases: { type: 'string', default: '100000' },
+    steps: { type: 'string', default: '100000' },
     seed: { type: 'string' },
     samples: { type: 'string' },
   },
@@ -39,7 +44,7 @@ const name = positionals[0];
 const bench = name ? BENCHMARKS[name] : undefined;
 if (!bench) {
   process.stderr.write(
-    `usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}> [--presses N] [--samples FILE] [--cases N] [--seed S]\n`,
+    `usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}> [--presses N] [--samples FILE] [--cases N] [--steps N] [--seed S]\n`,
   );
   process.exit(2);
 }
@@ -54,10 +59,15 @@ if (!Number.isInteger(cases) || cases < 1 || cases > 10_000_000) {
   process.stderr.write(`--cases must be an integer from 1 to 10000000, got '${values.cases}'\n`);
   process.exit(2);
 }
+const steps = Number(values.steps);
+if (!Number.isInteger(steps) || steps < 1 || steps > 100_000_000) {
+  process.stderr.write(`--steps must be an integer from 1 to 100000000, got '${values.steps}'\n`);
+  process.exit(2);
+}
 const seed = values.seed === undefined ? undefined : Number(values.seed);
 if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff)) {
   process.stderr.write(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'\n`);
   process.exit(2);
 }
-const result = await bench({ presses, cases, seed, samplesFile: values.samples });
+const result = await bench({ presses, cases, steps, seed, samplesFile: values.samples });
 process.stdout.write(`${JSON.stringify(result)}\n`);
