@@ -136,6 +136,11 @@ export class World {
     return next;
   }
 
+  /** The last counter `key` used (0 before its first). */
+  lastCounter(key: SigningKey): number {
+    return this.counters.get(key.keyId) ?? 0;
+  }
+
   skipTo(key: SigningKey, counter: number): void {
     this.counters.set(key.keyId, Math.max(this.counters.get(key.keyId) ?? 0, counter - 1));
   }
