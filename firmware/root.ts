@@ -21,7 +21,7 @@ import { DoorbellService } from './services/doorbell-service.js';
 import { type EventBody, EventSigner } from './services/event-signer.js';
 import { type MediaBridge, startMediaBridge } from './services/media-bridge.js';
 import { Outbox } from './services/outbox.js';
-import { roleFromName } from './trust/roles.js';
+import { roleFromName } from '../proto/roles.js';
 import type { TrustStore } from './trust/trust-store.js';
 import { mqttHealthProbe, openUpdates } from './update/index.js';
 import { FIRMWARE_VERSION } from './version.js';

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
-import { ROLE_NAMES } from '../firmware/trust/roles.js';
+import { ROLE_NAMES } from '../proto/roles.js';
 import {
   CounterStore,
   doorbell,

@@ -1,4 +1,4 @@
-import { ROLE_NAMES } from '../firmware/trust/roles.js';
+import { ROLE_NAMES } from '../proto/roles.js';
 import { doorbell } from '../proto/index.js';
 import type { VerifiedEvent } from './event-watcher.js';
 

@@ -6,7 +6,7 @@ import { DoorbellService } from '../../firmware/services/doorbell-service.js';
 import { type EventBody, EventSigner } from '../../firmware/services/event-signer.js';
 import { Outbox } from '../../firmware/services/outbox.js';
 import { loadOrCreatePairingSecret } from '../../firmware/trust/pairing-secret.js';
-import { Role } from '../../firmware/trust/roles.js';
+import { Role } from '../../proto/roles.js';
 import { createHal, type Hal, parseHalConfig } from '../../hal/index.js';
 import {
   CounterStore,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { CommandKind } from '../../firmware/trust/roles.js';
+import type { CommandKind } from '../../proto/roles.js';
 import { doorbell, MAX_COUNTER, MAX_ENVELOPE_BYTES } from '../../proto/index.js';
 import { FUZZ_TOPICS } from './device-under-fuzz.js';
 import { seededSigningKey } from './generators.js';

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
-import { COMMAND_ROLES, Role } from '../../firmware/trust/roles.js';
+import { COMMAND_ROLES, Role } from '../../proto/roles.js';
 import {
   doorbell,
   fingerprintOf,

@@ -15,7 +15,7 @@ import {
   topicsFor,
   verifyKeyOf,
 } from '../../proto/index.js';
-import { Role } from '../trust/roles.js';
+import { Role } from '../../proto/roles.js';
 import { TrustStore } from '../trust/trust-store.js';
 import { CommandService } from './command-service.js';
 import type { EventBody } from './event-signer.js';

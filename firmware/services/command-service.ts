@@ -23,7 +23,7 @@ import {
   verifyKeyFromRaw,
 } from '../../proto/index.js';
 import type { PairingWindow } from '../trust/pairing-window.js';
-import { ADMINISTER_MAX_LIFETIME_MS, COMMAND_ROLES, isRole, Role, roleName } from '../trust/roles.js';
+import { ADMINISTER_MAX_LIFETIME_MS, COMMAND_ROLES, isRole, Role, roleName } from '../../proto/roles.js';
 import { TrustChangeError, type TrustStore } from '../trust/trust-store.js';
 import type { UpdateAgent } from '../update/agent.js';
 import type { EventBody } from './event-signer.js';
@@ -94,7 +94,7 @@ type Result = doorbell.v1.ICommandResult;
  * Verifies, authorises and executes commands. Every command gets exactly one
  * signed result: ok, or a typed error. The checks, in order: the envelope
  * (proto/verify.ts, including the replay window), then the key epoch, then
- * the role the command needs (firmware/trust/roles.ts; Administer commands
+ * the role the command needs (proto/roles.ts; Administer commands
  * also live at most 10 s), then the command's own arguments. A Pair command
  * is authorised by the pairing window and the pairing proof instead of a
  * role. Rejected input is logged and answered (both at a bounded rate, so

@@ -9,7 +9,7 @@ import { generateSigningKey, verifyKeyOf } from '../../proto/index.js';
 import { DeviceSettings } from '../services/settings.js';
 import { loadOrCreatePairingSecret, pairingSecretPath } from './pairing-secret.js';
 import { PairingWindow } from './pairing-window.js';
-import { Role } from './roles.js';
+import { Role } from '../../proto/roles.js';
 import { TrustChangeError, TrustStore } from './trust-store.js';
 
 const dirs: string[] = [];

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Logger } from '../../common/logger.js';
 import { writeFileDurably } from '../../proto/durable-file.js';
 import { publicKeyFromText, publicKeyToText, type VerifyKey, verifyKeyFromRaw } from '../../proto/index.js';
-import { isRole, ROLE_NAMES, Role, type RoleName, roleFromName, roleName } from './roles.js';
+import { isRole, ROLE_NAMES, Role, type RoleName, roleFromName, roleName } from '../../proto/roles.js';
 
 /**
  * The device's enrolled keys, their roles, the owner's footage recipients and

@@ -1,4 +1,4 @@
-import { doorbell } from '../../proto/index.js';
+import { doorbell } from './gen/doorbell.js';
 
 /**
  * Who may do what. Every enrolled key has one role; each role includes those
