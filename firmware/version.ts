@@ -1,2 +1,2 @@
-/** The firmware version reported in status events; a test keeps it equal to package.json. */
-export const FIRMWARE_VERSION = '0.1.0';
+/** The firmware version reported in status events: the product version (common/cli-args.ts). */
+export { PRODUCT_VERSION as FIRMWARE_VERSION } from '../common/cli-args.js';
