@@ -28,7 +28,11 @@ const out = (line: string): boolean => process.stdout.write(`${line}\n`);
 const { values } = parseArgs({
   options: {
     broker: { type: 'string' },
-    'state-dir': { type: 'string', default: resolve(ROOT, '.state/demo') },
+    // DOORBELL_DEMO_STATE_DIR: where `npm start` keeps the demo's keys and clips without flags.
+    'state-dir': {
+      type: 'string',
+      default: process.env.DOORBELL_DEMO_STATE_DIR ?? resolve(ROOT, '.state/demo'),
+    },
   },
   strict: true,
 });
