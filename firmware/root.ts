@@ -14,6 +14,7 @@ import {
   type SigningKey,
   topicsFor,
 } from '../proto/index.js';
+import { roleFromName } from '../proto/roles.js';
 import { type CommandPath, openCommandPath } from './command-path.js';
 import type { DoorbellConfig } from './config/schema.js';
 import { DeviceChannel } from './services/device-channel.js';
@@ -21,7 +22,6 @@ import { DoorbellService } from './services/doorbell-service.js';
 import { type EventBody, EventSigner } from './services/event-signer.js';
 import { type MediaBridge, startMediaBridge } from './services/media-bridge.js';
 import { Outbox } from './services/outbox.js';
-import { roleFromName } from '../proto/roles.js';
 import type { TrustStore } from './trust/trust-store.js';
 import { mqttHealthProbe, openUpdates } from './update/index.js';
 import { FIRMWARE_VERSION } from './version.js';

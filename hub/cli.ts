@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
-import { ROLE_NAMES } from '../proto/roles.js';
 import {
   CounterStore,
   doorbell,
@@ -16,6 +15,7 @@ import {
   topicsFor,
   validateDeviceId,
 } from '../proto/index.js';
+import { ROLE_NAMES } from '../proto/roles.js';
 import { hubClientId } from './client-id.js';
 import { type CommandBody, CommandTimeoutError } from './commander.js';
 import { EventWatcher } from './event-watcher.js';

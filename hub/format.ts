@@ -1,5 +1,5 @@
-import { ROLE_NAMES } from '../proto/roles.js';
 import { doorbell } from '../proto/index.js';
+import { ROLE_NAMES } from '../proto/roles.js';
 import type { VerifiedEvent } from './event-watcher.js';
 
 const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23);

@@ -6,7 +6,6 @@ import { DoorbellService } from '../../firmware/services/doorbell-service.js';
 import { type EventBody, EventSigner } from '../../firmware/services/event-signer.js';
 import { Outbox } from '../../firmware/services/outbox.js';
 import { loadOrCreatePairingSecret } from '../../firmware/trust/pairing-secret.js';
-import { Role } from '../../proto/roles.js';
 import { createHal, type Hal, parseHalConfig } from '../../hal/index.js';
 import {
   CounterStore,
@@ -16,6 +15,7 @@ import {
   topicsFor,
   type VerifyKey,
 } from '../../proto/index.js';
+import { Role } from '../../proto/roles.js';
 
 export const FUZZ_DEVICE = 'front-door';
 export const FUZZ_TOPICS = topicsFor(FUZZ_DEVICE);

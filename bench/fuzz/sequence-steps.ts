@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import type { CommandKind } from '../../proto/roles.js';
 import { doorbell, MAX_COUNTER, MAX_ENVELOPE_BYTES } from '../../proto/index.js';
+import type { CommandKind } from '../../proto/roles.js';
 import { FUZZ_TOPICS } from './device-under-fuzz.js';
 import { seededSigningKey } from './generators.js';
 import { ACTORS, type Actor, World } from './sequence-world.js';

@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
-import { COMMAND_ROLES, Role } from '../../proto/roles.js';
 import {
   doorbell,
   fingerprintOf,
@@ -13,6 +12,7 @@ import {
   sealPairCommand,
   verifyKeyOf,
 } from '../../proto/index.js';
+import { COMMAND_ROLES, Role } from '../../proto/roles.js';
 import {
   DeviceUnderFuzz,
   FUZZ_DEVICE,

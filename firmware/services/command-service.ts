@@ -22,8 +22,8 @@ import {
   type VerifyKey,
   verifyKeyFromRaw,
 } from '../../proto/index.js';
-import type { PairingWindow } from '../trust/pairing-window.js';
 import { ADMINISTER_MAX_LIFETIME_MS, COMMAND_ROLES, isRole, Role, roleName } from '../../proto/roles.js';
+import type { PairingWindow } from '../trust/pairing-window.js';
 import { TrustChangeError, type TrustStore } from '../trust/trust-store.js';
 import type { UpdateAgent } from '../update/agent.js';
 import type { EventBody } from './event-signer.js';

@@ -6,10 +6,10 @@ import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { silentLogger } from '../../common/logger.js';
 import { generateSigningKey, verifyKeyOf } from '../../proto/index.js';
+import { Role } from '../../proto/roles.js';
 import { DeviceSettings } from '../services/settings.js';
 import { loadOrCreatePairingSecret, pairingSecretPath } from './pairing-secret.js';
 import { PairingWindow } from './pairing-window.js';
-import { Role } from '../../proto/roles.js';
 import { TrustChangeError, TrustStore } from './trust-store.js';
 
 const dirs: string[] = [];

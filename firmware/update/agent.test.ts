@@ -18,11 +18,11 @@ import {
   topicsFor,
   verifyKeyOf,
 } from '../../proto/index.js';
+import { Role } from '../../proto/roles.js';
 import { AuditLog, verifyAuditLog } from '../audit-log.js';
 import { CommandService } from '../services/command-service.js';
 import type { EventBody } from '../services/event-signer.js';
 import { RateLimit } from '../services/rate-limit.js';
-import { Role } from '../../proto/roles.js';
 import { TrustStore } from '../trust/trust-store.js';
 import { MAX_OTA_CHUNK_BYTES, UpdateAgent } from './agent.js';
 
