@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
+import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import { createLogger } from '../common/logger.js';
 import { createSdNotifier } from '../flash/sd-notify.js';
 import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
@@ -11,7 +11,6 @@ import { runningDaemonPid, wipeState } from './factory-reset.js';
 import { deviceIdFor, identityPath, type RunningDoorbell, startDoorbell } from './root.js';
 import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
 import { RESTART_EXIT_CODE } from './update/agent.js';
-import { FIRMWARE_VERSION } from './version.js';
 
 const USAGE = `usage: doorbell <command> [options]
 
@@ -28,7 +27,7 @@ options:
   --hal sim|linux    hardware backend (overrides the file)
   --device-id ID     device id (overrides the file)
   -h, --help         this help
-  --version          print the firmware version
+  -V, --version      print the firmware version
   --yes              factory-reset: do not ask (for scripts)
   --no-qr            identity: text only`;
 
@@ -44,27 +43,33 @@ const OPTIONS = {
   'no-qr': { type: 'boolean' },
 } as const;
 
+const COMMANDS = ['run', 'identity', 'factory-reset'] as const;
+
 async function main(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  if (wantsVersion(argv)) {
+    process.stdout.write(versionLine('doorbell'));
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseCli<typeof OPTIONS>>;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseCli('doorbell', argv, OPTIONS);
+    const command = parsed.positionals[0];
+    if (!parsed.values.help && command !== undefined) {
+      if (!(COMMANDS as readonly string[]).includes(command))
+        throw unknownWord('doorbell', 'command', command, COMMANDS);
+      if (parsed.positionals.length > 1)
+        throw new CliUsageError('doorbell', `unexpected argument '${parsed.positionals[1]}'`);
+    }
   } catch (err) {
-    process.stderr.write(`doorbell: ${(err as Error).message}\n\n${USAGE}\n`);
+    if (!(err instanceof CliUsageError)) throw err;
+    process.stderr.write(err.line());
     return 2;
   }
   const { values, positionals } = parsed;
-  if (values.version) {
-    process.stdout.write(`${FIRMWARE_VERSION}\n`);
-    return 0;
-  }
   const command = positionals[0];
   if (values.help || command === undefined) {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
-  }
-  if (positionals.length > 1) {
-    process.stderr.write(`doorbell: unexpected argument '${positionals[1]}'\n\n${USAGE}\n`);
-    return 2;
   }
   const overrides: ConfigOverrides = {
     broker: values.broker,
@@ -92,8 +97,7 @@ async function main(argv: string[]): Promise<number> {
     case 'factory-reset':
       return factoryReset(config, values.yes === true);
     default:
-      process.stderr.write(`doorbell: unknown command '${command}'\n\n${USAGE}\n`);
-      return 2;
+      return 2; // unreachable: checked above
   }
 }
 

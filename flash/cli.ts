@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import {
   loadOrCreateSigningKey,
   loadSigningKey,
@@ -45,10 +45,18 @@ flash:
   --node PATH                 node on the board (default /usr/bin/node)
   --ssh-config FILE           ssh:// only: run ssh -F FILE (identity, known hosts, port, ...) instead of ~/.ssh/config
 
+  -h, --help                  this help;  -V, --version  print the version
+
 exit codes: 0 ok, 2 usage, 10 bad or unknown signature, 11 wrong hardware, 12 expired,
   13 downgrade, 14 damaged bundle, 15 development build refused, 20 not enough space, 21 target error`;
 
-class UsageError extends Error {}
+class UsageError extends CliUsageError {
+  constructor(message: string) {
+    super('doorbell-flash', message);
+  }
+}
+
+const COMMANDS = ['keygen', 'verify', 'flash'] as const;
 
 const OPTIONS = {
   out: { type: 'string' },
@@ -64,7 +72,7 @@ const OPTIONS = {
   'ssh-config': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
 
 /** Progress on stderr: a bar redrawn in place on a terminal, a line per quarter otherwise. */
 function progress(): (phase: string, done: number, total: number) => void {
@@ -290,17 +298,17 @@ async function flashOverSsh(values: Values): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (wantsVersion(argv)) {
+    process.stdout.write(versionLine('doorbell-flash'));
+    return EXIT.ok;
+  }
   let values: Values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      options: OPTIONS,
-      allowPositionals: true,
-      strict: true,
-    }));
+    ({ values, positionals } = parseCli('doorbell-flash', argv, OPTIONS));
   } catch (err) {
-    process.stderr.write(`doorbell-flash: ${(err as Error).message}\n\n${USAGE}\n`);
+    if (!(err instanceof CliUsageError)) throw err;
+    process.stderr.write(err.line());
     return EXIT.usage;
   }
   const command = positionals[0];
@@ -317,11 +325,13 @@ async function main(argv: string[]): Promise<number> {
       case 'flash':
         return await flashCommand(values);
       default:
-        throw new UsageError(command ? `unknown command '${command}'` : 'no command');
+        throw command === undefined
+          ? new UsageError(`no command: one of ${COMMANDS.join(', ')}`)
+          : unknownWord('doorbell-flash', 'command', command, COMMANDS);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`doorbell-flash: ${err.message}\n\n${USAGE}\n`);
+    if (err instanceof CliUsageError) {
+      process.stderr.write(err.line());
       return EXIT.usage;
     }
     if (isBundleError(err)) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
+import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import {
@@ -23,7 +23,6 @@ import { describeEvent, eventToJson } from './format.js';
 import {
   addDevice,
   defaultHubStateDir,
-  HubStateError,
   hubKeyPath,
   loadDevices,
   ownerCounterPath,
@@ -80,7 +79,8 @@ options:
   --role ROLE        keys add: the new key's role
   --seconds N        open-pairing: how long (30-600, default 180)
   --as owner|hub     sign with the owner key or the hub key
-  -h, --help         this help`;
+  -h, --help         this help
+  -V, --version      print the version`;
 
 const OPTIONS = {
   broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
@@ -102,7 +102,26 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-class UsageError extends Error {}
+class UsageError extends CliUsageError {
+  constructor(message: string) {
+    super('doorbell-hub', message);
+  }
+}
+
+const COMMANDS = [
+  'keygen',
+  'add-device',
+  'devices',
+  'watch',
+  'ring',
+  'status',
+  'pair',
+  'keys',
+  'recipients',
+  'open-pairing',
+  'mute',
+  'ota',
+] as const;
 
 interface Context {
   stateDir: string;
@@ -114,16 +133,18 @@ interface Context {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: OPTIONS,
-    allowPositionals: true,
-    strict: true,
-  });
+  if (wantsVersion(argv)) {
+    process.stdout.write(versionLine('doorbell-hub'));
+    return 0;
+  }
+  const { values, positionals } = parseCli('doorbell-hub', argv, OPTIONS);
   const [command, ...args] = positionals;
   if (values.help || command === undefined) {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
+  }
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    throw unknownWord('doorbell-hub', 'command', command, COMMANDS);
   }
   const timeoutText = values['timeout-ms'] ?? (command === 'ota' ? '120000' : '5000');
   const timeoutMs = Number(timeoutText);
@@ -441,9 +462,11 @@ async function pair(
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    if (err instanceof CliUsageError) {
+      process.stderr.write(err.line());
+      process.exit(2);
+    }
     process.stderr.write(`doorbell-hub: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (usage) process.stderr.write(`\n${USAGE}\n`);
-    process.exit(usage ? 2 : err instanceof HubStateError || err instanceof CommandTimeoutError ? 1 : 1);
+    process.exit(1);
   },
 );

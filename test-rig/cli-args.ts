@@ -1,5 +1,13 @@
-/** Usage errors: the CLI prints the message and exits 2. */
-export class UsageError extends Error {}
+import { CliUsageError } from '../common/cli-args.js';
+
+/** Usage errors: the CLI prints the message (not the help) and exits 2. */
+export class UsageError extends CliUsageError {
+  constructor(message: string) {
+    super('doorbell-rig', message);
+  }
+}
+
+export const COMMANDS = ['list', 'press', 'power', 'emulate', 'run'] as const;
 
 export const USAGE = `usage: doorbell-rig <command> [options]
 
@@ -20,7 +28,8 @@ options:
                                 emulated link faults (fractions 0..1, seeded)
   --presses N                   press-to-chime samples in the full suite (default 10)
   --log-level LEVEL             driver/emulator logs on stderr (default error)
-  -h, --help`;
+  -h, --help                    this help
+  -V, --version                 print the version`;
 
 export function intFlag(
   name: string,

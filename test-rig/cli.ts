@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import { createLogger, type Logger, type LogLevel } from '../common/logger.js';
 import { doorbell, publicKeyFromText } from '../proto/index.js';
-import { fractionFlag, hexFlag, intFlag, required, USAGE, UsageError } from './cli-args.js';
+import { COMMANDS, fractionFlag, hexFlag, intFlag, required, USAGE, UsageError } from './cli-args.js';
 import type { LinkFaults } from './emulator/link-shaper.js';
 import { type EmulatedStack, startEmulatedStack } from './emulator/stack.js';
 import { listSerialPorts } from './port-list.js';
@@ -36,23 +36,24 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
 const out = (s: string) => process.stdout.write(s);
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: OPTIONS,
-    allowPositionals: true,
-    strict: true,
-  });
+  if (wantsVersion(argv)) {
+    out(versionLine('doorbell-rig'));
+    return 0;
+  }
+  const { values, positionals } = parseCli('doorbell-rig', argv, OPTIONS);
   const [command, ...rest] = positionals;
   if (values.help) {
     out(`${USAGE}\n`);
     return 0;
   }
-  if (command === undefined) throw new UsageError('a command is required');
+  if (command === undefined) throw new UsageError(`a command is required: one of ${COMMANDS.join(', ')}`);
+  if (!(COMMANDS as readonly string[]).includes(command))
+    throw unknownWord('doorbell-rig', 'command', command, COMMANDS);
   const level = (values['log-level'] ?? 'error') as LogLevel;
   if (!LEVELS.includes(level))
     throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got '${level}'`);
@@ -84,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
       extra(0);
       return run(values, logger);
     default:
-      throw new UsageError(`unknown command '${command}'`);
+      throw unknownWord('doorbell-rig', 'command', command, COMMANDS);
   }
 }
 
@@ -229,9 +230,11 @@ async function run(values: Values, logger: Logger): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    if (err instanceof CliUsageError) {
+      process.stderr.write(err.line());
+      process.exit(2);
+    }
     process.stderr.write(`doorbell-rig: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (usage) process.stderr.write(`\n${USAGE}\n`);
-    process.exit(usage ? 2 : 1);
+    process.exit(1);
   },
 );

@@ -3,6 +3,16 @@ import { resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
+/** Every executable of the project, by its source file. */
+export type CliScript =
+  | 'firmware/cli.ts'
+  | 'hub/cli.ts'
+  | 'flash/cli.ts'
+  | 'test-rig/cli.ts'
+  | 'scripts/start.ts'
+  | 'scripts/bundle.ts'
+  | 'scripts/broker/make-broker-config.ts';
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -10,11 +20,7 @@ export interface CliResult {
 }
 
 /** Spawns one of our TypeScript CLIs through tsx, as `npm run doorbell -- ...` would. */
-export function spawnCli(
-  script: 'firmware/cli.ts' | 'hub/cli.ts' | 'scripts/start.ts' | 'test-rig/cli.ts',
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): ChildProcess {
+export function spawnCli(script: CliScript, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, script), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -24,7 +30,7 @@ export function spawnCli(
 
 /** Runs a CLI to completion (killing it after `timeoutMs`) and collects its output. */
 export function runCli(
-  script: 'firmware/cli.ts' | 'hub/cli.ts',
+  script: CliScript,
   args: string[],
   timeoutMs = 30_000,
   env: NodeJS.ProcessEnv = {},

@@ -147,7 +147,7 @@ describe('make-broker-config', () => {
     for (const [args, message] of [
       [['--device', 'front-door'], /--out DIR is required/],
       [['--out', join(dir, 'u1')], /at least one --device is required/],
-      [['--out', join(dir, 'u2'), '--device', 'front-door', '--bogus'], /Unknown option '--bogus'/],
+      [['--out', join(dir, 'u2'), '--device', 'front-door', '--bogus'], /unknown option '--bogus'/],
       [
         ['--out', join(dir, 'u3'), '--device', 'hub-1', '--hub', 'hub-1'],
         /hub name hub-1 is also a device id/,

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { access, mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { CliUsageError, parseCli, versionLine, wantsVersion } from '../../common/cli-args.js';
 import { validateDeviceId } from '../../proto/index.js';
 import {
   createCa,
@@ -115,9 +115,14 @@ const USAGE = `usage: make-broker-config --out DIR --device ID [--device ID ...]
                        systemctl reload mosquitto): new connections with that
                        certificate fail the TLS handshake and a connection
                        still open is closed. Needs DIR/ca.key (repeatable)
-  --help               this text`;
+  --help               this text
+  --version            print the version`;
 
-export class UsageError extends Error {}
+export class UsageError extends CliUsageError {
+  constructor(message: string) {
+    super('make-broker-config', message);
+  }
+}
 
 /** Creates the CA, certificates, mosquitto.conf and ACL under `outDir`. */
 export async function makeBrokerConfig(options: BrokerConfigOptions): Promise<BrokerConfigFiles> {
@@ -220,25 +225,20 @@ async function exists(path: string): Promise<boolean> {
 type Parsed = BrokerConfigOptions | 'help' | { revoke: string[]; outDir: string };
 
 function parse(argv: string[]): Parsed {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      out: { type: 'string' },
-      device: { type: 'string', multiple: true },
-      hub: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'server-name': { type: 'string', multiple: true },
-      days: { type: 'string' },
-      'mosquitto-user': { type: 'string' },
-      plugin: { type: 'string' },
-      persistence: { type: 'boolean', default: false },
-      force: { type: 'boolean', default: false },
-      revoke: { type: 'string', multiple: true },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: true,
+  const { values, positionals } = parseCli('make-broker-config', argv, {
+    out: { type: 'string' },
+    device: { type: 'string', multiple: true },
+    hub: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'server-name': { type: 'string', multiple: true },
+    days: { type: 'string' },
+    'mosquitto-user': { type: 'string' },
+    plugin: { type: 'string' },
+    persistence: { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
+    revoke: { type: 'string', multiple: true },
+    help: { type: 'boolean', default: false },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -270,11 +270,16 @@ function parse(argv: string[]): Parsed {
 
 /** The CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (wantsVersion(argv)) {
+    process.stdout.write(versionLine('make-broker-config'));
+    return 0;
+  }
   let options: Parsed;
   try {
     options = parse(argv);
   } catch (err) {
-    process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}\n`);
+    if (!(err instanceof CliUsageError)) throw err;
+    process.stderr.write(err.line());
     return 2;
   }
   if (options === 'help') {
@@ -299,8 +304,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } catch (err) {
-    const usage = err instanceof UsageError ? `\n\n${USAGE}` : '';
-    process.stderr.write(`error: ${(err as Error).message}${usage}\n`);
+    if (err instanceof CliUsageError) {
+      process.stderr.write(err.line());
+      return 2;
+    }
+    process.stderr.write(`error: ${(err as Error).message}\n`);
     return err instanceof UsageError || err instanceof TypeError ? 2 : 1;
   }
 }
