@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { silentLogger } from '../common/logger.js';
 import { parseConfig } from '../firmware/config/load.js';
 import { type RunningDoorbell, startDoorbell } from '../firmware/root.js';
 import { loadSigningKey, publicKeyToText } from '../proto/index.js';
+import { startBrokerTap } from '../test-support/broker-tap.js';
 import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
 import { hubKeyPath } from './hub-state.js';
+
+const run = promisify(execFile);
 
 let dir: string;
 let hubDir: string;
@@ -158,4 +163,40 @@ describe('doorbell-hub', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot reach the broker at mqtt:\/\/127\.0\.0\.1:1/);
   });
+});
+
+describe('doorbell-hub refuses an age secret key given as a footage recipient', () => {
+  for (const command of ['pair', 'recipients'] as const) {
+    test(`${command}: exit 2 naming the mistake, the secret not echoed, nothing published or created`, async () => {
+      const identity = (await run('age-keygen', [])).stdout; // the real tool's secret key format
+      const secret = /^AGE-SECRET-KEY-1[0-9A-Z]+$/m.exec(identity)?.[0];
+      assert.ok(secret, identity);
+      const state = join(dir, `secret-${command}`);
+      const own = await startMosquitto(); // nothing else publishes on it
+      const tap = await startBrokerTap(own.port);
+      try {
+        await tap.mark('before');
+        const args =
+          command === 'pair'
+            ? ['pair', '--code', 'odb1:not-checked-first', '--recipient', secret]
+            : ['recipients', 'front-door', '--recipient', secret];
+        const r = await runCli('hub/cli.ts', [...args, '--broker', own.url, '--state-dir', state]);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(
+          r.stderr,
+          /--recipient AGE-SECRET-KEY-1…: this is an age secret key; give the public key instead/,
+        );
+        assert.match(r.stderr, /age-keygen -y/);
+        assert.match(r.stderr, /nothing was sent/);
+        assert.ok(!(r.stdout + r.stderr).includes(secret.slice(16)), 'the secret is not echoed');
+        await tap.mark('after');
+        const between = tap.topics().filter((t) => !t.startsWith('tap/mark/'));
+        assert.deepEqual(between, [], 'nothing was published');
+        await assert.rejects(stat(state), 'no hub state (keys, counters) was created');
+      } finally {
+        await tap.stop();
+        await own.stop();
+      }
+    });
+  }
 });

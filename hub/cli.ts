@@ -5,6 +5,7 @@ import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from 
 import { createLogger, type Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import {
+  ageRecipientProblem,
   CounterStore,
   doorbell,
   loadOrCreateSigningKey,
@@ -12,6 +13,7 @@ import {
   parsePairingCode,
   publicKeyFromText,
   publicKeyToText,
+  recipientForDisplay,
   topicsFor,
   validateDeviceId,
 } from '../proto/index.js';
@@ -165,6 +167,14 @@ async function main(argv: string[]): Promise<number> {
     timeoutMs,
     logger: createLogger({ name: 'doorbell-hub', level: values.json ? 'warn' : 'info' }),
   };
+  // Footage recipients are checked before anything is signed, published or created:
+  // a secret key pasted here must never leave this machine.
+  for (const r of values.recipient) {
+    const problem = ageRecipientProblem(r);
+    if (problem !== undefined) {
+      throw new UsageError(`--recipient ${recipientForDisplay(r)}: ${problem}; nothing was sent`);
+    }
+  }
   const need = (n: number): string[] => {
     if (args.length !== n) throw new UsageError(`'${command}' takes ${n} argument(s), got ${args.length}`);
     return args;

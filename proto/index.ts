@@ -4,6 +4,7 @@
  * See proto/README.md.
  */
 
+export { ageRecipientProblem, recipientForDisplay } from './age-recipient.js';
 export { isCorrelationId, newCorrelationId } from './correlation.js';
 export {
   CounterStore,

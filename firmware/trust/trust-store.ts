@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../../common/logger.js';
 import { writeFileDurably } from '../../proto/durable-file.js';
-import { publicKeyFromText, publicKeyToText, type VerifyKey, verifyKeyFromRaw } from '../../proto/index.js';
+import {
+  ageRecipientProblem,
+  publicKeyFromText,
+  publicKeyToText,
+  recipientForDisplay,
+  type VerifyKey,
+  verifyKeyFromRaw,
+} from '../../proto/index.js';
 import { isRole, ROLE_NAMES, Role, type RoleName, roleFromName, roleName } from '../../proto/roles.js';
 
 /**
@@ -26,9 +33,6 @@ export const MAX_ENROLLED_KEYS = 32;
 export const MAX_RECIPIENTS = 16;
 export const MAX_LABEL_CHARS = 64;
 
-/** An age X25519 recipient: "age1" and 58 bech32 characters. */
-export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
-
 const enrolmentFileSchema = z
   .object({
     version: z.literal(1),
@@ -45,7 +49,7 @@ const enrolmentFileSchema = z
           .strict(),
       )
       .max(MAX_ENROLLED_KEYS),
-    recipients: z.array(z.string().regex(AGE_RECIPIENT)).max(MAX_RECIPIENTS),
+    recipients: z.array(z.string().refine((r) => ageRecipientProblem(r) === undefined)).max(MAX_RECIPIENTS),
   })
   .strict();
 
@@ -359,8 +363,8 @@ function checkRecipients(recipients: string[], allowEmpty: boolean): void {
   if (!allowEmpty && recipients.length === 0) throw new TrustChangeError('at least one footage recipient');
   if (recipients.length > MAX_RECIPIENTS) throw new TrustChangeError(`at most ${MAX_RECIPIENTS} recipients`);
   for (const r of recipients) {
-    if (!AGE_RECIPIENT.test(r))
-      throw new TrustChangeError(`not an age X25519 recipient (age1...): ${r.slice(0, 80)}`);
+    const problem = ageRecipientProblem(r);
+    if (problem !== undefined) throw new TrustChangeError(`${recipientForDisplay(r)}: ${problem}`);
   }
 }
 

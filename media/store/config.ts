@@ -1,32 +1,5 @@
-import { Encrypter } from 'age-encryption';
 import { z } from 'zod';
-
-/** age X25519 recipient: "age1" + 58 bech32 characters (32-byte key + checksum), lower case. */
-const X25519_RECIPIENT = /^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/;
-
-/**
- * Checks that `s` is an age X25519 public key (`age1...`, as printed by `age-keygen` or
- * `age-keygen -y`). Returns a message saying what is wrong, or undefined when it is valid.
- * Post-quantum (`age1pq1...`) and tag recipients are refused: the Debian `age` 1.1 command
- * owners use to decrypt cannot read them.
- */
-export function ageRecipientProblem(s: string): string | undefined {
-  if (/^age1(pq|tag|tagpq)1/.test(s)) {
-    return 'post-quantum and tag age recipients are not supported (age 1.1 cannot decrypt them); use an X25519 key (age1...)';
-  }
-  if (s.startsWith('AGE-SECRET-KEY-')) {
-    return 'this is an age secret key; the device must only ever hold the public key (age-keygen -y prints it)';
-  }
-  if (!X25519_RECIPIENT.test(s)) {
-    return 'not an age X25519 public key: expected "age1" followed by 58 lower-case bech32 characters';
-  }
-  try {
-    new Encrypter().addRecipient(s); // checks the bech32 checksum and the key length
-  } catch {
-    return 'not an age X25519 public key: bad bech32 checksum';
-  }
-  return undefined;
-}
+import { ageRecipientProblem } from '../../proto/age-recipient.js';
 
 export const ageRecipientSchema = z.string().superRefine((s, ctx) => {
   const problem = ageRecipientProblem(s);
