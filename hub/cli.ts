@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import { createLogger, type Logger } from '../common/logger.js';
@@ -9,6 +10,7 @@ import {
   CounterStore,
   doorbell,
   loadOrCreateSigningKey,
+  loadSigningKey,
   type PairingCode,
   parsePairingCode,
   publicKeyFromText,
@@ -17,7 +19,7 @@ import {
   topicsFor,
   validateDeviceId,
 } from '../proto/index.js';
-import { ROLE_NAMES } from '../proto/roles.js';
+import { type CommandKind, isRole, ROLE_NAMES, roleName } from '../proto/roles.js';
 import { hubClientId } from './client-id.js';
 import { type CommandBody, CommandTimeoutError } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
@@ -25,14 +27,17 @@ import { describeEvent, eventToJson } from './format.js';
 import {
   addDevice,
   defaultHubStateDir,
+  deviceHubRole,
   hubKeyPath,
   loadDevices,
   ownerCounterPath,
   ownerKeyPath,
+  setDeviceHubRole,
 } from './hub-state.js';
 import { OtaUsageError, otaPush, otaStatus } from './ota.js';
 import { PairingRefusedError, pairDevice } from './pairing.js';
 import { openCommandSession } from './session.js';
+import { chooseSigner, parseSigner, roleRefusalHint, type Signer, SignerChoiceError } from './signer.js';
 
 const USAGE = `usage: doorbell-hub <command> [options]
 
@@ -61,8 +66,9 @@ commands:
                                   report committed (exit 0) or rolled-back/refused (exit 1)
   ota status <device-id>          the running and committed firmware and any staged transfer
 
-roles: view < operate < manage < administer. Key, role, recipient and pairing-window commands
-are signed with the owner key, others with the hub key; --as owner|hub overrides.
+roles: view < operate < manage < administer. Each command is signed with the hub key when its
+role (operate unless --hub-role said otherwise at pairing) is enough, else with the owner key;
+--as owner|hub overrides.
 
 options:
   --broker URL       MQTT broker (default mqtt://127.0.0.1:1883; mqtts:// for TLS)
@@ -198,9 +204,9 @@ async function main(argv: string[]): Promise<number> {
       need(0);
       return watch(ctx);
     case 'ring':
-      return sendCommand(ctx, need(1)[0] ?? '', { ringChimeTest: {} }, signer(values.as, 'hub'));
+      return sendCommand(ctx, need(1)[0] ?? '', { ringChimeTest: {} }, values.as);
     case 'status':
-      return sendCommand(ctx, need(1)[0] ?? '', { getStatus: {} }, signer(values.as, 'hub'));
+      return sendCommand(ctx, need(1)[0] ?? '', { getStatus: {} }, values.as);
     case 'pair': {
       need(0);
       if (values.code === undefined) throw new UsageError('pair needs --code (from `doorbell identity`)');
@@ -222,12 +228,7 @@ async function main(argv: string[]): Promise<number> {
       const [id = ''] = need(1);
       if (values.recipient.length === 0)
         throw new UsageError('recipients needs at least one --recipient age1...');
-      return sendCommand(
-        ctx,
-        id,
-        { setRecipients: { footageRecipients: values.recipient } },
-        signer(values.as, 'owner'),
-      );
+      return sendCommand(ctx, id, { setRecipients: { footageRecipients: values.recipient } }, values.as);
     }
     case 'open-pairing': {
       const [id = ''] = need(1);
@@ -235,16 +236,16 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(seconds) || seconds < 30 || seconds > 600) {
         throw new UsageError(`--seconds must be an integer from 30 to 600, got '${values.seconds}'`);
       }
-      return sendCommand(ctx, id, { openPairingWindow: { seconds } }, signer(values.as, 'owner'));
+      return sendCommand(ctx, id, { openPairingWindow: { seconds } }, values.as);
     }
     case 'mute': {
       const [id = '', state = ''] = need(2);
       if (state !== 'on' && state !== 'off') throw new UsageError(`mute takes on or off, got '${state}'`);
-      return sendCommand(ctx, id, { setChimeMuted: { muted: state === 'on' } }, signer(values.as, 'hub'));
+      return sendCommand(ctx, id, { setChimeMuted: { muted: state === 'on' } }, values.as);
     }
     case 'ota': {
       const [sub = '', ...rest] = args;
-      const otaCtx = { ...ctx, as: signer(values.as, 'owner') };
+      const otaCtx = { ...ctx, as: signerFlag(values.as) ?? 'owner' };
       try {
         if (sub === 'push' && rest.length === 2) return await otaPush(otaCtx, rest[0] ?? '', rest[1] ?? '');
         if (sub === 'status' && rest.length === 1) return await otaStatus(otaCtx, rest[0] ?? '');
@@ -311,12 +312,26 @@ async function watch(ctx: Context): Promise<number> {
   return 0;
 }
 
-type Signer = 'owner' | 'hub';
+/** What to do after a refused pairing, by the refusal's kind. */
+function pairingNextStep(errorKind: string): string | undefined {
+  if (errorKind === 'PAIRING_WINDOW_CLOSED')
+    return (
+      'on a new doorbell, hold its button for 5 s (the LED double-blinks), then run pair again within 3 minutes; ' +
+      'a doorbell that has an owner opens its window only when that owner runs `open-pairing <device-id>`'
+    );
+  if (errorKind === 'PAIRING_PROOF_INVALID')
+    return 'check the code: it must be the one `npm run doorbell -- identity` prints on this doorbell, copied whole';
+  return undefined;
+}
 
-function signer(as: string | undefined, fallback: Signer): Signer {
-  if (as === undefined) return fallback;
-  if (as !== 'owner' && as !== 'hub') throw new UsageError(`--as takes owner or hub, got '${as}'`);
-  return as;
+/** `--as owner|hub`, as a usage error when it is neither. */
+function signerFlag(as: string | undefined): Signer | undefined {
+  try {
+    return parseSigner(as);
+  } catch (err) {
+    if (err instanceof SignerChoiceError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 function parseRole(text: string | undefined, flag: string): doorbell.v1.Role {
@@ -343,7 +358,7 @@ async function keysCommand(
     if (rest.length !== n) throw new UsageError(`usage: doorbell-hub ${usage}`);
     return rest;
   };
-  const admin = signer(values.as, 'owner');
+  const admin = values.as;
   switch (first) {
     case 'add': {
       const [id = '', key = ''] = want(2, 'keys add <device-id> <ed25519:...> --role ROLE');
@@ -369,14 +384,30 @@ async function keysCommand(
     }
     default:
       if (rest.length !== 0) throw new UsageError(`unknown keys subcommand '${first}'`);
-      return sendCommand(ctx, first, { listKeys: {} }, signer(values.as, 'hub'));
+      return sendCommand(ctx, first, { listKeys: {} }, values.as);
   }
 }
 
-async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as: Signer): Promise<number> {
+async function sendCommand(
+  ctx: Context,
+  deviceId: string,
+  body: CommandBody,
+  asFlag: string | undefined,
+): Promise<number> {
   validateDeviceId(deviceId);
   const devices = await loadDevices(ctx.stateDir);
   if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
+  const kind = (Object.keys(body) as CommandKind[]).find((k) => body[k] != null);
+  if (kind === undefined) throw new Error('an empty command');
+  const hubKey = existsSync(hubKeyPath(ctx.stateDir))
+    ? await loadSigningKey(hubKeyPath(ctx.stateDir))
+    : undefined;
+  const as = chooseSigner(kind, {
+    as: signerFlag(asFlag),
+    hubRole: await deviceHubRole(ctx.stateDir, deviceId),
+    hasHubKey: hubKey !== undefined,
+    hasOwnerKey: existsSync(ownerKeyPath(ctx.stateDir)),
+  });
   const session = await openCommandSession({
     stateDir: ctx.stateDir,
     broker: ctx.broker,
@@ -395,6 +426,17 @@ async function sendCommand(ctx: Context, deviceId: string, body: CommandBody, as
       bytes: String,
     });
     process.stdout.write(`${JSON.stringify({ device: deviceId, ...printable })}\n`);
+    // A verified key list says what the hub key's role is now: remember it for the next choice.
+    const hubEntry = hubKey && result.keys?.keys?.find((k) => k.keyId === hubKey.keyId);
+    if (hubEntry && isRole(hubEntry.role))
+      await setDeviceHubRole(ctx.stateDir, deviceId, roleName(hubEntry.role));
+    if (
+      !result.ok &&
+      result.errorKind === doorbell.v1.ErrorKind.UNAUTHORISED &&
+      / needs /.test(result.errorMessage ?? '')
+    ) {
+      process.stderr.write(`doorbell-hub: ${roleRefusalHint(kind, as)}\n`);
+    }
     return result.ok ? 0 : 1;
   } finally {
     await session.close();
@@ -449,6 +491,9 @@ async function pair(
       ctx.logger,
     );
     await addDevice(ctx.stateDir, code.deviceId, publicKeyToText(paired.deviceKey), true, paired.keyEpoch);
+    const hubEntry = hub && paired.keys.keys.find((k) => k.keyId === hub.keyId);
+    if (hubEntry && isRole(hubEntry.role))
+      await setDeviceHubRole(ctx.stateDir, code.deviceId, roleName(hubEntry.role));
     process.stdout.write(
       `paired ${code.deviceId}: its key ${paired.deviceKey.keyId} matches the pairing code and is pinned\n` +
         paired.keys.keys
@@ -459,7 +504,10 @@ async function pair(
     return 0;
   } catch (err) {
     if (err instanceof PairingRefusedError) {
-      process.stderr.write(`doorbell-hub: the doorbell refused: ${err.message}\n`);
+      const next = pairingNextStep(err.errorKind);
+      process.stderr.write(
+        `doorbell-hub: the doorbell refused: ${err.message}\n${next ? `next: ${next}\n` : ''}`,
+      );
       return 1;
     }
     throw err;

@@ -1,8 +1,10 @@
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileDurably } from '../proto/durable-file.js';
 import { publicKeyFromText, type VerifyKey, validateDeviceId } from '../proto/index.js';
+import { ROLE_NAMES, type RoleName } from '../proto/roles.js';
 
 export const MAX_DEVICES_FILE_BYTES = 1024 * 1024;
 
@@ -16,6 +18,8 @@ const devicesFileSchema = z
           addedAt: z.string().max(40).optional(),
           /** The device's key epoch as last seen in a signed result. */
           keyEpoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+          /** The hub key's role on this device, as enrolled at pairing or last seen in a key list. */
+          hubRole: z.enum(ROLE_NAMES).optional(),
         })
         .strict(),
     ),
@@ -97,6 +101,20 @@ export async function setDeviceEpoch(dir: string, deviceId: string, keyEpoch: nu
   await writeDevicesFile(dir, file);
 }
 
+/** Records the hub key's role on a device, from a verified pairing or key list. */
+export async function setDeviceHubRole(dir: string, deviceId: string, role: RoleName): Promise<void> {
+  const file = await loadDevicesFile(dir);
+  const entry = file.devices[deviceId];
+  if (entry === undefined || entry.hubRole === role) return;
+  entry.hubRole = role;
+  await writeDevicesFile(dir, file);
+}
+
+/** The hub key's recorded role on a device, if known. */
+export async function deviceHubRole(dir: string, deviceId: string): Promise<RoleName | undefined> {
+  return (await loadDevicesFile(dir)).devices[deviceId]?.hubRole;
+}
+
 async function loadDevicesFile(dir: string): Promise<DevicesFile> {
   const path = devicesPath(dir);
   let text: string;
@@ -117,9 +135,7 @@ async function loadDevicesFile(dir: string): Promise<DevicesFile> {
 }
 
 async function writeDevicesFile(dir: string, file: DevicesFile): Promise<void> {
-  const path = devicesPath(dir);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
+  await writeFileDurably(devicesPath(dir), `${JSON.stringify(file, null, 2)}\n`, 0o600);
 }
 
 /** Pins a device's public key (replacing an earlier one only with `replace`). */
