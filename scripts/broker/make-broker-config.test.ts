@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { MAX_ENVELOPE_BYTES } from '../../proto/index.js';
+import { freePort } from '../../test-support/free-port.js';
+import { launchMosquitto } from '../../test-support/mosquitto.js';
 import { openssl } from './certs.js';
 import { type BrokerConfigFiles, makeBrokerConfig } from './make-broker-config.js';
 
+const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, 'make-broker-config.ts');
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -33,15 +37,69 @@ describe('make-broker-config', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('every private key is mode 0600', async () => {
-    const keys = [
-      files.ca.key,
-      files.server.key,
-      files.hub.key,
-      ...[...files.devices.values()].map((d) => d.key),
-    ];
-    assert.equal(keys.length, 5);
+  test('every private key is mode 0600, except that the server key is also readable by the Mosquitto group (0640) when made as root', async () => {
+    const keys = [files.ca.key, files.hub.key, ...[...files.devices.values()].map((d) => d.key)];
+    assert.equal(keys.length, 4);
     for (const key of keys) assert.equal((await stat(key)).mode & 0o777, 0o600, key);
+    const server = await stat(files.server.key);
+    if (process.getuid?.() === 0) {
+      const gid = Number((await run('id', ['-g', 'mosquitto'])).stdout.trim());
+      assert.deepEqual([server.mode & 0o777, server.uid, server.gid], [0o640, 0, gid]);
+      assert.deepEqual(files.serverKeyAccess, { group: 'mosquitto' });
+    } else {
+      assert.equal(server.mode & 0o777, 0o600);
+      assert.deepEqual(files.serverKeyAccess, {
+        step: `chgrp mosquitto ${files.server.key} && chmod 0640 ${files.server.key}`,
+      });
+    }
+  });
+
+  test('the start command it prints works as root: Mosquitto drops to its own user and still reads its key', async () => {
+    const out = join(dir, 'as-printed');
+    const port = await freePort();
+    await chmod(dir, 0o755); // Mosquitto's user must reach the files, as under /etc
+    const made = await runCli(['--out', out, '--device', 'front-door', '--port', String(port)]);
+    assert.equal(made.code, 0, made.stderr);
+    const steps = made.stdout.split('\n');
+    const step = steps.find((l) => l.startsWith('before starting Mosquitto as root'));
+    if (process.getuid?.() !== 0) {
+      assert.ok(step, 'without root it says what to run');
+      return;
+    }
+    assert.equal(step, undefined, 'nothing left to do by hand');
+    assert.match(made.stdout, /server\.key, readable by group mosquitto\)/);
+    const start = steps.find((l) => l.startsWith('run: '))?.slice('run: '.length) ?? '';
+    assert.equal(start, `mosquitto -c ${join(out, 'mosquitto.conf')}`);
+    const conf = await readFile(join(out, 'mosquitto.conf'), 'utf8');
+    assert.doesNotMatch(conf, /^user /m, 'Mosquitto drops to its default user, mosquitto');
+    const broker = await launchMosquitto({
+      confPath: join(out, 'mosquitto.conf'),
+      port,
+      url: `mqtts://127.0.0.1:${port}`,
+      cleanupDir: out,
+    });
+    try {
+      // A TLS handshake with the broker's key proves Mosquitto read it after dropping privileges.
+      const shown = await new Promise<string>((done, fail) => {
+        const client = execFile(
+          'openssl',
+          ['s_client', '-connect', `127.0.0.1:${port}`, '-brief', '-CAfile', join(out, 'ca.crt')].concat([
+            '-cert',
+            join(out, 'hub-hub.crt'),
+            '-key',
+            join(out, 'hub-hub.key'),
+          ]),
+          { encoding: 'utf8', timeout: 20_000 },
+          (err, stdout, stderr) =>
+            err ? fail(new Error(`${stderr}\n${broker.output()}`)) : done(stdout + stderr),
+        );
+        client.stdin?.end();
+      });
+      assert.match(shown, /CONNECTION ESTABLISHED/);
+      assert.match(shown, /Verification: OK/);
+    } finally {
+      await broker.stop();
+    }
   });
 
   test('certificates chain to the CA, with CN = device id or hub name (openssl verify)', async () => {

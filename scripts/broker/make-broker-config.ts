@@ -7,9 +7,10 @@
 //   node --import tsx scripts/broker/make-broker-config.ts --out DIR --device front-door [--device ...]
 //   node --import tsx scripts/broker/make-broker-config.ts --out DIR --revoke front-door
 import { execFile } from 'node:child_process';
-import { access, mkdir } from 'node:fs/promises';
+import { access, chmod, chown, mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { CliUsageError, parseCli, versionLine, wantsVersion } from '../../common/cli-args.js';
 import { validateDeviceId } from '../../proto/index.js';
 import {
@@ -53,6 +54,12 @@ export interface BrokerConfigFiles {
   crl: string;
   /** The doorbell_auth plugin mosquitto.conf loads. */
   plugin: string;
+  /**
+   * How Mosquitto, dropping privileges to its user, reads server.key: `group` when
+   * the key was given to that user's group (0640, made as root); otherwise the
+   * command to run before starting Mosquitto as root.
+   */
+  serverKeyAccess: { group: string } | { step: string };
 }
 
 /** The plugin's source directory and the library `make -C PLUGIN_DIR` builds. */
@@ -194,7 +201,40 @@ export async function makeBrokerConfig(options: BrokerConfigOptions): Promise<Br
     persistenceLocation: dir,
     runAs: options.mosquittoUser,
   });
-  return { dir, conf, acl, ca, server, hub: { ...hub, name: hubName }, devices, crl, plugin };
+  const serverKeyAccess = await shareServerKey(server.key, options.mosquittoUser ?? 'mosquitto');
+  return {
+    dir,
+    conf,
+    acl,
+    ca,
+    server,
+    hub: { ...hub, name: hubName },
+    devices,
+    crl,
+    plugin,
+    serverKeyAccess,
+  };
+}
+
+/**
+ * Mosquitto started as root reads its key only after it has dropped to its own
+ * user: as root, give the key to that user's group, read-only (0640); the key
+ * stays owned by root. Without root (or without such a user) say what to run.
+ */
+async function shareServerKey(keyPath: string, user: string): Promise<BrokerConfigFiles['serverKeyAccess']> {
+  if (user === 'root') return { group: 'root' };
+  const step = `chgrp ${user} ${keyPath} && chmod 0640 ${keyPath}`;
+  if (process.getuid?.() !== 0) return { step };
+  let gid: number;
+  try {
+    const { stdout } = await promisify(execFile)('id', ['-g', user]);
+    gid = Number(stdout.trim());
+  } catch {
+    return { step: `${step}   # no user '${user}' here: use the user Mosquitto runs as (--mosquitto-user)` };
+  }
+  await chown(keyPath, 0, gid);
+  await chmod(keyPath, 0o640);
+  return { group: user };
 }
 
 /**
@@ -292,13 +332,16 @@ export async function main(argv: string[]): Promise<number> {
     const lines = [
       `created in ${files.dir}:`,
       `  CA               ${files.ca.cert} (key ${files.ca.key}, keep it offline)`,
-      `  broker           ${files.server.cert} (key ${files.server.key})`,
+      `  broker           ${files.server.cert} (key ${files.server.key}${'group' in files.serverKeyAccess ? `, readable by group ${files.serverKeyAccess.group}` : ''})`,
       `  hub ${files.hub.name.padEnd(12)} ${files.hub.cert} (key ${files.hub.key})`,
       ...[...files.devices].map(([id, f]) => `  device ${id.padEnd(9)} ${f.cert} (key ${f.key})`),
       `  CRL              ${files.crl} (revoke a board: --out ${files.dir} --revoke ID)`,
       `  mosquitto config ${files.conf}`,
       `  ACL              ${files.acl}`,
       `  plugin           ${files.plugin}`,
+      ...('step' in files.serverKeyAccess
+        ? [`before starting Mosquitto as root, let its user read the key: ${files.serverKeyAccess.step}`]
+        : []),
       `run: mosquitto -c ${files.conf}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
