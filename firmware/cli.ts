@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
-import { createLogger } from '../common/logger.js';
+import { createLogger, type LogFormat, parseLogFormat } from '../common/logger.js';
 import { createSdNotifier } from '../flash/sd-notify.js';
 import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
 import { ConfigError, type ConfigOverrides, loadConfigFile, parseConfig } from './config/load.js';
@@ -29,7 +29,9 @@ options:
   -h, --help         this help
   -V, --version      print the firmware version
   --yes              factory-reset: do not ask (for scripts)
-  --no-qr            identity: text only`;
+  --no-qr            identity: text only
+  --log-format F     run: pretty (readable lines), json, or auto (default: pretty on a
+                     terminal, JSON otherwise, e.g. under systemd); also DOORBELL_LOG_FORMAT`;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -41,6 +43,7 @@ const OPTIONS = {
   version: { type: 'boolean' },
   yes: { type: 'boolean' },
   'no-qr': { type: 'boolean' },
+  'log-format': { type: 'string' },
 } as const;
 
 const COMMANDS = ['run', 'identity', 'factory-reset'] as const;
@@ -67,6 +70,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const command = positionals[0];
+  let logFormat: LogFormat | undefined;
+  try {
+    logFormat = values['log-format'] === undefined ? undefined : parseLogFormat(values['log-format']);
+  } catch (err) {
+    process.stderr.write(new CliUsageError('doorbell', (err as Error).message).line());
+    return 2;
+  }
   if (values.help || command === undefined) {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
@@ -91,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'run':
-      return run(config);
+      return run(config, logFormat);
     case 'identity':
       return identity(config, values['no-qr'] !== true);
     case 'factory-reset':
@@ -158,8 +168,8 @@ async function factoryReset(config: DoorbellConfig, yes: boolean): Promise<numbe
   return 0;
 }
 
-async function run(config: DoorbellConfig): Promise<number> {
-  const logger = createLogger({ level: config.log.level, name: 'doorbell' });
+async function run(config: DoorbellConfig, format: LogFormat | undefined): Promise<number> {
+  const logger = createLogger({ level: config.log.level, name: 'doorbell', format });
   let running: RunningDoorbell;
   let resetting: Promise<void> | undefined;
   // An update switched slots or a trial rolled back: stop cleanly, exit 75 (systemd restarts us).

@@ -113,7 +113,10 @@ describe('pairing, roles and key epochs against a real Mosquitto', () => {
   test('the owner pairs with the code: owner Administer, hub Operate, recipients, device key pinned', async () => {
     const r = await hub('pair', '--code', code, '--recipient', recipient, '--label', 'alice');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /paired front-door: its key [0-9a-f]{16} matches the pairing code/);
+    assert.match(r.stdout, /^paired front-door: its key [0-9a-f]{16} matches the pairing code/);
+    // The owner key was created by this pairing: a notice that cannot be missed, and no log lines.
+    assert.match(r.stderr, /={78}\n {2}BACK UP THE OWNER KEY NOW\n\n {2}\S+owner-key\.pem\n/);
+    assert.doesNotMatch(r.stderr, /"level"|INFO/, 'no log lines on success');
     assert.match(r.stdout, /administer\s+alice/);
     assert.match(r.stdout, /operate\s+hub/);
     assert.equal(h.device.trust.isPaired, true);
@@ -124,7 +127,8 @@ describe('pairing, roles and key epochs against a real Mosquitto', () => {
     await h.waitForEvent((e) => e.event.keysChanged?.change === 'paired', 5000, 'paired audit event');
     const ring = await hub('ring', 'front-door');
     assert.equal(ring.code, 0, ring.stderr);
-    assert.match(ring.stdout, /"ok":true/);
+    assert.match(ring.stdout, /^\{"device":"front-door","ok":true/, 'the result is the first line');
+    assert.equal(ring.stderr, '', 'a command that works prints nothing else');
   });
 
   test('after a plain pair, `mute` works as documented: the owner key signs what the hub key (Operate) may not', async () => {

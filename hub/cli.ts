@@ -3,7 +3,13 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
-import { createLogger, type Logger } from '../common/logger.js';
+import {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  parseLogFormat,
+} from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import {
   ageRecipientProblem,
@@ -87,6 +93,9 @@ options:
   --role ROLE        keys add: the new key's role
   --seconds N        open-pairing: how long (30-600, default 180)
   --as owner|hub     sign with the owner key or the hub key
+  --log-format F     pretty, json or auto (default: pretty on a terminal); also DOORBELL_LOG_FORMAT.
+                     Commands log only warnings and errors (watch: also connections);
+                     DOORBELL_LOG_LEVEL=info shows more
   -h, --help         this help
   -V, --version      print the version`;
 
@@ -107,6 +116,7 @@ const OPTIONS = {
   role: { type: 'string' },
   seconds: { type: 'string', default: '180' },
   as: { type: 'string' },
+  'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -171,7 +181,14 @@ async function main(argv: string[]): Promise<number> {
     tls: { ca: values.ca, cert: values.cert, key: values.key },
     json: values.json,
     timeoutMs,
-    logger: createLogger({ name: 'doorbell-hub', level: values.json ? 'warn' : 'info' }),
+    // One-shot commands print their result and nothing ahead of it; watch also says when it connects.
+    logger: createLogger({
+      name: 'doorbell-hub',
+      level:
+        (process.env.DOORBELL_LOG_LEVEL as LogLevel | undefined) ??
+        (command === 'watch' && !values.json ? 'info' : 'warn'),
+      format: logFormat(values['log-format']),
+    }),
   };
   // Footage recipients are checked before anything is signed, published or created:
   // a secret key pasted here must never leave this machine.
@@ -312,6 +329,25 @@ async function watch(ctx: Context): Promise<number> {
   return 0;
 }
 
+/**
+ * Shown when the first doorbell is paired with the owner key: it is the only key that can
+ * manage the doorbell's keys, and a lost one means a factory reset.
+ */
+function ownerKeyNotice(path: string): string {
+  const rule = '='.repeat(78);
+  return (
+    `\n${rule}\n` +
+    '  BACK UP THE OWNER KEY NOW\n\n' +
+    `  ${path}\n\n` +
+    '  This new key is the only one that can add or remove keys, change roles and\n' +
+    '  footage recipients, open the pairing window and update the firmware of the\n' +
+    '  doorbells paired with it. Without it, the only way back is a factory reset\n' +
+    '  of each doorbell. Copy it somewhere offline (an encrypted USB stick, a\n' +
+    '  password manager); anyone holding it controls your doorbells.\n' +
+    `${rule}\n\n`
+  );
+}
+
 /** What to do after a refused pairing, by the refusal's kind. */
 function pairingNextStep(errorKind: string): string | undefined {
   if (errorKind === 'PAIRING_WINDOW_CLOSED')
@@ -322,6 +358,16 @@ function pairingNextStep(errorKind: string): string | undefined {
   if (errorKind === 'PAIRING_PROOF_INVALID')
     return 'check the code: it must be the one `npm run doorbell -- identity` prints on this doorbell, copied whole';
   return undefined;
+}
+
+/** `--log-format`, as a usage error when it is not a format. */
+function logFormat(text: string | undefined): LogFormat | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseLogFormat(text);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** `--as owner|hub`, as a usage error when it is neither. */
@@ -459,8 +505,9 @@ async function pair(
   code: PairingCode,
   options: { hubRole: doorbell.v1.Role | undefined; recipients: string[]; ownerLabel: string },
 ): Promise<number> {
-  const { key: owner, created } = await loadOrCreateSigningKey(ownerKeyPath(ctx.stateDir));
-  if (created) ctx.logger.info({ path: ownerKeyPath(ctx.stateDir) }, 'created the owner key: back it up');
+  const { key: owner } = await loadOrCreateSigningKey(ownerKeyPath(ctx.stateDir));
+  // The first doorbell paired is when the owner key starts to matter: say so then.
+  const firstDoorbell = (await loadDevices(ctx.stateDir)).size === 0;
   const hub =
     options.hubRole === undefined ? undefined : (await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir))).key;
   const ownerCounters = await CounterStore.open(ownerCounterPath(ctx.stateDir));
@@ -491,6 +538,7 @@ async function pair(
       ctx.logger,
     );
     await addDevice(ctx.stateDir, code.deviceId, publicKeyToText(paired.deviceKey), true, paired.keyEpoch);
+    if (firstDoorbell) process.stderr.write(ownerKeyNotice(ownerKeyPath(ctx.stateDir)));
     const hubEntry = hub && paired.keys.keys.find((k) => k.keyId === hub.keyId);
     if (hubEntry && isRole(hubEntry.role))
       await setDeviceHubRole(ctx.stateDir, code.deviceId, roleName(hubEntry.role));
