@@ -21,7 +21,8 @@ commands:
   factory-reset  wipe keys, enrolled owners, counters and stored clips (asks first)
 
 options:
-  --config FILE      JSON configuration (see docs/architecture.md); defaults apply without one
+  --config FILE      JSON configuration (comments allowed); doorbell.example.json in the
+                     source is a complete annotated one. Defaults apply without one
   --broker URL       MQTT broker, e.g. mqtt://127.0.0.1:1883 (overrides the file)
   --state-dir DIR    keys, counters and sockets (overrides the file)
   --hal sim|linux    hardware backend (overrides the file)

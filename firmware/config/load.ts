@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import type { z } from 'zod';
 import { type DoorbellConfig, doorbellConfigSchema } from './schema.js';
 
@@ -47,13 +48,29 @@ export async function loadConfigFile(path: string, overrides: ConfigOverrides = 
     ]);
   }
   const text = await readFile(path, 'utf8');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(path, [{ path: '', message: `not valid JSON: ${(err as Error).message}` }]);
+  return parseConfig(parseConfigText(text, path), path, overrides);
+}
+
+/**
+ * JSON, with `//` and `/* *\/` comments allowed (as in doorbell.example.json);
+ * every syntax error is listed with its line and column.
+ */
+export function parseConfigText(text: string, source: string): unknown {
+  const errors: ParseError[] = [];
+  const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: false, disallowComments: false });
+  if (errors.length > 0) {
+    throw new ConfigError(
+      source,
+      errors.slice(0, 10).map((e) => {
+        const before = text.slice(0, e.offset).split('\n');
+        return {
+          path: '',
+          message: `not valid JSON: ${printParseErrorCode(e.error)} at line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`,
+        };
+      }),
+    );
   }
-  return parseConfig(raw, path, overrides);
+  return raw;
 }
 
 /** Validates a parsed config object, with flags applied on top; lists every problem. */

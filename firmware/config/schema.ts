@@ -23,6 +23,15 @@ const brokerUrl = z
  * The board daemon's configuration. This schema is the only definition:
  * the `DoorbellConfig` type is derived from it, so the two cannot drift.
  */
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A `media` section that says which camera to use: recording is then what the owner wants. */
+function namesACamera(media: Record<string, unknown>): boolean {
+  return isObject(media.camera) && media.camera.source !== undefined;
+}
+
 export const doorbellConfigSchema = z
   .object({
     /** Defaults to `doorbell-<first 8 hex digits of the identity key id>`. */
@@ -118,20 +127,25 @@ export const doorbellConfigSchema = z
     /**
      * The camera half: a supervised media worker records pre-roll clips on
      * presses and motion, encrypted to the owner's footage recipients (those
-     * enrolled by pairing plus `store.recipients`). Off by default; ringing
-     * never depends on it.
+     * enrolled by pairing plus `store.recipients`). On when the config names a
+     * camera (`media.camera.source`), off otherwise, unless `enabled` says;
+     * ringing never depends on it.
      */
     media: z
-      .object({
-        enabled: z.boolean().default(false),
-        camera: mediaConfigSchema.prefault({}),
-        motion: motionConfigSchema.prefault({}),
-        /** Whether motion starts a clip (presses always do). */
-        recordMotion: z.boolean().default(true),
-        /** `dir` defaults to `<stateDir>/clips`. */
-        store: storeConfigSchema.prefault({}),
-      })
-      .strict()
+      .preprocess(
+        (v) => (isObject(v) && v.enabled === undefined ? { ...v, enabled: namesACamera(v) } : v),
+        z
+          .object({
+            enabled: z.boolean().default(false),
+            camera: mediaConfigSchema.prefault({}),
+            motion: motionConfigSchema.prefault({}),
+            /** Whether motion starts a clip (presses always do). */
+            recordMotion: z.boolean().default(true),
+            /** `dir` defaults to `<stateDir>/clips`. */
+            store: storeConfigSchema.prefault({}),
+          })
+          .strict(),
+      )
       .prefault({}),
     log: z
       .object({
