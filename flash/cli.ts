@@ -22,7 +22,16 @@ import {
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { isBundleError, keyMap, openFileSource, verifyBundle } from './manifest.js';
 import { devKeyPath } from './release.js';
-import { type BoardTrust, commit, installToInactiveSlot, SlotError, switchToTrial } from './slots.js';
+import {
+  type BoardTrust,
+  commit,
+  inactiveSlot,
+  installToInactiveSlot,
+  readBootState,
+  SlotError,
+  type SlotName,
+  switchToTrial,
+} from './slots.js';
 
 const USAGE = `usage: doorbell-flash <command> [options]
 
@@ -212,11 +221,28 @@ async function flashCommand(values: Values): Promise<number> {
     );
   }
   const trust = await trustFrom(values, hardware);
-  const options = { trust, onProgress: report };
+  const before = await readBootState(root);
+  const where: FlashInFlight = {
+    root,
+    phase: 'verify',
+    committed: before.committed,
+    slot: inactiveSlot(before),
+  };
+  flashInFlight = where;
+  const options = {
+    trust,
+    onProgress: (phase: string, done: number, total: number) => {
+      if (phase === 'write') where.phase = 'write';
+      report(phase, done, total);
+    },
+  };
   const installed = await installToInactiveSlot(root, values.bundle, options);
+  where.slot = installed.slot;
+  where.phase = 'switch';
   await switchToTrial(root, installed.slot, options);
   // Flashing is a deliberate act with the board in hand: the new slot is committed at once.
   await commit(root, options);
+  where.phase = 'board';
   await writeBoardFiles(root, {
     hardware,
     releaseKeys: trust.texts,
@@ -225,6 +251,7 @@ async function flashCommand(values: Values): Promise<number> {
     slot: installed.slot,
     development: trust.allowDevelopment,
   });
+  flashInFlight = undefined;
   const m = installed.manifest;
   process.stdout.write(
     `flashed ${m.hardware} ${m.version} (security counter ${m.securityCounter}) into slot ${installed.slot} of ${root}\n` +
@@ -297,6 +324,41 @@ async function flashOverSsh(values: Values): Promise<number> {
   });
 }
 
+/** Where a flash into a directory is, for the message when it is interrupted. */
+interface FlashInFlight {
+  root: string;
+  phase: 'verify' | 'write' | 'switch' | 'board';
+  /** The slot being written (the inactive one). */
+  slot: SlotName;
+  /** The slot the board booted before this flash, if any. */
+  committed: SlotName | null;
+}
+
+let flashInFlight: FlashInFlight | undefined;
+
+/**
+ * What an interrupted flash left on the target. Every step writes aside and
+ * renames, so the target is always in one of these states, and running the
+ * same command again finishes the flash from any of them.
+ */
+function interruptedFlashMessage(f: FlashInFlight): string {
+  const again = 'Run the same command again to finish the flash.';
+  const before =
+    f.committed === null
+      ? 'there was no bootable slot on it before, and there is none yet'
+      : `the board still boots slot ${f.committed}, as before`;
+  switch (f.phase) {
+    case 'verify':
+      return `interrupted while verifying the bundle: nothing was written to ${f.root}.`;
+    case 'write':
+      return `interrupted while writing slot ${f.slot} of ${f.root}: ${before}; the half-written slot is set aside and rewritten. ${again}`;
+    case 'switch':
+      return `interrupted while switching ${f.root} to slot ${f.slot}: it boots either slot ${f.slot} (complete and verified) or ${f.committed === null ? 'nothing' : `slot ${f.committed}`}. ${again}`;
+    case 'board':
+      return `interrupted after slot ${f.slot} of ${f.root} was committed, while writing the board files (systemd unit, release keys, hardware): they may be incomplete. ${again}`;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   if (wantsVersion(argv)) {
     process.stdout.write(versionLine('doorbell-flash'));
@@ -350,6 +412,19 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`doorbell-flash: ${err instanceof Error ? err.message : String(err)}\n`);
     return code ? EXIT.target : EXIT.failure;
   }
+}
+
+// Ctrl-C (or a stop) while flashing a directory: say what state the target is in.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const) {
+  process.on(signal, () => {
+    if (flashInFlight !== undefined)
+      process.stderr.write(`\ndoorbell-flash: ${interruptedFlashMessage(flashInFlight)}\n`);
+    process.exit(code);
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -19,7 +19,8 @@ import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js
 import { loadBoardTrust } from './board.js';
 import { EXIT } from './exit-codes.js';
 import { buildBundle, HEADER_BYTES, MAX_BUNDLE_BYTES } from './manifest.js';
-import { type Run, run, snapshot, unpack } from './test-helpers.js';
+import { readBootState } from './slots.js';
+import { REPO, type Run, run, snapshot, unpack } from './test-helpers.js';
 
 describe('doorbell-flash on the real bundle', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flash-e2e-'));
@@ -110,6 +111,54 @@ describe('doorbell-flash on the real bundle', () => {
     assert.ok(status.length > 64);
     await daemon.stop();
     assert.equal(daemon.child.exitCode, 0, daemon.output());
+  });
+
+  it('Ctrl-C while flashing says what state the target is in, and the same command run again finishes it', async () => {
+    const target = join(dir, 'interrupted');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO, 'flash/cli.ts'), ...flashArgs(target)],
+      {
+        cwd: REPO,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.stdout.resume();
+    // Interrupt as soon as it starts writing the slot (its progress says so), as a user's Ctrl-C would.
+    await new Promise<void>((resolveWrite, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/^write \d+%$/m.test(stderr)) resolveWrite();
+      });
+      void exited.then(() => reject(new Error(`the flash ended before writing: ${stderr}`)));
+    });
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    const said = /doorbell-flash: (interrupted [^\n]*)/.exec(stderr)?.[1] ?? '';
+    assert.match(said, /Run the same command again to finish the flash\.$/, stderr);
+    const state = await readBootState(target);
+    if (said.startsWith('interrupted while writing slot a')) {
+      assert.match(said, /there was no bootable slot on it before, and there is none yet/);
+      assert.equal(state.committed, null, 'what it says is what is on disk');
+    } else {
+      // The signal landed after the slot was written (a fast disk): then it says so.
+      assert.match(said, /switching .* to slot a|after slot a of .* was committed/);
+    }
+    const again = await run('flash/cli.ts', flashArgs(target), env);
+    assert.equal(again.code, 0, again.stderr);
+    const selector = await new Promise<Run>((res) =>
+      execFile(
+        process.execPath,
+        [join(target, 'slots', 'boot-select.js'), '--root', target],
+        (err, stdout, stderr2) => res({ code: err ? 1 : 0, stdout, stderr: stderr2 }),
+      ),
+    );
+    assert.equal(selector.code, 0, selector.stderr);
+    assert.equal((JSON.parse(selector.stdout) as { mode: string }).mode, 'committed');
+    assert.equal((await loadBoardTrust(target)).hardware, HW, 'the board files are complete');
   });
 
   it('systemd-analyze verify accepts the rendered unit', async () => {
