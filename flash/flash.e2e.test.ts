@@ -6,6 +6,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -13,8 +14,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../bench/boot.js';
-import { loadSigningKey, publicKeyToText, type SigningKey } from '../proto/keys.js';
+import { silentLogger } from '../common/logger.js';
+import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
+import { loadOrCreateSigningKey, loadSigningKey, publicKeyToText, type SigningKey } from '../proto/keys.js';
+import { observeDevices } from '../test-support/hub-observer.js';
 import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { loadBoardTrust } from './board.js';
 import { EXIT } from './exit-codes.js';
@@ -159,6 +164,99 @@ describe('doorbell-flash on the real bundle', () => {
     assert.equal(selector.code, 0, selector.stderr);
     assert.equal((JSON.parse(selector.stdout) as { mode: string }).mode, 'committed');
     assert.equal((await loadBoardTrust(target)).hardware, HW, 'the board files are complete');
+  });
+
+  it('a flashed board with a camera records: started as its unit starts it, a press yields a clip the owner can play', async () => {
+    assert.ok(broker);
+    const root = join(dir, 'camera-board');
+    const flashed = await run('flash/cli.ts', flashArgs(root), env);
+    assert.equal(flashed.code, 0, flashed.stderr);
+    const slot = join(root, 'slots', 'a');
+    const shipped = snapshot(slot).map((l) => l.slice(slot.length + 1).split(' ')[0]);
+    assert.ok(shipped.includes('worker/main.js'), 'the media worker is in the slot');
+    assert.ok(
+      shipped.includes('node_modules/gstreamer-superficial/build/Release/gstreamer-superficial.node'),
+    );
+    // The owner's config, as a user writes it: a camera (the generated test picture here).
+    const ownerKey = join(dir, 'owner-age.txt');
+    await promisify(execFile)('age-keygen', ['-o', ownerKey]);
+    const recipient = (await promisify(execFile)('age-keygen', ['-y', ownerKey])).stdout.trim();
+    const state = join(root, 'state');
+    const socket = join(dir, 'camera-board.sock');
+    writeFileSync(
+      join(root, 'etc', 'doorbell', 'config.json'),
+      JSON.stringify({
+        deviceId: 'camera-board',
+        broker: { url: broker.url },
+        hal: { backend: 'sim', sim: { socket } },
+        media: {
+          camera: {
+            source: { kind: 'test' },
+            width: 160,
+            height: 120,
+            fps: 10,
+            bitrateKbps: 200,
+            segmentS: 1,
+            prerollS: 1,
+            postrollS: 1,
+            ringDir: join('/dev/shm', `doorbell-flash-e2e-${process.pid}`),
+          },
+          recordMotion: false,
+          store: { recipients: [recipient] },
+        },
+      }),
+    );
+    const { key: deviceKey } = await loadOrCreateSigningKey(join(state, 'identity.pem'));
+    const hub = observeDevices(broker.url, new Map([['camera-board', deviceKey]]), silentLogger());
+    // The unit's own command lines (flash --install-path is the directory itself).
+    const unit = readFileSync(join(root, 'etc', 'systemd', 'doorbell.service'), 'utf8');
+    const line = (name: string) => (new RegExp(`^${name}=(.*)$`, 'm').exec(unit)?.[1] ?? '').split(' ');
+    const [node = '', ...pre] = line('ExecStartPre');
+    const selected = await promisify(execFile)(node, pre);
+    assert.match(selected.stdout, /"slot":"a"/);
+    const [node2 = '', ...args] = line('ExecStart');
+    const daemon = spawn(node2, args, {
+      env: { ...process.env, DOORBELL_ROOT: root, DOORBELL_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    daemon.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    daemon.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    const gone = new Promise((r) => daemon.once('exit', r));
+    let wires: WireClient | undefined;
+    try {
+      await hub.log.waitFor((e) => e.event.mediaHealth?.state === 'pipeline-up', 60_000, 'the pipeline up');
+      wires = await connectWires(socket);
+      await wires.press(100);
+      const recorded = await hub.log.waitFor((e) => e.event.kind === 'clipRecorded', 60_000, 'a clip');
+      const id = recorded.event.clipRecorded?.clipId ?? '';
+      const clips = join(state, 'clips');
+      const file = readdirSync(clips).find((f) => f.startsWith(`${id}_`) && f.endsWith('.age'));
+      assert.ok(file, `the clip ${id} is stored`);
+      const mp4 = join(dir, 'camera-board.mp4');
+      await promisify(execFile)('age', ['-d', '-i', ownerKey, '-o', mp4, join(clips, file)]);
+      const probe = await promisify(execFile)('ffprobe', [
+        '-v',
+        'error',
+        '-show_entries',
+        'stream=codec_name',
+        '-of',
+        'csv=p=0',
+        mp4,
+      ]);
+      assert.equal(probe.stdout.trim(), 'h264', 'ffprobe reads an H.264 clip');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nthe daemon said:\n${output}`);
+    } finally {
+      await wires?.close();
+      daemon.kill('SIGTERM');
+      await gone;
+      await hub.stop();
+    }
   });
 
   it('systemd-analyze verify accepts the rendered unit', async () => {

@@ -12,10 +12,11 @@ import { loadOrCreateSigningKey, loadSigningKey, type SigningKey } from '../prot
 export const REPO = resolve(import.meta.dirname, '..');
 
 /**
- * Packages the daemon loads at run time that are not bundled: onoff (loaded
- * lazily by the linux HAL) and its dependencies, including the native epoll
- * addon. serialport (test rig) and gstreamer-superficial (the media worker,
- * not started yet) are not loaded by the daemon and are not shipped.
+ * Packages loaded at run time that are not bundled: onoff (loaded lazily by the
+ * linux HAL) and its dependencies, including the native epoll addon, and
+ * gstreamer-superficial, the media worker's GStreamer binding (a native addon
+ * linked against the board's libgstreamer-1.0). serialport (test rig only) is
+ * not shipped.
  */
 const RUNTIME_PACKAGES: Record<string, { files: string[]; addons?: string[] }> = {
   onoff: { files: ['package.json', 'onoff.js', 'LICENSE'] },
@@ -23,7 +24,14 @@ const RUNTIME_PACKAGES: Record<string, { files: string[]; addons?: string[] }> =
   epoll: { files: ['package.json', 'epoll.js', 'LICENSE'], addons: ['build/Release/epoll.node'] },
   bindings: { files: ['package.json', 'bindings.js', 'LICENSE.md'] },
   'file-uri-to-path': { files: ['package.json', 'index.js', 'LICENSE'] },
+  'gstreamer-superficial': {
+    files: ['package.json', 'LICENSE'],
+    addons: ['build/Release/gstreamer-superficial.node'],
+  },
 };
+
+/** The media worker, where MediaSupervisor looks for it: `worker/main.js` next to the daemon. */
+export const MEDIA_WORKER_FILE = 'worker/main.js';
 
 /** ELF e_machine -> Node's arch name. */
 const ELF_MACHINES: Record<number, string> = { 62: 'x64', 183: 'arm64', 40: 'arm', 3: 'ia32' };
@@ -106,6 +114,9 @@ export async function buildFirmwareBundle(options: BundleBuildOptions): Promise<
       write: false,
       outfile: 'out.js',
       external: Object.keys(RUNTIME_PACKAGES),
+      // Packages' ES module builds where they have one: a UMD build's dynamic require()s
+      // (jsonc-parser's) cannot be followed by the bundler.
+      mainFields: ['module', 'main'],
       // Bundled CommonJS packages call require() for Node's built-ins.
       banner: {
         js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
@@ -122,6 +133,7 @@ export async function buildFirmwareBundle(options: BundleBuildOptions): Promise<
   const files: BundleInputFile[] = [
     { path: DAEMON_FILE, data: await bundled('firmware/cli.ts'), executable: true },
     { path: BOOT_SELECT_FILE, data: await bundled('flash/boot-select.ts'), executable: true },
+    { path: MEDIA_WORKER_FILE, data: await bundled('media/worker/main.ts') },
     { path: UNIT_TEMPLATE_FILE, data: await readFile(join(REPO, 'flash', 'doorbell.service')) },
   ];
   const config = defaultConfigFor(options.hardware);
