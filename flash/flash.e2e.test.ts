@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import {
   closeSync,
+  copyFileSync,
   ftruncateSync,
   mkdirSync,
   mkdtempSync,
@@ -19,6 +20,7 @@ import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../benc
 import { silentLogger } from '../common/logger.js';
 import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
 import { loadOrCreateSigningKey, loadSigningKey, publicKeyToText, type SigningKey } from '../proto/keys.js';
+import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { observeDevices } from '../test-support/hub-observer.js';
 import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { loadBoardTrust } from './board.js';
@@ -40,18 +42,32 @@ describe('doorbell-flash on the real bundle', () => {
   const mounts: string[] = [];
 
   before(async () => {
-    const keyPath = join(dir, 'keys', 'release.pem');
-    const keygen = await run('flash/cli.ts', ['keygen', '--out', keyPath], env);
-    assert.equal(keygen.code, 0, keygen.stderr);
+    // The release key and the bundle, made with the commands of the README and docs/flashing.md as
+    // written, in a home directory of the test's own.
+    const home = { ...env, HOME: dir };
+    const keygenDoc = docCommand('README.md', 'npm run doorbell-flash -- keygen');
+    assert.equal(docCommand('docs/flashing.md', 'npm run doorbell-flash -- keygen').text, keygenDoc.text);
+    const keygen = runDocCommand(keygenDoc.text, { env: home });
+    assert.equal(await keygen.exited(60_000), 0, keygen.stderr);
+    const keyPath = join(dir, 'keys', 'doorbell-release.pem');
     key = await loadSigningKey(keyPath);
     pub = publicKeyToText(key);
     assert.match(keygen.stdout, new RegExp(pub));
     const again = await run('flash/cli.ts', ['keygen', '--out', keyPath], env);
     assert.equal(again.code, 1, 'keygen never overwrites a key');
-    const built = await run('scripts/bundle.ts', ['--key', keyPath, '--out', join(dir, 'fw.bundle')], env);
-    assert.equal(built.code, 0, built.stderr);
-    bundlePath = built.stdout.trim().split('\n').at(-1) ?? '';
-    assert.equal(bundlePath, join(dir, 'fw.bundle'), 'the last line is the bundle path');
+    const bundleDoc = docCommand('README.md', 'npm run bundle -- --key ~/keys/doorbell-release.pem');
+    assert.equal(docCommand('docs/flashing.md', 'npm run bundle -- --key ~/keys/').text, bundleDoc.text);
+    const built = runDocCommand(bundleDoc.text, { env: home });
+    assert.equal(await built.exited(120_000), 0, built.stderr);
+    const printed = built.stdout.trim().split('\n').at(-1) ?? '';
+    assert.equal(
+      printed,
+      join(REPO, 'dist', 'bundles', 'open-doorbell-0.1.0-sim-x64.bundle'),
+      'the last line is its path',
+    );
+    bundlePath = join(dir, 'fw.bundle');
+    copyFileSync(printed, bundlePath);
+    rmSync(printed);
     bundle = readFileSync(bundlePath);
     broker = await startMosquitto();
   });
@@ -79,10 +95,29 @@ describe('doorbell-flash on the real bundle', () => {
     ...extra,
   ];
 
-  it('verify prints the manifest of a good bundle', async () => {
-    const r = await run('flash/cli.ts', ['verify', '--bundle', bundlePath, '--release-pubkey', pub], env);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /ok: open-doorbell\/sim-x64 0\.1\.0, security counter 1\n/);
+  it('verify, run as docs/flashing.md writes it, prints what the docs show for a good bundle', async () => {
+    const documented = docCommand('docs/flashing.md', 'npm run doorbell-flash -- verify');
+    const r = runDocCommand(withValues(documented, { FILE: bundlePath, 'ed25519:...': pub }), { env });
+    assert.equal(await r.exited(60_000), 0, r.stderr);
+    const printed = r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('> '));
+    // The docs' example output, with the parts that differ per bundle (hardware, key, expiry, count) as patterns.
+    const flashing = readFileSync(join(REPO, 'docs', 'flashing.md'), 'utf8');
+    const example =
+      /for a good bundle it prints[^`]*```text\n([^`]*)```/.exec(flashing)?.[1]?.trim().split('\n') ?? [];
+    assert.equal(example.length, 2, 'the docs show the output');
+    assert.equal(printed.length, example.length, r.stdout);
+    const shape = (line: string) =>
+      new RegExp(
+        `^${line
+          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+          .replace('open-doorbell/rpi-arm64', '[a-z0-9-]+/[a-z0-9-]+')
+          .replace(/[0-9a-f]{16}/, '[0-9a-f]{16}')
+          .replace(/\d{4}-\d\d-\d\dT[\d:]+\\\.\d{3}Z/, '\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z')
+          .replace(/\d+ files/, '\\d+ files')}$`,
+      );
+    for (const [i, line] of example.entries()) assert.match(printed[i] ?? '', shape(line));
+    assert.match(printed[0] ?? '', /^ok: open-doorbell\/sim-x64 0\.1\.0, security counter 1$/);
+    assert.match(printed[1] ?? '', new RegExp(`^signed by ${key.keyId}, `));
   });
 
   let root = '';

@@ -26,10 +26,13 @@ test('the README install steps put doorbell, doorbell-hub, doorbell-flash and do
     const prefix = join(dir, 'prefix');
     const env = { npm_config_prefix: prefix };
 
-    for (const prefixText of ['npm run build', 'npm install -g .']) {
-      const step = runDocCommand(docCommand('README.md', prefixText).text, { cwd: checkout, env });
+    for (const documented of [
+      docCommand('README.md', 'npm run build'),
+      docCommand('README.md', 'npm install -g .'),
+    ]) {
+      const step = runDocCommand(documented.text, { cwd: checkout, env });
       const code = await step.exited(120_000);
-      assert.equal(code, 0, `${prefixText}: ${step.stderr}`);
+      assert.equal(code, 0, `${documented.text}: ${step.stderr}`);
     }
 
     const path = `${join(prefix, 'bin')}:${process.env.PATH ?? ''}`;

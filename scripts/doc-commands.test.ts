@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  commandsIn,
+  type DocCommand,
+  docCommands,
+  documentedFiles,
+  REPO,
+  withValues,
+  words,
+} from '../test-support/doc-commands.js';
+
+/** Commands of the operating system, not of this project: the docs may show them without a test. */
+const SYSTEM = new Set(['sudo', 'apt-get', 'git', 'systemctl', 'printf']);
+
+/** The project's executables: the docs show them as `npm run NAME -- ...`, which works without installing. */
+const BARE = ['doorbell', 'doorbell-hub', 'doorbell-flash', 'doorbell-rig'];
+
+/**
+ * Documented commands no test runs yet, by file and text: the list may only shrink. A
+ * command added to the docs without a test fails below, and so does one taken off this
+ * list's docs or claimed by a test while still listed.
+ */
+const NOT_YET_RUN: ReadonlyArray<readonly [string, string]> = [
+  ['README.md', 'npm run doorbell -- run --config doorbell.json'],
+  ['README.md', 'npm run doorbell -- identity --config doorbell.json'],
+  ['README.md', 'npm run doorbell-hub -- pair --code odb1:... --recipient age1...'],
+  ['README.md', 'npm run doorbell-hub -- watch --broker mqtt://hub.local:1883'],
+  ['README.md', 'npm run doorbell-hub -- ring front-door'],
+  ['README.md', 'npm run doorbell-hub -- keys front-door'],
+  ['README.md', 'make -C scripts/broker/plugin'],
+  [
+    'README.md',
+    'node --import tsx scripts/broker/make-broker-config.ts --out /etc/mosquitto/doorbell --device front-door --device back-door --hub hub --host 0.0.0.0 --port 8883 --server-name hub.local',
+  ],
+  ['README.md', 'mosquitto -c /etc/mosquitto/doorbell/mosquitto.conf'],
+  [
+    'README.md',
+    'npm run doorbell-hub -- watch --broker mqtts://hub.local:8883 --ca /etc/mosquitto/doorbell/ca.crt --cert /etc/mosquitto/doorbell/hub-hub.crt --key /etc/mosquitto/doorbell/hub-hub.key',
+  ],
+  [
+    'README.md',
+    'node --import tsx scripts/broker/make-broker-config.ts --out /etc/mosquitto/doorbell --revoke front-door',
+  ],
+  [
+    'README.md',
+    'npm run doorbell-flash -- flash --bundle dist/bundles/open-doorbell-0.1.0-rpi-arm64.bundle --target ssh://pi@front-door.local --hardware open-doorbell/rpi-arm64 --release-pubkey ed25519:...',
+  ],
+  [
+    'README.md',
+    'npm run doorbell-hub -- ota push dist/bundles/open-doorbell-0.2.0-rpi-arm64.bundle front-door',
+  ],
+  ['docs/flashing.md', 'npm run bundle'],
+  [
+    'docs/flashing.md',
+    'npm run bundle -- --key /path/outside/repo/release.pem --hardware open-doorbell/rpi-arm64',
+  ],
+  [
+    'docs/flashing.md',
+    'npm run doorbell-flash -- flash --bundle FILE --target /mnt/sdcard/opt/doorbell --hardware open-doorbell/rpi-arm64 --release-pubkey ed25519:... [--install-path /opt/doorbell] [--node /usr/bin/node]',
+  ],
+  [
+    'docs/flashing.md',
+    'npm run doorbell-flash -- flash --bundle FILE --target ssh://pi@doorbell.local/opt/doorbell --hardware ... --release-pubkey ...',
+  ],
+  ['test-rig/README.md', 'npm run rig -- run --emulate --suite full'],
+  [
+    'test-rig/README.md',
+    'npm run rig -- run --emulate --suite smoke --latency-ms 20 --jitter-ms 10 --corrupt-rate 0.01 --seed 7',
+  ],
+  ['test-rig/README.md', 'npm run rig -- emulate'],
+  [
+    'test-rig/README.md',
+    'npm run rig -- run --port /dev/ttyACM0 --suite full --broker mqtt://hub:1883 --device-id front-door --device-key ed25519:...',
+  ],
+  ['test-rig/README.md', 'npm run rig -- list --vid 2e8a --pid 000a'],
+];
+
+const all = (): DocCommand[] => documentedFiles().flatMap((f) => docCommands(f));
+const where = (c: DocCommand): string => `${c.file}:${c.line}: ${c.text}`;
+
+/** Every `docCommand('file', 'prefix')` call in the tests and their helpers. */
+function claims(): { file: string; prefix: string; in: string }[] {
+  const out: { file: string; prefix: string; in: string }[] = [];
+  const dirs = [
+    'hal',
+    'firmware',
+    'proto',
+    'hub',
+    'media',
+    'flash',
+    'board',
+    'test-rig',
+    'scripts',
+    'bench',
+    'common',
+    'test-support',
+  ];
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(join(REPO, dir), { recursive: true, encoding: 'utf8' });
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.ts') || name.includes('node_modules')) continue;
+      const path = `${dir}/${name}`;
+      if (path === 'test-support/doc-commands.ts' || path === 'scripts/doc-commands.test.ts') continue;
+      const text = readFileSync(join(REPO, path), 'utf8');
+      for (const m of text.matchAll(/docCommand\(\s*'([^']+)',\s*'([^']+)'/g)) {
+        out.push({ file: m[1] as string, prefix: m[2] as string, in: path });
+      }
+    }
+  }
+  return out;
+}
+
+test('every project command in the docs is run, as written, by a test', () => {
+  const taken = claims();
+  // `npm test` is what CI runs, as written.
+  if (/^npm test$/m.test(readFileSync(join(REPO, '.ci/run'), 'utf8'))) {
+    taken.push({ file: 'README.md', prefix: 'npm test', in: '.ci/run' });
+  }
+  const untested = all().filter(
+    (c) =>
+      !SYSTEM.has(words(c.text)[0] ?? '') &&
+      !taken.some((t) => t.file === c.file && c.text.startsWith(t.prefix)),
+  );
+  const pending = new Set(NOT_YET_RUN.map(([file, text]) => `${file}: ${text}`));
+  assert.deepEqual(
+    untested.map(where).filter((w) => !pending.has(w.replace(/:\d+: /, ': '))),
+    [],
+    'take each with docCommand(file, prefix) in the test that runs it',
+  );
+  const stillListed = [...pending].filter((p) => !untested.some((c) => `${c.file}: ${c.text}` === p));
+  assert.deepEqual(stillListed, [], 'run now or gone from the docs: take these off NOT_YET_RUN');
+});
+
+test('every docCommand() in the tests finds exactly one documented command', () => {
+  const stale: string[] = [];
+  for (const t of claims()) {
+    const n = docCommands(t.file).filter((c) => c.text.startsWith(t.prefix)).length;
+    if (n !== 1) stale.push(`${t.in}: docCommand('${t.file}', '${t.prefix}') matches ${n} commands`);
+  }
+  assert.deepEqual(stale, []);
+});
+
+test('the docs run the executables through npm run, and every npm script they name exists', () => {
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const wrong: string[] = [];
+  for (const c of all()) {
+    const w = words(c.text);
+    if (BARE.includes(w[0] ?? '')) wrong.push(`${where(c)}  (write: npm run ${w[0]} -- ...)`);
+    for (let i = 0; i + 2 < w.length + 1; i++) {
+      if (
+        w[i] === 'npm' &&
+        w[i + 1] === 'run' &&
+        w[i + 2] !== undefined &&
+        !((w[i + 2] as string) in pkg.scripts)
+      ) {
+        wrong.push(`${where(c)}  (no npm script '${w[i + 2]}')`);
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('commands are read from sh blocks only, continuations joined and comments dropped', () => {
+  const md = [
+    '```sh',
+    'npm run doorbell -- run --config doorbell.json   # on the board',
+    'npm run doorbell-hub -- pair \\',
+    "  --code 'odb1:a b' --recipient age1...",
+    '# a comment line',
+    '```',
+    '```json',
+    '{ "not": "a command" }',
+    '```',
+  ].join('\n');
+  const found = commandsIn('x.md', md);
+  assert.deepEqual(
+    found.map((c) => [c.line, c.text]),
+    [
+      [2, 'npm run doorbell -- run --config doorbell.json'],
+      [3, "npm run doorbell-hub -- pair --code 'odb1:a b' --recipient age1..."],
+    ],
+  );
+  assert.deepEqual(words(found[1]?.text ?? ''), [
+    'npm',
+    'run',
+    'doorbell-hub',
+    '--',
+    'pair',
+    '--code',
+    'odb1:a b',
+    '--recipient',
+    'age1...',
+  ]);
+  assert.equal(withValues(found[1] as DocCommand, { 'age1...': 'age1xyz' }).endsWith('age1xyz'), true);
+  assert.throws(() => withValues(found[0] as DocCommand, { 'odb1:...': 'x' }), /is not in/);
+});
