@@ -4,11 +4,13 @@ import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import { createLogger, type LogFormat, parseLogFormat } from '../common/logger.js';
 import { createSdNotifier } from '../flash/sd-notify.js';
+import { HalError } from '../hal/errors.js';
 import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
 import { ConfigError, type ConfigOverrides, loadConfigFile, parseConfig } from './config/load.js';
 import type { DoorbellConfig } from './config/schema.js';
 import { runningDaemonPid, wipeState } from './factory-reset.js';
-import { deviceIdFor, identityPath, type RunningDoorbell, startDoorbell } from './root.js';
+import { deviceIdFor, identityPath, type RunningDoorbell, simSocketPath, startDoorbell } from './root.js';
+import { runSimAction, SIM_ACTIONS, type SimAction, SimNotRunningError } from './sim-cli.js';
 import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
 import { RESTART_EXIT_CODE } from './update/agent.js';
 
@@ -19,6 +21,10 @@ commands:
   identity       print this doorbell's id, key fingerprint and pairing code, as text and
                  as a QR code (creates the identity on first use); keep the code private
   factory-reset  wipe keys, enrolled owners, counters and stored clips (asks first)
+  sim press|hold|bounce|state
+                 drive the simulated board of a running \`doorbell run --hal sim\` (same
+                 --state-dir or --config): press (--ms, default 100), hold (--ms, default
+                 6000: opens pairing), bounce (--edges, default 6, --spacing-ms, default 2)
 
 options:
   --config FILE      JSON configuration (comments allowed); doorbell.example.json in the
@@ -45,9 +51,12 @@ const OPTIONS = {
   yes: { type: 'boolean' },
   'no-qr': { type: 'boolean' },
   'log-format': { type: 'string' },
+  ms: { type: 'string' },
+  edges: { type: 'string' },
+  'spacing-ms': { type: 'string' },
 } as const;
 
-const COMMANDS = ['run', 'identity', 'factory-reset'] as const;
+const COMMANDS = ['run', 'identity', 'factory-reset', 'sim'] as const;
 
 async function main(argv: string[]): Promise<number> {
   if (wantsVersion(argv)) {
@@ -61,8 +70,16 @@ async function main(argv: string[]): Promise<number> {
     if (!parsed.values.help && command !== undefined) {
       if (!(COMMANDS as readonly string[]).includes(command))
         throw unknownWord('doorbell', 'command', command, COMMANDS);
-      if (parsed.positionals.length > 1)
-        throw new CliUsageError('doorbell', `unexpected argument '${parsed.positionals[1]}'`);
+      const words = command === 'sim' ? 2 : 1;
+      if (command === 'sim') {
+        const action = parsed.positionals[1];
+        if (action === undefined)
+          throw new CliUsageError('doorbell', `sim needs an action: ${SIM_ACTIONS.join(', ')}`);
+        if (!(SIM_ACTIONS as readonly string[]).includes(action))
+          throw unknownWord('doorbell', 'sim action', action, SIM_ACTIONS);
+      }
+      if (parsed.positionals.length > words)
+        throw new CliUsageError('doorbell', `unexpected argument '${parsed.positionals[words]}'`);
     }
   } catch (err) {
     if (!(err instanceof CliUsageError)) throw err;
@@ -107,9 +124,50 @@ async function main(argv: string[]): Promise<number> {
       return identity(config, values['no-qr'] !== true);
     case 'factory-reset':
       return factoryReset(config, values.yes === true);
+    case 'sim':
+      return sim(config, positionals[1] as SimAction, values);
     default:
       return 2; // unreachable: checked above
   }
+}
+
+async function sim(
+  config: DoorbellConfig,
+  action: SimAction,
+  values: { ms?: string | undefined; edges?: string | undefined; 'spacing-ms'?: string | undefined },
+): Promise<number> {
+  const int = (name: string, text: string | undefined, min: number, max: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new CliUsageError(
+        'doorbell',
+        `--${name} must be an integer from ${min} to ${max}, got '${text.slice(0, 20)}'`,
+      );
+    }
+    return n;
+  };
+  let line: string;
+  try {
+    line = await runSimAction(simSocketPath(config), {
+      action,
+      ms: int('ms', values.ms, 1, 60_000),
+      edges: int('edges', values.edges, 1, 1_000),
+      spacingMs: int('spacing-ms', values['spacing-ms'], 1, 1_000),
+    });
+  } catch (err) {
+    if (err instanceof CliUsageError) {
+      process.stderr.write(err.line());
+      return 2;
+    }
+    if (err instanceof SimNotRunningError || err instanceof HalError) {
+      process.stderr.write(`doorbell: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  process.stdout.write(`${line}\n`);
+  return 0;
 }
 
 async function identity(config: DoorbellConfig, qr: boolean): Promise<number> {

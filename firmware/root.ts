@@ -60,6 +60,10 @@ export const FACTORY_RESET_BOOT_WINDOW_MS = 10_000;
 /** Where the identity key lives in a state directory. */
 export const identityPath = (stateDir: string): string => join(stateDir, 'identity.pem');
 
+/** Where the sim board's wires are served (`doorbell sim` connects there). */
+export const simSocketPath = (config: DoorbellConfig): string =>
+  config.hal.sim.socket ?? join(config.stateDir, 'sim-wires.sock');
+
 /** The device id: configured, or derived from the identity key. */
 export const deviceIdFor = (config: DoorbellConfig, key: SigningKey): string =>
   config.deviceId ?? `doorbell-${key.keyId.slice(0, 8)}`;
@@ -86,10 +90,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     role: roleFromName(config.trust.hubRole),
   }));
   const counters = await CounterStore.open(join(config.stateDir, 'event-counter'));
-  const simSocket =
-    config.hal.backend === 'sim'
-      ? (config.hal.sim.socket ?? join(config.stateDir, 'sim-wires.sock'))
-      : undefined;
+  const simSocket = config.hal.backend === 'sim' ? simSocketPath(config) : undefined;
   const hal = await createHal(config.hal, { logger, simSocketPath: simSocket });
 
   const signer = new EventSigner({

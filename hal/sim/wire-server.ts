@@ -45,7 +45,9 @@ export async function startWireServer(
     return run;
   };
 
-  const server = createServer((socket) => {
+  // Half-open: a client may shut down its side after its requests (`printf ... | socat -`);
+  // it still gets every answer, and the connection ends once they are sent.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     serveConnection(socket, { wires, logger, enqueue, signal: abort.signal });
@@ -101,6 +103,15 @@ function serveConnection(socket: Socket, deps: ConnectionDeps): void {
       socket.destroy();
     }
   };
+  let inputEnded = false;
+  /** After the client's end of input: end ours once no answer is outstanding (and nothing is watched). */
+  const finishIfDone = (): void => {
+    if (inputEnded && pending === 0 && unwatch.length === 0 && !socket.destroyed) socket.end();
+  };
+  socket.on('end', () => {
+    inputEnded = true;
+    finishIfDone();
+  });
   socket.on('error', (err) => deps.logger.debug({ err }, 'wire connection error'));
   socket.once('close', () => {
     for (const off of unwatch) off();
@@ -162,6 +173,7 @@ function serveConnection(socket: Socket, deps: ConnectionDeps): void {
           )
           .finally(() => {
             pending--;
+            finishIfDone();
           });
       }
     }
