@@ -2,6 +2,12 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { Backoff } from './backoff.js';
+import {
+  type BrokerCause,
+  type BrokerProblem,
+  classifyBrokerError,
+  describeBrokerProblem,
+} from './broker-errors.js';
 import type { Logger } from './logger.js';
 import { PacketSizeGuard } from './mqtt-frames.js';
 
@@ -60,6 +66,8 @@ export interface ConnectionEvents {
   /** The broker answered this connection's subscriptions (after every `connected`). */
   subscribed: [];
   disconnected: [reason: string];
+  /** Why connecting failed, classified (common/broker-errors.ts); on every failed attempt. */
+  problem: [BrokerProblem];
   message: [topic: string, payload: Buffer, packet: IPublishPacket];
 }
 
@@ -83,6 +91,7 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private isConnected = false;
+  private lastProblem: BrokerCause | undefined;
   /** Fails each publish of the current connection not yet settled (QoS 1: no PUBACK yet). */
   private readonly unsettled = new Set<(err: Error) => void>();
 
@@ -113,13 +122,22 @@ export class MqttConnection extends EventEmitter<ConnectionEvents> {
       // Small, latency-sensitive messages: do not let Nagle's algorithm hold them back.
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       this.isConnected = true;
+      this.lastProblem = undefined;
       this.backoff.reset();
       logger.info({ url: this.options.url }, 'mqtt connected');
       this.subscribe(client);
       this.emit('connected');
     });
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
-    client.on('error', (err) => logger.warn({ err: err.message }, 'mqtt error'));
+    client.on('error', (err) => {
+      const problem = classifyBrokerError(err, this.options.url);
+      // Said once per cause, not once per retry.
+      if (problem.cause !== this.lastProblem) {
+        logger.warn({ cause: problem.cause, err: err.message.slice(0, 300) }, describeBrokerProblem(problem));
+        this.lastProblem = problem.cause;
+      }
+      this.emit('problem', problem);
+    });
     client.on('close', () => {
       this.markDisconnected('connection closed');
       // mqtt.js keeps a QoS 1 publish of a closed connection waiting for a PUBACK that cannot

@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
+import { type BrokerProblem, describeBrokerProblem } from '../common/broker-errors.js';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import {
   createLogger,
@@ -26,8 +27,9 @@ import {
   validateDeviceId,
 } from '../proto/index.js';
 import { type CommandKind, isRole, ROLE_NAMES, roleName } from '../proto/roles.js';
+import { waitForBroker } from './broker-wait.js';
 import { hubClientId } from './client-id.js';
-import { type CommandBody, CommandTimeoutError } from './commander.js';
+import type { CommandBody } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { describeEvent, eventToJson } from './format.js';
 import {
@@ -323,9 +325,22 @@ async function watch(ctx: Context): Promise<number> {
   connection.start();
   // V8's compiler and GC helpers must not delay the events on their way in (see docs/architecture.md).
   const threads = lowerBackgroundThreads(ctx.logger);
-  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  // Until the first connection, a cause retrying cannot fix ends the watch with that cause;
+  // once connected, the watch waits out any outage.
+  const unreachable = new Promise<string>((resolve) => {
+    const onProblem = (p: BrokerProblem): void => {
+      if (p.permanent) resolve(describeBrokerProblem(p));
+    };
+    connection.on('problem', onProblem);
+    connection.once('connected', () => connection.off('problem', onProblem));
+  });
+  const ended = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM'), unreachable]);
   threads.stop();
   await connection.stop();
+  if (typeof ended === 'string') {
+    process.stderr.write(`doorbell-hub: cannot reach the broker at ${ctx.broker}: ${ended}\n`);
+    return 1;
+  }
   return 0;
 }
 
@@ -490,14 +505,7 @@ async function sendCommand(
 }
 
 async function waitConnected(ctx: Context, connection: MqttConnection): Promise<void> {
-  const connected = once(connection, 'connected');
-  const timeout = new Promise((_, reject) =>
-    setTimeout(
-      () => reject(new CommandTimeoutError(`cannot reach the broker at ${ctx.broker}`)),
-      ctx.timeoutMs,
-    ).unref(),
-  );
-  await Promise.race([connected, timeout]);
+  await waitForBroker(connection, ctx.broker, ctx.timeoutMs);
 }
 
 async function pair(

@@ -1,9 +1,9 @@
-import { once } from 'node:events';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import { CounterStore, type doorbell, loadOrCreateSigningKey, type VerifyKey } from '../proto/index.js';
+import { waitForBroker } from './broker-wait.js';
 import { hubClientId } from './client-id.js';
-import { type CommandBody, Commander, CommandTimeoutError } from './commander.js';
+import { type CommandBody, Commander } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { hubCounterPath, hubKeyPath, ownerCounterPath, ownerKeyPath, trackedKeyEpochs } from './hub-state.js';
 
@@ -70,22 +70,11 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
     await counters.flush();
   };
   connection.start();
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      once(connection, 'connected'),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new CommandTimeoutError(`cannot reach the broker at ${o.broker}`)),
-          o.connectTimeoutMs,
-        );
-      }),
-    ]);
+    await waitForBroker(connection, o.broker, o.connectTimeoutMs);
   } catch (err) {
     await close();
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
   return {
     commander,
