@@ -203,3 +203,44 @@ describe('the daemon as a process', () => {
     assert.equal(state, doorbell.v1.Status.State.OFFLINE, 'the will replaced the retained ONLINE status');
   });
 });
+
+test("a client certificate whose CN is not the device id is refused at start, naming both (openssl's certificate)", async () => {
+  const key = join(dir, 'cn.key');
+  const cert = join(dir, 'cn.crt');
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-subj',
+    '/CN=back-door',
+    '-days',
+    '1',
+  ]);
+  const config = join(dir, 'cn.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      deviceId: 'front-door',
+      stateDir: join(dir, 'cn-state'),
+      hal: { backend: 'sim' },
+      broker: { url: 'mqtts://127.0.0.1:8883', ca: cert, cert, key },
+    }),
+  );
+  const r = await runCli('firmware/cli.ts', ['run', '--config', config]);
+  assert.equal(r.code, 78, r.stderr);
+  assert.match(
+    r.stderr,
+    /broker\.cert \S+cn\.crt is for 'back-door', but this doorbell's deviceId is 'front-door'/,
+  );
+  assert.match(r.stderr, /device-front-door\.crt from make-broker-config/);
+  assert.match(r.stderr, /nothing was started/);
+  assert.ok(!existsSync(join(dir, 'cn-state', 'identity.pem')), 'nothing was created');
+});

@@ -6,6 +6,7 @@ import { createLogger, type LogFormat, parseLogFormat } from '../common/logger.j
 import { createSdNotifier } from '../flash/sd-notify.js';
 import { HalError } from '../hal/errors.js';
 import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
+import { certificateIdentityProblem } from './config/cert-identity.js';
 import { ConfigError, type ConfigOverrides, loadConfigFile, parseConfig } from './config/load.js';
 import type { DoorbellConfig } from './config/schema.js';
 import { runningDaemonPid, wipeState } from './factory-reset.js';
@@ -118,8 +119,14 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   switch (command) {
-    case 'run':
+    case 'run': {
+      const problem = await certificateIdentityProblem(config);
+      if (problem !== undefined) {
+        process.stderr.write(`doorbell: ${problem}\nnothing was started.\n`);
+        return 78; // EX_CONFIG
+      }
       return run(config, logFormat);
+    }
     case 'identity':
       return identity(config, values['no-qr'] !== true);
     case 'factory-reset':
