@@ -148,6 +148,42 @@ describe('pairing, roles and key epochs against a real Mosquitto', () => {
     const unmuted = await hub('mute', 'front-door', 'off');
     assert.equal(unmuted.code, 0, unmuted.stdout + unmuted.stderr);
   });
+  test('keys, status and devices print tables for people and JSON with --json, keys always as ed25519:', async () => {
+    const keys = await hub('keys', 'front-door');
+    assert.equal(keys.code, 0, keys.stderr);
+    const [header, ...rows] = keys.stdout.split('\n');
+    assert.match(header ?? '', /^KEY ID +ROLE +LABEL +SOURCE +PUBLIC KEY$/);
+    assert.ok(
+      rows.some((r) => /^[0-9a-f]{16} +administer +alice +paired +ed25519:[A-Za-z0-9_-]{43}$/.test(r)),
+      keys.stdout,
+    );
+    assert.ok(
+      rows.some((r) => /^[0-9a-f]{16} +operate +hub +paired +ed25519:/.test(r)),
+      keys.stdout,
+    );
+    assert.match(keys.stdout, new RegExp(`footage recipients \\(1\\):\\n  ${recipient}\\n`));
+    const json = await hub('keys', 'front-door', '--json');
+    const parsed = JSON.parse(json.stdout) as { keys: { keys: { publicKey: string }[] } };
+    assert.ok(
+      parsed.keys.keys.every((k) => /^ed25519:[A-Za-z0-9_-]{43}$/.test(k.publicKey)),
+      json.stdout,
+    );
+    const status = await hub('status', 'front-door');
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /^FIELD +VALUE\n/);
+    assert.match(status.stdout, /^firmware version +0\.1\.0$/m);
+    assert.match(status.stdout, /^hal backend +sim$/m);
+    const devices = await hub('devices');
+    assert.match(
+      devices.stdout,
+      /^DEVICE +PUBLIC KEY +KEY EPOCH +HUB KEY ROLE\nfront-door +ed25519:[A-Za-z0-9_-]{43} +\d+ +operate\n$/,
+    );
+    const devicesJson = JSON.parse((await hub('devices', '--json')).stdout) as {
+      devices: Record<string, { hubRole: string }>;
+    };
+    assert.equal(devicesJson.devices['front-door']?.hubRole, 'operate');
+  });
+
   test('roles: the hub (Operate) cannot add keys; a View key reads but cannot ring', async () => {
     const view = generateSigningKey();
     const asHub = await hub(
@@ -197,7 +233,7 @@ describe('pairing, roles and key epochs against a real Mosquitto', () => {
 
   test('removing a key raises the epoch; a command signed for the old epoch is refused', async () => {
     const before = h.device.trust.epoch;
-    const list = await hub('keys', 'front-door');
+    const list = await hub('keys', 'front-door', '--json');
     const viewId = /"keyId":"([0-9a-f]{16})","publicKey":"[^"]+","role":"VIEW"/.exec(list.stdout)?.[1];
     assert.ok(viewId, list.stdout);
     const hubKey = await loadSigningKey(join(hubDir, 'hub-key.pem'));

@@ -37,6 +37,7 @@ import {
   defaultHubStateDir,
   deviceHubRole,
   hubKeyPath,
+  loadDeviceEntries,
   loadDevices,
   ownerCounterPath,
   ownerKeyPath,
@@ -46,6 +47,7 @@ import { OtaUsageError, otaPush, otaStatus } from './ota.js';
 import { PairingRefusedError, pairDevice } from './pairing.js';
 import { openCommandSession } from './session.js';
 import { chooseSigner, parseSigner, roleRefusalHint, type Signer, SignerChoiceError } from './signer.js';
+import { devicesTable, keysTable, resultToJson, statusLines } from './tables.js';
 
 const USAGE = `usage: doorbell-hub <command> [options]
 
@@ -84,7 +86,8 @@ options:
   --cert FILE        TLS: this hub's client certificate
   --key FILE         TLS: this hub's client key
   --state-dir DIR    hub keys and pinned devices (default ${defaultHubStateDir()})
-  --json             watch: one JSON object per line
+  --json             one JSON object per line (watch: per event); keys, status and devices
+                     print tables without it
   --timeout-ms N     ring/status: how long to wait for the result (default 5000);
                      ota push: how long to wait for the commit after the apply (default 120000)
   --replace          add-device: replace an already pinned key
@@ -214,18 +217,25 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`pinned ${id}\n`);
       return 0;
     }
-    case 'devices':
+    case 'devices': {
       need(0);
-      for (const [id, key] of await loadDevices(ctx.stateDir))
-        process.stdout.write(`${id}  ${publicKeyToText(key)}\n`);
+      const entries = await loadDeviceEntries(ctx.stateDir);
+      process.stdout.write(
+        ctx.json
+          ? `${JSON.stringify({ devices: entries })}\n`
+          : devicesTable(new Map(Object.entries(entries))),
+      );
       return 0;
+    }
     case 'watch':
       need(0);
       return watch(ctx);
     case 'ring':
       return sendCommand(ctx, need(1)[0] ?? '', { ringChimeTest: {} }, values.as);
     case 'status':
-      return sendCommand(ctx, need(1)[0] ?? '', { getStatus: {} }, values.as);
+      return sendCommand(ctx, need(1)[0] ?? '', { getStatus: {} }, values.as, (r) =>
+        r.status ? statusLines(r.status) : undefined,
+      );
     case 'pair': {
       need(0);
       if (values.code === undefined) throw new UsageError('pair needs --code (from `doorbell identity`)');
@@ -445,7 +455,9 @@ async function keysCommand(
     }
     default:
       if (rest.length !== 0) throw new UsageError(`unknown keys subcommand '${first}'`);
-      return sendCommand(ctx, first, { listKeys: {} }, values.as);
+      return sendCommand(ctx, first, { listKeys: {} }, values.as, (r) =>
+        r.keys ? keysTable(r.keys) : undefined,
+      );
   }
 }
 
@@ -454,6 +466,8 @@ async function sendCommand(
   deviceId: string,
   body: CommandBody,
   asFlag: string | undefined,
+  /** A table for people (without --json), for a result that has what it shows. */
+  render?: (result: doorbell.v1.ICommandResult) => string | undefined,
 ): Promise<number> {
   validateDeviceId(deviceId);
   const devices = await loadDevices(ctx.stateDir);
@@ -481,12 +495,8 @@ async function sendCommand(
   });
   try {
     const result = await session.send(deviceId, body, ctx.timeoutMs);
-    const printable = doorbell.v1.CommandResult.toObject(result, {
-      enums: String,
-      defaults: false,
-      bytes: String,
-    });
-    process.stdout.write(`${JSON.stringify({ device: deviceId, ...printable })}\n`);
+    const table = ctx.json || !result.ok ? undefined : render?.(result);
+    process.stdout.write(table ?? `${JSON.stringify(resultToJson(deviceId, result))}\n`);
     // A verified key list says what the hub key's role is now: remember it for the next choice.
     const hubEntry = hubKey && result.keys?.keys?.find((k) => k.keyId === hubKey.keyId);
     if (hubEntry && isRole(hubEntry.role))

@@ -42,3 +42,21 @@ test('a change without a role (recipients) names none', () => {
   assert.match(line, /keys changed: recipients-set by fedcba9876543210/);
   assert.doesNotMatch(line, / as /);
 });
+
+test('watch shows when an event was issued; one that waited in a queue also says when it arrived', () => {
+  const live = describeEvent({ ...verified({ pairingRequested: {} }), receivedAtMs: 1_750_000_000_150 });
+  assert.match(live, /^15:06:40\.000 front-door pairing requested/);
+  const queued = describeEvent({
+    ...verified({ pairingRequested: {} }),
+    receivedAtMs: 1_750_000_000_000 + 45 * 60_000,
+  });
+  assert.match(
+    queued,
+    /^15:06:40\.000 \[queued: arrived 15:51:40\.000, 45 min later\] front-door pairing requested/,
+  );
+  const yesterday = describeEvent({
+    ...verified({ pairingRequested: {} }),
+    receivedAtMs: 1_750_000_000_000 + 20 * 3_600_000,
+  });
+  assert.match(yesterday, /^2025-06-15 15:06:40\.000 \[queued: arrived 11:06:40\.000, 20\.0 h later\]/);
+});

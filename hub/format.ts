@@ -4,10 +4,30 @@ import type { VerifiedEvent } from './event-watcher.js';
 
 const time = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
 
+/** An event that arrives this long after it was issued waited somewhere: show both times. */
+const QUEUED_AFTER_MS = 2_000;
+
+function formatDelay(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7_200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3_600).toFixed(1)} h`;
+}
+
 /** One line per verified event, for people. */
 export function describeEvent(e: VerifiedEvent): string {
   const ev = e.event;
-  const head = `${time(e.receivedAtMs)} ${e.deviceId}`;
+  // When it happened (the device's signed issued-at), and, for one that waited in a queue
+  // (the device's outbox, the broker's session), when it arrived.
+  const late = e.receivedAtMs - e.issuedAtMs;
+  const sameDay =
+    new Date(e.issuedAtMs).toISOString().slice(0, 10) === new Date(e.receivedAtMs).toISOString().slice(0, 10);
+  const issued = sameDay
+    ? time(e.issuedAtMs)
+    : new Date(e.issuedAtMs).toISOString().replace('T', ' ').slice(0, 23);
+  const queued =
+    late > QUEUED_AFTER_MS ? ` [queued: arrived ${time(e.receivedAtMs)}, ${formatDelay(late)} later]` : '';
+  const head = `${issued}${queued} ${e.deviceId}`;
   switch (ev.kind) {
     case 'buttonPressed': {
       const p = ev.buttonPressed;

@@ -110,6 +110,12 @@ export async function setDeviceHubRole(dir: string, deviceId: string, role: Role
   await writeDevicesFile(dir, file);
 }
 
+/** Every pinned device with what the hub knows of it (key, key epoch, the hub key's role). */
+export async function loadDeviceEntries(dir: string): Promise<DevicesFile['devices']> {
+  await loadDevices(dir); // every entry must be valid
+  return (await loadDevicesFile(dir)).devices;
+}
+
 /** The hub key's recorded role on a device, if known. */
 export async function deviceHubRole(dir: string, deviceId: string): Promise<RoleName | undefined> {
   return (await loadDevicesFile(dir)).devices[deviceId]?.hubRole;
