@@ -2,7 +2,7 @@
 // daemon, as a child process) and the hub, driven from the keyboard.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -64,12 +64,18 @@ async function main(): Promise<void> {
       void quit(1);
     }
   });
+  // The daemon serves its sim wires once it is up: connect as soon as they answer.
   const deadline = Date.now() + 30_000;
-  while (!existsSync(demo.socketPath)) {
-    if (Date.now() > deadline) throw new Error(`the doorbell did not start; see ${demo.logPath}`);
-    await sleep(50);
+  for (;;) {
+    try {
+      wires = await connectWires(demo.socketPath);
+      break;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`the doorbell did not start (${(err as Error).message}); see ${demo.logPath}`);
+      await sleep(50);
+    }
   }
-  wires = await connectWires(demo.socketPath);
 
   const logger = createLogger({ name: 'hub', level: 'warn' });
   const watcher = new EventWatcher(new Map([[demo.deviceId, demo.deviceKey]]), logger);
