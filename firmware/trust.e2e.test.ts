@@ -125,7 +125,9 @@ describe('pairing, roles and key epochs against a real Mosquitto', () => {
       (e) => e.event.pairingWindow?.open === false && e.event.pairingWindow.reason === 'paired',
     );
     await h.waitForEvent((e) => e.event.keysChanged?.change === 'paired', 5000, 'paired audit event');
-    const ring = await hub('ring', 'front-door');
+    assert.match(r.stderr, /saved the broker settings to \S+hub\.json; later commands need no --broker/);
+    // As the README has it: `ring front-door`, no --broker, after pairing.
+    const ring = await runCli('hub/cli.ts', ['ring', 'front-door', '--state-dir', hubDir]);
     assert.equal(ring.code, 0, ring.stderr);
     assert.match(ring.stdout, /^\{"device":"front-door","ok":true/, 'the result is the first line');
     assert.equal(ring.stderr, '', 'a command that works prints nothing else');

@@ -200,3 +200,61 @@ describe('doorbell-hub refuses an age secret key given as a footage recipient', 
     });
   }
 });
+
+describe('doorbell-hub settings: init writes them, the environment and flags override them', () => {
+  test('init saves the broker; commands use it; DOORBELL_HUB_BROKER and --broker take precedence', async () => {
+    const config = join(dir, 'settings', 'hub.json');
+    const env = { DOORBELL_HUB_CONFIG: config };
+    const state = join(dir, 'settings-state');
+    const init = await runCli(
+      'hub/cli.ts',
+      ['init', '--broker', 'mqtt://127.0.0.1:1', '--state-dir', state],
+      30_000,
+      env,
+    );
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stdout, /^wrote \S+hub\.json: broker mqtt:\/\/127\.0\.0\.1:1;/);
+    assert.equal((await stat(config)).mode & 0o777, 0o600);
+    const again = await runCli(
+      'hub/cli.ts',
+      ['init', '--broker', broker.url, '--state-dir', state],
+      30_000,
+      env,
+    );
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /exists: pass --force/);
+    const key = publicKeyToText(await loadSigningKey(hubKeyPath(hubDir)));
+    await runCli('hub/cli.ts', ['add-device', 'settings-door', key, '--state-dir', state], 30_000, env);
+    // The file's broker (port 1: nothing listens) is what a plain command uses ...
+    const fromFile = await runCli(
+      'hub/cli.ts',
+      ['status', 'settings-door', '--state-dir', state],
+      30_000,
+      env,
+    );
+    assert.match(fromFile.stderr, /cannot reach the broker at mqtt:\/\/127\.0\.0\.1:1: nothing listens/);
+    // ... the environment overrides the file, and a flag overrides both.
+    const fromEnv = await runCli('hub/cli.ts', ['status', 'settings-door', '--state-dir', state], 30_000, {
+      ...env,
+      DOORBELL_HUB_BROKER: 'mqtt://127.0.0.1:2',
+    });
+    assert.match(fromEnv.stderr, /cannot reach the broker at mqtt:\/\/127\.0\.0\.1:2:/);
+    const fromFlag = await runCli(
+      'hub/cli.ts',
+      ['status', 'settings-door', '--state-dir', state, '--broker', 'mqtt://127.0.0.1:3'],
+      30_000,
+      { ...env, DOORBELL_HUB_BROKER: 'mqtt://127.0.0.1:2' },
+    );
+    assert.match(fromFlag.stderr, /cannot reach the broker at mqtt:\/\/127\.0\.0\.1:3:/);
+  });
+
+  test('a broken settings file is a clear error naming the file and the field', async () => {
+    const config = join(dir, 'broken-hub.json');
+    await writeFile(config, '{"broker": "http://hub.local"}');
+    const r = await runCli('hub/cli.ts', ['devices', '--state-dir', join(dir, 'x')], 30_000, {
+      DOORBELL_HUB_CONFIG: config,
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /broken-hub\.json: broker: must look like mqtt:\/\/host:port/);
+  });
+});

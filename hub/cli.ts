@@ -32,6 +32,7 @@ import { hubClientId } from './client-id.js';
 import type { CommandBody } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { describeEvent, eventToJson } from './format.js';
+import { hubConfigPath, loadHubConfig, resolveHubSettings, writeHubConfig } from './hub-config.js';
 import {
   addDevice,
   defaultHubStateDir,
@@ -52,6 +53,9 @@ import { devicesTable, keysTable, resultToJson, statusLines } from './tables.js'
 const USAGE = `usage: doorbell-hub <command> [options]
 
 commands:
+  init --broker URL [--ca F --cert F --key F] [--force]
+                                  save the broker settings to the hub's settings file (pair saves
+                                  them too, the first time), so that no command needs them
   keygen                          create this hub's signing key (once) and print its public key
   add-device <device-id> <key>    pin a doorbell's public key (from \`doorbell identity\`)
   devices                         list pinned doorbells
@@ -81,7 +85,10 @@ role (operate unless --hub-role said otherwise at pairing) is enough, else with 
 --as owner|hub overrides.
 
 options:
-  --broker URL       MQTT broker (default mqtt://127.0.0.1:1883; mqtts:// for TLS)
+  --broker URL       MQTT broker (mqtts:// for TLS). The broker, --ca, --cert and --key come from
+                     these flags, else DOORBELL_HUB_BROKER/_CA/_CERT/_KEY, else the settings file
+                     ($XDG_CONFIG_HOME/open-doorbell/hub.json, or DOORBELL_HUB_CONFIG), else
+                     mqtt://127.0.0.1:1883
   --ca FILE          TLS: the CA certificate that signed the broker's certificate
   --cert FILE        TLS: this hub's client certificate
   --key FILE         TLS: this hub's client key
@@ -91,6 +98,7 @@ options:
   --timeout-ms N     ring/status: how long to wait for the result (default 5000);
                      ota push: how long to wait for the commit after the apply (default 120000)
   --replace          add-device: replace an already pinned key
+  --force            init: replace an existing settings file
   --code CODE        pair: the pairing code
   --hub-role ROLE    pair: the hub key's role (default operate); --no-hub to enrol no hub key
   --recipient AGE    pair, recipients: an owner's age public key (age1...); repeatable
@@ -105,7 +113,8 @@ options:
   -V, --version      print the version`;
 
 const OPTIONS = {
-  broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+  broker: { type: 'string' },
+  force: { type: 'boolean', default: false },
   ca: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
@@ -132,6 +141,7 @@ class UsageError extends CliUsageError {
 }
 
 const COMMANDS = [
+  'init',
   'keygen',
   'add-device',
   'devices',
@@ -148,6 +158,9 @@ const COMMANDS = [
 
 interface Context {
   stateDir: string;
+  /** The hub's settings file, and whether it existed when the command started. */
+  configPath: string;
+  hasConfigFile: boolean;
   broker: string;
   tls: TlsFiles;
   json: boolean;
@@ -174,16 +187,33 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
     throw new UsageError(`--timeout-ms must be an integer from 1 to 600000, got '${timeoutText}'`);
   }
-  if (!/^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/.test(values.broker)) {
+  if (values.broker !== undefined && !/^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/.test(values.broker)) {
     throw new UsageError(`--broker must look like mqtt://host:port, got '${values.broker}'`);
   }
-  if ((values.cert === undefined) !== (values.key === undefined)) {
+  // Broker settings: flags, then DOORBELL_HUB_* in the environment, then the settings file.
+  const configPath = hubConfigPath();
+  const saved = await loadHubConfig(configPath);
+  const flags = { broker: values.broker, ca: values.ca, cert: values.cert, key: values.key };
+  const settings = resolveHubSettings(flags, process.env, saved);
+  if ((settings.cert === undefined) !== (settings.key === undefined)) {
     throw new UsageError('--cert and --key go together');
+  }
+  if (command === 'init') {
+    need0(args, 'init');
+    if (values.broker === undefined)
+      throw new UsageError('init needs --broker (and --ca, --cert, --key for TLS)');
+    await writeHubConfig(configPath, settings, values.force);
+    process.stdout.write(
+      `wrote ${configPath}: broker ${settings.broker}${settings.ca ? ' (TLS)' : ''}; commands use it without --broker\n`,
+    );
+    return 0;
   }
   const ctx: Context = {
     stateDir: values['state-dir'] ?? defaultHubStateDir(),
-    broker: values.broker,
-    tls: { ca: values.ca, cert: values.cert, key: values.key },
+    broker: settings.broker,
+    tls: { ca: settings.ca, cert: settings.cert, key: settings.key },
+    configPath,
+    hasConfigFile: saved !== undefined,
     json: values.json,
     timeoutMs,
     // One-shot commands print their result and nothing ahead of it; watch also says when it connects.
@@ -294,7 +324,8 @@ async function keygen(ctx: Context): Promise<number> {
   process.stdout.write(
     `${created ? 'created' : 'existing'} hub key ${key.keyId} in ${hubKeyPath(ctx.stateDir)}\n` +
       `public key: ${publicKeyToText(key)}\n` +
-      `add it to each doorbell's config under trust.hubKeys\n`,
+      '`pair` enrols it on a doorbell (with the role --hub-role gives, operate by default); a doorbell\n' +
+      'paired already takes it with `keys add <device-id> <this key> --role operate`\n',
   );
   return 0;
 }
@@ -371,6 +402,10 @@ function ownerKeyNotice(path: string): string {
     '  password manager); anyone holding it controls your doorbells.\n' +
     `${rule}\n\n`
   );
+}
+
+function need0(args: string[], command: string): void {
+  if (args.length !== 0) throw new UsageError(`'${command}' takes no arguments, got ${args.length}`);
 }
 
 /** What to do after a refused pairing, by the refusal's kind. */
@@ -557,6 +592,13 @@ async function pair(
     );
     await addDevice(ctx.stateDir, code.deviceId, publicKeyToText(paired.deviceKey), true, paired.keyEpoch);
     if (firstDoorbell) process.stderr.write(ownerKeyNotice(ownerKeyPath(ctx.stateDir)));
+    if (!ctx.hasConfigFile) {
+      // The broker that just worked: later commands need no --broker.
+      await writeHubConfig(ctx.configPath, { broker: ctx.broker, ...ctx.tls }, false);
+      process.stderr.write(
+        `saved the broker settings to ${ctx.configPath}; later commands need no --broker\n`,
+      );
+    }
     const hubEntry = hub && paired.keys.keys.find((k) => k.keyId === hub.keyId);
     if (hubEntry && isRole(hubEntry.role))
       await setDeviceHubRole(ctx.stateDir, code.deviceId, roleName(hubEntry.role));

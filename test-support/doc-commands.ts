@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isolatedEnv } from './isolated-env.js';
 
 /**
  * The commands the documentation tells a user to type, so that tests can run
@@ -163,7 +164,7 @@ export interface DocRun {
 export function runDocCommand(text: string, options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): DocRun {
   const child = spawn('bash', ['-c', text], {
     cwd: options.cwd ?? REPO,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...isolatedEnv(), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   });
