@@ -248,6 +248,12 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
         logger,
         nowMs,
       });
+      // The sim board's light (a rig's lamp) lights the sim camera's scene.
+      const sim = hal.sim;
+      if (sim !== undefined) {
+        media.setLight(sim.lightState());
+        sim.onLight((on) => media?.setLight(on));
+      }
     } catch (err) {
       logger.error({ err }, 'the clip store could not start: no clips are recorded');
       emit({ mediaHealth: { state: 'config-error', detail: (err as Error).message.slice(0, 200) } });

@@ -31,8 +31,11 @@ export const parentMessageSchema = z.discriminatedUnion('type', [
       config: mediaConfigSchema,
       encoder: encoderFactorySchema,
       segmentLocation: str,
+      /** The sim camera's light is on (test source only). */
+      light: z.boolean().optional(),
     })
     .strict(),
+  z.object({ type: z.literal('light'), on: z.boolean() }).strict(),
   z.object({ type: z.literal('stop') }).strict(),
 ]);
 export type ParentMessage = z.infer<typeof parentMessageSchema>;

@@ -70,6 +70,7 @@ export class MediaService extends EventEmitter<{
   private lastSeenMs = 0;
   private workerUp = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  private lit = false;
   private readonly now: () => number;
 
   constructor(private readonly options: MediaServiceOptions) {
@@ -139,6 +140,7 @@ export class MediaService extends EventEmitter<{
         config: c,
         encoder,
         segmentLocation: segmentLocation(ringDir, runId),
+        light: this.lit,
       }),
       ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
       ...(this.options.stableMs !== undefined ? { stableMs: this.options.stableMs } : {}),
@@ -256,6 +258,16 @@ export class MediaService extends EventEmitter<{
    */
   trigger(reason: string, atMs: number = this.now()): string | undefined {
     return this.clips?.trigger(reason, atMs);
+  }
+
+  /**
+   * The light in front of the sim camera (a rig's lamp): the test picture is
+   * brightened while it is on, across worker restarts. A real camera ignores it.
+   */
+  setLight(on: boolean): void {
+    if (on === this.lit) return;
+    this.lit = on;
+    this.supervisor?.send({ type: 'light', on });
   }
 
   latestSnapshot(): Snapshot | undefined {

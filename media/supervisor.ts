@@ -151,7 +151,8 @@ export class MediaSupervisor extends EventEmitter<{
     this.send(this.options.startMessage(runId));
   }
 
-  private send(m: ParentMessage): void {
+  /** Sends to the running worker; dropped while none runs (the next start message carries the state). */
+  send(m: ParentMessage): void {
     const c = this.child;
     if (c?.connected) c.send(m);
   }

@@ -65,17 +65,6 @@ const NOT_YET_RUN: ReadonlyArray<readonly [string, string]> = [
     'docs/flashing.md',
     'npm run doorbell-flash -- flash --bundle FILE --target ssh://pi@doorbell.local/opt/doorbell --hardware ... --release-pubkey ...',
   ],
-  ['test-rig/README.md', 'npm run rig -- run --emulate --suite full'],
-  [
-    'test-rig/README.md',
-    'npm run rig -- run --emulate --suite smoke --latency-ms 20 --jitter-ms 10 --corrupt-rate 0.01 --seed 7',
-  ],
-  ['test-rig/README.md', 'npm run rig -- emulate'],
-  [
-    'test-rig/README.md',
-    'npm run rig -- run --port /dev/ttyACM0 --suite full --broker mqtt://hub:1883 --device-id front-door --device-key ed25519:...',
-  ],
-  ['test-rig/README.md', 'npm run rig -- list --vid 2e8a --pid 000a'],
 ];
 
 const all = (): DocCommand[] => documentedFiles().flatMap((f) => docCommands(f));

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { type DocRun, docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { type CliResult, collect, spawnCli } from '../test-support/run-cli.js';
 import type { SuiteReport } from './suites/report.js';
@@ -10,6 +11,7 @@ import type { SuiteReport } from './suites/report.js';
 // The CLI starts socat and the sim daemon itself and stops them on exit; it
 // names each pid on stderr, so that `after` can still kill any it left behind.
 const pids = new Set<number>();
+const runs: DocRun[] = [];
 let broker: RunningBroker | undefined;
 let dir = '';
 
@@ -29,6 +31,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const run of runs) await run.stop('SIGKILL');
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -60,46 +63,109 @@ describe('doorbell-rig usage errors exit 2 and name the bad flag or value', () =
   }
 });
 
-test('run --emulate --suite full: every check passes or is skipped for the video pipeline', async () => {
-  const json = join(dir, 'full.json');
-  const r = await rig([
-    'run',
-    '--emulate',
-    '--broker',
-    broker?.url ?? '',
-    '--suite',
-    'full',
-    '--presses',
-    '4',
-    '--json',
-    json,
-  ]);
-  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-  const report = JSON.parse(await readFile(json, 'utf8')) as SuiteReport;
-  assert.equal(report.ok, true);
-  assert.equal(report.failed, 0);
+/** Every check of the full suite, in order. */
+const FULL = [
+  'handshake',
+  'press rings the chime',
+  'press gives a verified event at the hub',
+  'press-to-chime latency',
+  'bounce storm rings once',
+  'a 5.5 s hold requests pairing',
+  'lamp on gives a motion event',
+  'a press records a clip',
+  'power cut, then power on: back online',
+];
+
+/** Runs a documented command, noting every pid it reports so that `after` can still end it. */
+function doc(text: string): DocRun {
+  const run = runDocCommand(text);
+  run.child.stderr?.on('data', (d: Buffer) => {
+    for (const m of d.toString().matchAll(/started \w+ pid (\d+)/g)) pids.add(Number(m[1]));
+  });
+  runs.push(run);
+  return run;
+}
+
+function assertFullSuitePassed(run: DocRun): void {
+  const lines = run.stdout.split('\n').filter((l) => /^ {2}(PASS|FAIL|SKIP)/.test(l));
   assert.deepEqual(
-    report.checks.filter((c) => c.status === 'pass').map((c) => c.name),
-    [
-      'handshake',
-      'press rings the chime',
-      'press gives a verified event at the hub',
-      'press-to-chime latency',
-      'bounce storm rings once',
-      'a 5.5 s hold requests pairing',
-      'power cut, then power on: back online',
-    ],
+    lines.map((l) => l.replace(/^ {2}(\w+) {2}(.+?) \(\d+ ms\).*$/, '$1 $2')),
+    FULL.map((name) => `PASS ${name}`),
+    run.stdout,
   );
-  for (const c of report.checks.filter((c) => c.status === 'skip'))
-    assert.equal(c.detail, 'needs the video pipeline');
-  const latency = report.checks.find((c) => c.name === 'press-to-chime latency')?.data as {
-    samplesMs: number[];
-    p50Ms: number;
-    p99Ms: number;
-  };
-  assert.equal(latency.samplesMs.length, 4);
-  assert.ok(latency.p50Ms > 0 && latency.p50Ms <= latency.p99Ms && latency.p99Ms < 2000);
-  assert.match(r.stdout, /OK: 7 passed, 0 failed, 2 skipped/);
+  assert.match(run.stdout, /OK: 9 passed, 0 failed, 0 skipped/);
+  const latency = /n=10 p50 ([\d.]+) ms p99 ([\d.]+) ms/.exec(run.stdout);
+  assert.ok(latency, 'the latency check reports 10 samples');
+  const [p50, p99] = [Number(latency[1]), Number(latency[2])];
+  assert.ok(p50 > 0 && p50 <= p99 && p99 < 2000, `p50 ${p50} p99 ${p99}`);
+  assert.match(run.stdout, /motionStarted in zone 'frame' \d+ ms after the lamp went on/);
+  assert.match(run.stdout, /clip \d{13}-[0-9a-f]{12}: [\d.]+ s, \d+ bytes, encrypted/);
+}
+
+test("the README's full suite on the emulator passes every check, the lamp's motion and a press's clip included", async () => {
+  const run = doc(docCommand('test-rig/README.md', 'npm run rig -- run --emulate --suite full').text);
+  const code = await run.exited(180_000);
+  assert.equal(code, 0, `${run.stdout}\n${run.stderr}`);
+  assertFullSuitePassed(run);
+});
+
+test("the README's impaired-link smoke run passes: checks whose frames were lost are run again and say so", async () => {
+  const run = doc(
+    docCommand('test-rig/README.md', 'npm run rig -- run --emulate --suite smoke --latency-ms 20').text,
+  );
+  const code = await run.exited(120_000);
+  assert.equal(code, 0, `${run.stdout}\n${run.stderr}`);
+  assert.match(run.stdout, /OK: 3 passed, 0 failed, 0 skipped/);
+  // Seed 7 damages frames both ways during the press checks: the retries are reported.
+  assert.match(run.stdout, /\[after \d attempt\(s\) lost to link errors/);
+  assert.match(run.stdout, /link errors: .*bad-crc/);
+});
+
+test("the README's emulator, then its hardware command against the emulator's pty, with the hub checks the printed key enables", async () => {
+  const emulator = doc(docCommand('test-rig/README.md', 'npm run rig -- emulate').text);
+  const pty = (await emulator.waitFor(/rig emulator on (\S+)/, 60_000))[1] ?? '';
+  const brokerUrl = (await emulator.waitFor(/^broker (\S+)$/m))[1] ?? '';
+  const deviceId = (await emulator.waitFor(/^device (\S+)$/m))[1] ?? '';
+  const key = (await emulator.waitFor(/^device key (ed25519:\S+)$/m))[1] ?? '';
+  await emulator.waitFor(/Ctrl-C stops everything/);
+  const hardware = doc(
+    withValues(docCommand('test-rig/README.md', 'npm run rig -- run --port /dev/ttyACM0'), {
+      '/dev/ttyACM0': pty,
+      'mqtt://hub:1883': brokerUrl,
+      'front-door': deviceId,
+      'ed25519:...': key,
+    }),
+  );
+  const code = await hardware.exited(180_000);
+  assert.equal(code, 0, `${hardware.stdout}\n${hardware.stderr}`);
+  assertFullSuitePassed(hardware);
+  // Ctrl-C reaches the whole foreground group (npm ends by the signal); the emulator
+  // stops the daemon and socat it started before it exits.
+  const started = [...emulator.stderr.matchAll(/started \w+ pid (\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(started.length >= 2, emulator.stderr);
+  await emulator.stop('SIGINT');
+  assert.deepEqual(started.filter(alive), [], 'every process the emulator started is gone');
+  assert.doesNotMatch(emulator.stderr, /doorbell-rig: (?!started)/, 'no error on the way out');
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("the README's list command names what it looked for, and exits 0 only when it found a rig", async () => {
+  const run = doc(docCommand('test-rig/README.md', 'npm run rig -- list --vid 2e8a --pid 000a').text);
+  const code = await run.exited(60_000);
+  const found = /^rig {3}/m.test(run.stdout);
+  assert.equal(code, found ? 0 : 1, run.stdout + run.stderr);
+  assert.match(
+    run.stdout,
+    /\d+ rig\(s\) found among \d+ serial port\(s\) \(looking for 2e8a:000a; ports from \w+\)/,
+  );
 });
 
 test('run --emulate with every byte dropped: the handshake fails clearly, exit 1, nothing crashes', async () => {

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import { createLogger, type Logger, type LogLevel } from '../common/logger.js';
-import { doorbell, publicKeyFromText } from '../proto/index.js';
+import { doorbell, publicKeyFromText, publicKeyToText } from '../proto/index.js';
 import { COMMANDS, fractionFlag, hexFlag, intFlag, required, USAGE, UsageError } from './cli-args.js';
 import type { LinkFaults } from './emulator/link-shaper.js';
 import { type EmulatedStack, startEmulatedStack } from './emulator/stack.js';
@@ -11,7 +11,7 @@ import { RigDriver } from './protocol/driver.js';
 import { openSerialTransport } from './serial-transport.js';
 import { HubWatch } from './suites/hub-watch.js';
 import { formatReport, summarize } from './suites/report.js';
-import { runSuite, SUITE_NAMES, type SuiteName } from './suites/runner.js';
+import { linkErrorReport, runSuite, SUITE_NAMES, type SuiteName } from './suites/runner.js';
 
 const OPTIONS = {
   port: { type: 'string' },
@@ -144,21 +144,24 @@ function faultsOf(values: Values): LinkFaults {
   return f;
 }
 
-function startStack(values: Values, logger: Logger): Promise<EmulatedStack> {
+function startStack(values: Values, logger: Logger, camera: boolean): Promise<EmulatedStack> {
   const faults = faultsOf(values);
   return startEmulatedStack({
     logger,
     faults,
+    camera,
     onSpawn: (what, pid) => process.stderr.write(`doorbell-rig: started ${what} pid ${pid}\n`),
     ...(values.broker ? { brokerUrl: values.broker } : {}),
   });
 }
 
 async function emulate(values: Values, logger: Logger): Promise<number> {
-  const stack = await startStack(values, logger);
+  const stack = await startStack(values, logger, true);
+  const key = publicKeyToText(stack.deviceKey);
   out(
-    `rig emulator on ${stack.hostPath}\nbroker ${stack.brokerUrl}\ndevice ${stack.deviceId}\n` +
-      `try: npm run rig -- run --port ${stack.hostPath} --broker ${stack.brokerUrl} --device-id ${stack.deviceId}\n` +
+    `rig emulator on ${stack.hostPath}\nbroker ${stack.brokerUrl}\ndevice ${stack.deviceId}\ndevice key ${key}\n` +
+      `try: npm run rig -- run --port ${stack.hostPath} --suite full --broker ${stack.brokerUrl} ` +
+      `--device-id ${stack.deviceId} --device-key ${key}\n` +
       'Ctrl-C stops everything.\n',
   );
   await new Promise<void>((resolve) => {
@@ -187,7 +190,8 @@ async function run(values: Values, logger: Logger): Promise<number> {
   let hub: HubWatch | undefined;
   let driver: RigDriver | undefined;
   try {
-    stack = values.emulate ? await startStack(values, logger) : undefined;
+    // The smoke suite needs no camera: its board starts without one.
+    stack = values.emulate ? await startStack(values, logger, suite === 'full') : undefined;
     const port = stack?.hostPath ?? values.port ?? '';
     const brokerUrl = stack?.brokerUrl ?? values.broker;
     const deviceId = stack?.deviceId ?? values['device-id'];
@@ -214,7 +218,7 @@ async function run(values: Values, logger: Logger): Promise<number> {
         startedAt: new Date().toISOString(),
         durationMs: performance.now() - started,
         checks: [{ name: 'handshake', status: 'fail', durationMs: performance.now() - started, detail }],
-        linkErrors: { ...driver.linkErrors },
+        linkErrors: linkErrorReport(driver),
       });
     }
     out(formatReport(report));

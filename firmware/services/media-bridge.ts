@@ -15,6 +15,8 @@ export interface MediaBridge {
    * cheap, never throws.
    */
   onPress(atMs: number): { snapshotId?: string };
+  /** The sim board's light in front of the camera (a rig's lamp); a real camera ignores it. */
+  setLight(on: boolean): void;
   /** The media worker's pid while it runs (for fault tests). */
   readonly workerPid: number | undefined;
   stop(): Promise<void>;
@@ -130,6 +132,9 @@ export async function startMediaBridge(
   };
 
   return {
+    setLight(on) {
+      media?.setLight(on);
+    },
     onPress(atMs) {
       try {
         media?.trigger('press', atMs);

@@ -27,6 +27,8 @@ export class SimWires {
   readonly chimeLine: SimOutputLine;
   readonly ledLine: SimOutputLine;
   private history: WireChange[] = [];
+  private lit = false;
+  private readonly lightListeners = new Set<(on: boolean) => void>();
   /** How many changes were ever dropped from the front of `history`. */
   private historyBase = 0;
 
@@ -80,6 +82,27 @@ export class SimWires {
   /** Calls `listener` on each change of the LED line. Returns an unsubscribe function. */
   onLed(listener: WireListener): () => void {
     return this.ledLine.observe(listener);
+  }
+
+  /**
+   * The light in front of the camera: a rig's lamp switched on lights the
+   * scene the sim camera sees (the media pipeline brightens its test picture),
+   * which the motion detector reports.
+   */
+  setLight(on: boolean): void {
+    if (on === this.lit) return;
+    this.lit = on;
+    for (const l of [...this.lightListeners]) l(on);
+  }
+
+  lightState(): boolean {
+    return this.lit;
+  }
+
+  /** Calls `listener` on each change of the light. Returns an unsubscribe function. */
+  onLight(listener: (on: boolean) => void): () => void {
+    this.lightListeners.add(listener);
+    return () => this.lightListeners.delete(listener);
   }
 
   /** The last (up to 10 000) changes of the chime line, oldest first. */

@@ -26,6 +26,8 @@ export interface WireClient {
   hold(ms: number): Promise<void>;
   bounce(edges: number, spacingMs: number, settleMs?: number): Promise<void>;
   noise(edges: number, spacingMs: number): Promise<void>;
+  /** Switches the light in front of the sim camera (a rig's lamp). */
+  light(on: boolean): Promise<void>;
   state(): Promise<WireState>;
   /**
    * The chime changes the server recorded (at most the last 10 000), fetched
@@ -127,6 +129,11 @@ class SocketWireClient implements WireClient {
       { op: 'noise', edges: checkEdges('edges', edges), spacingMs: checkMs('spacingMs', spacingMs) },
       estimateToggleMs(edges, spacingMs),
     );
+  }
+
+  /** Switches the light in front of the sim camera (a rig's lamp). */
+  async light(on: boolean): Promise<void> {
+    await this.request({ op: 'light', on }, 0);
   }
 
   async state(): Promise<WireState> {

@@ -20,6 +20,7 @@ export const wireRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ id, op: z.literal('hold'), ms }),
   z.strictObject({ id, op: z.literal('bounce'), edges, spacingMs: ms, settleMs: ms.optional() }),
   z.strictObject({ id, op: z.literal('noise'), edges, spacingMs: ms }),
+  z.strictObject({ id, op: z.literal('light'), on: z.boolean() }),
   z.strictObject({ id, op: z.literal('state') }),
   z.strictObject({ id, op: z.literal('watch') }),
   z.strictObject({ id, op: z.literal('chime-history'), from: z.int().min(0).max(Number.MAX_SAFE_INTEGER) }),
@@ -47,6 +48,8 @@ export interface WireState {
   button: boolean;
   chime: boolean;
   led: boolean;
+  /** The light in front of the camera (a rig's lamp). */
+  light: boolean;
 }
 
 export type WireErrorKind = 'bad-request' | 'failed';
@@ -66,7 +69,9 @@ export const wireReplySchema = z.union([
   z.object({
     id,
     ok: z.literal(true),
-    state: z.object({ button: z.boolean(), chime: z.boolean(), led: z.boolean() }).optional(),
+    state: z
+      .object({ button: z.boolean(), chime: z.boolean(), led: z.boolean(), light: z.boolean() })
+      .optional(),
     history: z
       .object({
         first: z.int().min(0),

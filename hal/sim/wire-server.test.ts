@@ -55,13 +55,41 @@ test('state and press round trip; press releases the button before the reply', a
   const server = await startWireServer(wires, path, silentLogger());
   const c = await raw(path);
   c.send('{"id":1,"op":"state"}\n');
-  assert.deepEqual(await c.next(), { id: 1, ok: true, state: { button: false, chime: false, led: false } });
+  assert.deepEqual(await c.next(), {
+    id: 1,
+    ok: true,
+    state: { button: false, chime: false, led: false, light: false },
+  });
   const edges: boolean[] = [];
   wires.buttonLine.watch((level) => edges.push(level));
   c.send('{"id":2,"op":"press","ms":20}\n{"id":3,"op":"bounce","edges":4,"spacingMs":0.5,"settleMs":5}\n');
   assert.deepEqual(await c.next(), { id: 2, ok: true });
   assert.deepEqual(await c.next(), { id: 3, ok: true });
   assert.deepEqual(edges, [true, false, true, false, true, false, true, false]);
+  c.end();
+  await server.close();
+});
+
+test('the light request switches the sim camera light, tells its listeners once per change, and shows in state', async () => {
+  const wires = new SimWires();
+  const seen: boolean[] = [];
+  wires.onLight((on) => seen.push(on));
+  const path = socketPath();
+  const server = await startWireServer(wires, path, silentLogger());
+  const c = await raw(path);
+  c.send('{"id":1,"op":"light","on":true}\n{"id":2,"op":"light","on":true}\n{"id":3,"op":"state"}\n');
+  assert.deepEqual(await c.next(), { id: 1, ok: true });
+  assert.deepEqual(await c.next(), { id: 2, ok: true });
+  assert.deepEqual(await c.next(), {
+    id: 3,
+    ok: true,
+    state: { button: false, chime: false, led: false, light: true },
+  });
+  c.send('{"id":4,"op":"light","on":"yes"}\n{"id":5,"op":"light","on":false}\n');
+  const bad = await c.next();
+  assert.equal(bad.ok, false);
+  assert.deepEqual(await c.next(), { id: 5, ok: true });
+  assert.deepEqual(seen, [true, false]);
   c.end();
   await server.close();
 });

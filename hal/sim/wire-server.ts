@@ -154,12 +154,20 @@ function serveConnection(socket: Socket, deps: ConnectionDeps): void {
             changes: page.changes.map((c) => ({ on: c.on, atNs: c.atNs.toString() })),
           },
         });
+      } else if (request.op === 'light') {
+        deps.wires.setLight(request.on);
+        send({ id: request.id, ok: true });
       } else if (request.op === 'state') {
         const { wires } = deps;
         send({
           id: request.id,
           ok: true,
-          state: { button: wires.buttonState(), chime: wires.chimeState(), led: wires.ledState() },
+          state: {
+            button: wires.buttonState(),
+            chime: wires.chimeState(),
+            led: wires.ledState(),
+            light: wires.lightState(),
+          },
         });
       } else if (pending >= MAX_PENDING_PER_CONNECTION) {
         send(failed(request.id, `more than ${MAX_PENDING_PER_CONNECTION} requests in flight`));
@@ -196,6 +204,7 @@ function perform(wires: SimWires, request: WireRequest, signal: AbortSignal): Pr
     case 'noise':
       return wires.noise(request.edges, request.spacingMs, options);
     case 'state':
+    case 'light':
     case 'chime-history':
     case 'watch':
       return Promise.resolve();

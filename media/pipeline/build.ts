@@ -4,6 +4,8 @@ import { type Chain, caps, type ElementSpec, el, type LaunchGraph, ref, word } f
 /** Element names the worker looks up in the built pipeline. */
 export const NAMES = {
   source: 'src',
+  /** The sim camera's light (videobalance after the test source): a rig's lamp brightens the scene. */
+  light: 'light',
   mask: 'mask',
   tee: 't',
   ring: 'ring',
@@ -27,7 +29,12 @@ function sourceChain(c: MediaConfig): Chain {
   const s = c.source;
   switch (s.kind) {
     case 'test':
-      return [el('videotestsrc', { 'is-live': true, pattern: word(s.pattern) }, NAMES.source)];
+      // videobalance is a passthrough at its defaults; the worker raises its brightness
+      // while the sim board's light (a rig's lamp) is on.
+      return [
+        el('videotestsrc', { 'is-live': true, pattern: word(s.pattern) }, NAMES.source),
+        el('videobalance', {}, NAMES.light),
+      ];
     case 'file':
       // multifilesrc re-reads the file forever; MPEG-TS concatenates cleanly and
       // tsdemux keeps the timestamps monotonic across the loop. clocksync paces it.

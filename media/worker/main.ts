@@ -92,6 +92,10 @@ process.on('message', (raw) => {
     exit(WORKER_EXIT.ok);
     return;
   }
+  if (msg.type === 'light') {
+    worker?.setLight(msg.on);
+    return;
+  }
   if (worker !== undefined) return; // one pipeline per process, built once
   worker = startWorker(msg);
 });

@@ -10,6 +10,8 @@ export const WORKER_EXIT = { ok: 0, error: 1, config: 78 } as const;
 
 /** No frame for this long while playing: the camera is stuck or gone. */
 export const STALL_MS = 5000;
+/** videobalance brightness while the sim camera's light is on: a clear change for the motion detector. */
+export const LIT_BRIGHTNESS = 0.5;
 /** A pull answered null (flushing, not yet playing): wait this long before asking again. */
 const NULL_PULL_RETRY_MS = 100;
 
@@ -33,6 +35,8 @@ export class MediaWorker {
   private anchorWallMs = 0;
   private lastFrameMs = 0;
   private stallTimer: NodeJS.Timeout | undefined;
+  /** The test source's light (videobalance); absent for a real camera. */
+  private light: { brightness: number } | undefined;
 
   constructor(
     private readonly gst: Gst,
@@ -66,6 +70,8 @@ export class MediaWorker {
       this.fail('config', 'pipeline', 'appsinks missing from the pipeline', true);
       return;
     }
+    this.light = pipeline.findChild(NAMES.light) as { brightness: number } | undefined;
+    if (this.start_.light === true) this.setLight(true);
     this.send({ type: 'ready', runId, launch: this.launch });
     pipeline.pollBus((m) => this.onBus(m));
     // Running time 0 is (within the state change) the moment the live pipeline starts playing.
@@ -172,6 +178,11 @@ export class MediaWorker {
     if (this.stopped) return;
     this.send({ type: 'error', kind, element: clip(element), message: clip(message), fatal });
     this.exit(fatal ? WORKER_EXIT.config : WORKER_EXIT.error);
+  }
+
+  /** Switches the sim camera's light; a real camera has none and ignores it. */
+  setLight(on: boolean): void {
+    if (this.light !== undefined) this.light.brightness = on ? LIT_BRIGHTNESS : 0;
   }
 
   /** Stops the pipeline (state NULL). Idempotent; the process exits right after. */

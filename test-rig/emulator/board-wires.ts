@@ -14,6 +14,8 @@ export class BoardWires {
   private generation = 0;
   private readonly chimeListeners = new Set<(on: boolean, atNs: bigint) => void>();
   private connecting: Promise<void> | undefined;
+  /** The rig's lamp: it lights the board's camera scene whenever the board is up. */
+  private lamp = false;
 
   constructor(
     private readonly socketPath: string,
@@ -34,6 +36,15 @@ export class BoardWires {
 
   onChime(listener: (on: boolean, atNs: bigint) => void): void {
     this.chimeListeners.add(listener);
+  }
+
+  /**
+   * The rig's lamp in front of the camera: told to the board now when it is
+   * connected, and again on every connect (a rebooted board starts dark).
+   */
+  async setLamp(on: boolean): Promise<void> {
+    this.lamp = on;
+    await this.client?.light(on);
   }
 
   /** Starts connecting in the background (board powered). */
@@ -74,6 +85,7 @@ export class BoardWires {
         client.onChime((on, atNs) => {
           for (const l of this.chimeListeners) l(on, atNs);
         });
+        if (this.lamp) await client.light(true);
         this.client = client;
         this.logger.info({ attempts }, 'board wires connected');
       } catch {

@@ -71,15 +71,21 @@ test('chime wire changes become CHIME_EDGE on the rig clock while watching, and 
   await driver.close();
 });
 
-test('POWER switches the power switch, LAMP is recorded, CONSOLE forwards console lines', async () => {
-  const { host, power, emulator } = rig();
+test('POWER switches the power switch, LAMP lights the board (again after a power cycle), CONSOLE forwards console lines', async () => {
+  const { host, power, emulator, wires, board } = rig();
   const driver = new RigDriver(host, { keepaliveMs: 0 });
   await driver.open();
   await driver.power(false);
   await driver.power(true);
   assert.deepEqual(power.log, ['off', 'on']);
+  await board.waitConnected(2000);
   await driver.lamp(true);
   assert.equal(emulator.lamp, true);
+  assert.deepEqual(wires.calls, ['light true']);
+  await driver.power(false);
+  await driver.power(true);
+  await board.waitConnected(2000);
+  assert.deepEqual(wires.calls, ['light true', 'light true'], 'a rebooted board is lit again');
   const chunks: string[] = [];
   const stop = await driver.console((b) => chunks.push(Buffer.from(b).toString()));
   emulator.consoleLine('{"msg":"running"}');
@@ -121,6 +127,20 @@ test('the rig side of the protocol: not-ready before HELLO, busy during an actio
   assert.equal(crc.type === 'ERROR' && crc.code, 'bad-crc');
   assert.deepEqual(await reply(3), { type: 'ACK' });
   await host.close();
+});
+
+test("the driver counts the rig's id-0 ERRORs (frames damaged on the way to the rig) as the rig's link errors", async () => {
+  const { host } = rig();
+  const driver = new RigDriver(host, { keepaliveMs: 0 });
+  await driver.open();
+  assert.deepEqual(driver.rigLinkErrors, {});
+  const bad = writeFrame({ version: 1, id: 99, message: { type: 'INFO' } });
+  bad[3] = (bad[3] ?? 0) ^ 0x10;
+  await host.write(bad);
+  // Replies come in order: once the ping's PONG is back, the rig's ERROR has been read.
+  await driver.ping();
+  assert.deepEqual(driver.rigLinkErrors, { 'bad-crc': 1 });
+  await driver.close();
 });
 
 const running: RunningEmulator[] = [];

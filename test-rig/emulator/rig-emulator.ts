@@ -29,7 +29,8 @@ type ActionType = 'PRESS' | 'HOLD' | 'BOUNCE';
  * The rig side of docs/rig-protocol.md on a RigTransport, wired to a sim
  * board: PRESS/HOLD/BOUNCE drive the button wire, chime wire changes become
  * CHIME_EDGE (rig clock = µs since the emulator started), POWER switches the
- * PowerSwitch, CONSOLE forwards console lines, LAMP is recorded only.
+ * PowerSwitch, CONSOLE forwards console lines, LAMP switches the light in
+ * front of the sim camera (the board's `light` wire).
  */
 export class RigEmulator {
   readonly received: Frame[] = [];
@@ -178,11 +179,8 @@ export class RigEmulator {
           return;
         }
       case 'LAMP':
-        this.state.lamp = m.on;
-        {
-          this.send(id, { type: 'ACK' });
-          return;
-        }
+        void this.switchLamp(id, m.on);
+        return;
       case 'POWER': {
         void this.switchPower(id, m.on);
         return;
@@ -224,6 +222,16 @@ export class RigEmulator {
       this.error(id, 'hardware-fault', `${m.type}: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       this.action = undefined;
+    }
+  }
+
+  private async switchLamp(id: number, on: boolean): Promise<void> {
+    try {
+      await this.options.board.setLamp(on);
+      this.state.lamp = on;
+      this.send(id, { type: 'ACK' });
+    } catch (err) {
+      this.error(id, 'hardware-fault', `LAMP: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { loadSigningKey, type VerifyKey, verifyKeyOf } from '../../proto/index.js';
 import { DaemonPowerSwitch } from './power-switch.js';
 
@@ -27,6 +28,12 @@ export async function startSimBoard(options: {
   deviceId?: string;
   onConsoleLine?: (line: string) => void;
   onSpawn?: (pid: number) => void;
+  /**
+   * Runs the board's camera (the sim test picture, dark until the rig's lamp
+   * lights it): clips are encrypted to a throw-away age key made here, since
+   * the suites check that a clip is recorded, not what it shows.
+   */
+  camera?: boolean;
 }): Promise<SimBoard> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-rig-'));
   const deviceId = options.deviceId ?? 'rig-door';
@@ -39,6 +46,7 @@ export async function startSimBoard(options: {
     broker: { url: options.brokerUrl, reconnect: { minMs: 100, maxMs: 400 } },
     hal: { backend: 'sim', sim: { socket: socketPath } },
     log: { level: 'info' },
+    ...(options.camera ? { media: await cameraSection(dir) } : {}),
   };
   const configPath = join(dir, 'doorbell.json');
   await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
@@ -73,5 +81,26 @@ export async function startSimBoard(options: {
       await power.off();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A small, dark test camera: a press records a 2 s pre-roll clip, the lamp's light is motion. */
+async function cameraSection(dir: string): Promise<Record<string, unknown>> {
+  const recipient = await identityToRecipient(await generateX25519Identity());
+  return {
+    enabled: true,
+    camera: {
+      source: { kind: 'test', pattern: 'black' },
+      width: 320,
+      height: 240,
+      fps: 10,
+      bitrateKbps: 300,
+      segmentS: 1,
+      prerollS: 2,
+      postrollS: 1,
+      ringDir: join('/dev/shm', `doorbell-rig-ring-${dir.split('-').pop() ?? process.pid}`),
+    },
+    recordMotion: false,
+    store: { recipients: [recipient] },
   };
 }

@@ -27,6 +27,8 @@ export async function startEmulatedStack(options: {
   logger: Logger;
   /** Told every process started here: 'daemon' (each power on) and 'socat'. */
   onSpawn?: (what: 'daemon' | 'socat', pid: number) => void;
+  /** Runs the sim board's camera (the full suite's lamp and clip checks need it). */
+  camera?: boolean;
   /** Merged into the sim daemon's `hal.button` / `hal.chime` config before the first power on (e.g. short timings for a benchmark). */
   hal?: { button?: Record<string, number>; chime?: Record<string, number> };
 }): Promise<EmulatedStack> {
@@ -47,6 +49,7 @@ export async function startEmulatedStack(options: {
       brokerUrl,
       onConsoleLine: (line) => emulator?.emulator.consoleLine(line),
       onSpawn: (pid) => options.onSpawn?.('daemon', pid),
+      ...(options.camera ? { camera: true } : {}),
     });
     cleanups.push(() => board.stop());
     if (options.hal) await overrideHal(board.configPath, options.hal);

@@ -18,8 +18,11 @@ export class FakeWires implements WireClient {
     this.calls.push(`bounce ${edges} ${spacingMs} ${settleMs}`);
   }
   async noise() {}
+  async light(on: boolean) {
+    this.calls.push(`light ${on}`);
+  }
   async state() {
-    return { button: false, chime: false, led: false };
+    return { button: false, chime: false, led: false, light: false };
   }
   async chimeHistory() {
     return [];

@@ -49,6 +49,7 @@ export class RigDriver {
   private readonly parser = new FrameParser();
   private readonly chime = new UnsolicitedListeners<ChimeEdge>('chime', () => this.logger);
   private readonly consoleOut = new UnsolicitedListeners<Uint8Array>('console', () => this.logger);
+  private readonly rigErrors: Record<string, number> = {};
   private rig: RigIdentity | undefined;
   private connected = false;
   private readonly keepalive: Keepalive;
@@ -85,6 +86,14 @@ export class RigDriver {
   /** Frames the driver rejected, by kind: the link's health. */
   get linkErrors(): Readonly<Record<CodecErrorKind, number>> {
     return this.parser.errorCounts;
+  }
+
+  /**
+   * Frames the rig rejected (its `ERROR` with request id 0: a bad CRC or length
+   * on the way to the rig), by error code: the other direction's health.
+   */
+  get rigLinkErrors(): Readonly<Record<string, number>> {
+    return this.rigErrors;
   }
 
   /** Echoes `payload` (at most 504 bytes) and measures the round trip. */
@@ -210,6 +219,9 @@ export class RigDriver {
       if (frame.id !== 0) {
         if (!this.waiter.deliver(frame.id, frame))
           this.logger.warn({ id: frame.id, type: m.type }, 'late reply');
+      } else if (m.type === 'ERROR') {
+        this.rigErrors[m.code] = (this.rigErrors[m.code] ?? 0) + 1;
+        this.logger.warn({ code: m.code, detail: m.detail }, 'the rig rejected a frame');
       } else if (!routeUnsolicited(m, this.chime, this.consoleOut)) {
         this.logger.warn({ message: m }, 'unsolicited message from the rig');
       }

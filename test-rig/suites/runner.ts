@@ -31,7 +31,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteReport> {
   const checks: CheckResult[] = [];
   const unwatch = await options.driver.watchChime((edge) => ctx.chime.push(edge)).catch(() => undefined);
   for (const check of SUITES[options.suite]) {
-    const result = await runCheck(check, ctx);
+    const result = await runWithRetries(check, ctx, options.driver);
     checks.push(result);
     options.onCheck?.(result);
   }
@@ -44,8 +44,51 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteReport> {
     startedAt,
     durationMs: performance.now() - started,
     checks,
-    linkErrors: { ...options.driver.linkErrors },
+    linkErrors: linkErrorReport(options.driver),
   });
+}
+
+/** How many times a check is run again when link errors were seen while it failed. */
+export const LINK_RETRIES = 2;
+
+/** The report's link errors: the host's by kind, the rig's as `rig <code>`. */
+export function linkErrorReport(driver: RigDriver): Record<string, number> {
+  const rig = Object.entries(driver.rigLinkErrors).map(([code, n]) => [`rig ${code}`, n] as const);
+  return { ...driver.linkErrors, ...Object.fromEntries(rig) };
+}
+
+/** Every frame either side rejected so far: a lost request or chime edge shows here. */
+function linkTrouble(driver: RigDriver): number {
+  const sum = (r: Readonly<Record<string, number>>): number => Object.values(r).reduce((a, b) => a + b, 0);
+  return sum(driver.linkErrors) + sum(driver.rigLinkErrors);
+}
+
+/**
+ * Runs a check; when it fails while frames were lost on the link (counted by
+ * the driver on its side and reported by the rig on its side), the lost frame
+ * may be the check's request or its chime edge, so the whole check runs again,
+ * at most LINK_RETRIES times. The driver itself never repeats an action (a
+ * PRESS is not repeated blindly); a check is a self-contained experiment that
+ * can be. A failure on a clean link fails at once, and a pass after retries
+ * says so in its detail.
+ */
+export async function runWithRetries(
+  check: Check,
+  ctx: SuiteContext,
+  driver: RigDriver,
+): Promise<CheckResult> {
+  const failures: string[] = [];
+  for (let attempt = 0; ; attempt++) {
+    const before = linkTrouble(driver);
+    const result = await runCheck(check, ctx);
+    const lost = linkTrouble(driver) - before;
+    if (result.status !== 'fail' || lost === 0 || attempt === LINK_RETRIES) {
+      if (failures.length === 0) return result;
+      const history = `after ${failures.length} attempt(s) lost to link errors (${failures.join('; ')})`;
+      return { ...result, detail: `${result.detail} [${history}]` };
+    }
+    failures.push(`${result.detail}: ${lost} frame(s) rejected`);
+  }
 }
 
 async function runCheck(check: Check, ctx: SuiteContext): Promise<CheckResult> {
