@@ -27,6 +27,7 @@ import {
   topicsFor,
 } from '../proto/index.js';
 import { buildFirmwareBundle } from '../scripts/bundle-build.js';
+import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { addDevice, ownerKeyPath } from './hub-state.js';
 
@@ -355,7 +356,18 @@ describe('updates over MQTT on a flashed board', () => {
   it('pushes v2: the device restarts into it, self-tests, commits, and reports every stage', async () => {
     const sub = subscribe();
     await sleep(200);
-    const r = await push(bundles.v2 ?? '');
+    // The README's command as written: the hub's state and broker from the environment.
+    assert.ok(broker);
+    const pushDoc = docCommand('README.md', 'npm run doorbell-hub -- ota push');
+    const pushed = runDocCommand(
+      withValues(pushDoc, {
+        'dist/bundles/open-doorbell-0.2.0-rpi-arm64.bundle': bundles.v2 ?? '',
+        'front-door': DEVICE,
+      }),
+      { env: { DOORBELL_HUB_STATE: hubDir, DOORBELL_HUB_BROKER: broker.url } },
+    );
+    const code = await pushed.exited(120_000);
+    const r: Run = { code, stdout: pushed.stdout, stderr: pushed.stderr };
     assert.equal(r.code, 0, fail('push v2 failed', r));
     for (const stage of ['begun', 'received', 'verified', 'written', 'switched', 'self-test', 'committed']) {
       assert.match(

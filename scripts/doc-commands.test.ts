@@ -28,10 +28,6 @@ const NOT_YET_RUN: ReadonlyArray<readonly [string, string]> = [
     'README.md',
     'npm run doorbell-flash -- flash --bundle dist/bundles/open-doorbell-0.1.0-rpi-arm64.bundle --target ssh://pi@front-door.local --hardware open-doorbell/rpi-arm64 --release-pubkey ed25519:...',
   ],
-  [
-    'README.md',
-    'npm run doorbell-hub -- ota push dist/bundles/open-doorbell-0.2.0-rpi-arm64.bundle front-door',
-  ],
   ['docs/flashing.md', 'npm run bundle'],
   [
     'docs/flashing.md',
