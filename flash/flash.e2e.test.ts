@@ -120,6 +120,77 @@ describe('doorbell-flash on the real bundle', () => {
     assert.match(printed[1] ?? '', new RegExp(`^signed by ${key.keyId}, `));
   });
 
+  it("docs/flashing.md's development build: signed with a key made in the user's config, marked development, refused without --dev", async () => {
+    const home = { ...env, HOME: dir };
+    const r = runDocCommand(docCommand('docs/flashing.md', 'npm run bundle').text, { env: home });
+    assert.equal(await r.exited(120_000), 0, r.stderr);
+    const printed = r.stdout.trim().split('\n').at(-1) ?? '';
+    assert.equal(printed, join(REPO, 'dist', 'bundles', 'open-doorbell-0.1.0-sim-x64-dev.bundle'));
+    const dev = join(dir, 'dev.bundle');
+    copyFileSync(printed, dev);
+    rmSync(printed);
+    assert.match(r.stdout, /\(development build\)/);
+    const devKey = await loadSigningKey(join(dir, 'xdg', 'open-doorbell', 'dev-release-key.pem'));
+    const trusted = await run('flash/cli.ts', ['verify', '--bundle', dev, '--dev'], env);
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.match(trusted.stdout, new RegExp(`signed by ${devKey.keyId}`));
+    const refused = await run(
+      'flash/cli.ts',
+      ['verify', '--bundle', dev, '--release-pubkey', publicKeyToText(devKey)],
+      env,
+    );
+    assert.notEqual(refused.code, 0, 'a development build needs --dev (or --allow-development)');
+    assert.match(refused.stderr, /development/);
+  });
+
+  it("docs/flashing.md's arm64 build runs on an arm64 machine and is refused elsewhere, naming the addon's architecture", async () => {
+    const documented = docCommand(
+      'docs/flashing.md',
+      'npm run bundle -- --key /path/outside/repo/release.pem',
+    );
+    const keyPath = join(dir, 'keys', 'doorbell-release.pem');
+    const r = runDocCommand(withValues(documented, { '/path/outside/repo/release.pem': keyPath }), { env });
+    const code = await r.exited(120_000);
+    const out = join(REPO, 'dist', 'bundles', 'open-doorbell-0.1.0-rpi-arm64.bundle');
+    if (process.arch === 'arm64') {
+      assert.equal(code, 0, r.stderr);
+      assert.equal(r.stdout.trim().split('\n').at(-1), out);
+      rmSync(out);
+    } else {
+      assert.equal(code, 1, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `\\.node is built for ${process.arch}, the bundle is for open-doorbell/rpi-arm64: build on the target architecture \\(docs/flashing\\.md\\)`,
+        ),
+      );
+    }
+  });
+
+  it("docs/flashing.md's flash onto a mounted card: the root written there, the unit naming the board's own path", async () => {
+    const card = join(dir, 'mnt', 'sdcard', 'opt', 'doorbell');
+    const documented = docCommand(
+      'docs/flashing.md',
+      'npm run doorbell-flash -- flash --bundle FILE --target /mnt/sdcard',
+    );
+    const r = runDocCommand(
+      withValues(documented, {
+        FILE: bundlePath,
+        '/mnt/sdcard/opt/doorbell': card,
+        'open-doorbell/rpi-arm64': HW,
+        'ed25519:...': pub,
+      }),
+      { env },
+    );
+    assert.equal(await r.exited(120_000), 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`into slot a of ${card}\\n`));
+    const unit = readFileSync(join(card, 'etc', 'systemd', 'doorbell.service'), 'utf8');
+    assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/doorbell\/slots\/current\//m);
+    assert.ok(!unit.includes(card), 'the unit names where the board sees its root, not the card');
+    const state = await readBootState(card);
+    assert.equal(state.committed, 'a');
+  });
+
   let root = '';
   it('flashes into a directory; the slot daemon starts there and publishes a retained signed ONLINE status', async () => {
     root = join(dir, 'board');

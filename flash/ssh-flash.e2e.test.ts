@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateSigningKey, loadSigningKey, publicKeyToText } from '../proto/keys.js';
+import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { freePort } from '../test-support/free-port.js';
 import { loadBoardTrust } from './board.js';
 import { EXIT } from './exit-codes.js';
@@ -404,6 +405,44 @@ describe('doorbell-flash over ssh:// to a real sshd', () => {
     assert.equal(trust.allowDevelopment, true);
     assert.ok(trust.keys.has(devKey.keyId));
     await verifySlot(devBoard, 'a', trust, 0);
+  });
+
+  it("the README's and docs/flashing.md's ssh:// commands run as written, the board named in the user's ssh configuration", async () => {
+    // The user's usual ssh configuration (ssh reads ~/.ssh from the passwd entry, not $HOME,
+    // so it is given to the real ssh by a shim on PATH): the boards' names, this key, these hosts.
+    const userConfig = join(dir, 'user_ssh_config');
+    writeFileSync(
+      userConfig,
+      `Host front-door.local doorbell.local\n  HostName 127.0.0.1\n  Port ${port}\n${readFileSync(sshConfig, 'utf8')}`,
+    );
+    mkdirSync(join(dir, 'user-bin'), { recursive: true });
+    const shim = join(dir, 'user-bin', 'ssh');
+    writeFileSync(shim, `#!/bin/sh\nexec /usr/bin/ssh -F '${userConfig}' "$@"\n`);
+    chmodSync(shim, 0o755);
+    const userPath = `${join(dir, 'user-bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`;
+    const commands = [
+      docCommand('README.md', 'npm run doorbell-flash -- flash --bundle dist/bundles/'),
+      docCommand('docs/flashing.md', 'npm run doorbell-flash -- flash --bundle FILE --target ssh://'),
+    ];
+    for (const [i, command] of commands.entries()) {
+      const root = join(dir, `doc-board-${i}`);
+      const text = withValues(command, {
+        ...(command.text.includes('FILE')
+          ? { FILE: bundlePath }
+          : { 'dist/bundles/open-doorbell-0.1.0-rpi-arm64.bundle': bundlePath }),
+        'pi@': `${user}@`,
+        '/opt/doorbell': root,
+        'open-doorbell/rpi-arm64': HW,
+        'ed25519:...': pub,
+      });
+      const r = runDocCommand(text, { env: { ...env, PATH: userPath } });
+      const code = await r.exited(120_000);
+      assert.equal(code, 0, `${text}\n${r.stderr}\n${sshdOut}`);
+      assert.match(r.stdout, new RegExp(`into slot a of ${root}\\n`));
+      const state = await readBootState(root);
+      assert.equal(state.committed, 'a');
+      await verifySlot(root, 'a', await loadBoardTrust(root), state.committedCounter);
+    }
   });
 
   it('an unreachable host: a clear error and exit 21, no crash', async () => {

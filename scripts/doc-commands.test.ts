@@ -7,6 +7,7 @@ import {
   type DocCommand,
   docCommands,
   documentedFiles,
+  matching,
   REPO,
   withValues,
   words,
@@ -23,25 +24,7 @@ const BARE = ['doorbell', 'doorbell-hub', 'doorbell-flash', 'doorbell-rig'];
  * command added to the docs without a test fails below, and so does one taken off this
  * list's docs or claimed by a test while still listed.
  */
-const NOT_YET_RUN: ReadonlyArray<readonly [string, string]> = [
-  [
-    'README.md',
-    'npm run doorbell-flash -- flash --bundle dist/bundles/open-doorbell-0.1.0-rpi-arm64.bundle --target ssh://pi@front-door.local --hardware open-doorbell/rpi-arm64 --release-pubkey ed25519:...',
-  ],
-  ['docs/flashing.md', 'npm run bundle'],
-  [
-    'docs/flashing.md',
-    'npm run bundle -- --key /path/outside/repo/release.pem --hardware open-doorbell/rpi-arm64',
-  ],
-  [
-    'docs/flashing.md',
-    'npm run doorbell-flash -- flash --bundle FILE --target /mnt/sdcard/opt/doorbell --hardware open-doorbell/rpi-arm64 --release-pubkey ed25519:... [--install-path /opt/doorbell] [--node /usr/bin/node]',
-  ],
-  [
-    'docs/flashing.md',
-    'npm run doorbell-flash -- flash --bundle FILE --target ssh://pi@doorbell.local/opt/doorbell --hardware ... --release-pubkey ...',
-  ],
-];
+const NOT_YET_RUN: ReadonlyArray<readonly [string, string]> = [];
 
 const all = (): DocCommand[] => documentedFiles().flatMap((f) => docCommands(f));
 const where = (c: DocCommand): string => `${c.file}:${c.line}: ${c.text}`;
@@ -89,11 +72,16 @@ test('every project command in the docs is run, as written, by a test', () => {
   if (/^npm test$/m.test(readFileSync(join(REPO, '.ci/run'), 'utf8'))) {
     taken.push({ file: 'README.md', prefix: 'npm test', in: '.ci/run' });
   }
-  const untested = all().filter(
-    (c) =>
-      !SYSTEM.has(words(c.text)[0] ?? '') &&
-      !taken.some((t) => t.file === c.file && c.text.startsWith(t.prefix)),
+  const commands = all();
+  const takenCommands = new Set(
+    taken.flatMap((t) =>
+      matching(
+        commands.filter((c) => c.file === t.file),
+        t.prefix,
+      ),
+    ),
   );
+  const untested = commands.filter((c) => !SYSTEM.has(words(c.text)[0] ?? '') && !takenCommands.has(c));
   const pending = new Set(NOT_YET_RUN.map(([file, text]) => `${file}: ${text}`));
   assert.deepEqual(
     untested.map(where).filter((w) => !pending.has(w.replace(/:\d+: /, ': '))),
@@ -107,7 +95,7 @@ test('every project command in the docs is run, as written, by a test', () => {
 test('every docCommand() in the tests finds exactly one documented command', () => {
   const stale: string[] = [];
   for (const t of claims()) {
-    const n = docCommands(t.file).filter((c) => c.text.startsWith(t.prefix)).length;
+    const n = matching(docCommands(t.file), t.prefix).length;
     if (n !== 1) stale.push(`${t.in}: docCommand('${t.file}', '${t.prefix}') matches ${n} commands`);
   }
   assert.deepEqual(stale, []);
@@ -168,4 +156,26 @@ test('commands are read from sh blocks only, continuations joined and comments d
   ]);
   assert.equal(withValues(found[1] as DocCommand, { 'age1...': 'age1xyz' }).endsWith('age1xyz'), true);
   assert.throws(() => withValues(found[0] as DocCommand, { 'odb1:...': 'x' }), /is not in/);
+});
+
+test('a claim equal to a whole command takes only that one; otherwise it takes the commands it starts', () => {
+  const found = commandsIn(
+    'x.md',
+    [
+      '```sh',
+      'npm run bundle',
+      'npm run bundle -- --key k',
+      'npm run bundle -- --key k --hardware h',
+      '```',
+    ].join('\n'),
+  );
+  assert.deepEqual(
+    matching(found, 'npm run bundle').map((c) => c.line),
+    [2],
+  );
+  assert.deepEqual(
+    matching(found, 'npm run bundle -- --key').map((c) => c.line),
+    [3, 4],
+  );
+  assert.deepEqual(matching(found, 'npm run bundles'), []);
 });

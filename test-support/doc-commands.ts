@@ -80,9 +80,19 @@ export function docCommands(file: string): DocCommand[] {
   return commandsIn(file, readFileSync(join(REPO, file), 'utf8'));
 }
 
-/** The one command in `file` that starts with `prefix`; throws when there is none or more than one. */
+/**
+ * The commands a `docCommand(file, prefix)` call takes: the one equal to
+ * `prefix` when there is one (a short command that starts others), else every
+ * one that starts with it.
+ */
+export function matching(commands: DocCommand[], prefix: string): DocCommand[] {
+  const exact = commands.filter((c) => c.text === prefix);
+  return exact.length > 0 ? exact : commands.filter((c) => c.text.startsWith(prefix));
+}
+
+/** The one command in `file` that is or starts with `prefix`; throws when there is none or more than one. */
 export function docCommand(file: string, prefix: string): DocCommand {
-  const found = docCommands(file).filter((c) => c.text.startsWith(prefix));
+  const found = matching(docCommands(file), prefix);
   if (found.length !== 1) {
     throw new Error(
       `${file}: ${found.length} commands start with '${prefix}'${found.map((c) => `\n  ${c.line}: ${c.text}`).join('')}`,
