@@ -19,13 +19,6 @@ const SYSTEM = new Set(['sudo', 'apt-get', 'git', 'systemctl', 'printf']);
 /** The project's executables: the docs show them as `npm run NAME -- ...`, which works without installing. */
 const BARE = ['doorbell', 'doorbell-hub', 'doorbell-flash', 'doorbell-rig'];
 
-/**
- * Documented commands no test runs yet, by file and text: the list may only shrink. A
- * command added to the docs without a test fails below, and so does one taken off this
- * list's docs or claimed by a test while still listed.
- */
-const NOT_YET_RUN: ReadonlyArray<readonly [string, string]> = [];
-
 const all = (): DocCommand[] => documentedFiles().flatMap((f) => docCommands(f));
 const where = (c: DocCommand): string => `${c.file}:${c.line}: ${c.text}`;
 
@@ -82,14 +75,11 @@ test('every project command in the docs is run, as written, by a test', () => {
     ),
   );
   const untested = commands.filter((c) => !SYSTEM.has(words(c.text)[0] ?? '') && !takenCommands.has(c));
-  const pending = new Set(NOT_YET_RUN.map(([file, text]) => `${file}: ${text}`));
   assert.deepEqual(
-    untested.map(where).filter((w) => !pending.has(w.replace(/:\d+: /, ': '))),
+    untested.map(where),
     [],
     'take each with docCommand(file, prefix) in the test that runs it',
   );
-  const stillListed = [...pending].filter((p) => !untested.some((c) => `${c.file}: ${c.text}` === p));
-  assert.deepEqual(stillListed, [], 'run now or gone from the docs: take these off NOT_YET_RUN');
 });
 
 test('every docCommand() in the tests finds exactly one documented command', () => {
