@@ -1,136 +1,18 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { verify } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'mqtt';
+import { startMosquitto } from '../broker/local-mosquitto.js';
 import { writeBoardFiles } from '../flash/board.js';
 import { keyMap } from '../flash/manifest.js';
-import { commit, currentLink, installToInactiveSlot, switchToTrial } from '../flash/slots.js';
-import { doorbell, loadSigningKey, publicKeyToText, topicsFor } from '../proto/index.js';
+import { commit, installToInactiveSlot, switchToTrial } from '../flash/slots.js';
+import { doorbell, publicKeyToText, topicsFor } from '../proto/index.js';
 import { buildFirmwareBundle } from '../scripts/bundle-build.js';
-import { startMosquitto } from '../test-support/mosquitto.js';
+import { startSlotDaemon } from '../test-support/slot-daemon.js';
 import { machine } from './machine.js';
 import type { BenchArgs } from './run.js';
 import { summary } from './stats.js';
-
-/** A daemon started from a flashed slot. */
-export interface SlotDaemon {
-  readonly child: ChildProcess;
-  output(): string;
-  /** SIGTERM, SIGKILL after 5 s; resolves when it has exited. Safe to call twice. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/**
- * Starts `<root>/slots/current/doorbell.js run` with the sim HAL, as the unit
- * would (the same config file, state directory and entry point), with plain node.
- */
-export function startSlotDaemon(root: string, brokerUrl: string, deviceId: string): SlotDaemon {
-  const child = spawn(
-    process.execPath,
-    [
-      join(currentLink(root), 'doorbell.js'),
-      'run',
-      '--config',
-      join(root, 'etc', 'doorbell', 'config.json'),
-      '--state-dir',
-      join(root, 'state'),
-      '--hal',
-      'sim',
-      '--broker',
-      brokerUrl,
-      '--device-id',
-      deviceId,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOORBELL_LOG_LEVEL: 'warn' } },
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-  return {
-    child,
-    output: () => out,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(signal);
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-    },
-  };
-}
-
-/** An ONLINE status: its envelope decoded and its device signature verified with the key in `stateDir`. */
-export async function verifiedOnlineStatus(payload: Buffer, stateDir: string): Promise<boolean> {
-  const envelope = doorbell.v1.Envelope.decode(payload);
-  const event = doorbell.v1.Event.decode(envelope.body);
-  if (event.status?.state !== doorbell.v1.Status.State.ONLINE) return false;
-  const key = await loadSigningKey(join(stateDir, 'identity.pem'));
-  return envelope.keyId === key.keyId && verify(null, envelope.body, key.publicKey, envelope.signature);
-}
-
-/**
- * Waits until `mosquitto_sub` (an independent client) reads a retained,
- * signed ONLINE status of `deviceId`: each try is a fresh subscription with
- * `--retained-only`, so only what the broker keeps counts. Resolves with the payload.
- */
-export async function waitForRetainedOnline(
-  port: number,
-  deviceId: string,
-  stateDir: string,
-  timeoutMs = 15_000,
-): Promise<Buffer> {
-  const topic = topicsFor(deviceId).status;
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const hex = await new Promise<string>((resolve) => {
-      execFile(
-        'mosquitto_sub',
-        [
-          '-h',
-          '127.0.0.1',
-          '-p',
-          String(port),
-          '-V',
-          'mqttv5',
-          '-t',
-          topic,
-          '--retained-only',
-          '-C',
-          '1',
-          '-W',
-          '1',
-          '-F',
-          '%x',
-        ],
-        { timeout: 5000 },
-        (err, stdout, stderr) => {
-          last = `${err?.message ?? ''} ${stderr}`;
-          resolve(stdout.trim());
-        },
-      );
-    });
-    if (hex) {
-      const payload = Buffer.from(hex, 'hex');
-      if (await verifiedOnlineStatus(payload, stateDir).catch(() => false)) return payload;
-      last = 'a retained status that is not a signed ONLINE one';
-    }
-    await sleep(50);
-  }
-  throw new Error(`no retained signed ONLINE status on ${topic} within ${timeoutMs} ms (${last.trim()})`);
-}
 
 const METHOD =
   'performance.now() at spawn of `node <slot>/doorbell.js run` (bundled, sim HAL) -> an in-process MQTT subscriber receives its signed ONLINE status; baseline: spawn -> exit of `node -e 0`, interleaved';

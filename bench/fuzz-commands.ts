@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
 import { parseConfig } from '../firmware/config/load.js';
@@ -20,7 +21,6 @@ import {
   VerifyError,
   verifyKeyOf,
 } from '../proto/index.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import {
   CMD_TOPIC,
   CommandFuzzer,

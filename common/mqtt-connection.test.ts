@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { startMqttProxy } from '../test-support/mqtt-proxy.js';
 import { type Logger, silentLogger } from './logger.js';
 import { MqttConnection } from './mqtt-connection.js';

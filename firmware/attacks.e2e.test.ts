@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import {
   doorbell,
@@ -27,7 +28,6 @@ import {
 } from '../proto/index.js';
 import { type DaemonProcess, startDaemonProcess } from '../test-support/daemon-process.js';
 import { type HubObserver, observeDevices } from '../test-support/hub-observer.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { identityPath } from './root.js';
 import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
 import { TrustStore } from './trust/trust-store.js';

@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectAsync } from 'mqtt';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { PacketType } from '../common/mqtt-frames.js';
 import { doorbell, loadOrCreateSigningKey, type SigningKey, topicsFor, verifyKeyOf } from '../proto/index.js';
 import { type DaemonProcess, startDaemonProcess } from '../test-support/daemon-process.js';
 import { type HubObserver, observeDevices } from '../test-support/hub-observer.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { type MqttProxy, startMqttProxy } from '../test-support/mqtt-proxy.js';
 import { identityPath } from './root.js';
 

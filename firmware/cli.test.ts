@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { connectWires } from '../hal/index.js';
 import { doorbell, fingerprintOf, loadSigningKey, openEvent, parsePairingCode } from '../proto/index.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
 import { FIRMWARE_VERSION } from './version.js';
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { freePort } from '../common/free-port.js';
 import {
   doorbell,
   generateSigningKey,
@@ -10,8 +12,6 @@ import {
   topicsFor,
 } from '../proto/index.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
-import { freePort } from '../test-support/free-port.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 
 const { ErrorKind } = doorbell.v1;
 

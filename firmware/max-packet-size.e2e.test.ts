@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import {
   doorbell,
@@ -25,7 +26,6 @@ import {
 } from '../proto/index.js';
 import { type DaemonProcess, startDaemonProcess } from '../test-support/daemon-process.js';
 import { type HubObserver, observeDevices } from '../test-support/hub-observer.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { identityPath } from './root.js';
 
 const DEVICE = 'size-door';

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 
 const run = promisify(execFile);
 const PREROLL_S = 2;

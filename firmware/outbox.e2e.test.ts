@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { freePort } from '../common/free-port.js';
 import { silentLogger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
 import { connectWires, type WireClient } from '../hal/index.js';
 import { EventWatcher, type VerifiedEvent } from '../hub/event-watcher.js';
 import { loadSigningKey } from '../proto/index.js';
-import { freePort } from '../test-support/free-port.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { spawnCli } from '../test-support/run-cli.js';
 import { identityPath } from './root.js';
 

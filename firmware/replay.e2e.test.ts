@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
 import { EventWatcher, type VerifiedEvent } from '../hub/event-watcher.js';
@@ -15,7 +16,6 @@ import {
   sealCommand,
   topicsFor,
 } from '../proto/index.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { parseConfig } from './config/load.js';
 import { type RunningDoorbell, startDoorbell } from './root.js';
 

@@ -3,10 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { loadOrCreateSigningKey } from '../proto/index.js';
 import { type HubObserver, observeDevices } from '../test-support/hub-observer.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
 
 let dir: string;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
 import { Commander } from '../hub/commander.js';
@@ -24,7 +25,6 @@ import {
   topicsFor,
 } from '../proto/index.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { runCli } from '../test-support/run-cli.js';
 
 const { ErrorKind, Role } = doorbell.v1;

@@ -6,10 +6,10 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
-import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../bench/boot.js';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { publicKeyToText } from '../proto/keys.js';
 import { buildFirmwareBundle } from '../scripts/bundle-build.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
+import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../test-support/slot-daemon.js';
 import { writeBoardFiles } from './board.js';
 import { buildBundle, HEADER_BYTES, keyMap, parseManifestBytes } from './manifest.js';
 import {

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { freePort } from '../common/free-port.js';
 import { generateSigningKey, publicKeyToText } from '../proto/index.js';
-import { freePort } from '../test-support/free-port.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { runCli } from '../test-support/run-cli.js';
 import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
 

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { parseConfig } from '../firmware/config/load.js';
 import { type RunningDoorbell, startDoorbell } from '../firmware/root.js';
 import { loadSigningKey, publicKeyToText } from '../proto/index.js';
 import { startBrokerTap } from '../test-support/broker-tap.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
 import { hubKeyPath } from './hub-state.js';
 

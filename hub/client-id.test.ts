@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createCa, issueLeaf, type KeyAndCert } from '../scripts/broker/certs.js';
+import { createCa, issueLeaf, type KeyAndCert } from '../broker/certs.js';
 import { certificateCommonName, hubClientId } from './client-id.js';
 
 describe('hubClientId', () => {

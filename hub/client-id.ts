@@ -7,7 +7,7 @@ import { validateDeviceId } from '../proto/index.js';
  * The MQTT client id of one of the hub's connections.
  *
  * With a TLS client certificate (the locked-down broker of
- * scripts/broker/make-broker-config.ts) the id is `<CN>:<name>`: the broker's
+ * broker/make-broker-config.ts) the id is `<CN>:<name>`: the broker's
  * doorbell_auth plugin lets the hub's certificate use only ids that start with
  * its CN and a `:`, a character no device id contains, so no doorbell can take
  * over (or wipe) a session of the hub's, nor the hub a doorbell's. Without a

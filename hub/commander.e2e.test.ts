@@ -3,10 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { CounterStore, doorbell } from '../proto/index.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { Commander } from './commander.js';
 
 let broker: RunningBroker;

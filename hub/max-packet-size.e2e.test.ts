@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { generateSigningKey, publicKeyToText, topicsFor } from '../proto/index.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { runCli, spawnCli } from '../test-support/run-cli.js';
 
 const HUGE_BYTES = 32 * 1024 * 1024;

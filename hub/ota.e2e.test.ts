@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { verifyAuditLog } from '../firmware/audit-log.js';
 import { writeBoardFiles } from '../flash/board.js';
 import { type BundleMeta, buildBundle, keyMap } from '../flash/manifest.js';
@@ -28,7 +29,6 @@ import {
 } from '../proto/index.js';
 import { buildFirmwareBundle } from '../scripts/bundle-build.js';
 import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { addDevice, ownerKeyPath } from './hub-state.js';
 
 /**

@@ -29,7 +29,7 @@ const CLIS: Array<{ script: CliScript; name: string; typo: [string, string]; com
   },
   { script: 'scripts/bundle.ts', name: 'bundle', typo: ['--hardwre', '--hardware'] },
   {
-    script: 'scripts/broker/make-broker-config.ts',
+    script: 'broker/make-broker-config.ts',
     name: 'make-broker-config',
     typo: ['--devcie', '--device'],
   },

@@ -25,20 +25,9 @@ const where = (c: DocCommand): string => `${c.file}:${c.line}: ${c.text}`;
 /** Every `docCommand('file', 'prefix')` call in the tests and their helpers. */
 function claims(): { file: string; prefix: string; in: string }[] {
   const out: { file: string; prefix: string; in: string }[] = [];
-  const dirs = [
-    'hal',
-    'firmware',
-    'proto',
-    'hub',
-    'media',
-    'flash',
-    'board',
-    'test-rig',
-    'scripts',
-    'bench',
-    'common',
-    'test-support',
-  ];
+  const dirs = readdirSync(REPO, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !['node_modules', 'dist', '.git'].includes(d.name))
+    .map((d) => d.name);
   for (const dir of dirs) {
     let names: string[];
     try {

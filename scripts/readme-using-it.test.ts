@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { connectWires, type WireClient } from '../hal/index.js';
 import { type DocRun, docCommand, REPO, runDocCommand, withValues } from '../test-support/doc-commands.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 
 /**
  * The README's "Using it" section, every command as written, in its order, on a

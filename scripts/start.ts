@@ -7,6 +7,7 @@ import { relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { createLogger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
@@ -19,7 +20,6 @@ import { describeEvent } from '../hub/format.js';
 import { hubCounterPath, ownerCounterPath, ownerKeyPath } from '../hub/hub-state.js';
 import { PairingRefusedError, pairDevice } from '../hub/pairing.js';
 import { CounterStore, doorbell, fingerprintOf, loadOrCreateSigningKey } from '../proto/index.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { prepareDemo } from './demo/demo-setup.js';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { type DocRun, docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
-import { type RunningBroker, startMosquitto } from '../test-support/mosquitto.js';
 import { type CliResult, collect, spawnCli } from '../test-support/run-cli.js';
 import type { SuiteReport } from './suites/report.js';
 

@@ -12,7 +12,7 @@ export type CliScript =
   | 'test-rig/cli.ts'
   | 'scripts/start.ts'
   | 'scripts/bundle.ts'
-  | 'scripts/broker/make-broker-config.ts';
+  | 'broker/make-broker-config.ts';
 
 export interface CliResult {
   code: number | null;

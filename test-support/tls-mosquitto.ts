@@ -1,13 +1,9 @@
 import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type BrokerConfigFiles,
-  makeBrokerConfig,
-  revokeDevice,
-} from '../scripts/broker/make-broker-config.js';
-import { freePort } from './free-port.js';
-import { launchMosquitto, type RunningBroker } from './mosquitto.js';
+import { launchMosquitto, type RunningBroker } from '../broker/local-mosquitto.js';
+import { type BrokerConfigFiles, makeBrokerConfig, revokeDevice } from '../broker/make-broker-config.js';
+import { freePort } from '../common/free-port.js';
 
 export interface RunningTlsBroker extends RunningBroker {
   /** The CA, server, hub and device certificates and keys, the config and the ACL. */
@@ -26,7 +22,7 @@ export interface TlsBrokerOptions {
 
 /**
  * Starts a real Mosquitto with the locked-down configuration that
- * `scripts/broker/make-broker-config.ts` generates (into a fresh temp dir,
+ * `broker/make-broker-config.ts` generates (into a fresh temp dir,
  * removed on stop), on a free loopback port. The caller must `stop()` it.
  */
 export async function startTlsMosquitto(options: TlsBrokerOptions): Promise<RunningTlsBroker> {

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { type RunningBroker, startMosquitto } from '../../broker/local-mosquitto.js';
 import type { Logger } from '../../common/logger.js';
 import type { VerifyKey } from '../../proto/index.js';
-import { type RunningBroker, startMosquitto } from '../../test-support/mosquitto.js';
 import { type RunningEmulator, startEmulator } from './index.js';
 import type { LinkFaults } from './link-shaper.js';
 import { type SimBoard, startSimBoard } from './sim-board.js';

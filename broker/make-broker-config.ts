@@ -4,15 +4,15 @@
 // builds (or locates) the doorbell_auth Mosquitto plugin that mosquitto.conf
 // loads. Later, revokes a doorbell's certificate (a lost or discarded board).
 //
-//   node --import tsx scripts/broker/make-broker-config.ts --out DIR --device front-door [--device ...]
-//   node --import tsx scripts/broker/make-broker-config.ts --out DIR --revoke front-door
+//   node --import tsx broker/make-broker-config.ts --out DIR --device front-door [--device ...]
+//   node --import tsx broker/make-broker-config.ts --out DIR --revoke front-door
 import { execFile } from 'node:child_process';
 import { access, chmod, chown, mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { CliUsageError, parseCli, versionLine, wantsVersion } from '../../common/cli-args.js';
-import { validateDeviceId } from '../../proto/index.js';
+import { CliUsageError, parseCli, versionLine, wantsVersion } from '../common/cli-args.js';
+import { validateDeviceId } from '../proto/index.js';
 import {
   createCa,
   initRevocation,
@@ -37,7 +37,7 @@ export interface BrokerConfigOptions {
   mosquittoUser?: string | undefined;
   /**
    * An already built doorbell_auth.so to load instead of building the one in
-   * scripts/broker/plugin (see `ensureAuthPlugin`).
+   * broker/plugin (see `ensureAuthPlugin`).
    */
   pluginPath?: string | undefined;
 }
@@ -67,7 +67,7 @@ export const PLUGIN_DIR = resolve(import.meta.dirname, 'plugin');
 export const PLUGIN_SO = join(PLUGIN_DIR, 'build', 'doorbell_auth.so');
 
 /**
- * Builds scripts/broker/plugin/build/doorbell_auth.so with `make` (a no-op when
+ * Builds broker/plugin/build/doorbell_auth.so with `make` (a no-op when
  * it is newer than its source) and returns its absolute path. Needs a C
  * compiler, make and the Debian packages mosquitto-dev, libmosquitto-dev and
  * libssl-dev (scripts/setup installs them).
@@ -109,8 +109,8 @@ const USAGE = `usage: make-broker-config --out DIR --device ID [--device ID ...]
                        (default: Mosquitto's own, \`mosquitto\`); it must be
                        able to read server.key and the ACL
   --plugin PATH        the doorbell_auth.so Mosquitto loads (default: build it
-                       with \`make -C scripts/broker/plugin\` into
-                       scripts/broker/plugin/build/ and use that); it refuses
+                       with \`make -C broker/plugin\` into
+                       broker/plugin/build/ and use that); it refuses
                        client ids containing #, + or / and makes the
                        certificate's CN the username. Building needs cc, make,
                        mosquitto-dev, libmosquitto-dev and libssl-dev

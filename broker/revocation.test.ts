@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { topicsFor } from '../../proto/index.js';
-import { type RunningTlsBroker, startTlsMosquitto } from '../../test-support/tls-mosquitto.js';
+import { topicsFor } from '../proto/index.js';
+import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
 import {
   mosquittoPub,
   mqttOptions,

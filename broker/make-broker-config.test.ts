@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { MAX_ENVELOPE_BYTES } from '../../proto/index.js';
-import { freePort } from '../../test-support/free-port.js';
-import { launchMosquitto } from '../../test-support/mosquitto.js';
+import { freePort } from '../common/free-port.js';
+import { MAX_ENVELOPE_BYTES } from '../proto/index.js';
 import { openssl } from './certs.js';
+import { launchMosquitto } from './local-mosquitto.js';
 import { type BrokerConfigFiles, makeBrokerConfig } from './make-broker-config.js';
 
 const run = promisify(execFile);
@@ -138,7 +138,7 @@ describe('make-broker-config', () => {
     }
     // With use_identity_as_username Mosquitto 2.0 skips basic auth, and so the plugin.
     assert.ok(!conf.some((l) => l.startsWith('use_identity_as_username')), 'no use_identity_as_username');
-    assert.ok(files.plugin.endsWith('/scripts/broker/plugin/build/doorbell_auth.so'), files.plugin);
+    assert.ok(files.plugin.endsWith('/broker/plugin/build/doorbell_auth.so'), files.plugin);
     assert.equal(conf.filter((l) => l.startsWith('listener ')).length, 1, 'exactly one listener');
     const acl = (await readFile(files.acl, 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
     assert.deepEqual(acl, [

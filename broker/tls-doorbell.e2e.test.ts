@@ -7,11 +7,11 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addDevice, hubCounterPath, hubKeyPath } from '../../hub/hub-state.js';
-import { privateKeyToPem, publicKeyToText, type SigningKey } from '../../proto/index.js';
-import { type Harness, startHarness } from '../../test-support/doorbell-harness.js';
-import { runCli, spawnCli } from '../../test-support/run-cli.js';
-import { type RunningTlsBroker, startTlsMosquitto } from '../../test-support/tls-mosquitto.js';
+import { addDevice, hubCounterPath, hubKeyPath } from '../hub/hub-state.js';
+import { privateKeyToPem, publicKeyToText, type SigningKey } from '../proto/index.js';
+import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
+import { runCli, spawnCli } from '../test-support/run-cli.js';
+import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
 
 describe('a doorbell over mqtts:// with its certificate', () => {
   let broker: RunningTlsBroker;

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { MAX_ENVELOPE_BYTES, topicsFor } from '../../proto/index.js';
-import { type RunningTlsBroker, startTlsMosquitto } from '../../test-support/tls-mosquitto.js';
+import { MAX_ENVELOPE_BYTES, topicsFor } from '../proto/index.js';
+import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
 import { mosquittoPub, pubackReason, Recorder } from './broker-test-clients.js';
 import { MAX_PACKET_SIZE } from './mosquitto-config.js';
 

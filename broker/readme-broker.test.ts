@@ -6,17 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { type DaemonProcess, startDaemonProcess } from '../../test-support/daemon-process.js';
-import { type DocRun, docCommand, runDocCommand, withValues } from '../../test-support/doc-commands.js';
-import { freePort } from '../../test-support/free-port.js';
-import { runCli } from '../../test-support/run-cli.js';
+import { freePort } from '../common/free-port.js';
+import { type DaemonProcess, startDaemonProcess } from '../test-support/daemon-process.js';
+import { type DocRun, docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
+import { runCli } from '../test-support/run-cli.js';
 
 /**
  * The README's "Home installation with a locked-down broker", every command as
  * written with only its paths, port and host name replaced: build the plugin,
  * make the CA, certificates and configuration, start Mosquitto on them, run a
  * doorbell with its certificate, watch it from the hub over TLS, revoke it.
- * `hub.local` becomes `localhost`, the name the test machine resolves; the
+ * `hub.local` becomes `127.0.0.1` (the certificate then names that address: a
+ * fresh machine may resolve no host name at all, not even localhost); the
  * broker listens on loopback instead of every interface.
  */
 
@@ -35,7 +36,7 @@ before(async () => {
   port = await freePort();
   values = {
     '/etc/mosquitto/doorbell': out,
-    'hub.local': 'localhost',
+    'hub.local': '127.0.0.1',
     '0.0.0.0': '127.0.0.1',
     '8883': String(port),
   };
@@ -76,11 +77,11 @@ function accepts(p: number): Promise<boolean> {
 }
 
 test("the README's locked-down broker: plugin, certificates, Mosquitto, a doorbell and the hub over TLS, revocation", async () => {
-  await finished(doc(docCommand('README.md', 'make -C scripts/broker/plugin').text));
+  await finished(doc(docCommand('README.md', 'make -C broker/plugin').text));
 
   const makeDoc = docCommand(
     'README.md',
-    'node --import tsx scripts/broker/make-broker-config.ts --out /etc/mosquitto/doorbell --device',
+    'node --import tsx broker/make-broker-config.ts --out /etc/mosquitto/doorbell --device',
   );
   const made = await finished(doc(withValues(makeDoc, valuesFor(makeDoc.text))));
   assert.match(made.stdout, /run: mosquitto -c /);
@@ -102,7 +103,7 @@ test("the README's locked-down broker: plugin, certificates, Mosquitto, a doorbe
       deviceId: 'front-door',
       stateDir: state,
       broker: {
-        url: `mqtts://localhost:${port}`,
+        url: `mqtts://127.0.0.1:${port}`,
         ca: join(out, 'ca.crt'),
         cert: join(out, 'device-front-door.crt'),
         key: join(out, 'device-front-door.key'),
@@ -126,7 +127,7 @@ test("the README's locked-down broker: plugin, certificates, Mosquitto, a doorbe
 
   const revokeDoc = docCommand(
     'README.md',
-    'node --import tsx scripts/broker/make-broker-config.ts --out /etc/mosquitto/doorbell --revoke',
+    'node --import tsx broker/make-broker-config.ts --out /etc/mosquitto/doorbell --revoke',
   );
   await finished(doc(withValues(revokeDoc, valuesFor(revokeDoc.text))));
   // The CRL now lists the doorbell's certificate (openssl, not our code, says so).

@@ -11,9 +11,9 @@
 // `mosquitto_sub` are used as clients.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { hubClientId } from '../../hub/client-id.js';
-import { topicsFor } from '../../proto/index.js';
-import { type RunningTlsBroker, startTlsMosquitto } from '../../test-support/tls-mosquitto.js';
+import { hubClientId } from '../hub/client-id.js';
+import { topicsFor } from '../proto/index.js';
+import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
 import {
   connectArgs,
   mosquittoPub,

@@ -9,8 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { topicsFor } from '../../proto/index.js';
-import { type RunningTlsBroker, startTlsMosquitto } from '../../test-support/tls-mosquitto.js';
+import { topicsFor } from '../proto/index.js';
+import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
 import {
   mosquittoPub,
   mqttOptions,

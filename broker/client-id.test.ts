@@ -3,7 +3,7 @@
 // Mosquitto 2.0.11 itself accepts such ids at CONNECT, and with
 // `use_identity_as_username` it skips the basic-auth check, so no option of its
 // own refuses them. The generated configuration therefore loads the
-// doorbell_auth plugin (scripts/broker/plugin) instead: in Mosquitto's basic-auth
+// doorbell_auth plugin (broker/plugin) instead: in Mosquitto's basic-auth
 // check it refuses an empty client id or one containing `#`, `+` or `/`
 // (CONNACK "not authorized": 135 in MQTT 5, 5 in MQTT 3.1.1), and it makes the
 // certificate's CN the username, whatever username the client sent.
@@ -11,8 +11,8 @@
 // client id must also be one the certificate owns is client-id-binding.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { topicsFor } from '../../proto/index.js';
-import { type RunningTlsBroker, startTlsMosquitto } from '../../test-support/tls-mosquitto.js';
+import { topicsFor } from '../proto/index.js';
+import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
 import {
   connectArgs,
   mosquittoPub,
