@@ -12,7 +12,6 @@ test('createHal builds the sim devices on shared code, with the fake clock', asy
   const hal = await createHal(parseHalConfig({ chime: { pulseMs: 100 } }), { logger: silentLogger(), clock });
   const sim = hal.sim;
   assert.ok(sim, 'the sim backend exposes its wires');
-  assert.equal(hal.camera.kind, 'sim-test-pattern');
   assert.equal(hal.chime.mode, 'mechanical');
   const events: string[] = [];
   hal.button.subscribe((e) => {

@@ -1,7 +1,6 @@
 import type { Logger } from '../common/logger.js';
 import type { Backend } from './backend.js';
 import { type Button, DebouncedButton } from './button.js';
-import type { CameraSource } from './camera-source.js';
 import { type Chime, ChimeDriver } from './chime.js';
 import { type Clock, systemClock } from './clock.js';
 import { type HalConfig, parseHalConfig } from './config.js';
@@ -16,7 +15,6 @@ export {
   DebouncedButton,
   defaultButtonOptions,
 } from './button.js';
-export type { CameraDescription, CameraKind, CameraSource } from './camera-source.js';
 export {
   type Chime,
   ChimeDriver,
@@ -47,7 +45,6 @@ export interface Hal {
   readonly button: Button;
   readonly chime: Chime;
   readonly led: StatusLed;
-  readonly camera: CameraSource;
   /** Present with the sim backend: the virtual wires tests and the rig emulator drive. */
   readonly sim?: SimWires;
   /** Forces the chime and LED off, releases every line and stops the wire server. Idempotent. */
@@ -109,7 +106,6 @@ export async function createHal(config: HalConfig, deps: HalDeps): Promise<Hal> 
   };
   return {
     ...devices,
-    camera: backend.camera,
     ...(backend.sim === undefined ? {} : { sim: backend.sim }),
     close: () => {
       closing ??= close();

@@ -8,7 +8,6 @@ import { resolveGpioNumber, SYSFS_GPIO_ROOT } from './gpio-chip.js';
 import { type GpioDriver, loadOnoffDriver } from './gpio-driver.js';
 import { SysfsInputLine } from './input-line.js';
 import { SysfsOutputLine } from './output-line.js';
-import { V4l2Camera } from './v4l2-camera.js';
 
 export interface LinuxBackendDeps {
   logger: Logger;
@@ -65,7 +64,7 @@ export async function openLinuxBackend(config: HalConfig, deps: LinuxBackendDeps
       { driver, logger },
     );
     opened.push(ledLine);
-    return { buttonLine, chimeLine, ledLine, camera: new V4l2Camera(), close: async () => {} };
+    return { buttonLine, chimeLine, ledLine, close: async () => {} };
   } catch (err) {
     await Promise.all(opened.map((line) => line.close()));
     throw err;

@@ -1,10 +1,9 @@
 import type { Logger } from '../../common/logger.js';
 import type { Backend } from '../backend.js';
 import { SimWires } from './sim-wires.js';
-import { TestPatternCamera } from './test-pattern-camera.js';
 import { startWireServer, type WireServer } from './wire-server.js';
 
-/** The sim backend: in-process wires, a test-pattern camera, and optionally the wire socket. */
+/** The sim backend: in-process wires and optionally the wire socket. */
 export async function openSimBackend(deps: { logger: Logger; socketPath?: string }): Promise<Backend> {
   const wires = new SimWires();
   let server: WireServer | undefined;
@@ -15,7 +14,6 @@ export async function openSimBackend(deps: { logger: Logger; socketPath?: string
     buttonLine: wires.buttonLine,
     chimeLine: wires.chimeLine,
     ledLine: wires.ledLine,
-    camera: new TestPatternCamera(),
     sim: wires,
     close: async () => {
       await server?.close();

@@ -1,6 +1,6 @@
-import type { ElementCheck } from '../../hal/gst-element-check.js';
 import type { MediaConfig } from '../config.js';
 import type { EncoderFactory } from './build.js';
+import type { ElementCheck } from './gst-element-check.js';
 import { factoriesOf, type LaunchGraph } from './launch.js';
 
 /** A media configuration GStreamer cannot run; the message says what to change or install. */

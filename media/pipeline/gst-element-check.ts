@@ -1,5 +1,16 @@
 import { execFile } from 'node:child_process';
-import { HalError } from './errors.js';
+
+/** gst-inspect-1.0 itself is missing or hangs: GStreamer's tools are not installed or broken. */
+export class GstInspectError extends Error {
+  constructor(
+    readonly element: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${element}: ${message}`, options);
+    this.name = 'GstInspectError';
+  }
+}
 
 /** Answers whether a GStreamer element factory is installed. Injected so tests need no GStreamer. */
 export type ElementCheck = (element: string) => Promise<boolean>;
@@ -11,7 +22,7 @@ const INSPECT_TIMEOUT_MS = 10_000;
  * installed). Without the version floor `--exists` also demands the plugin's
  * version be at least GStreamer's own, which refuses plugins versioned on
  * their own (libcamera's is 0.0.x). Throws
- * HalError('unavailable') when gst-inspect-1.0 itself is missing or hangs.
+ * GstInspectError when gst-inspect-1.0 itself is missing or hangs.
  */
 export const gstInspectCheck: ElementCheck = (element) =>
   new Promise((resolve, reject) => {
@@ -27,20 +38,15 @@ export const gstInspectCheck: ElementCheck = (element) =>
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') {
           reject(
-            new HalError('unavailable', element, 'gst-inspect-1.0 not found (install gstreamer1.0-tools)', {
+            new GstInspectError(element, 'gst-inspect-1.0 not found (install gstreamer1.0-tools)', {
               cause: err,
             }),
           );
         } else if (err.killed) {
           reject(
-            new HalError(
-              'unavailable',
-              element,
-              `gst-inspect-1.0 gave no answer in ${INSPECT_TIMEOUT_MS} ms`,
-              {
-                cause: err,
-              },
-            ),
+            new GstInspectError(element, `gst-inspect-1.0 gave no answer in ${INSPECT_TIMEOUT_MS} ms`, {
+              cause: err,
+            }),
           );
         } else {
           resolve(false);
