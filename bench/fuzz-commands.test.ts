@@ -3,9 +3,23 @@ import { test } from 'node:test';
 import { GENERATORS } from './fuzz/generators.js';
 import { fuzzCommands } from './fuzz-commands.js';
 
-test('fuzzed commands: no crash, nothing wrongly accepted, controls accepted, the daemon survives without ringing', async () => {
+// A pinned seed: a failure here replays with `npm run bench -- fuzz-commands --seed 20261204`.
+// The benchmark draws a fresh seed each run and prints it.
+const SEED = 20_261_204;
+
+test('fuzzed commands, pinned seed: no crash, nothing wrongly accepted, controls accepted, the daemon survives without ringing', async () => {
   const lines: string[] = [];
-  const result = await fuzzCommands({ cases: 3_000, mqttCases: 300, progress: (l) => lines.push(l) });
+  const result = await fuzzCommands({
+    cases: 3_000,
+    mqttCases: 300,
+    seed: SEED,
+    progress: (l) => lines.push(l),
+  });
+  assert.equal(result.seed, SEED);
+  assert.ok(
+    lines.some((l) => l.includes(`seed ${SEED}`)),
+    'the seed is reported',
+  );
   const context = `seed ${result.seed}: ${JSON.stringify(result.failures)}`;
   assert.equal(result.crashes, 0, context);
   assert.equal(result.wrongly_accepted, 0, context);
