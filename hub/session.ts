@@ -1,14 +1,12 @@
 import type { Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import { CounterStore, type doorbell, loadOrCreateSigningKey, type VerifyKey } from '../proto/index.js';
+import { ADMINISTER_MAX_LIFETIME_MS } from '../proto/roles.js';
 import { waitForBroker } from './broker-wait.js';
 import { hubClientId } from './client-id.js';
 import { type CommandBody, Commander } from './commander.js';
 import { EventWatcher } from './event-watcher.js';
 import { hubCounterPath, hubKeyPath, ownerCounterPath, ownerKeyPath, trackedKeyEpochs } from './hub-state.js';
-
-/** Administer commands must live at most 10 s on the device; they are sent with a little less. */
-export const ADMINISTER_TTL_MS = 9_000;
 
 export interface SessionOptions {
   stateDir: string;
@@ -17,7 +15,7 @@ export interface SessionOptions {
   logger: Logger;
   /** The pinned devices whose events are verified. */
   devices: ReadonlyMap<string, VerifyKey>;
-  /** Sign with the owner key (Administer) or the hub key; the owner's commands live ADMINISTER_TTL_MS. */
+  /** Sign with the owner key (Administer) or the hub key; the owner's commands live the Administer maximum (proto/roles.ts). */
   as: 'owner' | 'hub';
   /** How long to wait for the broker. */
   connectTimeoutMs: number;
@@ -80,7 +78,8 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
     commander,
     watcher,
     send: async (deviceId, body, timeoutMs) =>
-      (await commander.send(deviceId, body, timeoutMs, owner ? { ttlMs: ADMINISTER_TTL_MS } : {})).result,
+      (await commander.send(deviceId, body, timeoutMs, owner ? { ttlMs: ADMINISTER_MAX_LIFETIME_MS } : {}))
+        .result,
     close,
   };
 }
