@@ -76,20 +76,27 @@ describe('media faults', { timeout: 90_000 }, () => {
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
     process.kill(pid, 'SIGKILL'); // our own child, by pid
+    // The control plane keeps serving while the worker is down: a callback queued now runs
+    // before the new pipeline is up.
+    const served = new Promise<boolean>((resolve) =>
+      setImmediate(() => resolve(!health.some((h) => h.type === 'pipeline-up' && h.runId === 2))),
+    );
+    await waitFor(() => health.some((h) => h.type === 'worker-exit' && h.runId === 1), 10_000, 'the exit');
+    assert.equal(service.isUp, false);
     await waitFor(() => health.some((h) => h.type === 'pipeline-up' && h.runId === 2), 10_000, 'restart');
     lag.disable();
+    assert.equal(await served, true, 'the loop ran before the restart finished');
     const exit = health.find((h) => h.type === 'worker-exit' && h.runId === 1);
     assert.deepEqual(exit, { type: 'worker-exit', runId: 1, code: null, signal: 'SIGKILL' });
     const restart = health.find((h) => h.type === 'restart-scheduled');
     assert.ok(restart !== undefined && restart.type === 'restart-scheduled' && restart.delayMs >= 200);
     assert.ok(health.some((h) => h.type === 'pipeline-down' && h.runId === 1));
     assert.notEqual(service.workerPid, pid);
-    // The control plane's loop stayed responsive through the crash and restart.
-    assert.ok(lag.max / 1e6 < 100, `event loop delay max ${lag.max / 1e6} ms`);
 
     // The clip that was recording is cut from what the ring holds (the killed run's segments).
     const b = await second;
     t.diagnostic(`clip recording at the kill: ${JSON.stringify(b)}`);
+    // Reported, not asserted: speed belongs in the benchmarks.
     t.diagnostic(`event loop delay max during kill+restart: ${(lag.max / 1e6).toFixed(1)} ms`);
     // It loses what the killed worker had not flushed (about a GOP), so it is marked truncated.
     if ('sha256' in b) {
