@@ -1,54 +1,21 @@
 #!/usr/bin/env node
-import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { lowerBackgroundThreads } from '../common/background-threads.js';
-import { type BrokerProblem, describeBrokerProblem } from '../common/broker-errors.js';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
-import {
-  createLogger,
-  type LogFormat,
-  type Logger,
-  type LogLevel,
-  parseLogFormat,
-} from '../common/logger.js';
-import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
+import { createLogger, type LogLevel } from '../common/logger.js';
 import {
   ageRecipientProblem,
-  CounterStore,
-  doorbell,
-  loadOrCreateSigningKey,
-  loadSigningKey,
   type PairingCode,
   parsePairingCode,
-  publicKeyFromText,
-  publicKeyToText,
   recipientForDisplay,
-  topicsFor,
-  validateDeviceId,
 } from '../proto/index.js';
-import { type CommandKind, isRole, ROLE_NAMES, roleName } from '../proto/roles.js';
-import { waitForBroker } from './broker-wait.js';
-import { hubClientId } from './client-id.js';
-import type { CommandBody } from './commander.js';
-import { EventWatcher } from './event-watcher.js';
-import { describeEvent, eventToJson } from './format.js';
+import { type Context, logFormat, need0, parseRole, signerFlag, UsageError } from './commands/context.js';
+import { keygen, keysCommand } from './commands/keys.js';
+import { pair } from './commands/pair.js';
+import { sendCommand } from './commands/send.js';
+import { watch } from './commands/watch.js';
 import { hubConfigPath, loadHubConfig, resolveHubSettings, writeHubConfig } from './hub-config.js';
-import {
-  addDevice,
-  defaultHubStateDir,
-  deviceHubRole,
-  hubKeyPath,
-  loadDeviceEntries,
-  loadDevices,
-  ownerCounterPath,
-  ownerKeyPath,
-  setDeviceHubRole,
-} from './hub-state.js';
+import { addDevice, defaultHubStateDir, loadDeviceEntries } from './hub-state.js';
 import { OtaUsageError, otaPush, otaStatus } from './ota.js';
-import { PairingRefusedError, pairDevice } from './pairing.js';
-import { openCommandSession } from './session.js';
-import { chooseSigner, parseSigner, roleRefusalHint, type Signer, SignerChoiceError } from './signer.js';
-import { devicesTable, keysTable, resultToJson, statusLines } from './tables.js';
+import { devicesTable, statusLines } from './tables.js';
 
 const USAGE = `usage: doorbell-hub <command> [options]
 
@@ -134,12 +101,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-class UsageError extends CliUsageError {
-  constructor(message: string) {
-    super('doorbell-hub', message);
-  }
-}
-
 const COMMANDS = [
   'init',
   'keygen',
@@ -155,18 +116,6 @@ const COMMANDS = [
   'mute',
   'ota',
 ] as const;
-
-interface Context {
-  stateDir: string;
-  /** The hub's settings file, and whether it existed when the command started. */
-  configPath: string;
-  hasConfigFile: boolean;
-  broker: string;
-  tls: TlsFiles;
-  json: boolean;
-  timeoutMs: number;
-  logger: Logger;
-}
 
 async function main(argv: string[]): Promise<number> {
   if (wantsVersion(argv)) {
@@ -316,312 +265,6 @@ async function main(argv: string[]): Promise<number> {
     }
     default:
       throw new UsageError(`unknown command '${command}'`);
-  }
-}
-
-async function keygen(ctx: Context): Promise<number> {
-  const { key, created } = await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir));
-  process.stdout.write(
-    `${created ? 'created' : 'existing'} hub key ${key.keyId} in ${hubKeyPath(ctx.stateDir)}\n` +
-      `public key: ${publicKeyToText(key)}\n` +
-      '`pair` enrols it on a doorbell (with the role --hub-role gives, operate by default); a doorbell\n' +
-      'paired already takes it with `keys add <device-id> <this key> --role operate`\n',
-  );
-  return 0;
-}
-
-/** How long the broker keeps a watching hub's session (and its queued events) while it is away. */
-const WATCH_SESSION_S = 7 * 24 * 3600;
-
-async function connectWatcher(
-  ctx: Context,
-  session?: { purpose: string },
-): Promise<{ connection: MqttConnection; watcher: EventWatcher }> {
-  const devices = await loadDevices(ctx.stateDir);
-  if (devices.size === 0) ctx.logger.warn('no devices pinned: every event will be rejected (see add-device)');
-  const watcher = new EventWatcher(devices, ctx.logger.child({ module: 'watcher' }));
-  const connection = new MqttConnection({
-    url: ctx.broker,
-    clientId: session ? hubClientId(ctx.tls, session.purpose, 'stable') : hubClientId(ctx.tls, '', 'unique'),
-    persistentSessionS: session ? WATCH_SESSION_S : undefined,
-    logger: ctx.logger.child({ module: 'mqtt' }),
-    subscriptions: EventWatcher.subscriptions,
-    maximumPacketSize: EventWatcher.maxPacketBytes,
-    tls: ctx.tls,
-  });
-  connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
-  return { connection, watcher };
-}
-
-async function watch(ctx: Context): Promise<number> {
-  // One persistent session per hub key: events that arrive while the watcher is away wait at the broker.
-  const { key } = await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir));
-  const { connection, watcher } = await connectWatcher(ctx, { purpose: `watch-${key.keyId}` });
-  watcher.on('event', (e) => {
-    process.stdout.write(`${ctx.json ? JSON.stringify(eventToJson(e)) : describeEvent(e)}\n`);
-  });
-  watcher.on('rejected', (r) => {
-    if (ctx.json) process.stdout.write(`${JSON.stringify({ rejected: r })}\n`);
-  });
-  connection.start();
-  // V8's compiler and GC helpers must not delay the events on their way in (see docs/architecture.md).
-  const threads = lowerBackgroundThreads(ctx.logger);
-  // Until the first connection, a cause retrying cannot fix ends the watch with that cause;
-  // once connected, the watch waits out any outage.
-  const unreachable = new Promise<string>((resolve) => {
-    const onProblem = (p: BrokerProblem): void => {
-      if (p.permanent) resolve(describeBrokerProblem(p));
-    };
-    connection.on('problem', onProblem);
-    connection.once('connected', () => connection.off('problem', onProblem));
-  });
-  const ended = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM'), unreachable]);
-  threads.stop();
-  await connection.stop();
-  if (typeof ended === 'string') {
-    process.stderr.write(`doorbell-hub: cannot reach the broker at ${ctx.broker}: ${ended}\n`);
-    return 1;
-  }
-  return 0;
-}
-
-/**
- * Shown when the first doorbell is paired with the owner key: it is the only key that can
- * manage the doorbell's keys, and a lost one means a factory reset.
- */
-function ownerKeyNotice(path: string): string {
-  const rule = '='.repeat(78);
-  return (
-    `\n${rule}\n` +
-    '  BACK UP THE OWNER KEY NOW\n\n' +
-    `  ${path}\n\n` +
-    '  This new key is the only one that can add or remove keys, change roles and\n' +
-    '  footage recipients, open the pairing window and update the firmware of the\n' +
-    '  doorbells paired with it. Without it, the only way back is a factory reset\n' +
-    '  of each doorbell. Copy it somewhere offline (an encrypted USB stick, a\n' +
-    '  password manager); anyone holding it controls your doorbells.\n' +
-    `${rule}\n\n`
-  );
-}
-
-function need0(args: string[], command: string): void {
-  if (args.length !== 0) throw new UsageError(`'${command}' takes no arguments, got ${args.length}`);
-}
-
-/** What to do after a refused pairing, by the refusal's kind. */
-function pairingNextStep(errorKind: string): string | undefined {
-  if (errorKind === 'PAIRING_WINDOW_CLOSED')
-    return (
-      'on a new doorbell, hold its button for 5 s (the LED double-blinks), then run pair again within 3 minutes; ' +
-      'a doorbell that has an owner opens its window only when that owner runs `open-pairing <device-id>`'
-    );
-  if (errorKind === 'PAIRING_PROOF_INVALID')
-    return 'check the code: it must be the one `npm run doorbell -- identity` prints on this doorbell, copied whole';
-  return undefined;
-}
-
-/** `--log-format`, as a usage error when it is not a format. */
-function logFormat(text: string | undefined): LogFormat | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return parseLogFormat(text);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-/** `--as owner|hub`, as a usage error when it is neither. */
-function signerFlag(as: string | undefined): Signer | undefined {
-  try {
-    return parseSigner(as);
-  } catch (err) {
-    if (err instanceof SignerChoiceError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
-function parseRole(text: string | undefined, flag: string): doorbell.v1.Role {
-  const index = ROLE_NAMES.indexOf(text as (typeof ROLE_NAMES)[number]);
-  if (index < 0) throw new UsageError(`${flag} must be one of ${ROLE_NAMES.join(', ')}, got '${text ?? ''}'`);
-  return (index + 1) as doorbell.v1.Role;
-}
-
-function parseKeyText(text: string): Uint8Array {
-  try {
-    return publicKeyFromText(text).publicRaw;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-async function keysCommand(
-  ctx: Context,
-  args: string[],
-  values: { role?: string; label?: string; as?: string },
-): Promise<number> {
-  const [first = '', ...rest] = args;
-  const want = (n: number, usage: string): string[] => {
-    if (rest.length !== n) throw new UsageError(`usage: doorbell-hub ${usage}`);
-    return rest;
-  };
-  const admin = values.as;
-  switch (first) {
-    case 'add': {
-      const [id = '', key = ''] = want(2, 'keys add <device-id> <ed25519:...> --role ROLE');
-      const role = parseRole(values.role, '--role');
-      return sendCommand(
-        ctx,
-        id,
-        { addKey: { publicKey: parseKeyText(key), role, label: values.label ?? '' } },
-        admin,
-      );
-    }
-    case 'remove': {
-      const [id = '', keyId = ''] = want(2, 'keys remove <device-id> <key-id>');
-      return sendCommand(ctx, id, { removeKey: { keyId } }, admin);
-    }
-    case 'rotate': {
-      const [id = '', keyId = '', key = ''] = want(3, 'keys rotate <device-id> <key-id> <ed25519:...>');
-      return sendCommand(ctx, id, { rotateKey: { keyId, newPublicKey: parseKeyText(key) } }, admin);
-    }
-    case 'role': {
-      const [id = '', keyId = '', role = ''] = want(3, 'keys role <device-id> <key-id> <role>');
-      return sendCommand(ctx, id, { setRole: { keyId, role: parseRole(role, 'role') } }, admin);
-    }
-    default:
-      if (rest.length !== 0) throw new UsageError(`unknown keys subcommand '${first}'`);
-      return sendCommand(ctx, first, { listKeys: {} }, values.as, (r) =>
-        r.keys ? keysTable(r.keys) : undefined,
-      );
-  }
-}
-
-async function sendCommand(
-  ctx: Context,
-  deviceId: string,
-  body: CommandBody,
-  asFlag: string | undefined,
-  /** A table for people (without --json), for a result that has what it shows. */
-  render?: (result: doorbell.v1.ICommandResult) => string | undefined,
-): Promise<number> {
-  validateDeviceId(deviceId);
-  const devices = await loadDevices(ctx.stateDir);
-  if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
-  const kind = (Object.keys(body) as CommandKind[]).find((k) => body[k] != null);
-  if (kind === undefined) throw new Error('an empty command');
-  const hubKey = existsSync(hubKeyPath(ctx.stateDir))
-    ? await loadSigningKey(hubKeyPath(ctx.stateDir))
-    : undefined;
-  const as = chooseSigner(kind, {
-    as: signerFlag(asFlag),
-    hubRole: await deviceHubRole(ctx.stateDir, deviceId),
-    hasHubKey: hubKey !== undefined,
-    hasOwnerKey: existsSync(ownerKeyPath(ctx.stateDir)),
-  });
-  const session = await openCommandSession({
-    stateDir: ctx.stateDir,
-    broker: ctx.broker,
-    tls: ctx.tls,
-    logger: ctx.logger,
-    devices,
-    as,
-    connectTimeoutMs: ctx.timeoutMs,
-    clientPurpose: '',
-  });
-  try {
-    const result = await session.send(deviceId, body, ctx.timeoutMs);
-    const table = ctx.json || !result.ok ? undefined : render?.(result);
-    process.stdout.write(table ?? `${JSON.stringify(resultToJson(deviceId, result))}\n`);
-    // A verified key list says what the hub key's role is now: remember it for the next choice.
-    const hubEntry = hubKey && result.keys?.keys?.find((k) => k.keyId === hubKey.keyId);
-    if (hubEntry && isRole(hubEntry.role))
-      await setDeviceHubRole(ctx.stateDir, deviceId, roleName(hubEntry.role));
-    if (
-      !result.ok &&
-      result.errorKind === doorbell.v1.ErrorKind.UNAUTHORISED &&
-      / needs /.test(result.errorMessage ?? '')
-    ) {
-      process.stderr.write(`doorbell-hub: ${roleRefusalHint(kind, as)}\n`);
-    }
-    return result.ok ? 0 : 1;
-  } finally {
-    await session.close();
-  }
-}
-
-async function waitConnected(ctx: Context, connection: MqttConnection): Promise<void> {
-  await waitForBroker(connection, ctx.broker, ctx.timeoutMs);
-}
-
-async function pair(
-  ctx: Context,
-  code: PairingCode,
-  options: { hubRole: doorbell.v1.Role | undefined; recipients: string[]; ownerLabel: string },
-): Promise<number> {
-  const { key: owner } = await loadOrCreateSigningKey(ownerKeyPath(ctx.stateDir));
-  // The first doorbell paired is when the owner key starts to matter: say so then.
-  const firstDoorbell = (await loadDevices(ctx.stateDir)).size === 0;
-  const hub =
-    options.hubRole === undefined ? undefined : (await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir))).key;
-  const ownerCounters = await CounterStore.open(ownerCounterPath(ctx.stateDir));
-  const connection = new MqttConnection({
-    url: ctx.broker,
-    clientId: hubClientId(ctx.tls, 'pair', 'unique'),
-    logger: ctx.logger.child({ module: 'mqtt' }),
-    subscriptions: [topicsFor(code.deviceId).evt],
-    maximumPacketSize: EventWatcher.maxPacketBytes,
-    tls: ctx.tls,
-  });
-  connection.start();
-  try {
-    await waitConnected(ctx, connection);
-    const paired = await pairDevice(
-      connection,
-      {
-        code,
-        owner,
-        ownerCounters,
-        ownerLabel: options.ownerLabel,
-        ...(hub && options.hubRole !== undefined
-          ? { hub: { key: hub, role: options.hubRole, label: 'hub' } }
-          : {}),
-        recipients: options.recipients,
-        timeoutMs: ctx.timeoutMs,
-      },
-      ctx.logger,
-    );
-    await addDevice(ctx.stateDir, code.deviceId, publicKeyToText(paired.deviceKey), true, paired.keyEpoch);
-    if (firstDoorbell) process.stderr.write(ownerKeyNotice(ownerKeyPath(ctx.stateDir)));
-    if (!ctx.hasConfigFile) {
-      // The broker that just worked: later commands need no --broker.
-      await writeHubConfig(ctx.configPath, { broker: ctx.broker, ...ctx.tls }, false);
-      process.stderr.write(
-        `saved the broker settings to ${ctx.configPath}; later commands need no --broker\n`,
-      );
-    }
-    const hubEntry = hub && paired.keys.keys.find((k) => k.keyId === hub.keyId);
-    if (hubEntry && isRole(hubEntry.role))
-      await setDeviceHubRole(ctx.stateDir, code.deviceId, roleName(hubEntry.role));
-    process.stdout.write(
-      `paired ${code.deviceId}: its key ${paired.deviceKey.keyId} matches the pairing code and is pinned\n` +
-        paired.keys.keys
-          .map((k) => `  ${k.keyId}  ${ROLE_NAMES[(k.role ?? 1) - 1] ?? '?'}  ${k.label}\n`)
-          .join('') +
-        `footage recipients: ${paired.keys.footageRecipients.length}\n`,
-    );
-    return 0;
-  } catch (err) {
-    if (err instanceof PairingRefusedError) {
-      const next = pairingNextStep(err.errorKind);
-      process.stderr.write(
-        `doorbell-hub: the doorbell refused: ${err.message}\n${next ? `next: ${next}\n` : ''}`,
-      );
-      return 1;
-    }
-    throw err;
-  } finally {
-    await connection.stop();
-    await ownerCounters.flush();
   }
 }
 
