@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Encrypter } from 'age-encryption';
 import type { Logger } from '../../common/logger.js';
+import type { ClipMeta, ClipSink } from '../clip-sink.js';
 import type { StoreConfig } from './config.js';
 import { isFull, nodeStoreFs, type StoreFile, type StoreFs } from './fs.js';
 import {
@@ -19,23 +20,12 @@ import {
 } from './index-file.js';
 import { planRetention, type RetentionPlan } from './retention.js';
 
-/** What the clip assembler knows about a clip. Times in ms (wall clock), reason e.g. "press" or "motion". */
-export interface ClipMeta {
-  reason: string;
-  startMs: number;
-  endMs: number;
-  triggerMs: number;
-}
+/** What the store keeps of a clip's metadata (media/clip-sink.ts defines the whole). */
+type StoredClipFields = Pick<ClipMeta, 'reason' | 'startMs' | 'endMs' | 'triggerMs'>;
 
 /** A stored item: its index entry plus where the encrypted file is. */
 export interface StoredItem extends IndexEntry {
   path: string;
-}
-
-/** The shape the clip assembler calls (media/clip-sink.ts defines its own `ClipSink`; this satisfies it). */
-export interface ClipWriter {
-  writeClip(meta: ClipMeta, plaintext: Uint8Array | AsyncIterable<Uint8Array>): Promise<StoredItem>;
-  writeSnapshot(jpeg: Uint8Array, atMs: number, id?: string): Promise<StoredItem>;
 }
 
 export type StoreErrorKind =
@@ -100,7 +90,7 @@ const TMP_PREFIX = '.tmp-';
  * The index (`index.json`) caches sizes and hashes; file names carry all other metadata, so a
  * missing or corrupt index is rebuilt from the directory (logged, `index-rebuilt` event).
  */
-export class ClipStore implements ClipWriter {
+export class ClipStore implements ClipSink {
   private readonly fs: StoreFs;
   private readonly now: () => number;
   private readonly dir: string;
@@ -165,7 +155,7 @@ export class ClipStore implements ClipWriter {
     return n;
   }
 
-  writeClip(meta: ClipMeta, plaintext: Uint8Array | AsyncIterable<Uint8Array>): Promise<StoredItem> {
+  writeClip(meta: StoredClipFields, plaintext: Uint8Array | AsyncIterable<Uint8Array>): Promise<StoredItem> {
     return this.write('clip', meta, plaintext);
   }
 
@@ -209,7 +199,7 @@ export class ClipStore implements ClipWriter {
 
   private async write(
     kind: ItemKind,
-    meta: ClipMeta,
+    meta: StoredClipFields,
     plaintext: Uint8Array | AsyncIterable<Uint8Array>,
     requestedId?: string,
   ): Promise<StoredItem> {
@@ -245,7 +235,7 @@ export class ClipStore implements ClipWriter {
   private async writeItem(
     id: string,
     kind: ItemKind,
-    meta: ClipMeta,
+    meta: StoredClipFields,
     plaintext: Uint8Array | AsyncIterable<Uint8Array>,
   ): Promise<StoredItem> {
     const max = this.options.config.maxClipBytes;
@@ -470,7 +460,7 @@ export class ClipStore implements ClipWriter {
   }
 }
 
-function checkMeta(meta: ClipMeta): void {
+function checkMeta(meta: StoredClipFields): void {
   const times = [meta.startMs, meta.endMs, meta.triggerMs];
   if (typeof meta.reason !== 'string' || !REASON_PATTERN.test(meta.reason)) {
     throw new StoreError('invalid-meta', `reason must match ${REASON_PATTERN}`);
