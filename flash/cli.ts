@@ -3,14 +3,6 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
-import {
-  loadOrCreateSigningKey,
-  loadSigningKey,
-  publicKeyFromText,
-  publicKeyToText,
-  type VerifyKey,
-} from '../proto/keys.js';
 import {
   boardPaths,
   DEFAULT_INSTALL_PATH,
@@ -18,10 +10,8 @@ import {
   parseReleaseKeys,
   readBoardHardware,
   writeBoardFiles,
-} from './board.js';
-import { EXIT, exitCodeOf } from './exit-codes.js';
-import { isBundleError, keyMap, openFileSource, verifyBundle } from './manifest.js';
-import { devKeyPath } from './release.js';
+} from '../board/board-files.js';
+import { isBundleError, keyMap, openFileSource, verifyBundle } from '../board/manifest.js';
 import {
   type BoardTrust,
   commit,
@@ -31,7 +21,17 @@ import {
   SlotError,
   type SlotName,
   switchToTrial,
-} from './slots.js';
+} from '../board/slots.js';
+import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
+import {
+  loadOrCreateSigningKey,
+  loadSigningKey,
+  publicKeyFromText,
+  publicKeyToText,
+  type VerifyKey,
+} from '../proto/keys.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
+import { devKeyPath } from './release.js';
 
 const USAGE = `usage: doorbell-flash <command> [options]
 

@@ -1,4 +1,4 @@
-import type { BundleErrorKind } from './manifest.js';
+import type { BundleErrorKind } from '../board/manifest.js';
 
 /** doorbell-flash's exit codes. */
 export const EXIT = {

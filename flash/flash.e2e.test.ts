@@ -16,6 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { loadBoardTrust } from '../board/board-files.js';
+import { buildBundle, HEADER_BYTES, MAX_BUNDLE_BYTES } from '../board/manifest.js';
+import { readBootState } from '../board/slots.js';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
@@ -23,10 +26,7 @@ import { loadOrCreateSigningKey, loadSigningKey, publicKeyToText, type SigningKe
 import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { observeDevices } from '../test-support/hub-observer.js';
 import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../test-support/slot-daemon.js';
-import { loadBoardTrust } from './board.js';
 import { EXIT } from './exit-codes.js';
-import { buildBundle, HEADER_BYTES, MAX_BUNDLE_BYTES } from './manifest.js';
-import { readBootState } from './slots.js';
 import { REPO, type Run, run, snapshot, unpack } from './test-helpers.js';
 
 describe('doorbell-flash on the real bundle', () => {

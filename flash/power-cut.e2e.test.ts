@@ -6,12 +6,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
-import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
-import { publicKeyToText } from '../proto/keys.js';
-import { buildFirmwareBundle } from '../scripts/bundle-build.js';
-import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../test-support/slot-daemon.js';
-import { writeBoardFiles } from './board.js';
-import { buildBundle, HEADER_BYTES, keyMap, parseManifestBytes } from './manifest.js';
+import { writeBoardFiles } from '../board/board-files.js';
+import { buildBundle, HEADER_BYTES, keyMap, parseManifestBytes } from '../board/manifest.js';
 import {
   type BoardTrust,
   commit,
@@ -20,7 +16,11 @@ import {
   readBootState,
   selectSlotAtBoot,
   switchToTrial,
-} from './slots.js';
+} from '../board/slots.js';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { publicKeyToText } from '../proto/keys.js';
+import { buildFirmwareBundle } from '../scripts/bundle-build.js';
+import { type SlotDaemon, startSlotDaemon, waitForRetainedOnline } from '../test-support/slot-daemon.js';
 
 /**
  * Power-cut suite. The writer (a separate process running the slot library,
@@ -42,8 +42,8 @@ const MAX_POINTS = 150;
 const DAEMON_SAMPLES = 5;
 
 const WRITER = `
-import { loadBoardTrust } from './board.js';
-import { commit, installToInactiveSlot, selectSlotAtBoot, switchToTrial } from './slots.js';
+import { loadBoardTrust } from '../board/board-files.js';
+import { commit, installToInactiveSlot, selectSlotAtBoot, switchToTrial } from '../board/slots.js';
 const [root, bundle, crashAtText] = process.argv.slice(2);
 const crashAt = Number(crashAtText);
 let steps = 0;

@@ -19,14 +19,14 @@ import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadBoardTrust } from '../board/board-files.js';
+import { buildBundle } from '../board/manifest.js';
+import { readBootState, verifySlot } from '../board/slots.js';
 import { freePort } from '../common/free-port.js';
 import { loadOrCreateSigningKey, loadSigningKey, publicKeyToText } from '../proto/keys.js';
 import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
-import { loadBoardTrust } from './board.js';
 import { EXIT } from './exit-codes.js';
-import { buildBundle } from './manifest.js';
 import { devKeyPath } from './release.js';
-import { readBootState, verifySlot } from './slots.js';
 import { type Run, run, unpack } from './test-helpers.js';
 
 // `doorbell-flash flash --target ssh://...` against a real OpenSSH server on loopback: the

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type BundleMeta, HEADER_BYTES, parseManifestBytes } from './manifest.js';
+import { type BundleMeta, HEADER_BYTES, parseManifestBytes } from '../board/manifest.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
 

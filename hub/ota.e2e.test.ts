@@ -6,17 +6,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
-import { verifyAuditLog } from '../firmware/audit-log.js';
-import { writeBoardFiles } from '../flash/board.js';
-import { type BundleMeta, buildBundle, keyMap } from '../flash/manifest.js';
+import { writeBoardFiles } from '../board/board-files.js';
+import { type BundleMeta, buildBundle, keyMap } from '../board/manifest.js';
 import {
   type BoardTrust,
   commit,
   installToInactiveSlot,
   readBootState,
   switchToTrial,
-} from '../flash/slots.js';
+} from '../board/slots.js';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { verifyAuditLog } from '../firmware/audit-log.js';
 import { type Run, unpack } from '../flash/test-helpers.js';
 import {
   doorbell,

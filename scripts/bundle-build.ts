@@ -1,12 +1,12 @@
 import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { DAEMON_FILE, DEFAULT_CONFIG_FILE, UNIT_TEMPLATE_FILE } from '../board/board-files.js';
+import { type BundleInputFile, type BundleMeta, buildBundle, HARDWARE_PATTERN } from '../board/manifest.js';
+import { BOOT_SELECT_FILE } from '../board/slots.js';
 import { parseConfig } from '../firmware/config/load.js';
 import { FIRMWARE_VERSION } from '../firmware/version.js';
-import { DAEMON_FILE, DEFAULT_CONFIG_FILE, UNIT_TEMPLATE_FILE } from '../flash/board.js';
-import { type BundleInputFile, type BundleMeta, buildBundle, HARDWARE_PATTERN } from '../flash/manifest.js';
 import { DEFAULT_EXPIRY_DAYS, SECURITY_COUNTER } from '../flash/release.js';
-import { BOOT_SELECT_FILE } from '../flash/slots.js';
 import { loadOrCreateSigningKey, loadSigningKey, type SigningKey } from '../proto/keys.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
@@ -132,9 +132,9 @@ export async function buildFirmwareBundle(options: BundleBuildOptions): Promise<
 
   const files: BundleInputFile[] = [
     { path: DAEMON_FILE, data: await bundled('firmware/cli.ts'), executable: true },
-    { path: BOOT_SELECT_FILE, data: await bundled('flash/boot-select.ts'), executable: true },
+    { path: BOOT_SELECT_FILE, data: await bundled('board/boot-select.ts'), executable: true },
     { path: MEDIA_WORKER_FILE, data: await bundled('media/worker/main.ts') },
-    { path: UNIT_TEMPLATE_FILE, data: await readFile(join(REPO, 'flash', 'doorbell.service')) },
+    { path: UNIT_TEMPLATE_FILE, data: await readFile(join(REPO, 'board', 'doorbell.service')) },
   ];
   const config = defaultConfigFor(options.hardware);
   parseConfig(config, 'default config'); // refuses to build with a config the daemon would refuse

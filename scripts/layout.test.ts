@@ -41,13 +41,33 @@ test('no product file imports test support, benchmarks or developer scripts', ()
   assert.deepEqual(wrong, []);
 });
 
-test('the hub and the doorbell meet only on the wire: no product import between hub/ and firmware/ (tests may use one to check the other)', () => {
+/**
+ * Which folders each folder's product code may import. The hub reaches doorbells only
+ * over the wire (proto/), never through the board's code; the wire contract and the
+ * shared code import neither side.
+ */
+const ALLOWED: Record<string, readonly string[]> = {
+  hub: ['hub', 'proto', 'common'],
+  proto: ['proto', 'common'],
+  common: ['common'],
+  hal: ['hal', 'common'],
+};
+
+for (const [folder, allowed] of Object.entries(ALLOWED)) {
+  test(`${folder}/ imports only from ${allowed.join(', ')}`, () => {
+    const mine = edges.filter((e) => product(e) && folderOf(e.from) === folder);
+    assert.ok(mine.length > 0, `no imports found under ${folder}/`);
+    assert.deepEqual(
+      mine.filter((e) => !allowed.includes(folderOf(e.to))).map((e) => `${e.from} -> ${e.to}`),
+      [],
+    );
+  });
+}
+
+test('the board side (firmware, media, hal, board) never imports the hub', () => {
   const wrong = edges
-    .filter(product)
-    .filter((e) => {
-      const pair = `${folderOf(e.from)}->${folderOf(e.to)}`;
-      return pair === 'hub->firmware' || pair === 'firmware->hub';
-    })
+    .filter((e) => product(e) && ['firmware', 'media', 'hal', 'board'].includes(folderOf(e.from)))
+    .filter((e) => folderOf(e.to) === 'hub')
     .map((e) => `${e.from} -> ${e.to}`);
   assert.deepEqual(wrong, []);
 });
@@ -55,6 +75,8 @@ test('the hub and the doorbell meet only on the wire: no product import between 
 test('the import reader finds static, re-exported and dynamic imports, and the writer replaces only the last cell', () => {
   const fromThisFile = edges.filter((e) => e.from === 'scripts/layout.test.ts').map((e) => e.to);
   assert.deepEqual(fromThisFile, ['scripts/layout.ts']);
+  // The hub once took the role table from firmware/: such an edge would be refused above.
+  assert.equal(ALLOWED.hub?.includes('firmware'), false);
   // firmware/cli.ts loads the daemon lazily; hal/index.ts re-exports its parts.
   assert.ok(edges.some((e) => e.from === 'hal/index.ts' && e.to === 'hal/sim/wire-client.ts'));
   const md = '| `a/` | what | old |\n| `b/` | x \\| y | old |\ntext\n';

@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { verify } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { currentLink } from '../flash/slots.js';
+import { currentLink } from '../board/slots.js';
 import { doorbell, loadSigningKey, topicsFor } from '../proto/index.js';
 
 /** A daemon started from a flashed slot. */

@@ -4,10 +4,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { boardPaths } from '../../board/board-files.js';
+import { buildBundle, keyMap } from '../../board/manifest.js';
+import { commit, installToInactiveSlot, readBootState, switchToTrial } from '../../board/slots.js';
 import { silentLogger } from '../../common/logger.js';
-import { boardPaths } from '../../flash/board.js';
-import { buildBundle, keyMap } from '../../flash/manifest.js';
-import { commit, installToInactiveSlot, readBootState, switchToTrial } from '../../flash/slots.js';
 import type { Chime, RingResult } from '../../hal/index.js';
 import {
   doorbell,

@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../common/logger.js';
-import { loadBoardTrust } from '../../flash/board.js';
+import { loadBoardTrust } from '../../board/board-files.js';
 import {
   BundleError,
   bufferSource,
@@ -13,7 +12,7 @@ import {
   type Manifest,
   type TrustPolicy,
   verifyManifest,
-} from '../../flash/manifest.js';
+} from '../../board/manifest.js';
 import {
   type BoardTrust,
   commit,
@@ -28,7 +27,8 @@ import {
   type SlotName,
   slotDir,
   switchToTrial,
-} from '../../flash/slots.js';
+} from '../../board/slots.js';
+import type { Logger } from '../../common/logger.js';
 import { writeFileDurably } from '../../proto/durable-file.js';
 import { doorbell } from '../../proto/index.js';
 import type { AuditLog } from '../audit-log.js';

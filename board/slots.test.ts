@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { snapshot } from '../flash/test-helpers.js';
 import { generateSigningKey } from '../proto/keys.js';
 import { type BundleMeta, buildBundle, isBundleError, keyMap } from './manifest.js';
 import {
@@ -20,7 +21,6 @@ import {
   switchToTrial,
   verifySlot,
 } from './slots.js';
-import { snapshot } from './test-helpers.js';
 
 const key = generateSigningKey();
 const trust: BoardTrust = { keys: keyMap([key]), hardware: 'open-doorbell/sim-x64', allowDevelopment: false };

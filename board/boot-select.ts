@@ -3,7 +3,7 @@
 // Chooses the slot (see selectSlotAtBoot), points slots/current at it and prints the choice
 // as one JSON line. Exit 0: slots/current is valid; exit 1: nothing bootable.
 import { parseArgs } from 'node:util';
-import { loadBoardTrust } from './board.js';
+import { loadBoardTrust } from './board-files.js';
 import { selectSlotAtBoot } from './slots.js';
 
 async function main(): Promise<number> {
