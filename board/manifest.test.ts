@@ -13,8 +13,10 @@ import {
   bufferSource,
   buildBundle,
   HEADER_BYTES,
+  headerExtent,
   keyMap,
   MAX_BUNDLE_BYTES,
+  MAX_MANIFEST_BYTES,
   SIGNING_CONTEXT,
   signManifestAndPack,
   type TrustPolicy,
@@ -58,6 +60,37 @@ async function refusal(bundle: Buffer, p: TrustPolicy = policy): Promise<string>
 }
 
 describe('bundle manifest', () => {
+  it("headerExtent: a bundle's first bytes give where its signed manifest ends; anything else gives undefined", async () => {
+    const signed = await verifyBundle(bufferSource(good), policy);
+    assert.equal(headerExtent(good.subarray(0, HEADER_BYTES)), signed.payloadOffset);
+    assert.equal(headerExtent(good.subarray(0, HEADER_BYTES - 1)), undefined, 'too short');
+    const edit = (at: number, bytes: number[]): Buffer => {
+      const b = Buffer.from(good.subarray(0, HEADER_BYTES));
+      b.set(bytes, at);
+      return b;
+    };
+    assert.equal(headerExtent(edit(0, [0x58])), undefined, 'bad magic');
+    assert.equal(headerExtent(edit(12, [0, 0, 0, 0])), undefined, 'empty manifest');
+    const over = MAX_MANIFEST_BYTES + 1;
+    assert.equal(
+      headerExtent(edit(12, [over >>> 24, (over >>> 16) & 255, (over >>> 8) & 255, over & 255])),
+      undefined,
+    );
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 2 * HEADER_BYTES }),
+        fc.nat(MAX_MANIFEST_BYTES + 10),
+        (bytes, m) => {
+          const b = Buffer.concat([good.subarray(0, 8), Buffer.alloc(8), Buffer.from(bytes)]);
+          if (b.length >= 16) b.writeUInt32BE(m, 12);
+          const extent = headerExtent(b);
+          if (b.length < HEADER_BYTES || m === 0 || m > MAX_MANIFEST_BYTES) return extent === undefined;
+          return extent === HEADER_BYTES + m;
+        },
+      ),
+    );
+  });
+
   it('accepts a well-formed bundle and reports every file', async () => {
     const signed = await verifyBundle(bufferSource(good), policy);
     assert.equal(signed.manifest.files.length, 3);

@@ -203,6 +203,21 @@ export interface SignedManifest {
 }
 
 /**
+ * The container's extent from its first HEADER_BYTES: how many bytes the header and the
+ * signed manifest take together, i.e. what must have arrived before the signature can be
+ * checked. Undefined when the bytes are not a bundle header (bad magic, a manifest length
+ * of 0 or above the cap): `verifyManifest` then says exactly why.
+ */
+export function headerExtent(header: Uint8Array): number | undefined {
+  if (header.length < HEADER_BYTES) return undefined;
+  const b = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
+  if (!b.subarray(0, 8).equals(MAGIC)) return undefined;
+  const manifestLength = b.readUInt32BE(12);
+  if (manifestLength === 0 || manifestLength > MAX_MANIFEST_BYTES) return undefined;
+  return HEADER_BYTES + manifestLength;
+}
+
+/**
  * Checks the header, the signature and the policy (but not the file hashes):
  * size cap -> magic and container version -> manifest length cap -> key lookup
  * -> signature over the stored bytes -> JSON and schema -> exact length ->

@@ -7,7 +7,7 @@ import {
   BundleError,
   bufferSource,
   HEADER_BYTES,
-  MAGIC,
+  headerExtent,
   MAX_MANIFEST_BYTES,
   type Manifest,
   type TrustPolicy,
@@ -93,8 +93,6 @@ interface Pending {
   securityCounter: number;
   slot: SlotName;
 }
-
-class Refused extends Error {}
 
 const hex = (b: Uint8Array | null | undefined): string => Buffer.from(b ?? []).toString('hex');
 const isSha = (b: Uint8Array | null | undefined): b is Uint8Array => b != null && b.length === 32;
@@ -264,7 +262,7 @@ export class UpdateAgent {
     });
   }
 
-  /** Verifies the signed manifest as soon as it has arrived; throws BundleError/Refused. */
+  /** Verifies the signed manifest as soon as it has arrived; throws BundleError. */
   private async checkHeader(t: Transfer): Promise<void> {
     if (t.nextOffset < HEADER_BYTES) return;
     const handle = await open(this.stagingPath, 'r');
@@ -272,12 +270,11 @@ export class UpdateAgent {
     try {
       const head = Buffer.alloc(HEADER_BYTES);
       await handle.read(head, 0, HEADER_BYTES, 0);
-      const m = head.readUInt32BE(12);
-      const complete = HEADER_BYTES + m;
-      const malformed =
-        !head.subarray(0, 8).equals(MAGIC) || m === 0 || m > MAX_MANIFEST_BYTES || complete > t.size;
+      const complete = headerExtent(head);
+      const malformed = complete === undefined || complete > t.size;
       if (!malformed && t.nextOffset < complete) return; // wait for the rest of the manifest
-      const len = Math.min(t.nextOffset, complete);
+      // Malformed: verify what has arrived, which names the problem.
+      const len = Math.min(t.nextOffset, complete ?? t.nextOffset);
       prefix = Buffer.alloc(len);
       await handle.read(prefix, 0, len, 0);
     } finally {
@@ -374,10 +371,7 @@ export class UpdateAgent {
 
   /** A refusal (BundleError, no space) or an internal failure: event, audit, staging discarded. */
   private async refuse(err: unknown): Promise<Result> {
-    const refused =
-      err instanceof BundleError ||
-      err instanceof Refused ||
-      (err instanceof SlotError && err.kind === 'no-space');
+    const refused = err instanceof BundleError || (err instanceof SlotError && err.kind === 'no-space');
     const reason =
       err instanceof BundleError
         ? `${err.kind}: ${stripKind(err.message, err.kind)}`
