@@ -31,17 +31,25 @@ async function missedWhileAway(clientId: string, persistentSessionS: number | un
       persistentSessionS,
     });
   const first = make();
-  const connected = new Promise<void>((resolve) => first.once('connected', resolve));
+  const subscribed = new Promise<void>((resolve) => first.once('subscribed', resolve));
   first.start();
-  await connected;
-  await new Promise((r) => setTimeout(r, 200)); // the SUBACK is in
+  await subscribed; // the SUBACK is in: the broker holds the session's subscription
   await first.stop();
   for (const n of ['1', '2', '3']) await raw.publishAsync(topic, n, { qos: 1 });
   const second = make();
   const got: string[] = [];
-  second.on('message', (_t, payload) => got.push(payload.toString()));
+  const end = new Promise<void>((resolve) =>
+    second.on('message', (_t, payload) => {
+      if (payload.toString() === 'end') resolve();
+      else got.push(payload.toString());
+    }),
+  );
+  const again = new Promise<void>((resolve) => second.once('subscribed', resolve));
   second.start();
-  await new Promise((r) => setTimeout(r, 800));
+  await again;
+  // A marker published now arrives after anything the broker kept for the session.
+  await raw.publishAsync(topic, 'end', { qos: 1 });
+  await end;
   await second.stop();
   return got;
 }

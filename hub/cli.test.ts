@@ -99,8 +99,24 @@ describe('doorbell-hub', () => {
     assert.equal(pin.code, 0, pin.stderr);
 
     const watch = spawnCli('hub/cli.ts', ['watch', '--json', '--broker', broker.url, '--state-dir', hubDir]);
+    let seen = '';
+    const waiters: Array<() => void> = [];
+    watch.stdout?.on('data', (d: Buffer) => {
+      seen += d.toString();
+      for (const w of waiters.splice(0)) w();
+    });
+    /** Resolves once the watch has printed a line matching `pattern`. */
+    const printed = (pattern: RegExp): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (pattern.test(seen)) resolve();
+          else waiters.push(check);
+        };
+        check();
+      });
     const watched = collect(watch, 30_000);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The doorbell's retained status reaches the watch once it is subscribed.
+    await printed(/"kind":"status"/);
 
     const r = await runCli('hub/cli.ts', [
       'ring',
@@ -114,7 +130,7 @@ describe('doorbell-hub', () => {
     assert.deepEqual(JSON.parse(r.stdout), { device: 'front-door', ok: true });
     assert.equal(device.hal.sim?.chimeHistory().filter((c) => c.on).length, 1);
 
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await printed(/"kind":"commandResult"/);
     watch.kill('SIGTERM');
     const lines = (await watched).stdout
       .trim()
