@@ -157,10 +157,9 @@ describe('the durable outbox across a broker outage and a kill -9', () => {
       if (topic.endsWith('/evt')) raw += 1;
       watcher.handle(topic, payload, packet.retain);
     });
-    const subscribed = new Promise<void>((resolve) => connection.once('connected', () => resolve()));
+    const subscribed = new Promise<void>((resolve) => connection.once('subscribed', () => resolve()));
     connection.start();
     await subscribed;
-    await sleep(100);
     process.kill(pid, 'SIGCONT');
 
     const pressed = () => events.filter((e) => e.event.kind === 'buttonPressed');

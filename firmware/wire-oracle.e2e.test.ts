@@ -31,9 +31,12 @@ after(async () => {
 });
 
 function captureOne(topic: string): { bytes: Promise<Buffer>; ready: Promise<void> } {
+  // Line-buffered (coreutils' stdbuf): its debug lines arrive as they happen.
   const sub = spawn(
-    'mosquitto_sub',
+    'stdbuf',
     [
+      '-oL',
+      'mosquitto_sub',
       '-h',
       '127.0.0.1',
       '-p',
@@ -48,6 +51,8 @@ function captureOne(topic: string): { bytes: Promise<Buffer>; ready: Promise<voi
       '1',
       '-F',
       '%x',
+      // Debug lines ("... received SUBACK") tell when it has subscribed.
+      '-d',
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,12 +73,23 @@ function captureOne(topic: string): { bytes: Promise<Buffer>; ready: Promise<voi
     }, 10_000);
     sub.once('exit', (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve(Buffer.from(out.trim(), 'hex'));
+      // The message is the one line that is not a debug line.
+      const hexLine = out.split('\n').find((l) => /^[0-9a-f]+$/.test(l.trim()));
+      if (code === 0 && hexLine !== undefined) resolve(Buffer.from(hexLine.trim(), 'hex'));
       else reject(new Error(`mosquitto_sub exited ${code}: ${err}`));
     });
   });
-  // mosquitto_sub has subscribed once the broker counts it; a short settle is enough on loopback.
-  const ready = new Promise<void>((r) => setTimeout(r, 300));
+  // Ready once mosquitto_sub reports the broker's SUBACK.
+  const ready = new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if (/received SUBACK/.test(out)) {
+        sub.stdout.off('data', check);
+        resolve();
+      }
+    };
+    sub.stdout.on('data', check);
+    sub.once('exit', (code) => reject(new Error(`mosquitto_sub exited ${code} before subscribing: ${err}`)));
+  });
   return { bytes, ready };
 }
 
