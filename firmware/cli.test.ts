@@ -161,9 +161,15 @@ describe('the daemon as a process', () => {
       assert.ok(existsSync(socket), 'the daemon exposes its sim wires');
       const wires = await connectWires(socket);
       const chimes: boolean[] = [];
-      wires.onChime((on) => chimes.push(on));
+      // One pulse: the chime goes on, then off (its wire events are the signal, not a wait).
+      const pulse = new Promise<void>((resolve) =>
+        wires.onChime((on) => {
+          chimes.push(on);
+          if (!on) resolve();
+        }),
+      );
       await wires.press(80);
-      await new Promise((r) => setTimeout(r, 400));
+      await pulse;
       assert.deepEqual(chimes.slice(0, 2), [true, false], 'one chime pulse, on then off');
       await wires.close();
     } finally {
