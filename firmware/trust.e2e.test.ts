@@ -221,6 +221,37 @@ describe('pairing, roles and key epochs against a real Mosquitto', () => {
     assert.match(ring.result.errorMessage ?? '', /needs operate/);
   });
 
+  test('a Manage key mutes and unmutes (Manage is what setChimeMuted needs) but cannot manage keys', async () => {
+    const manage = generateSigningKey();
+    const added = await hub(
+      'keys',
+      'add',
+      'front-door',
+      publicKeyToText(manage),
+      '--role',
+      'manage',
+      '--label',
+      'tablet',
+    );
+    assert.equal(added.code, 0, added.stdout + added.stderr);
+    const manager = await commanderFor(manage);
+    const muted = await manager.send('front-door', { setChimeMuted: { muted: true } }, 5000);
+    assert.equal(muted.result.ok, true, muted.result.errorMessage ?? '');
+    const rings = (await wires.chimeHistory()).length;
+    await wires.press(100);
+    await h.waitForEvent((e) => e.event.chimeRang?.skippedReason === 'muted', 5000, 'muted press');
+    assert.equal((await wires.chimeHistory()).length, rings, 'muted by the Manage key');
+    const unmuted = await manager.send('front-door', { setChimeMuted: { muted: false } }, 5000);
+    assert.equal(unmuted.result.ok, true, unmuted.result.errorMessage ?? '');
+    const addKey = await manager.send(
+      'front-door',
+      { addKey: { publicKey: generateSigningKey().publicRaw, role: Role.VIEW, label: 'x' } },
+      5000,
+    );
+    assert.equal(addKey.result.errorKind, ErrorKind.UNAUTHORISED);
+    assert.match(addKey.result.errorMessage ?? '', /needs administer/);
+  });
+
   test('an Administer command living longer than 10 s is refused', async () => {
     const owner = await loadSigningKey(ownerKeyPath(hubDir));
     const admin = await commanderFor(owner, join(hubDir, 'owner-command-counter'));
