@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { syncDirectory } from '../common/durable-file.js';
 import { publicKeyFromText, type VerifyKey } from '../proto/keys.js';
 import { HARDWARE_PATTERN, keyMap } from './manifest.js';
 import type { BoardTrust, SlotName } from './slots.js';
@@ -128,12 +129,7 @@ async function writeDurably(
   }
   onStep?.(`rename ${path}`);
   await rename(tmp, path);
-  const dir = await open(dirname(path), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDirectory(dirname(path));
 }
 
 export interface BoardFilesOptions {

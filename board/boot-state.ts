@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { syncDirectory } from '../common/durable-file.js';
 import type { VerifyKey } from '../proto/keys.js';
 
 /**
@@ -126,15 +127,6 @@ export async function readBootState(root: string): Promise<BootState> {
 
 export const step = (options: SlotOptions, what: string): void => options.onStep?.(what);
 
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 export async function writeBootState(root: string, state: BootState, options: SlotOptions): Promise<void> {
   const path = bootStatePath(root);
   const tmp = `${path}.tmp`;
@@ -150,7 +142,7 @@ export async function writeBootState(root: string, state: BootState, options: Sl
   step(options, 'boot-state: rename');
   await rename(tmp, path);
   step(options, 'boot-state: fsync dir');
-  await syncDir(dirname(path));
+  await syncDirectory(dirname(path));
 }
 
 /** Points `slots/current` at `slot` atomically (a temporary symlink renamed over it). */
@@ -168,7 +160,7 @@ export async function pointCurrent(root: string, slot: SlotName, options: SlotOp
   step(options, 'current: rename');
   await rename(tmp, link);
   step(options, 'current: fsync dir');
-  await syncDir(slotsDir(root));
+  await syncDirectory(slotsDir(root));
 }
 
 /** The slot `slots/current` points at, if it is a valid pointer. */

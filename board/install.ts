@@ -1,6 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { lstat, mkdir, open, rename, rm, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { syncDirectory } from '../common/durable-file.js';
 import {
   type BoardTrust,
   type BootState,
@@ -16,7 +17,6 @@ import {
   slotDir,
   slotsDir,
   step,
-  syncDir,
   writeBootState,
 } from './boot-state.js';
 import {
@@ -163,7 +163,7 @@ export async function writeSlot(
   }
   for (const d of [...dirs].sort((x, y) => y.length - x.length)) {
     step(options, 'fsync dirs');
-    await syncDir(d);
+    await syncDirectory(d);
   }
   if (await exists(slotDir(root, slot))) {
     step(options, 'move old slot aside');
@@ -173,7 +173,7 @@ export async function writeSlot(
   step(options, 'rename slot into place');
   await rename(tmp, slotDir(root, slot));
   step(options, 'fsync slots dir');
-  await syncDir(slotsDir(root));
+  await syncDirectory(slotsDir(root));
   step(options, 'remove old slot');
   await rm(old, { recursive: true, force: true });
 }

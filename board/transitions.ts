@@ -1,5 +1,6 @@
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory } from '../common/durable-file.js';
 import {
   BOOT_SELECT_FILE,
   bootSelectPath,
@@ -13,7 +14,6 @@ import {
   slotDir,
   slotsDir,
   step,
-  syncDir,
   writeBootState,
 } from './boot-state.js';
 import { verifySlot } from './install.js';
@@ -78,7 +78,7 @@ export async function installBootSelector(root: string, slot: SlotName, options:
   }
   step(options, 'boot selector: rename');
   await rename(tmp, path);
-  await syncDir(slotsDir(root));
+  await syncDirectory(slotsDir(root));
 }
 
 /** Abandons the trial (a failed health check): the committed slot boots next. */

@@ -1,10 +1,10 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../common/durable-file.js';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
 import { maxPublishPacketBytes } from '../common/mqtt-frames.js';
 import { createHal, type Hal } from '../hal/index.js';
-import { writeFileDurably } from '../proto/durable-file.js';
 import {
   CounterStore,
   doorbell,

@@ -2,7 +2,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { writeFileDurably } from '../proto/durable-file.js';
+import { writeFileDurably } from '../common/durable-file.js';
 
 /**
  * The hub's settings file: which broker, and the TLS files for it, so that no

@@ -2,7 +2,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileDurably } from '../proto/durable-file.js';
+import { writeFileDurably } from '../common/durable-file.js';
 import { publicKeyFromText, type VerifyKey, validateDeviceId } from '../proto/index.js';
 import { ROLE_NAMES, type RoleName } from '../proto/roles.js';
 

@@ -8,7 +8,7 @@ import {
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileDurably } from './durable-file.js';
+import { writeFileDurably } from '../common/durable-file.js';
 
 /**
  * Ed25519 keys of the wire contract. Every key is parsed into `KeyObject`s

@@ -1,6 +1,6 @@
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileDurably, writeFileDurablySync } from './durable-file.js';
+import { writeFileDurably, writeFileDurablySync } from '../common/durable-file.js';
 import { MAX_COUNTER } from './header.js';
 import { TrustedClock } from './trusted-clock.js';
 

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileDurably } from '../../common/durable-file.js';
 import type { Logger } from '../../common/logger.js';
-import { writeFileDurably } from '../../proto/durable-file.js';
 
 const settingsSchema = z.object({ chimeMuted: z.boolean().default(false) }).strict();
 export type Settings = z.infer<typeof settingsSchema>;

@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileDurably } from '../../proto/durable-file.js';
+import { writeFileDurably } from '../../common/durable-file.js';
 import { newPairingSecret, PAIRING_SECRET_BYTES } from '../../proto/index.js';
 
 /** Where the pairing secret lives in a state directory. */

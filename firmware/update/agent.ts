@@ -28,8 +28,8 @@ import {
   slotDir,
   switchToTrial,
 } from '../../board/slots.js';
+import { writeFileDurably } from '../../common/durable-file.js';
 import type { Logger } from '../../common/logger.js';
-import { writeFileDurably } from '../../proto/durable-file.js';
 import { doorbell } from '../../proto/index.js';
 import type { AuditLog } from '../audit-log.js';
 import type { EventBody } from '../services/event-signer.js';

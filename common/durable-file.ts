@@ -35,7 +35,7 @@ export async function writeFileDurably(path: string, data: string, mode: number)
 
 /** Makes a rename in `dir` durable. */
 export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, fsConstants.O_RDONLY);
+  const handle = await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
   try {
     await handle.sync();
   } finally {
