@@ -35,6 +35,17 @@ describe('ipc validation', () => {
       }).ok,
     );
     assert.ok(parseParentMessage({ type: 'stop' }).ok);
+    assert.ok(parseParentMessage({ type: 'light', on: true }).ok);
+    assert.ok(
+      parseParentMessage({
+        type: 'start',
+        runId: 3,
+        config,
+        encoder: 'x264enc',
+        segmentLocation: '/x/r3-%05d.ts',
+        light: true,
+      }).ok,
+    );
   });
 
   it('refuses oversized or inconsistent payloads', () => {
@@ -68,6 +79,12 @@ describe('ipc validation', () => {
         JSON.stringify(m, (_k, v) => (v instanceof Uint8Array ? `bytes(${v.length})` : v)),
       );
     assert.equal(parseParentMessage({ type: 'start', runId: 1 }).ok, false);
+    for (const light of [
+      { type: 'light' },
+      { type: 'light', on: 'yes' },
+      { type: 'light', on: true, extra: 1 },
+    ])
+      assert.equal(parseParentMessage(light).ok, false, JSON.stringify(light));
     assert.equal(
       parseParentMessage({
         type: 'start',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,10 +104,17 @@ function assertFullSuitePassed(run: DocRun): void {
 }
 
 test("the README's full suite on the emulator passes every check, the lamp's motion and a press's clip included", async () => {
+  const rings = (): string[] => readdirSync('/dev/shm').filter((n) => n.startsWith('doorbell-rig-ring-'));
+  const before = rings();
   const run = doc(docCommand('test-rig/README.md', 'npm run rig -- run --emulate --suite full').text);
   const code = await run.exited(180_000);
   assert.equal(code, 0, `${run.stdout}\n${run.stderr}`);
   assertFullSuitePassed(run);
+  // The camera's plaintext ring in RAM goes with the board, even after its last power cut.
+  assert.deepEqual(
+    rings().filter((n) => !before.includes(n)),
+    [],
+  );
 });
 
 test("the README's impaired-link smoke run passes: checks whose frames were lost are run again and say so", async () => {

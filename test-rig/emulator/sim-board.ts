@@ -15,7 +15,7 @@ export interface SimBoard {
   power: DaemonPowerSwitch;
   /** The device's public key (from its identity file), to pin at the hub. Waits for the first boot. */
   deviceKey(timeoutMs?: number): Promise<VerifyKey>;
-  /** Cuts the power (SIGKILL by pid) and removes the state directory. */
+  /** Cuts the power (SIGKILL by pid) and removes the state directory and the camera's RAM ring. */
   stop(): Promise<void>;
 }
 
@@ -40,13 +40,16 @@ export async function startSimBoard(options: {
   const stateDir = join(dir, 'state');
   await mkdir(stateDir, { recursive: true });
   const socketPath = join(stateDir, 'sim-wires.sock');
+  // The ring lives in RAM (/dev/shm); a power cut leaves it, so stop() removes it.
+  const ringDir = join('/dev/shm', `doorbell-rig-ring-${dir.split('-').pop() ?? process.pid}`);
+  const camera = options.camera ? await cameraSection(ringDir) : undefined;
   const config = {
     deviceId,
     stateDir,
     broker: { url: options.brokerUrl, reconnect: { minMs: 100, maxMs: 400 } },
     hal: { backend: 'sim', sim: { socket: socketPath } },
     log: { level: 'info' },
-    ...(options.camera ? { media: await cameraSection(dir) } : {}),
+    ...(camera ? { media: camera } : {}),
   };
   const configPath = join(dir, 'doorbell.json');
   await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
@@ -80,12 +83,13 @@ export async function startSimBoard(options: {
     async stop() {
       await power.off();
       await rm(dir, { recursive: true, force: true });
+      await rm(ringDir, { recursive: true, force: true });
     },
   };
 }
 
 /** A small, dark test camera: a press records a 2 s pre-roll clip, the lamp's light is motion. */
-async function cameraSection(dir: string): Promise<Record<string, unknown>> {
+async function cameraSection(ringDir: string): Promise<Record<string, unknown>> {
   const recipient = await identityToRecipient(await generateX25519Identity());
   return {
     enabled: true,
@@ -98,7 +102,7 @@ async function cameraSection(dir: string): Promise<Record<string, unknown>> {
       segmentS: 1,
       prerollS: 2,
       postrollS: 1,
-      ringDir: join('/dev/shm', `doorbell-rig-ring-${dir.split('-').pop() ?? process.pid}`),
+      ringDir,
     },
     recordMotion: false,
     store: { recipients: [recipient] },
