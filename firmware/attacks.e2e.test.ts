@@ -149,7 +149,7 @@ class Target {
     };
     // Encoded and signed by hand: sealCommand would refuse what an attacker sends.
     const encoded = doorbell.v1.Command.encode({ ...body, header }).finish();
-    await attacker.publishAsync(TOPICS.cmd, Buffer.from(signRaw(encoded, key)), { qos: 1 });
+    await publish(Buffer.from(signRaw(encoded, key)), `${Object.keys(body)[0]} #${counter}`);
     return correlationId;
   }
 
@@ -196,16 +196,18 @@ class Target {
       secret,
       fingerprint: fingerprintOf(verifyKeyOf(this.deviceKey).publicRaw),
     });
-    await attacker.publishAsync(TOPICS.cmd, Buffer.from(bytes), { qos: 1 });
+    await publish(Buffer.from(bytes), `Pair #${counter}`);
     return correlationId;
   }
 
   async openWindowByHold(): Promise<void> {
     assert.ok(this.daemon);
     const opened = this.log.events.filter((e) => e.event.pairingWindow?.open === true).length;
-    await this.daemon.wires.hold(1300);
-    // Then the button stays released for 100 ms, longer than minPressMs (30 ms): a shorter
-    // release is contact bounce to the debouncer, and the next hold would not be a new press.
+    // Held 150 ms past holdMs (the hold timer and the release run in the daemon's one event
+    // loop, in that order, however loaded the machine). Then the button stays released for
+    // 100 ms, as a finger lifts: a release shorter than minPressMs (30 ms) is contact bounce to
+    // the debouncer, and a hold right after it (20 failed Pairs can take 20 ms) no new press.
+    await this.daemon.wires.hold(1150);
     await sleep(100);
     await this.log.waitFor(
       () => this.log.events.filter((e) => e.event.pairingWindow?.open === true).length > opened,
@@ -217,6 +219,25 @@ class Target {
   async enrolment(): Promise<{ role: string; publicKey: string }[]> {
     const text = await readFile(join(this.stateDir, 'enrolment.json'), 'utf8');
     return (JSON.parse(text) as { keys: { role: string; publicKey: string }[] }).keys;
+  }
+}
+
+/**
+ * Publishes on the command topic at QoS 1 and waits for the broker's PUBACK,
+ * which mqtt.js alone would await forever: a lost acknowledgement fails here,
+ * naming the message, instead of timing out the whole file.
+ */
+async function publish(payload: Buffer, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      attacker.publishAsync(TOPICS.cmd, payload, { qos: 1 }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no PUBACK within 10 s for ${what}`)), 10_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
