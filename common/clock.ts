@@ -4,7 +4,7 @@ declare const timerBrand: unique symbol;
 export type TimerHandle = { readonly [timerBrand]: true };
 
 /**
- * Time as the HAL sees it. Injected everywhere timing matters so that logic
+ * Time as the product sees it. Injected everywhere timing matters so that logic
  * tests run on a FakeClock, deterministically and without sleeping.
  */
 export interface Clock {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FakeClock, msToNs } from '../common/clock.js';
 import { silentLogger } from '../common/logger.js';
 import { type ButtonEvent, type ButtonOptions, DebouncedButton, defaultButtonOptions } from './button.js';
-import { FakeClock, msToNs } from './clock.js';
 import { HalError } from './errors.js';
 import { SimInputLine } from './sim/sim-lines.js';
 

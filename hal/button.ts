@@ -1,6 +1,6 @@
+import { type Clock, msToNs, nsToMs, type TimerHandle } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { checkNumber } from './check.js';
-import { type Clock, msToNs, nsToMs, type TimerHandle } from './clock.js';
 import { HalError } from './errors.js';
 import type { InputLine, Level } from './lines.js';
 import { ListenerSet } from './listeners.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FakeClock, nsToMs } from '../common/clock.js';
 import { silentLogger } from '../common/logger.js';
 import { ChimeDriver, type ChimeOptions } from './chime.js';
 import { defaultChimeOptions } from './chime-plan.js';
-import { FakeClock, nsToMs } from './clock.js';
 import { HalError } from './errors.js';
 import { SimOutputLine } from './sim/sim-lines.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
+import { FakeClock } from '../common/clock.js';
 import { silentLogger } from '../common/logger.js';
-import { FakeClock } from './clock.js';
 import { type HalConfig, parseHalConfig } from './config.js';
 import { HalError } from './errors.js';
 import { createHal } from './index.js';

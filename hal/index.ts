@@ -1,12 +1,13 @@
+import { type Clock, systemClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Backend } from './backend.js';
 import { type Button, DebouncedButton } from './button.js';
 import { type Chime, ChimeDriver } from './chime.js';
-import { type Clock, systemClock } from './clock.js';
 import { type HalConfig, parseHalConfig } from './config.js';
 import type { SimWires } from './sim/sim-wires.js';
 import { BlinkingStatusLed, type StatusLed } from './status-led.js';
 
+export { type Clock, FakeClock, systemClock, type TimerHandle } from '../common/clock.js';
 export type { Backend } from './backend.js';
 export {
   type Button,
@@ -24,7 +25,6 @@ export {
   type RingResult,
 } from './chime.js';
 export { defaultChimeOptions, HARD_MAX_ON_MS } from './chime-plan.js';
-export { type Clock, FakeClock, systemClock, type TimerHandle } from './clock.js';
 export {
   type GpioLineConfig,
   type HalConfig,

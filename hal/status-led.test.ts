@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FakeClock, nsToMs } from '../common/clock.js';
 import { silentLogger } from '../common/logger.js';
-import { FakeClock, nsToMs } from './clock.js';
 import { HalError } from './errors.js';
 import { SimOutputLine } from './sim/sim-lines.js';
 import { BlinkingStatusLed, type LedState } from './status-led.js';

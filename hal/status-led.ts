@@ -1,5 +1,5 @@
+import type { Clock, TimerHandle } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import type { Clock, TimerHandle } from './clock.js';
 import { asHalError, HalError } from './errors.js';
 import type { OutputLine } from './lines.js';
 

@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger.js';
 import type { MqttConnection } from '../common/mqtt-connection.js';
+import { ReplyWaiter } from '../common/reply-waiter.js';
 import {
   type CounterStore,
   doorbell,
@@ -37,12 +38,14 @@ export interface CommanderDeps {
  * CommandTimeoutError that names the device, the command and the wait.
  */
 export class Commander {
-  private readonly pending = new Map<string, (e: VerifiedEvent) => void>();
+  private readonly pending = new ReplyWaiter<string, VerifiedEvent>({
+    timeoutError: (what, _id, ms) => new CommandTimeoutError(`no result from ${what} within ${ms} ms`),
+  });
 
   constructor(private readonly deps: CommanderDeps) {
     deps.watcher.on('event', (e) => {
       if (e.event.kind !== 'commandResult') return;
-      this.pending.get(e.correlationId)?.(e);
+      this.pending.deliver(e.correlationId, e);
     });
   }
 
@@ -117,28 +120,15 @@ export class Commander {
       this.deps.key,
     );
     const name = Object.keys(body)[0] ?? 'command';
-    let cancel = (): void => {};
-    const reply = new Promise<VerifiedEvent>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(correlationId);
-        reject(new CommandTimeoutError(`no result from ${deviceId} for ${name} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(correlationId, (event) => {
-        clearTimeout(timer);
-        this.pending.delete(correlationId);
-        resolve(event);
-      });
-      cancel = () => {
-        clearTimeout(timer);
-        this.pending.delete(correlationId);
-      };
-    });
+    const reply = this.pending.wait(correlationId, `${deviceId} for ${name}`, timeoutMs);
+    // A timeout while the publish is still pending is reported by `await reply` below.
+    reply.catch(() => undefined);
     this.deps.logger.debug({ deviceId, correlationId, name }, 'sending command');
     try {
       await this.deps.connection.publish(topics.cmd, payload, { qos: 1 });
     } catch (err) {
       // Not sent, or the connection closed before the PUBACK: no reply is awaited any more.
-      cancel();
+      this.pending.cancel(correlationId);
       throw err;
     }
     const event = await reply;

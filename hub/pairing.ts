@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger.js';
 import type { MqttConnection } from '../common/mqtt-connection.js';
+import { ReplyWaiter } from '../common/reply-waiter.js';
 import {
   type CounterStore,
   devicePairingProof,
@@ -91,46 +92,41 @@ export async function pairDevice(
     fingerprint: code.fingerprint,
   });
 
-  let cancel = (): void => {};
-  const answer = new Promise<Paired>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      connection.off('message', onMessage);
-      reject(
-        new CommandTimeoutError(
-          `no answer from ${code.deviceId} within ${request.timeoutMs} ms: is its pairing window open (hold the button 5 s)?`,
-        ),
-      );
-    }, request.timeoutMs);
-    const onMessage = (topic: string, bytes: Uint8Array): void => {
-      if (topic !== topics.evt) return;
-      let outcome: Paired | PairingRefusedError | undefined;
-      try {
-        outcome = readAnswer(bytes, topic, header.correlationId, code, key, transcript, nowMs());
-      } catch (err) {
-        logger.warn(
-          { reason: (err as Error).message },
-          'ignored an unverifiable answer to the pairing request',
-        );
-        return;
-      }
-      if (outcome === undefined) return;
-      clearTimeout(timer);
-      connection.off('message', onMessage);
-      if (outcome instanceof PairingRefusedError) reject(outcome);
-      else resolve(outcome);
-    };
-    connection.on('message', onMessage);
-    cancel = () => {
-      clearTimeout(timer);
-      connection.off('message', onMessage);
-    };
+  const cid = header.correlationId;
+  const waiter = new ReplyWaiter<string, Paired>({
+    timeoutError: (_what, _id, ms) =>
+      new CommandTimeoutError(
+        `no answer from ${code.deviceId} within ${ms} ms: is its pairing window open (hold the button 5 s)?`,
+      ),
   });
+  const onMessage = (topic: string, bytes: Uint8Array): void => {
+    if (topic !== topics.evt) return;
+    let outcome: Paired | PairingRefusedError | undefined;
+    try {
+      outcome = readAnswer(bytes, topic, cid, code, key, transcript, nowMs());
+    } catch (err) {
+      logger.warn(
+        { reason: (err as Error).message },
+        'ignored an unverifiable answer to the pairing request',
+      );
+      return;
+    }
+    if (outcome === undefined) return;
+    if (outcome instanceof PairingRefusedError) waiter.fail(cid, outcome);
+    else waiter.deliver(cid, outcome);
+  };
+  const answer = waiter
+    .wait(cid, 'pair', request.timeoutMs)
+    .finally(() => connection.off('message', onMessage));
+  answer.catch(() => undefined); // observed by the caller's await; here only kept from being unhandled
+  connection.on('message', onMessage);
   logger.debug({ deviceId: code.deviceId, correlationId: header.correlationId }, 'sending pairing request');
   try {
     await connection.publish(topics.cmd, payload, { qos: 1 });
   } catch (err) {
     // Not sent, or the connection closed before the PUBACK: no answer is awaited any more.
-    cancel();
+    waiter.cancel(cid);
+    connection.off('message', onMessage);
     throw err;
   }
   return answer;

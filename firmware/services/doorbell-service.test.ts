@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FakeClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
-import { FakeClock } from '../../hal/clock.js';
 import { parseHalConfig } from '../../hal/config.js';
 import { createHal } from '../../hal/index.js';
 import { AFTER_PRESS_DELAY_MS } from './after-press.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { nsToMs } from '../../common/clock.js';
 import type { Chime, ChimeOptions } from '../chime.js';
 import { defaultChimeOptions } from '../chime-plan.js';
-import { nsToMs } from '../clock.js';
 import { settle, waitFor } from './wait-for.js';
 
 export interface ChimeFixture {

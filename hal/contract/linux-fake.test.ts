@@ -1,8 +1,8 @@
 import { test } from 'node:test';
+import { systemClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import { DebouncedButton } from '../button.js';
 import { ChimeDriver } from '../chime.js';
-import { systemClock } from '../clock.js';
 import { fakeGpioDriver } from '../linux/fake-sysfs.js';
 import { SysfsInputLine } from '../linux/input-line.js';
 import { SysfsOutputLine } from '../linux/output-line.js';

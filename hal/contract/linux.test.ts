@@ -1,8 +1,8 @@
 import { test } from 'node:test';
+import { systemClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import { DebouncedButton } from '../button.js';
 import { ChimeDriver } from '../chime.js';
-import { systemClock } from '../clock.js';
 import { resolveGpioNumber } from '../linux/gpio-chip.js';
 import { loadOnoffDriver } from '../linux/gpio-driver.js';
 import { SysfsInputLine } from '../linux/input-line.js';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
+import { systemClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import { DebouncedButton } from '../button.js';
 import { ChimeDriver } from '../chime.js';
-import { systemClock } from '../clock.js';
 import { SimWires } from '../sim/sim-wires.js';
 import { runButtonContract } from './button.contract.js';
 import { runChimeContract } from './chime.contract.js';

@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import { silentLogger } from '../../common/logger.js';
+import { ReplyWaiter } from '../../common/reply-waiter.js';
 import { HalError } from '../errors.js';
 import { checkEdges, checkMs, estimateToggleMs } from './edge-patterns.js';
 import { LineSplitter } from './line-splitter.js';
-import { ReplyWaiter } from './reply-waiter.js';
 import type { WireChange, WireListener } from './sim-wires.js';
 import {
   encodeLine,
@@ -77,7 +77,10 @@ function open(path: string): Promise<Socket> {
 
 class SocketWireClient implements WireClient {
   private nextId = 1;
-  private readonly waiter = new ReplyWaiter<WireReply>(DEVICE);
+  private readonly waiter = new ReplyWaiter<number, WireReply>({
+    timeoutError: (what, id, ms) =>
+      new HalError('timeout', DEVICE, `no reply to ${what} (request #${id}) within ${ms} ms`),
+  });
   private readonly chimeListeners = new Set<WireListener>();
   private readonly ledListeners = new Set<WireListener>();
   private watching = false;

@@ -29,7 +29,7 @@ import {
 import { FrameParser } from './parser.js';
 import type { RigTransport } from './transport.js';
 import { routeUnsolicited, UnsolicitedListeners } from './unsolicited.js';
-import { ReplyWaiter } from './waiter.js';
+import { rigReplyWaiter } from './waiter.js';
 import { flushBytes, writeFrame } from './writer.js';
 
 export type { RigDriverOptions } from './driver-support.js';
@@ -44,7 +44,7 @@ export type { RigDriverOptions } from './driver-support.js';
  */
 export class RigDriver {
   private readonly logger: Logger;
-  private readonly waiter = new ReplyWaiter<Frame>();
+  private readonly waiter = rigReplyWaiter<Frame>();
   private readonly ids = new RequestIds();
   private readonly parser = new FrameParser();
   private readonly chime = new UnsolicitedListeners<ChimeEdge>('chime', () => this.logger);
