@@ -5,6 +5,7 @@
  */
 
 export { ageRecipientProblem, recipientForDisplay } from './age-recipient.js';
+export { failure, MAX_ERROR_MESSAGE_CHARS } from './command-result.js';
 export { isCorrelationId, newCorrelationId } from './correlation.js';
 export {
   CounterStore,

@@ -30,6 +30,7 @@ import {
 } from '../../board/slots.js';
 import { writeFileDurably } from '../../common/durable-file.js';
 import type { Logger } from '../../common/logger.js';
+import { failure } from '../../proto/command-result.js';
 import { doorbell } from '../../proto/index.js';
 import type { AuditLog } from '../audit-log.js';
 import type { EventBody } from '../services/event-signer.js';
@@ -96,10 +97,6 @@ interface Pending {
 
 const hex = (b: Uint8Array | null | undefined): string => Buffer.from(b ?? []).toString('hex');
 const isSha = (b: Uint8Array | null | undefined): b is Uint8Array => b != null && b.length === 32;
-
-function failure(kind: doorbell.v1.ErrorKind, message: string): Result {
-  return { ok: false, errorKind: kind, errorMessage: message.slice(0, 200) };
-}
 
 /**
  * The device side of updates over MQTT (docs/flashing.md, "Updates over
