@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Chime } from '../hal/index.js';
 import { type doorbell, ReplayGuard, type SigningKey, topicsFor, verifyKeyOf } from '../proto/index.js';
@@ -21,6 +22,8 @@ export interface CommandPathOptions {
   chime: Chime;
   logger: Logger;
   nowMs: () => number;
+  /** Runs the pairing window's deadline; default the system clock. */
+  clock?: Clock;
   /** The monotonic clock trusted time advances with; default performance.now. */
   monoMs?: () => number;
   /** How long a button hold opens the pairing window. */
@@ -80,6 +83,7 @@ export async function openCommandPath(o: CommandPathOptions): Promise<CommandPat
   }
   const pairingWindow = new PairingWindow({
     nowMs,
+    ...(o.clock ? { clock: o.clock } : {}),
     onChange: (state) => {
       logger.info(state, state.open ? 'pairing window open' : 'pairing window closed');
       o.onWindowChange?.(state);

@@ -1,5 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type Clock, systemClock } from '../common/clock.js';
 import { writeFileDurably } from '../common/durable-file.js';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
@@ -42,6 +43,8 @@ export interface RunningDoorbell {
 export interface StartOptions {
   logger: Logger;
   nowMs?: () => number;
+  /** Every timer of the daemon (hardware, pairing window, outbox, channel, camera); default the system clock. */
+  clock?: Clock;
   /**
    * Called when the button was held for trust.factoryResetHoldMs from
    * start-up. The caller stops this daemon, wipes the state (factory-reset.ts)
@@ -76,6 +79,7 @@ export const deviceIdFor = (config: DoorbellConfig, key: SigningKey): string =>
 export async function startDoorbell(config: DoorbellConfig, options: StartOptions): Promise<RunningDoorbell> {
   const { logger } = options;
   const nowMs = options.nowMs ?? Date.now;
+  const clock = options.clock ?? systemClock;
   const startedAt = nowMs();
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   // mkdir leaves an existing directory's mode alone: keys and secrets live here.
@@ -91,7 +95,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   }));
   const counters = await CounterStore.open(join(config.stateDir, 'event-counter'));
   const simSocket = config.hal.backend === 'sim' ? simSocketPath(config) : undefined;
-  const hal = await createHal(config.hal, { logger, simSocketPath: simSocket });
+  const hal = await createHal(config.hal, { logger, simSocketPath: simSocket, clock });
 
   const signer = new EventSigner({
     deviceId,
@@ -104,6 +108,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
   const outbox = Outbox.open(join(config.stateDir, 'outbox'), {
     max: config.events.outboxMax,
     logger: logger.child({ module: 'outbox' }),
+    clock,
     dropReport: ({ count, oldestDroppedCounter }) => ({
       topic: topics.evt,
       payload: signer.seal(topics.evt, { eventsDropped: { count, oldestDroppedCounter } }),
@@ -149,6 +154,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     chime: hal.chime,
     logger,
     nowMs,
+    clock,
     pairingWindowMs: config.trust.pairingWindowS * 1000,
     errorRepliesPerS: config.commands.errorRepliesPerS,
     keyRepliesPerS: config.commands.keyRepliesPerS,
@@ -173,6 +179,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     led: hal.led,
     emit,
     nowMs,
+    clock,
     logger: logger.child({ module: 'doorbell' }),
     isMuted: () => settings.chimeMuted,
     onPress: (atMs) => media?.onPress(atMs) ?? {},
@@ -232,6 +239,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     onlineStatus: () => statusMessage(doorbell.v1.Status.State.ONLINE),
     heartbeatMs: config.events.heartbeatS * 1000,
     ackTimeoutMs: config.broker.ackTimeoutMs,
+    clock,
     logger: logger.child({ module: 'channel' }),
   });
   channel.start();
@@ -247,6 +255,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
         emit,
         logger,
         nowMs,
+        clock,
       });
       // The sim board's light (a rig's lamp) lights the sim camera's scene.
       const sim = hal.sim;

@@ -21,6 +21,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, rm, rmdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { ClipSink } from './clip-sink.js';
 import { type ClipFailed, type ClipFinished, ClipRecorder } from './clips.js';
@@ -48,6 +49,8 @@ export interface MediaServiceOptions {
   stableMs?: number;
   /** How long start() waits for the first sign of the pipeline (up or an error). */
   startTimeoutMs?: number;
+  /** The supervisor's timers; default the system clock. */
+  clock?: Clock;
 }
 
 const SNAPSHOT_MAX_AGE_MS = 1000;
@@ -144,6 +147,7 @@ export class MediaService extends EventEmitter<{
       }),
       ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
       ...(this.options.stableMs !== undefined ? { stableMs: this.options.stableMs } : {}),
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
     });
     this.supervisor = sup;
     const first = new Promise<void>((resolve, reject) => {

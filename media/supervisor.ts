@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Backoff } from '../common/backoff.js';
+import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
 import { type ParentMessage, parseWorkerMessage, type StartMessage, type WorkerMessage } from './ipc.js';
 
 /** Health of the media side, as events for logs, status and tests. */
@@ -29,6 +30,8 @@ export interface SupervisorOptions {
   uvThreadpoolSize?: number;
   /** Niceness of the worker's threads (1-19, default 10): video yields CPU to the control plane. */
   nice?: number;
+  /** Restart, stability and stop timers; default the system clock. */
+  clock?: Clock;
 }
 
 /** The worker entry next to this module: main.ts under tsx, main.js once built. */
@@ -56,12 +59,14 @@ export class MediaSupervisor extends EventEmitter<{
   private child: ChildProcess | undefined;
   private runId = 0;
   private running = false;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private stableTimer: NodeJS.Timeout | undefined;
+  private restartTimer: TimerHandle | undefined;
+  private stableTimer: TimerHandle | undefined;
   private readonly backoff: Backoff;
+  private readonly clock: Clock;
 
   constructor(private readonly options: SupervisorOptions) {
     super();
+    this.clock = options.clock ?? systemClock;
     this.backoff = new Backoff(options.backoff ?? { minMs: 500, maxMs: 30_000 });
   }
 
@@ -117,7 +122,7 @@ export class MediaSupervisor extends EventEmitter<{
       if (m.type === 'pipeline-up') {
         up = true;
         this.emit('health', { type: 'pipeline-up', runId });
-        this.stableTimer = setTimeout(() => this.backoff.reset(), this.options.stableMs ?? 10_000);
+        this.stableTimer = this.clock.setTimeout(() => this.backoff.reset(), this.options.stableMs ?? 10_000);
       } else if (m.type === 'error') {
         if (m.kind === 'config') configError = true;
         const h: MediaHealth =
@@ -135,7 +140,7 @@ export class MediaSupervisor extends EventEmitter<{
     });
     child.once('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
-      if (this.stableTimer !== undefined) clearTimeout(this.stableTimer);
+      if (this.stableTimer !== undefined) this.clock.clearTimeout(this.stableTimer);
       this.emit('health', { type: 'worker-exit', runId, code, signal });
       if (up) this.emit('health', { type: 'pipeline-down', runId, reason: signal ?? `exit ${code}` });
       if (!this.running) return;
@@ -145,7 +150,7 @@ export class MediaSupervisor extends EventEmitter<{
       }
       const delayMs = this.backoff.next();
       this.emit('health', { type: 'restart-scheduled', attempt: this.backoff.attempts, delayMs });
-      this.restartTimer = setTimeout(() => this.spawn(), delayMs);
+      this.restartTimer = this.clock.setTimeout(() => this.spawn(), delayMs);
     });
     this.emit('health', { type: 'worker-started', runId, pid: child.pid ?? -1 });
     this.send(this.options.startMessage(runId));
@@ -160,14 +165,14 @@ export class MediaSupervisor extends EventEmitter<{
   /** Stops supervising and the worker: a stop request, then SIGKILL after the grace period. */
   async stop(): Promise<void> {
     this.running = false;
-    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
-    if (this.stableTimer !== undefined) clearTimeout(this.stableTimer);
+    if (this.restartTimer !== undefined) this.clock.clearTimeout(this.restartTimer);
+    if (this.stableTimer !== undefined) this.clock.clearTimeout(this.stableTimer);
     const child = this.child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     this.send({ type: 'stop' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), this.options.stopTimeoutMs ?? 3000);
+    const timer = this.clock.setTimeout(() => child.kill('SIGKILL'), this.options.stopTimeoutMs ?? 3000);
     await exited;
-    clearTimeout(timer);
+    this.clock.clearTimeout(timer);
   }
 }

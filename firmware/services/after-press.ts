@@ -1,3 +1,5 @@
+import { type Clock, systemClock, type TimerHandle } from '../../common/clock.js';
+
 /**
  * Work a press causes besides its event (the ChimeRang report, the LED, the
  * log line, a snapshot's encryption) starts this long after the press event
@@ -13,10 +15,12 @@ export const AFTER_PRESS_DELAY_MS = 5;
  * it stops, while what the work needs (the outbox, the clip store) is open.
  */
 export class AfterPressQueue {
-  private readonly waiting = new Map<NodeJS.Timeout, () => void>();
+  private readonly waiting = new Map<TimerHandle, () => void>();
+
+  constructor(private readonly clock: Clock = systemClock) {}
 
   add(work: () => void): void {
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       this.waiting.delete(timer);
       work();
     }, AFTER_PRESS_DELAY_MS);
@@ -32,7 +36,7 @@ export class AfterPressQueue {
     const waiting = [...this.waiting];
     this.waiting.clear();
     for (const [timer, work] of waiting) {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
       work();
     }
   }

@@ -1,5 +1,6 @@
 import type { Logger } from '../../common/logger.js';
 import type { Chime } from '../../hal/index.js';
+import { failure } from '../../proto/command-result.js';
 import {
   devicePairingProof,
   doorbell,
@@ -591,10 +592,6 @@ const PAIRING_ERRORS = new Set<doorbell.v1.ErrorKind>([
   ErrorKind.PAIRING_WINDOW_CLOSED,
   ErrorKind.PAIRING_PROOF_INVALID,
 ]);
-
-function failure(kind: doorbell.v1.ErrorKind, message: string): Result {
-  return { ok: false, errorKind: kind, errorMessage: message.slice(0, 200) };
-}
 
 function roleLabel(role: Role): string {
   return role === Role.ROLE_UNSPECIFIED ? 'no role' : roleName(role);

@@ -1,3 +1,4 @@
+import { type Clock, systemClock, type TimerHandle } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { MqttConnection } from '../../common/mqtt-connection.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
@@ -16,13 +17,15 @@ export interface DeviceChannelDeps {
   ackTimeoutMs: number;
   /** How long to wait before re-sending an entry the broker refused on a live connection. */
   retryMs?: number;
+  /** Heartbeat, acknowledgement and retry timers; default the system clock. */
+  clock?: Clock;
   logger: Logger;
 }
 
 /** One send of the outbox head, on one connection. */
 interface Attempt {
   readonly entry: OutboxEntry;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
   /** Settles (never rejects) once the send was acknowledged, refused or abandoned. */
   done: Promise<void>;
 }
@@ -47,14 +50,18 @@ interface Attempt {
  */
 export class DeviceChannel {
   private stopped = false;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private heartbeat: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
   private attempt: Attempt | undefined;
   /** The entry of the latest attempt: sending it again sets DUP. */
   private lastSent: OutboxEntry | undefined;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly deps: DeviceChannelDeps) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: DeviceChannelDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
 
   start(): void {
     const { connection, outbox } = this.deps;
@@ -64,8 +71,14 @@ export class DeviceChannel {
     });
     this.unsubscribe = outbox.onPush(() => this.kick());
     connection.start();
-    this.heartbeat = setInterval(() => this.publishStatus(), this.deps.heartbeatMs);
-    this.heartbeat.unref();
+    this.scheduleHeartbeat();
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeat = this.clock.setTimeout(() => {
+      this.publishStatus();
+      if (!this.stopped) this.scheduleHeartbeat();
+    }, this.deps.heartbeatMs);
   }
 
   /**
@@ -76,10 +89,10 @@ export class DeviceChannel {
   async stop(offline: () => { topic: string; payload: Uint8Array }): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeat) this.clock.clearTimeout(this.heartbeat);
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
     const attempt = this.attempt;
-    if (attempt?.timer) clearTimeout(attempt.timer);
+    if (attempt?.timer) this.clock.clearTimeout(attempt.timer);
     await this.deps.connection.stop({
       beforeClose: async () => {
         await attempt?.done;
@@ -112,12 +125,12 @@ export class DeviceChannel {
       () => this.settle(attempt, undefined),
       (err: unknown) => this.settle(attempt, err),
     );
-    attempt.timer = setTimeout(() => this.abandon(attempt), this.deps.ackTimeoutMs);
+    attempt.timer = this.clock.setTimeout(() => this.abandon(attempt), this.deps.ackTimeoutMs);
   }
 
   private settle(attempt: Attempt, err: unknown): void {
     const { outbox, connection, logger } = this.deps;
-    clearTimeout(attempt.timer);
+    if (attempt.timer) this.clock.clearTimeout(attempt.timer);
     if (this.attempt !== attempt) {
       logger.debug(
         { err: err === undefined ? undefined : String(err) },
@@ -141,7 +154,7 @@ export class DeviceChannel {
     logger.warn({ err: String(err), depth: outbox.depth }, 'event not acknowledged; will retry');
     // After a disconnect the reconnect kicks; a refusal on a live connection is retried after a pause.
     if (!connection.connected) return;
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();
     }, this.deps.retryMs ?? 1_000);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import { parseHalConfig } from '../../hal/config.js';
@@ -17,22 +16,23 @@ async function pressedDoorbell() {
     ...hal,
     emit: (body: EventBody) => emitted.push(Object.keys(body).join(',')),
     nowMs: () => 1_000,
+    clock,
     logger: silentLogger(),
   });
   service.start();
   hal.sim?.buttonLine.set(true, clock.nowNs());
   clock.advance(30);
-  return { hal, service, emitted };
+  return { hal, service, emitted, clock };
 }
 
 test('the press event goes at once; ChimeRang and the LED follow AFTER_PRESS_DELAY_MS later', async () => {
-  const { hal, service, emitted } = await pressedDoorbell();
+  const { hal, service, emitted, clock } = await pressedDoorbell();
   try {
     assert.deepEqual(emitted, ['buttonPressed']);
     assert.equal(hal.sim?.chimeState(), true, 'the chime rang in the press callback');
-    await sleep(1);
+    clock.advance(AFTER_PRESS_DELAY_MS - 0.1);
     assert.deepEqual(emitted, ['buttonPressed'], 'nothing else while the press event is in flight');
-    await sleep(AFTER_PRESS_DELAY_MS + 20);
+    clock.advance(0.1);
     assert.deepEqual(emitted, ['buttonPressed', 'chimeRang']);
     assert.equal(hal.led.state, 'blink-fast');
   } finally {
@@ -42,10 +42,10 @@ test('the press event goes at once; ChimeRang and the LED follow AFTER_PRESS_DEL
 });
 
 test('stop runs waiting after-press work at once, so a press just before a shutdown keeps its ChimeRang', async () => {
-  const { hal, service, emitted } = await pressedDoorbell();
+  const { hal, service, emitted, clock } = await pressedDoorbell();
   service.stop();
   assert.deepEqual(emitted, ['buttonPressed', 'chimeRang'], 'queued while the outbox is still open');
-  await sleep(AFTER_PRESS_DELAY_MS + 20);
+  clock.advance(AFTER_PRESS_DELAY_MS * 10);
   assert.deepEqual(emitted, ['buttonPressed', 'chimeRang'], 'and not a second time');
   await hal.close();
 });

@@ -1,3 +1,4 @@
+import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { Button, ButtonEvent, Chime, StatusLed } from '../../hal/index.js';
 import { AfterPressQueue } from './after-press.js';
@@ -10,6 +11,8 @@ export interface DoorbellServiceDeps {
   /** Queues a signed event; never blocks and never touches the network itself. */
   emit: (body: EventBody) => void;
   nowMs: () => number;
+  /** Timers of the after-press work; default the system clock. */
+  clock?: Clock;
   logger: Logger;
   /** While true, a press is an event but does not drive the chime (a Manage setting). */
   isMuted?: () => boolean;
@@ -27,9 +30,11 @@ export interface DoorbellServiceDeps {
 export class DoorbellService {
   private unsubscribe: (() => void) | undefined;
   private presses = 0;
-  private readonly afterPress = new AfterPressQueue();
+  private readonly afterPress: AfterPressQueue;
 
-  constructor(private readonly deps: DoorbellServiceDeps) {}
+  constructor(private readonly deps: DoorbellServiceDeps) {
+    this.afterPress = new AfterPressQueue(deps.clock);
+  }
 
   start(): void {
     this.unsubscribe = this.deps.button.subscribe((event) => this.onButton(event));

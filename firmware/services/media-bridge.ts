@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import { MotionAnalyser } from '../../media/motion/analyser.js';
 import { MotionDetector } from '../../media/motion/detector.js';
@@ -47,6 +48,8 @@ export async function startMediaBridge(
     emit: (body: EventBody) => void;
     logger: Logger;
     nowMs: () => number;
+    /** The supervisor's and the after-press timers; default the system clock. */
+    clock?: Clock;
   },
 ): Promise<MediaBridge> {
   const { emit, logger, nowMs } = deps;
@@ -81,6 +84,7 @@ export async function startMediaBridge(
     analyser,
     logger: logger.child({ module: 'media' }),
     now: nowMs,
+    ...(deps.clock ? { clock: deps.clock } : {}),
   });
   let workerPid: number | undefined;
   media.on('health', (h) => {
@@ -123,7 +127,7 @@ export async function startMediaBridge(
   // Snapshot writes wait until the press event is on its way; stop() starts
   // the waiting ones at once, while the store is open (its stop lets every
   // write under way end first).
-  const afterPress = new AfterPressQueue();
+  const afterPress = new AfterPressQueue(deps.clock);
   const writeSnapshot = (bytes: Uint8Array, tsMs: number, id: string): void => {
     store.writeSnapshot(bytes, tsMs, id).catch((err: unknown) => {
       // The store already emitted write-failed; a StoreError needs no second log line.

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import { type Drops, OutboxFile } from './outbox/outbox-file.js';
 import { MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES, RecordType } from './outbox/records.js';
@@ -17,6 +18,8 @@ export interface OutboxOptions {
   dropReport?: (drops: { count: number; oldestDroppedCounter: number }) => OutboxEntry;
   /** The event counter inside an entry, for the report's oldest dropped counter. */
   counterOf?: (entry: OutboxEntry) => number | undefined;
+  /** Runs the group commit's delay; default the system clock. */
+  clock?: Clock;
 }
 
 export interface OpenOutboxOptions extends OutboxOptions {
@@ -159,11 +162,15 @@ export class Outbox {
     file?.close();
   }
 
+  private get clock(): Clock {
+    return this.options.clock ?? systemClock;
+  }
+
   /** One fdatasync for every append of the next GROUP_COMMIT_DELAY_MS, once the events are on their way. */
   private scheduleSync(): void {
     if (this.syncScheduled || !this.file) return;
     this.syncScheduled = true;
-    setTimeout(() => this.startSync(), GROUP_COMMIT_DELAY_MS);
+    this.clock.setTimeout(() => this.startSync(), GROUP_COMMIT_DELAY_MS);
   }
 
   private startSync(): void {
@@ -185,7 +192,7 @@ export class Outbox {
 
   private syncDone(): void {
     this.syncRunning = false;
-    if (this.syncScheduled) setTimeout(() => this.startSync(), GROUP_COMMIT_DELAY_MS);
+    if (this.syncScheduled) this.clock.setTimeout(() => this.startSync(), GROUP_COMMIT_DELAY_MS);
   }
 
   /** Blocking sync of whatever is not yet durable: for close. */

@@ -11,6 +11,8 @@
  * everyone else, and `release` either closes it (paired) or hands it back.
  */
 
+import { type Clock, systemClock, type TimerHandle } from '../../common/clock.js';
+
 export const DEFAULT_PAIRING_WINDOW_MS = 180_000;
 export const MAX_PAIRING_FAILURES = 20;
 
@@ -31,16 +33,22 @@ export interface PairingWindowState {
 
 export class PairingWindow {
   private state: PairingWindowState = { open: false, closesAtMs: 0, reason: 'stopped', failures: 0 };
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private claimed = false;
 
   constructor(
     private readonly deps: {
       nowMs: () => number;
+      /** Runs the window's deadline; default the system clock. */
+      clock?: Clock;
       onChange: (state: Readonly<PairingWindowState>) => void;
       maxFailures?: number;
     },
   ) {}
+
+  private get clock(): Clock {
+    return this.deps.clock ?? systemClock;
+  }
 
   /** Open and not claimed by a pairing under way. */
   get isOpen(): boolean {
@@ -71,8 +79,7 @@ export class PairingWindow {
     if (this.claimed) return; // a pairing under way ends this window
     this.clearTimer();
     this.state = { open: true, closesAtMs: this.deps.nowMs() + durationMs, reason, failures: 0 };
-    this.timer = setTimeout(() => this.close('timeout'), durationMs);
-    this.timer.unref();
+    this.timer = this.clock.setTimeout(() => this.close('timeout'), durationMs);
     this.deps.onChange(this.state);
   }
 
@@ -92,7 +99,7 @@ export class PairingWindow {
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
+import { FakeClock, nsToMs } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import { generateSigningKey, verifyKeyOf } from '../../proto/index.js';
 import { Role } from '../../proto/roles.js';
@@ -102,20 +103,22 @@ test('any bytes in enrolment.json either load or make the store refuse paired ke
   );
 });
 
-test('the pairing window closes at its deadline and after the failure limit', async () => {
+test('the pairing window closes at its deadline on its clock and after the failure limit', () => {
   const changes: string[] = [];
-  let now = 0;
+  const clock = new FakeClock();
   const window = new PairingWindow({
-    nowMs: () => now,
+    nowMs: () => nsToMs(clock.nowNs()),
+    clock,
     onChange: (s) => changes.push(`${s.open ? 'open' : 'closed'}:${s.reason}`),
     maxFailures: 3,
   });
   window.open('button', 40);
-  assert.equal(window.isOpen, true);
-  await new Promise((r) => setTimeout(r, 80));
-  assert.equal(window.isOpen, false);
-  now = 1000;
+  clock.advance(39);
+  assert.equal(window.isOpen, true, 'open until its deadline');
+  clock.advance(1);
+  assert.equal(window.isOpen, false, 'closed at its deadline');
   window.open('command', 10_000);
+  assert.equal(window.current.closesAtMs, nsToMs(clock.nowNs()) + 10_000);
   window.recordFailure();
   window.recordFailure();
   assert.equal(window.isOpen, true);
@@ -124,12 +127,15 @@ test('the pairing window closes at its deadline and after the failure limit', as
   window.recordFailure(); // closed: ignored
   window.close('paired'); // already closed: no change
   assert.deepEqual(changes, ['open:button', 'closed:timeout', 'open:command', 'closed:too-many-failures']);
+  assert.equal(clock.pendingTimers(), 0, 'a closed window leaves no timer');
 });
 
 test('a claimed window is closed to a second pairer; a failed claim hands it back with one more failure', () => {
   const changes: string[] = [];
+  const clock = new FakeClock();
   const window = new PairingWindow({
     nowMs: () => 0,
+    clock,
     onChange: (s) => changes.push(`${s.open ? 'open' : 'closed'}:${s.reason}:${s.failures}`),
   });
   assert.equal(window.claim(), false, 'a closed window cannot be claimed');
