@@ -142,6 +142,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
           config: config.ota,
           logger: logger.child({ module: 'update' }),
           nowMs,
+          clock,
           emit,
           outboxDepth: () => outbox.depth,
           onRestart: options.onRestart,

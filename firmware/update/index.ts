@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
+import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { MqttConnection } from '../../common/mqtt-connection.js';
 import { AuditLog } from '../audit-log.js';
@@ -18,6 +19,7 @@ export interface OpenUpdatesOptions {
   config: DoorbellConfig['ota'];
   logger: Logger;
   nowMs: () => number;
+  clock?: Clock;
   emit: (body: EventBody) => void;
   /** Events still waiting for the broker. */
   outboxDepth: () => number;
@@ -43,6 +45,7 @@ export async function openUpdates(options: OpenUpdatesOptions): Promise<UpdateAg
       emit: options.emit,
       maxBundleBytes: options.config.maxBundleBytes,
       trialHealthTimeoutMs: options.config.trialHealthTimeoutMs,
+      ...(options.clock ? { clock: options.clock } : {}),
       requestRestart: (reason) => {
         void (async () => {
           const deadline = Date.now() + DRAIN_WAIT_MS;
