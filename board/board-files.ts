@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { syncDirectory } from '../common/durable-file.js';
+import { writeFileDurably } from '../common/durable-file.js';
 import { publicKeyFromText, type VerifyKey } from '../proto/keys.js';
 import { HARDWARE_PATTERN, keyMap } from './manifest.js';
 import type { BoardTrust, SlotName } from './slots.js';
@@ -117,19 +117,10 @@ async function writeDurably(
   onStep?: (w: string) => void,
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.tmp`;
-  onStep?.(`write ${path}`);
-  const handle = await open(tmp, 'w', mode);
-  try {
-    await handle.chmod(mode);
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  onStep?.(`rename ${path}`);
-  await rename(tmp, path);
-  await syncDirectory(dirname(path));
+  await writeFileDurably(path, data, mode, {
+    tmpPath: `${path}.tmp`,
+    ...(onStep ? { onStep: (s: string) => onStep(`${path}: ${s}`) } : {}),
+  });
 }
 
 export interface BoardFilesOptions {

@@ -1,8 +1,8 @@
 import { constants as fsConstants } from 'node:fs';
 import { open, readlink, rename, rm, symlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
-import { syncDirectory } from '../common/durable-file.js';
+import { syncDirectory, writeFileDurably } from '../common/durable-file.js';
 import type { VerifyKey } from '../proto/keys.js';
 
 /**
@@ -129,20 +129,10 @@ export const step = (options: SlotOptions, what: string): void => options.onStep
 
 export async function writeBootState(root: string, state: BootState, options: SlotOptions): Promise<void> {
   const path = bootStatePath(root);
-  const tmp = `${path}.tmp`;
-  step(options, 'boot-state: write temp');
-  const handle = await open(tmp, 'w', 0o644);
-  try {
-    await handle.writeFile(`${JSON.stringify(bootStateSchema.parse(state))}\n`);
-    step(options, 'boot-state: fsync temp');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  step(options, 'boot-state: rename');
-  await rename(tmp, path);
-  step(options, 'boot-state: fsync dir');
-  await syncDirectory(dirname(path));
+  await writeFileDurably(path, `${JSON.stringify(bootStateSchema.parse(state))}\n`, 0o644, {
+    tmpPath: `${path}.tmp`,
+    onStep: (s) => step(options, `boot-state: ${s}`),
+  });
 }
 
 /** Points `slots/current` at `slot` atomically (a temporary symlink renamed over it). */

@@ -1,6 +1,6 @@
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDirectory } from '../common/durable-file.js';
+import { writeFileDurably } from '../common/durable-file.js';
 import {
   BOOT_SELECT_FILE,
   bootSelectPath,
@@ -67,18 +67,10 @@ export async function installBootSelector(root: string, slot: SlotName, options:
     return; // a bundle without a selector keeps the previous one
   }
   const path = bootSelectPath(root);
-  const tmp = `${path}.tmp`;
-  step(options, 'boot selector: write temp');
-  const handle = await open(tmp, 'w', 0o755);
-  try {
-    await handle.writeFile(program);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  step(options, 'boot selector: rename');
-  await rename(tmp, path);
-  await syncDirectory(slotsDir(root));
+  await writeFileDurably(path, program, 0o755, {
+    tmpPath: `${path}.tmp`,
+    onStep: (s) => step(options, `boot selector: ${s}`),
+  });
 }
 
 /** Abandons the trial (a failed health check): the committed slot boots next. */

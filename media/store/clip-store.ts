@@ -1,24 +1,24 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Encrypter } from 'age-encryption';
+import { commitTemporary, writeTemporary } from '../../common/durable-file.js';
 import type { Logger } from '../../common/logger.js';
 import type { ClipMeta, ClipSink } from '../clip-sink.js';
 import type { StoreConfig } from './config.js';
-import { isFull, nodeStoreFs, type StoreFile, type StoreFs } from './fs.js';
+import { encryptToFile } from './encrypt-to-file.js';
+import { isFull, nodeStoreFs, type StoreFs } from './fs.js';
 import {
   fileName,
   ID_PATTERN,
   type IndexEntry,
-  IndexError,
   type ItemKind,
-  MAX_INDEX_BYTES,
   newId,
-  parseFileName,
-  parseIndex,
   REASON_PATTERN,
   serializeIndex,
 } from './index-file.js';
 import { planRetention, type RetentionPlan } from './retention.js';
+import { INDEX_FILE, scanStore, TMP_PREFIX } from './scan.js';
+import { StoreError, type StoreErrorKind } from './store-error.js';
+
+export { StoreError, type StoreErrorKind } from './store-error.js';
 
 /** What the store keeps of a clip's metadata (media/clip-sink.ts defines the whole). */
 type StoredClipFields = Pick<ClipMeta, 'reason' | 'startMs' | 'endMs' | 'triggerMs'>;
@@ -26,27 +26,6 @@ type StoredClipFields = Pick<ClipMeta, 'reason' | 'startMs' | 'endMs' | 'trigger
 /** A stored item: its index entry plus where the encrypted file is. */
 export interface StoredItem extends IndexEntry {
   path: string;
-}
-
-export type StoreErrorKind =
-  | 'not-started'
-  | 'no-recipients'
-  | 'invalid-meta'
-  | 'too-large'
-  | 'storage-full'
-  | 'source-failed'
-  | 'io';
-
-/** The only error `writeClip`/`writeSnapshot` reject with. No partial file is left behind. */
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
-  constructor(
-    readonly kind: StoreErrorKind,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export type EvictionReason = 'age' | 'size' | 'space';
@@ -73,22 +52,19 @@ export interface ClipStoreOptions {
   recipients?: () => readonly string[];
 }
 
-const INDEX = 'index.json';
-const TMP_PREFIX = '.tmp-';
-
 /**
  * Encrypted clip and snapshot store. Every byte that reaches the disk is age ciphertext to the
  * configured recipients; the store holds no identity and cannot read what it wrote.
  *
- * Writes stream: plaintext chunks go through age's STREAM encryption (64 KiB chunks) into a
- * temporary file in the same directory, which is fsynced, renamed to its final name and the
- * directory fsynced. The ciphertext chunks of the item being written are kept in memory until it
- * is committed, so that a full disk (ENOSPC, EDQUOT) can be survived once: the partial file is
- * deleted, the oldest items are evicted, and the same ciphertext is written again. Hence
+ * Writes stream (encrypt-to-file.ts): plaintext chunks go through age's STREAM encryption into
+ * a durable temporary file in the same directory, which is then renamed to its final name and
+ * the directory fsynced (common/durable-file.ts). A full disk (ENOSPC, EDQUOT) is survived
+ * once: the oldest items are evicted and the same ciphertext written again. Hence
  * `maxClipBytes` bounds the memory a write uses.
  *
  * The index (`index.json`) caches sizes and hashes; file names carry all other metadata, so a
- * missing or corrupt index is rebuilt from the directory (logged, `index-rebuilt` event).
+ * missing or corrupt index is rebuilt from the directory at start (scan.ts; logged, an
+ * `index-rebuilt` event).
  */
 export class ClipStore implements ClipSink {
   private readonly fs: StoreFs;
@@ -238,16 +214,6 @@ export class ClipStore implements ClipSink {
     meta: StoredClipFields,
     plaintext: Uint8Array | AsyncIterable<Uint8Array>,
   ): Promise<StoredItem> {
-    const max = this.options.config.maxClipBytes;
-    if (plaintext instanceof Uint8Array && plaintext.length > max) {
-      throw new StoreError('too-large', `${kind} of ${plaintext.length} bytes exceeds maxClipBytes (${max})`);
-    }
-    const encrypter = new Encrypter();
-    for (const r of this.recipients()) encrypter.addRecipient(r);
-    const ciphertext = await encrypter.encrypt(plaintextStream(plaintext, max));
-    const expected = plaintext instanceof Uint8Array ? ciphertext.size(plaintext.length) : 0;
-    const reader = ciphertext.getReader();
-
     // Only the fields the store owns: a caller's own id or extra fields (the clip
     // recorder's suggested id, its reasons list) must not name the file.
     const base = {
@@ -258,63 +224,27 @@ export class ClipStore implements ClipSink {
       endMs: meta.endMs,
       triggerMs: meta.triggerMs,
     };
-    const name = fileName(base);
     const tmp = join(this.dir, `${TMP_PREFIX}${id}`);
-    const final = join(this.dir, name);
-    const hash = createHash('sha256');
-    const kept: Uint8Array[] = [];
-    let bytes = 0;
-    let sourceDone = false;
-    let file: StoreFile | undefined;
-    let retried = false;
-    try {
-      for (;;) {
-        try {
-          file = await this.fs.create(tmp);
-          for (const c of kept) await file.write(c); // the same ciphertext again after a full disk
-          while (!sourceDone) {
-            const r = await readSource(reader);
-            if (r.done) {
-              sourceDone = true;
-              break;
-            }
-            hash.update(r.value);
-            kept.push(r.value);
-            bytes += r.value.length;
-            await file.write(r.value);
-          }
-          await file.sync();
-          const f = file;
-          file = undefined;
-          await f.close();
-          break;
-        } catch (e) {
-          await this.discard(file, tmp);
-          file = undefined;
-          if (!isFull(e)) throw e;
-          const code = String((e as { code?: unknown }).code);
-          this.log.warn({ id, code, retrying: !retried }, 'storage full while writing');
-          this.emit({ type: 'storage-full', id, code, retrying: !retried });
-          if (retried)
-            throw new StoreError('storage-full', `storage full (${code}) after evicting`, { cause: e });
-          retried = true;
-          await this.serial(() => this.evict({ freeBytes: Math.max(bytes, expected) + 64 * 1024 }));
-        }
-      }
-    } catch (e) {
-      await reader.cancel().catch(() => undefined);
-      throw e;
-    } finally {
-      kept.length = 0;
-    }
-
-    const entry: IndexEntry = { ...base, bytes, sha256: hash.digest('hex') };
+    const final = join(this.dir, fileName(base));
+    const written = await encryptToFile({
+      fs: this.fs,
+      tmp,
+      recipients: this.recipients(),
+      plaintext,
+      maxBytes: this.options.config.maxClipBytes,
+      onFull: async (code, retrying, needBytes) => {
+        this.log.warn({ id, code, retrying }, 'storage full while writing');
+        this.emit({ type: 'storage-full', id, code, retrying });
+        if (retrying) await this.serial(() => this.evict({ freeBytes: needBytes }));
+      },
+    });
+    const entry: IndexEntry = { ...base, bytes: written.bytes, sha256: written.sha256 };
     return this.serial(async () => {
       try {
-        await this.fs.rename(tmp, final);
+        await commitTemporary(this.fs, tmp, final);
       } catch (e) {
-        if (!isFull(e) || retried) {
-          await this.discard(undefined, tmp);
+        if (!isFull(e) || written.retried) {
+          await this.discard(tmp);
           throw e;
         }
         // A directory that needs a new block can fail the rename on a full disk: evict, try once more.
@@ -323,27 +253,25 @@ export class ClipStore implements ClipSink {
         this.emit({ type: 'storage-full', id, code, retrying: true });
         await this.evict({ freeBytes: 64 * 1024 });
         try {
-          await this.fs.rename(tmp, final);
+          await commitTemporary(this.fs, tmp, final);
         } catch (e2) {
-          await this.discard(undefined, tmp);
+          await this.discard(tmp);
           if (isFull(e2)) this.emit({ type: 'storage-full', id, code, retrying: false });
           throw e2;
         }
       }
       this.entries.set(id, entry);
       this.indexDirty = true;
-      await this.fs.syncDir(this.dir);
       const item: StoredItem = { ...entry, path: final };
-      this.log.info({ id, kind, bytes, reason: meta.reason }, `${kind} stored`);
+      this.log.info({ id, kind, bytes: entry.bytes, reason: meta.reason }, `${kind} stored`);
       this.emit({ type: 'stored', item });
       await this.evict({ keep: new Set([id]) });
       return item;
     });
   }
 
-  /** Closes and deletes a partial temporary file; never throws. */
-  private async discard(file: StoreFile | undefined, tmp: string): Promise<void> {
-    if (file !== undefined) await file.close().catch(() => undefined);
+  /** Deletes a temporary file left by a failed commit; never throws. */
+  private async discard(tmp: string): Promise<void> {
     await this.fs.unlink(tmp).catch((err: unknown) => {
       if ((err as { code?: unknown }).code !== 'ENOENT')
         this.log.warn({ err, tmp }, 'could not delete temporary file');
@@ -393,20 +321,15 @@ export class ClipStore implements ClipSink {
   /** Must run inside `serial`. Best effort: the index can always be rebuilt from the files. */
   private async writeIndex(): Promise<void> {
     const tmp = join(this.dir, `${TMP_PREFIX}index`);
-    let file: StoreFile | undefined;
     try {
       await this.fs.unlink(tmp).catch(() => undefined);
-      file = await this.fs.create(tmp);
-      await file.write(serializeIndex(this.list().map(({ path: _, ...e }) => e)));
-      await file.sync();
-      const f = file;
-      file = undefined;
-      await f.close();
-      await this.fs.rename(tmp, join(this.dir, INDEX));
-      await this.fs.syncDir(this.dir);
+      await writeTemporary(this.fs, tmp, 0o600, (file) =>
+        file.write(serializeIndex(this.list().map(({ path: _, ...e }) => e))),
+      );
+      await commitTemporary(this.fs, tmp, join(this.dir, INDEX_FILE));
       this.indexDirty = false;
     } catch (err) {
-      await this.discard(file, tmp);
+      await this.discard(tmp);
       this.log.warn(
         { err },
         'could not save the index; it will be retried and can be rebuilt from the files',
@@ -416,46 +339,12 @@ export class ClipStore implements ClipSink {
 
   /** Must run inside `serial`. */
   private async load(): Promise<void> {
-    const names = await this.fs.readdir(this.dir);
-    for (const n of names) {
-      if (n.startsWith(TMP_PREFIX)) {
-        this.log.warn({ file: n }, 'deleting a partial file left by an interrupted write');
-        await this.discard(undefined, join(this.dir, n));
-      }
-    }
-    let cached = new Map<string, IndexEntry>();
-    let rebuild: string | undefined;
-    try {
-      const bytes = await this.fs.readCapped(join(this.dir, INDEX), MAX_INDEX_BYTES);
-      cached = new Map(parseIndex(bytes).map((e) => [e.id, e]));
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 'ENOENT') {
-        if (names.some((n) => parseFileName(n) !== undefined)) rebuild = 'index missing';
-      } else {
-        rebuild = err instanceof IndexError ? `index corrupt (${err.kind}): ${err.message}` : String(err);
-      }
-    }
-    if (rebuild !== undefined) this.log.warn({ reason: rebuild }, 'rebuilding the clip index from the files');
-
+    const scan = await scanStore(this.fs, this.dir, this.log);
     this.entries.clear();
-    for (const n of names) {
-      const meta = parseFileName(n);
-      if (meta === undefined || fileName(meta) !== n) continue;
-      const path = join(this.dir, n);
-      const size = await this.fs.size(path);
-      const hit = cached.get(meta.id);
-      if (hit !== undefined && fileName(hit) === n && hit.bytes === size) {
-        this.entries.set(meta.id, hit);
-        continue;
-      }
-      const hash = createHash('sha256');
-      for await (const c of this.fs.read(path)) hash.update(c);
-      this.entries.set(meta.id, { ...meta, bytes: size, sha256: hash.digest('hex') });
-      this.indexDirty = true;
-    }
-    if (cached.size !== this.entries.size) this.indexDirty = true;
-    if (rebuild !== undefined)
-      this.emit({ type: 'index-rebuilt', reason: rebuild, entries: this.entries.size });
+    for (const [id, e] of scan.entries) this.entries.set(id, e);
+    if (scan.dirty) this.indexDirty = true;
+    if (scan.rebuilt !== undefined)
+      this.emit({ type: 'index-rebuilt', reason: scan.rebuilt, entries: this.entries.size });
     if (this.indexDirty) await this.writeIndex();
   }
 }
@@ -468,76 +357,6 @@ function checkMeta(meta: StoredClipFields): void {
   if (!times.every((t) => Number.isSafeInteger(t) && t >= 0) || meta.startMs > meta.endMs) {
     throw new StoreError('invalid-meta', 'times must be non-negative integer ms with startMs <= endMs');
   }
-}
-
-/** Wraps a read so that a failing source surfaces as a typed error. */
-async function readSource(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>> {
-  try {
-    return await reader.read();
-  } catch (e) {
-    if (e instanceof StoreError) throw e;
-    throw new StoreError(
-      'source-failed',
-      `reading the plaintext failed: ${(e as Error)?.message ?? String(e)}`,
-      {
-        cause: e,
-      },
-    );
-  }
-}
-
-/** age encrypts in 64 KiB chunks; handing it one at a time keeps each synchronous step short. */
-const SLICE = 64 * 1024;
-
-/**
- * Plaintext as a pull-based stream of slices of at most 64 KiB, refusing more than `max` bytes.
- * Pull-based with no buffering: the encryption advances only as fast as the disk takes the
- * ciphertext, and every slice is separated by an awaited write, so a large clip never blocks the
- * event loop for more than one chunk's encryption (about 1 ms on a slow core).
- */
-function plaintextStream(
-  src: Uint8Array | AsyncIterable<Uint8Array>,
-  max: number,
-): ReadableStream<Uint8Array> {
-  const it: AsyncIterator<Uint8Array> | undefined =
-    src instanceof Uint8Array ? undefined : src[Symbol.asyncIterator]();
-  let pending: Uint8Array | undefined = src instanceof Uint8Array ? src : undefined;
-  let sourceDone = it === undefined;
-  let total = 0;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(c) {
-        while ((pending === undefined || pending.length === 0) && !sourceDone && it !== undefined) {
-          const r = await it.next();
-          if (r.done) {
-            sourceDone = true;
-            break;
-          }
-          if (!(r.value instanceof Uint8Array)) {
-            throw new StoreError('source-failed', 'plaintext chunk is not a Uint8Array');
-          }
-          total += r.value.length;
-          if (total > max) {
-            await it.return?.();
-            throw new StoreError('too-large', `clip exceeds maxClipBytes (${max})`);
-          }
-          pending = r.value;
-        }
-        if (pending === undefined || pending.length === 0) {
-          c.close();
-          return;
-        }
-        c.enqueue(pending.subarray(0, SLICE));
-        pending = pending.subarray(SLICE);
-      },
-      async cancel() {
-        await it?.return?.();
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }
 
 export { ID_PATTERN as ITEM_ID_PATTERN, newId as newItemId } from './index-file.js';

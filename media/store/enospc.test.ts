@@ -34,9 +34,9 @@ function faultyFs(
       fail = f;
       counts.clear();
     },
-    async create(path) {
+    async create(path, mode) {
       check('create', path);
-      const f = await nodeStoreFs.create(path);
+      const f = await nodeStoreFs.create(path, mode);
       return {
         async write(data) {
           check('write', path);

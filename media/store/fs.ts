@@ -1,26 +1,18 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { type DurableFs, nodeDurableFs, type WritableFile } from '../../common/durable-file.js';
 
 /** An open file being written. */
-export interface StoreFile {
-  /** Writes all of `data` at the current end. */
-  write(data: Uint8Array): Promise<void>;
-  sync(): Promise<void>;
-  close(): Promise<void>;
-}
+export type StoreFile = WritableFile;
 
 /**
- * The few filesystem operations the store uses. Production uses `nodeStoreFs`; tests wrap it to
- * inject failures (ENOSPC at any write) without mocking anything else.
+ * The filesystem operations the store uses: those of a durable write
+ * (common/durable-file.ts) and a few reads. Production uses `nodeStoreFs`;
+ * tests wrap it to inject failures (ENOSPC at any write) without mocking
+ * anything else.
  */
-export interface StoreFs {
+export interface StoreFs extends DurableFs {
   mkdir(path: string): Promise<void>;
-  /** Creates a new file (fails if it exists), mode 0600. */
-  create(path: string): Promise<StoreFile>;
-  rename(from: string, to: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-  /** fsync on a directory, so a rename in it is durable. */
-  syncDir(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
   size(path: string): Promise<number>;
   /** Reads at most `maxBytes + 1` bytes, so a caller can tell "too large" without reading it all. */
@@ -29,32 +21,9 @@ export interface StoreFs {
 }
 
 export const nodeStoreFs: StoreFs = {
+  ...nodeDurableFs,
   async mkdir(path) {
     await mkdir(path, { recursive: true, mode: 0o700 });
-  },
-  async create(path) {
-    const fh = await open(path, 'wx', 0o600);
-    return {
-      async write(data) {
-        let off = 0;
-        while (off < data.length) {
-          const { bytesWritten } = await fh.write(data, off, data.length - off);
-          off += bytesWritten;
-        }
-      },
-      sync: () => fh.sync(),
-      close: () => fh.close(),
-    };
-  },
-  rename: (from, to) => rename(from, to),
-  unlink: (path) => unlink(path),
-  async syncDir(path) {
-    const fh = await open(path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
   },
   readdir: (path) => readdir(path),
   size: async (path) => (await stat(path)).size,

@@ -13,6 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurablySync } from '../../../common/durable-file.js';
 import type { Logger } from '../../../common/logger.js';
 import { encodeRecord, MAGIC, type OutboxRecord, RecordType, readRecord } from './records.js';
 
@@ -90,7 +91,7 @@ export class OutboxFile {
   /** Writes a fresh file holding `state` and opens it for appending. */
   private static create(path: string, state: RecoveredState): OutboxFile {
     const content = snapshot(state);
-    writeDurably(path, content);
+    writeFileDurablySync(path, content, 0o600, { tmpPath: `${path}.tmp` });
     return new OutboxFile(path, openSync(path, fsConstants.O_WRONLY | fsConstants.O_APPEND), content.length);
   }
 
@@ -132,7 +133,7 @@ export class OutboxFile {
   /** Replaces the file with just `state` (compaction). */
   rewrite(state: RecoveredState): void {
     const content = snapshot(state);
-    writeDurably(this.path, content);
+    writeFileDurablySync(this.path, content, 0o600, { tmpPath: `${this.path}.tmp` });
     const fd = openSync(this.path, fsConstants.O_WRONLY | fsConstants.O_APPEND);
     closeSync(this.fd);
     this.fd = fd;
@@ -222,22 +223,4 @@ function moveAside(path: string, logger: Logger, reason: string, kept: number): 
 function writeAll(fd: number, buf: Buffer): void {
   let done = 0;
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-}
-
-function writeDurably(path: string, content: Buffer): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
-  try {
-    writeAll(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(join(path, '..'), fsConstants.O_RDONLY);
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
 }
