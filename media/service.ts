@@ -71,6 +71,7 @@ export class MediaService extends EventEmitter<{
   private snapshot: Snapshot | undefined;
   private snapshotSeq = 0;
   private lastSeenMs = 0;
+  private prerollAnnounced: number | undefined;
   private workerUp = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private lit = false;
@@ -112,11 +113,7 @@ export class MediaService extends EventEmitter<{
       );
     }
     // Segments of an earlier life of the daemon: nothing refers to them any more.
-    for (const name of await readdir(ringDir)) {
-      if (isSegmentName(name) || name.startsWith('.faststart-')) {
-        await rm(path.join(ringDir, name), { force: true });
-      }
-    }
+    await removeRingFiles(ringDir);
     const ring = new SegmentRing(ringDir);
     this.ring = ring;
     const segmentMs = c.segmentS * 1000;
@@ -199,6 +196,19 @@ export class MediaService extends EventEmitter<{
     this.emit('health', h);
   }
 
+  /** Announces, once per worker run, that the ring holds a full pre-roll of that run. */
+  private checkPreroll(runId: number): void {
+    if (this.prerollAnnounced === runId || this.ring === undefined) return;
+    const run = this.ring.closedSegments().filter((s) => s.runId === runId);
+    const first = run[0];
+    const last = run.at(-1);
+    if (first === undefined || last === undefined) return;
+    const bufferedMs = last.endMs - first.startMs;
+    if (bufferedMs < this.options.config.prerollS * 1000) return;
+    this.prerollAnnounced = runId;
+    this.onHealth({ type: 'preroll-ready', runId, bufferedMs });
+  }
+
   private onMessage(m: WorkerMessage, runId: number): void {
     switch (m.type) {
       case 'segment-opened':
@@ -208,6 +218,7 @@ export class MediaService extends EventEmitter<{
         this.ring?.closed(runId, m.path, m.endMs);
         this.clips?.poll(false);
         this.prune();
+        this.checkPreroll(runId);
         return;
       }
       case 'frame': {
@@ -306,7 +317,26 @@ export class MediaService extends EventEmitter<{
     if (sup !== undefined) await this.ring?.runEnded(sup.currentRunId, this.lastSeenMs);
     await this.clips?.drain();
     await this.ring?.clear();
+    // A segment the worker had begun when it stopped may never have been announced (its
+    // segment-opened message died with the worker): plaintext the ring does not know of.
+    const ringDir = path.resolve(this.options.config.ringDir);
+    await removeRingFiles(ringDir).catch(() => undefined);
     // The ring directory goes too (if nothing else was put there): it lives in RAM.
-    await rmdir(path.resolve(this.options.config.ringDir)).catch(() => undefined);
+    await rmdir(ringDir).catch((err: unknown) => {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ENOENT')
+        this.options.logger?.warn(
+          { ringDir, code },
+          'the ring directory was not removed: it holds other files',
+        );
+    });
+  }
+}
+
+/** Deletes every file the media worker writes in the ring directory (segments, faststart remuxes). */
+async function removeRingFiles(ringDir: string): Promise<void> {
+  for (const name of await readdir(ringDir)) {
+    if (isSegmentName(name) || name.startsWith('.faststart-'))
+      await rm(path.join(ringDir, name), { force: true });
   }
 }

@@ -9,6 +9,8 @@ import { type ParentMessage, parseWorkerMessage, type StartMessage, type WorkerM
 export type MediaHealth =
   | { type: 'worker-started'; runId: number; pid: number }
   | { type: 'pipeline-up'; runId: number }
+  /** The ring holds a full pre-roll of this run: a trigger now gets all of it (MediaService). */
+  | { type: 'preroll-ready'; runId: number; bufferedMs: number }
   | { type: 'pipeline-down'; runId: number; reason: string }
   | { type: 'worker-exit'; runId: number; code: number | null; signal: string | null }
   | { type: 'restart-scheduled'; attempt: number; delayMs: number }

@@ -26,6 +26,7 @@ export interface MediaBridge {
 /** Health changes worth a signed event (the rest are only logged). */
 const REPORTED: ReadonlySet<MediaHealth['type']> = new Set([
   'pipeline-up',
+  'preroll-ready',
   'pipeline-down',
   'camera-error',
   'pipeline-error',
