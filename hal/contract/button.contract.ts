@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { settle, waitFor } from '../../test-support/wait-for.js';
 import type { Button, ButtonEvent, ButtonOptions } from '../button.js';
-import { settle, waitFor } from './wait-for.js';
 
 /** Something that can play physical button actions on the button's wire. */
 export interface ButtonWire {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { nsToMs } from '../../common/clock.js';
+import { settle, waitFor } from '../../test-support/wait-for.js';
 import type { Chime, ChimeOptions } from '../chime.js';
 import { defaultChimeOptions } from '../chime-plan.js';
-import { settle, waitFor } from './wait-for.js';
 
 export interface ChimeFixture {
   chime: Chime;

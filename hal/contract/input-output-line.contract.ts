@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { settle, waitFor } from '../../test-support/wait-for.js';
 import { HalError } from '../errors.js';
 import type { InputLine, Level, OutputLine } from '../lines.js';
-import { settle, waitFor } from './wait-for.js';
 
 /** An input and an output of one backend, plus a way to drive the input's wire. */
 export interface LinePairFixture {

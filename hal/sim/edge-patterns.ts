@@ -45,8 +45,14 @@ export function estimateToggleMs(edges: number, spacingMs: number, settleMs = 0)
 }
 
 /** A clean press: asserted for `ms`, then deasserted. */
-export async function playPress(drive: Drive, ms: number, options: PlayOptions = {}): Promise<void> {
+export async function playPress(
+  drive: Drive,
+  ms: number,
+  options: PlayOptions = {},
+  releasedMs = 0,
+): Promise<void> {
   checkMs('ms', ms);
+  checkMs('releasedMs', releasedMs);
   options.signal?.throwIfAborted();
   drive(true);
   try {
@@ -54,6 +60,8 @@ export async function playPress(drive: Drive, ms: number, options: PlayOptions =
   } finally {
     drive(false);
   }
+  // The finger stays off the button: a press right after this one is a new press, not bounce.
+  if (releasedMs > 0) await waitMs(releasedMs, options.signal);
 }
 
 /**

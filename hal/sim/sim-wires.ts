@@ -48,9 +48,12 @@ export class SimWires {
 
   private readonly driveButton = (level: Level): void => this.buttonLine.set(level);
 
-  /** Asserts the button for `ms` (0..600000), then deasserts, with clean edges. */
-  press(ms: number, options?: PlayOptions): Promise<void> {
-    return playPress(this.driveButton, ms, options);
+  /**
+   * Asserts the button for `ms` (0..600000), then deasserts, with clean edges,
+   * and resolves once it has stayed released `releasedMs` more (default 0).
+   */
+  press(ms: number, options?: PlayOptions, releasedMs = 0): Promise<void> {
+    return playPress(this.driveButton, ms, options, releasedMs);
   }
 
   /** The same as press(); the name reads better for long holds (pairing). */

@@ -44,11 +44,16 @@ test('end to end: a press over the socket rings the chime, and the client sees i
   });
   const client = await connectWires(path);
   const chimes: Array<{ on: boolean; atNs: bigint }> = [];
-  client.onChime((on, atNs) => chimes.push({ on, atNs }));
+  const pulseOver = new Promise<void>((resolve) =>
+    client.onChime((on, atNs) => {
+      chimes.push({ on, atNs });
+      if (!on) resolve();
+    }),
+  );
   const before = process.hrtime.bigint();
   await client.press(80);
   assert.deepEqual((await client.state()).button, false);
-  while (chimes.length < 2) await new Promise((r) => setTimeout(r, 20));
+  await pulseOver;
   assert.deepEqual(
     chimes.map((c) => c.on),
     [true, false],
@@ -56,6 +61,27 @@ test('end to end: a press over the socket rings the chime, and the client sees i
   const [on, off] = chimes;
   assert.ok(on && off && on.atNs > before, 'timestamps are on this machine’s monotonic clock');
   assert.ok(off.atNs - on.atNs >= 240_000_000n, 'a 250 ms pulse');
+  await client.close();
+  await hal.close();
+});
+
+test('press with releasedMs keeps the button released before answering: back-to-back presses count as two', async () => {
+  const path = socketPath();
+  const hal = await createHal(parseHalConfig({ button: { lockoutMs: 0 } }), {
+    logger: silentLogger(),
+    simSocketPath: path,
+  });
+  const presses: number[] = [];
+  hal.button.subscribe((e) => {
+    if (e.type === 'press') presses.push(presses.length + 1);
+  });
+  const client = await connectWires(path);
+  const t0 = process.hrtime.bigint();
+  await client.press(50, 60);
+  assert.ok(process.hrtime.bigint() - t0 >= 110_000_000n, 'answered after the press and the release');
+  await client.press(50, 60);
+  assert.deepEqual(presses, [1, 2], 'the release outlasted minPressMs (30 ms): two presses');
+  await assert.rejects(client.press(50, -1), TypeError);
   await client.close();
   await hal.close();
 });

@@ -21,8 +21,12 @@ const DEVICE = 'sim-wires';
 
 /** Drives a SimWires in another process through its wire socket. */
 export interface WireClient {
-  /** Resolves when the server has pressed and released (the action finished). */
-  press(ms: number): Promise<void>;
+  /**
+   * Resolves when the server has pressed and released (the action finished)
+   * and, with `releasedMs`, kept the button released that long: the next
+   * press is then a press of its own, not contact bounce.
+   */
+  press(ms: number, releasedMs?: number): Promise<void>;
   hold(ms: number): Promise<void>;
   bounce(edges: number, spacingMs: number, settleMs?: number): Promise<void>;
   noise(edges: number, spacingMs: number): Promise<void>;
@@ -107,8 +111,12 @@ class SocketWireClient implements WireClient {
     });
   }
 
-  async press(ms: number): Promise<void> {
-    return this.action({ op: 'press', ms: checkMs('ms', ms) }, ms);
+  async press(ms: number, releasedMs?: number): Promise<void> {
+    if (releasedMs === undefined) return this.action({ op: 'press', ms: checkMs('ms', ms) }, ms);
+    return this.action(
+      { op: 'press', ms: checkMs('ms', ms), releasedMs: checkMs('releasedMs', releasedMs) },
+      ms + releasedMs,
+    );
   }
 
   async hold(ms: number): Promise<void> {

@@ -16,7 +16,7 @@ const ms = z.number().min(0).max(MAX_MS);
 const edges = z.int().min(0).max(MAX_EDGES);
 
 export const wireRequestSchema = z.discriminatedUnion('op', [
-  z.strictObject({ id, op: z.literal('press'), ms }),
+  z.strictObject({ id, op: z.literal('press'), ms, releasedMs: ms.optional() }),
   z.strictObject({ id, op: z.literal('hold'), ms }),
   z.strictObject({ id, op: z.literal('bounce'), edges, spacingMs: ms, settleMs: ms.optional() }),
   z.strictObject({ id, op: z.literal('noise'), edges, spacingMs: ms }),

@@ -196,7 +196,7 @@ function perform(wires: SimWires, request: WireRequest, signal: AbortSignal): Pr
   const options = { signal };
   switch (request.op) {
     case 'press':
-      return wires.press(request.ms, options);
+      return wires.press(request.ms, options, request.releasedMs);
     case 'hold':
       return wires.hold(request.ms, options);
     case 'bounce':
