@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
+import { waitFor } from '../test-support/wait-for.js';
 
 const run = promisify(execFile);
 const PREROLL_S = 2;
@@ -26,6 +27,9 @@ before(async () => {
   await run('age-keygen', ['-o', ownerIdentity]);
   const recipient = (await run('age-keygen', ['-y', ownerIdentity])).stdout.trim();
   h = await startHarness(broker.url, {
+    // No lockout after a release and a short chime pulse with no minimum gap: a press may
+    // follow the one before as soon as the button has been released for minPressMs.
+    hal: { button: { lockoutMs: 0 }, chime: { pulseMs: 50, minGapMs: 0 } },
     media: {
       enabled: true,
       camera: {
@@ -62,8 +66,11 @@ async function storedFile(id: string): Promise<string> {
 
 describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
   test('a press rings, names a snapshot, and yields an encrypted pre-roll clip the owner can play', async () => {
-    await h.waitForEvent((e) => e.event.mediaHealth?.state === 'pipeline-up', 30_000, 'the pipeline up');
-    await new Promise((r) => setTimeout(r, (PREROLL_S + 1.5) * 1000)); // let the ring fill
+    await h.waitForEvent(
+      (e) => e.event.mediaHealth?.state === 'preroll-ready',
+      30_000,
+      'the ring holding a full pre-roll',
+    );
     const rings = (await wires.chimeHistory()).filter((c) => c.on).length;
     await wires.press(100);
     const pressed = await h.waitForEvent((e) => e.event.kind === 'buttonPressed', 5000, 'the press');
@@ -120,8 +127,7 @@ describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
     const ringsBefore = (await wires.chimeHistory()).filter((c) => c.on).length;
     const rangBefore = h.hub.events.filter((e) => e.event.chimeRang?.rang).length;
     process.kill(pid, 'SIGKILL');
-    await wires.press(80);
-    await new Promise((r) => setTimeout(r, 700)); // past the button's lockout
+    await wires.press(80, 50); // released 50 ms, longer than minPressMs: the next press is its own
     await wires.press(80);
     const history = (await wires.chimeHistory()).filter((c) => c.on);
     assert.equal(history.length, ringsBefore + 2, 'both presses rang while the camera was down');
@@ -149,21 +155,27 @@ describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
   test('a press just before the doorbell stops still stores its snapshot', async () => {
     // Snapshots flow again after the previous test's restart once a press names one.
     let named = false;
+    let snapshotId = '';
     for (let attempt = 0; attempt < 10 && !named; attempt++) {
-      await new Promise((r) => setTimeout(r, 700)); // past the lockout of the press before
       const pressesBefore = h.hub.events.filter((e) => e.event.kind === 'buttonPressed').length;
-      await wires.press(100);
+      await wires.press(100, 50);
       await h.waitForEvent(
         () => h.hub.events.filter((e) => e.event.kind === 'buttonPressed').length > pressesBefore,
         5000,
         'a press event',
       );
-      named = Boolean(
-        h.hub.events.filter((e) => e.event.kind === 'buttonPressed').at(-1)?.event.buttonPressed?.snapshotId,
-      );
+      snapshotId =
+        h.hub.events.filter((e) => e.event.kind === 'buttonPressed').at(-1)?.event.buttonPressed
+          ?.snapshotId ?? '';
+      named = snapshotId !== '';
     }
     assert.ok(named, 'snapshots are being taken');
-    await new Promise((r) => setTimeout(r, 700)); // past the lockout; the named snapshot's write ends
+    // The named snapshot's write has ended once its file is in the store.
+    await waitFor(
+      async () => (await readdir(clipsDir())).some((f) => f.startsWith(`${snapshotId}_`)),
+      'the named snapshot stored',
+      10_000,
+    );
     const snapshots = async () => (await readdir(clipsDir())).filter((f) => f.includes('_snapshot_')).length;
     const before = await snapshots();
     // Stop as soon as the chime rings: the snapshot's write is still waiting

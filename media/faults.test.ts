@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
+import { waitFor } from '../test-support/wait-for.js';
 import { mediaConfigSchema } from './config.js';
 import {
   type ClipFailed,
@@ -12,7 +13,7 @@ import {
   type MediaHealth,
   MediaService,
 } from './service.js';
-import { ffprobeDuration, PlainDirSink, waitFor } from './test-helpers.js';
+import { ffprobeDuration, PlainDirSink } from './test-helpers.js';
 
 const base = {
   width: 320,
@@ -81,9 +82,9 @@ describe('media faults', { timeout: 90_000 }, () => {
     const served = new Promise<boolean>((resolve) =>
       setImmediate(() => resolve(!health.some((h) => h.type === 'pipeline-up' && h.runId === 2))),
     );
-    await waitFor(() => health.some((h) => h.type === 'worker-exit' && h.runId === 1), 10_000, 'the exit');
+    await waitFor(() => health.some((h) => h.type === 'worker-exit' && h.runId === 1), 'the exit', 10_000);
     assert.equal(service.isUp, false);
-    await waitFor(() => health.some((h) => h.type === 'pipeline-up' && h.runId === 2), 10_000, 'restart');
+    await waitFor(() => health.some((h) => h.type === 'pipeline-up' && h.runId === 2), 'restart', 10_000);
     lag.disable();
     assert.equal(await served, true, 'the loop ran before the restart finished');
     const exit = health.find((h) => h.type === 'worker-exit' && h.runId === 1);

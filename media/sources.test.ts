@@ -4,10 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { waitFor } from '../test-support/wait-for.js';
 import { mediaConfigSchema } from './config.js';
 import type { GrayFrame } from './frame.js';
 import { type ClipFinished, type MediaHealth, MediaService } from './service.js';
-import { ffprobeDuration, PlainDirSink, waitFor } from './test-helpers.js';
+import { ffprobeDuration, PlainDirSink } from './test-helpers.js';
 
 const base = { width: 320, height: 240, fps: 15, bitrateKbps: 300, segmentS: 1, prerollS: 1, postrollS: 1 };
 
@@ -63,10 +64,10 @@ describe('camera sources', { timeout: 60_000 }, () => {
     service.on('motion-frame', (f) => frames.push(f));
     await service.start();
     assert.ok(service.isUp);
-    await waitFor(() => frames.length > 0, 5000, 'first frame');
+    await waitFor(() => frames.length > 0, 'first frame', 5000);
     const t0 = frames[0]?.timestampMs as number;
     // Twice the file's length: it looped.
-    await waitFor(() => (frames[frames.length - 1]?.timestampMs ?? 0) - t0 > 4000, 10_000, '4 s of frames');
+    await waitFor(() => (frames[frames.length - 1]?.timestampMs ?? 0) - t0 > 4000, '4 s of frames', 10_000);
     const clip = new Promise<ClipFinished>((resolve, reject) => {
       service.once('clip-finished', resolve);
       service.once('clip-failed', (e) => reject(new Error(e.error)));
@@ -93,7 +94,7 @@ describe('camera sources', { timeout: 60_000 }, () => {
     const health: MediaHealth[] = [];
     service.on('health', (h) => health.push(h));
     await service.start();
-    await waitFor(() => health.some((h) => h.type === 'restart-scheduled'), 5000, 'restart');
+    await waitFor(() => health.some((h) => h.type === 'restart-scheduled'), 'restart', 5000);
     await service.stop();
     const err = health.find((h) => h.type === 'camera-error');
     assert.ok(err !== undefined, JSON.stringify(health));
@@ -114,7 +115,7 @@ describe('camera sources', { timeout: 60_000 }, () => {
     const health: MediaHealth[] = [];
     service.on('health', (h) => health.push(h));
     await service.start();
-    await waitFor(() => health.some((h) => h.type === 'restart-scheduled'), 12_000, 'restart');
+    await waitFor(() => health.some((h) => h.type === 'restart-scheduled'), 'restart', 12_000);
     await service.stop();
     assert.ok(
       health.some(
@@ -145,7 +146,7 @@ describe('camera sources', { timeout: 60_000 }, () => {
     const health: MediaHealth[] = [];
     service.on('health', (h) => health.push(h));
     await service.start();
-    await waitFor(() => health.some((h) => h.type === 'restart-scheduled'), 8000, 'restart');
+    await waitFor(() => health.some((h) => h.type === 'restart-scheduled'), 'restart', 8000);
     await service.stop();
     const err = health.find((h) => h.type === 'camera-error' || h.type === 'pipeline-error');
     assert.ok(err !== undefined, JSON.stringify(health));

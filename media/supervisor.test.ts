@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { waitFor } from '../test-support/wait-for.js';
 import { mediaConfigSchema } from './config.js';
 import { type MediaHealth, MediaSupervisor } from './supervisor.js';
-import { waitFor } from './test-helpers.js';
 
 /** Fake workers (plain JS, no GStreamer) to drive the supervisor's edges. */
 const dir = mkdtempSync(path.join(tmpdir(), 'media-sup-'));
@@ -47,8 +47,8 @@ describe('MediaSupervisor', { timeout: 30_000 }, () => {
       sup.start();
       await waitFor(
         () => health.filter((h) => h.type === 'worker-started').length >= 3,
-        10_000,
         'three starts',
+        10_000,
       );
     } finally {
       await sup.stop();
@@ -71,7 +71,7 @@ describe('MediaSupervisor', { timeout: 30_000 }, () => {
     sup.on('health', (h) => health.push(h));
     try {
       sup.start();
-      await waitFor(() => health.some((h) => h.type === 'worker-exit'), 10_000, 'exit');
+      await waitFor(() => health.some((h) => h.type === 'worker-exit'), 'exit', 10_000);
       await new Promise((r) => setTimeout(r, 300));
     } finally {
       await sup.stop();
@@ -90,7 +90,7 @@ describe('MediaSupervisor', { timeout: 30_000 }, () => {
     const health: MediaHealth[] = [];
     sup.on('health', (h) => health.push(h));
     sup.start();
-    await waitFor(() => sup.pid !== undefined, 5000, 'spawn');
+    await waitFor(() => sup.pid !== undefined, 'spawn', 5000);
     const t0 = Date.now();
     await sup.stop();
     assert.ok(Date.now() - t0 < 2000);

@@ -53,11 +53,3 @@ export async function discovererDuration(file: string): Promise<number> {
     throw new Error(`gst-discoverer-1.0 could not read ${file}: ${stdout}`);
   return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
 }
-
-export const waitFor = async (cond: () => boolean, timeoutMs: number, what: string): Promise<void> => {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};

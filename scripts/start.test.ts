@@ -22,13 +22,12 @@ test('npm start: a key press rings the sim chime and the hub shows the verified 
     await started.waitFor(/Keys:/, 30_000);
     assert.match(started.stdout, /press the button/, 'the demo says how to press the button');
     // Ringing never waits for the camera; a clip needs it up, and a pre-roll's worth of video
-    // in its ring (the clip must be longer than 3 s).
-    await started.waitFor(/camera: pipeline-up/, 30_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    // in its ring (the clip must be longer than 3 s): the device says when it has one.
+    await started.waitFor(/camera: preroll-ready/, 30_000);
     demo.stdin?.write('p\n');
     await started.waitFor(/verified at the hub/, 30_000);
-    // The chime test must come after the press's pulse and the chime's minimum gap.
-    await new Promise((r) => setTimeout(r, 800));
+    // The chime test comes once the press's pulse is over (the demo's sim chime has no minimum gap).
+    await started.waitFor(/\[chime\] off/, 30_000);
     demo.stdin?.write('r\n');
     await started.waitFor(/result: \{"ok":true\}/, 30_000);
     // The press also recorded a clip, encrypted to the demo owner's age key.

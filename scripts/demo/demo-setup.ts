@@ -52,7 +52,9 @@ export async function prepareDemo(root: string, brokerUrl: string): Promise<Demo
     stateDir: deviceStateDir,
     broker: { url: brokerUrl, reconnect: { minMs: 200, maxMs: 5_000 } },
     trust: { hubKeys: [publicKeyToText(hubKey)] },
-    hal: { backend: 'sim', sim: { socket: socketPath } },
+    // The sim chime has no striker to protect: no minimum gap, so the chime test (r) rings
+    // as soon as a press's pulse is over.
+    hal: { backend: 'sim', sim: { socket: socketPath }, chime: { minGapMs: 0 } },
     // A small, slow camera (the moving test pattern), so the demo is light on a laptop.
     media: {
       enabled: true,
