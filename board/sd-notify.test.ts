@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { FakeClock } from '../common/clock.js';
+import { waitFor } from '../test-support/wait-for.js';
 import { createSdNotifier, watchdogInterval } from './sd-notify.js';
 
 /**
@@ -42,8 +43,7 @@ async function listen(
   child.stdout?.on('data', (d: Buffer) => {
     out += `${d.toString()}\n`;
   });
-  for (let i = 0; i < 100 && !existsSync(path); i++) await sleep(20);
-  assert.ok(existsSync(path), 'socat did not create the socket');
+  await waitFor(() => existsSync(path), `${kind} creating the socket`, 2000);
   return { child, messages: () => out };
 }
 
@@ -81,7 +81,7 @@ describe('sd-notify', () => {
       await n.ready('online');
       await n.watchdog();
       await n.stopping();
-      for (let i = 0; i < 100 && !listener.messages().includes('STOPPING=1'); i++) await sleep(20);
+      await waitFor(() => listener.messages().includes('STOPPING=1'), 'STOPPING=1 received', 2000);
       const got = listener.messages();
       assert.deepEqual(errors, []);
       assert.match(got, /READY=1/);
@@ -91,21 +91,32 @@ describe('sd-notify', () => {
     });
   }
 
-  it('startWatchdog sends WATCHDOG=1 every half WATCHDOG_USEC while healthy', async () => {
+  it('startWatchdog sends WATCHDOG=1 every half WATCHDOG_USEC while healthy, none while not', async () => {
     const path = join(dir, 'watchdog.sock');
     const listener = await listen(path, 'python');
     children.push(listener.child);
+    const pings = () => listener.messages().match(/WATCHDOG=1/g)?.length ?? 0;
     let healthy = true;
-    const n = createSdNotifier({ env: { ...process.env, NOTIFY_SOCKET: path, WATCHDOG_USEC: '100000' } });
+    const clock = new FakeClock();
+    const n = createSdNotifier({
+      env: { ...process.env, NOTIFY_SOCKET: path, WATCHDOG_USEC: '100000' },
+      clock,
+    });
     const stop = n.startWatchdog(() => healthy);
-    await sleep(400);
+    clock.advance(49);
+    for (let i = 1; i <= 3; i++) {
+      clock.advance(i === 1 ? 1 : 50);
+      await waitFor(() => pings() === i, `ping ${i}`, 5000);
+    }
     healthy = false;
-    await sleep(150); // let pings already in flight land
-    const pings = listener.messages().match(/WATCHDOG=1/g)?.length ?? 0;
-    await sleep(300);
+    clock.advance(150); // three intervals while unhealthy
+    healthy = true;
+    clock.advance(50);
+    // A send started while unhealthy would have started before this one: the count would be 5.
+    await waitFor(() => pings() >= 4, 'the ping after recovery', 5000);
+    assert.equal(pings(), 4, 'no pings while unhealthy');
     stop();
-    assert.ok(pings >= 3, `${pings} pings in 400 ms at 50 ms`);
-    assert.equal(listener.messages().match(/WATCHDOG=1/g)?.length ?? 0, pings, 'no pings while unhealthy');
+    assert.equal(clock.pendingTimers(), 0, 'stopped: no timer left');
   });
 
   it('reads the watchdog interval only for this process', () => {

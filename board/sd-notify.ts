@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
 
 /**
  * systemd's readiness and watchdog protocol (sd_notify) for a `Type=notify`
@@ -43,6 +44,8 @@ export interface SdNotifyOptions {
   noBlock?: boolean;
   /** Receives failures to notify (they never throw). */
   onError?: (err: Error) => void;
+  /** Runs the watchdog's pings; default the system clock. */
+  clock?: Clock;
 }
 
 /** Caps a message: the manager ignores datagrams over 4 KiB anyway. */
@@ -73,11 +76,17 @@ export function createSdNotifier(options: SdNotifyOptions = {}): SdNotifier {
     status: (text) => send(statusLine(text)),
     startWatchdog(isHealthy = () => true) {
       if (!enabled || watchdogIntervalMs === undefined) return () => undefined;
-      const timer = setInterval(() => {
+      const clock = options.clock ?? systemClock;
+      let timer: TimerHandle | undefined;
+      const tick = (): void => {
         if (isHealthy()) void send('WATCHDOG=1');
-      }, watchdogIntervalMs);
-      timer.unref();
-      return () => clearInterval(timer);
+        timer = clock.setTimeout(tick, watchdogIntervalMs);
+      };
+      timer = clock.setTimeout(tick, watchdogIntervalMs);
+      return () => {
+        if (timer) clock.clearTimeout(timer);
+        timer = undefined;
+      };
     },
   };
 }
