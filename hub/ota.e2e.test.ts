@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { writeBoardFiles } from '../board/board-files.js';
 import { type BundleMeta, buildBundle, keyMap } from '../board/manifest.js';
 import {
@@ -326,36 +326,82 @@ describe('updates over MQTT on a flashed board', () => {
   const fail = (what: string, r?: Run): string =>
     `${what}\n--- hub stdout:\n${r?.stdout ?? ''}\n--- hub stderr:\n${r?.stderr.slice(-4000) ?? ''}\n--- device:\n${supervisor?.output().slice(-8000)}`;
 
-  /** `mosquitto_sub` (an independent client) collects raw payloads from the device's event topic. */
-  const subscribe = (): { stop(): Promise<Buffer[]> } => {
+  /**
+   * `mosquitto_sub` (an independent client) collects raw payloads from the device's event
+   * topic. Line-buffered (coreutils' stdbuf) with its debug lines, so its SUBACK says when it
+   * listens; payloads are the lines of hex.
+   */
+  const subscribe = (): { ready: Promise<void>; stopAfter(stage: string): Promise<Buffer[]> } => {
     assert.ok(broker);
     const child = spawn(
-      'mosquitto_sub',
-      ['-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv5', '-t', topicsFor(DEVICE).evt, '-F', '%x'],
+      'stdbuf',
+      [
+        '-oL',
+        'mosquitto_sub',
+        '-d',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(broker.port),
+        '-V',
+        'mqttv5',
+        '-t',
+        topicsFor(DEVICE).evt,
+        '-F',
+        '%x',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     children.add(child);
     let out = '';
+    const changed = new EventEmitter();
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
+      changed.emit('data');
     });
+    const payloads = (): Buffer[] =>
+      out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => /^([0-9a-f]{2})+$/.test(l))
+        .map((l) => Buffer.from(l, 'hex'));
+    const until = (done: () => boolean, what: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (!done()) return;
+          changed.off('data', check);
+          child.off('exit', exited);
+          resolve();
+        };
+        const exited = (): void => reject(new Error(`mosquitto_sub exited before ${what}:\n${out}`));
+        changed.on('data', check);
+        child.once('exit', exited);
+        check();
+      });
+    const stageOf = (payload: Buffer): string | undefined => {
+      try {
+        return (
+          doorbell.v1.Event.decode(doorbell.v1.Envelope.decode(payload).body).otaProgress?.stage ?? undefined
+        );
+      } catch {
+        return undefined;
+      }
+    };
     return {
-      async stop() {
-        await sleep(300);
+      ready: until(() => out.includes('received SUBACK'), 'its SUBACK'),
+      async stopAfter(stage) {
+        await until(() => payloads().some((p) => stageOf(p) === stage), `the ${stage} event`);
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
         children.delete(child);
-        return out
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => Buffer.from(l.trim(), 'hex'));
+        return payloads();
       },
     };
   };
 
   it('pushes v2: the device restarts into it, self-tests, commits, and reports every stage', async () => {
     const sub = subscribe();
-    await sleep(200);
+    await sub.ready;
     // The README's command as written: the hub's state and broker from the environment.
     assert.ok(broker);
     const pushDoc = docCommand('README.md', 'npm run doorbell-hub -- ota push');
@@ -390,7 +436,7 @@ describe('updates over MQTT on a flashed board', () => {
     assert.equal(supervisor.exits[0], 75, 'v1 exits 75 after the switch');
 
     // The events as the broker delivered them, signatures checked by openssl (an independent oracle).
-    const payloads = await sub.stop();
+    const payloads = await sub.stopAfter('committed');
     const pem = join(dir, 'device-pub.pem');
     await writeFile(pem, publicKeyToPem(deviceKey));
     const stages: string[] = [];
@@ -456,12 +502,21 @@ describe('updates over MQTT on a flashed board', () => {
   it('resumes an interrupted push where it stopped; a trial that cannot reach the broker rolls back to v2', async () => {
     assert.ok(supervisor);
     const first = hub(['ota', 'push', bundles.v3bad ?? '', DEVICE]);
-    let stderr = '';
-    first.child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
+    // Killed as soon as its progress says a third or more was sent.
+    await new Promise<void>((resolve, reject) => {
+      let stderr = '';
+      const onData = (d: Buffer): void => {
+        stderr += d.toString();
+        if (!/sent [3-9]\d% /.test(stderr)) return;
+        first.child.stderr?.off('data', onData);
+        resolve();
+      };
+      first.child.stderr?.on('data', onData);
+      first.done.then(
+        (r) => reject(new Error(fail('the first push ended before a third was sent', r))),
+        reject,
+      );
     });
-    const deadline = Date.now() + 30_000;
-    while (!/sent [3-9]\d% /.test(stderr) && Date.now() < deadline) await sleep(10);
     first.child.kill('SIGKILL');
     const killed = await first.done;
     assert.notEqual(killed.code, 0, fail('the first push was not interrupted', killed));
