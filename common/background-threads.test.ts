@@ -28,8 +28,13 @@ test('every thread but the main one runs under SCHED_IDLE, including threads sta
     import { Worker } from 'node:worker_threads';
     const t = lowerBackgroundThreads({ warn: (o, m) => console.error(m, o) }, 50);
     const before = t.lowered;
-    new Worker('setInterval(() => {}, 1000)', { eval: true });
-    await new Promise((r) => setTimeout(r, 300));
+    const { once } = await import('node:events');
+    const { readdirSync } = await import('node:fs');
+    await once(new Worker('setInterval(() => {}, 1000)', { eval: true }), 'online');
+    // Until a rescan has lowered every thread but the main one (the worker's among them).
+    const end = Date.now() + 10_000;
+    while (t.lowered < readdirSync('/proc/self/task').length - 1 && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 10));
     await t.settled();
     // A process started now (as the media worker is) forks from the main thread.
     const { spawn } = await import('node:child_process');

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { FakeClock } from '../common/clock.js';
 import { waitFor } from '../test-support/wait-for.js';
 import { mediaConfigSchema } from './config.js';
 import { type MediaHealth, MediaSupervisor } from './supervisor.js';
@@ -66,13 +67,21 @@ describe('MediaSupervisor', { timeout: 30_000 }, () => {
         process.send({ type: 'error', kind: 'config', element: 'src', message: 'caps not negotiated', fatal: true }, () => process.exit(78));
       });`,
     );
-    const sup = new MediaSupervisor({ startMessage, workerPath: worker, backoff: { minMs: 50, maxMs: 100 } });
+    const clock = new FakeClock();
+    const sup = new MediaSupervisor({
+      startMessage,
+      workerPath: worker,
+      backoff: { minMs: 50, maxMs: 100 },
+      clock,
+    });
     const health: MediaHealth[] = [];
     sup.on('health', (h) => health.push(h));
     try {
       sup.start();
       await waitFor(() => health.some((h) => h.type === 'worker-exit'), 'exit', 10_000);
-      await new Promise((r) => setTimeout(r, 300));
+      // The exit was handled in one go: a restart would be a timer on the clock now.
+      assert.equal(clock.pendingTimers(), 0, 'no restart timer');
+      clock.advance(1000); // past any backoff
     } finally {
       await sup.stop();
     }
