@@ -19,19 +19,6 @@ function chimeOnCount(h: Harness): number {
   return h.device.hal.sim?.chimeHistory().filter((c) => c.on).length ?? 0;
 }
 
-/** Resolves once the sim chime line is off (at once if it is). */
-function chimeOff(h: Harness): Promise<void> {
-  const sim = h.device.hal.sim;
-  if (!sim?.chimeState()) return Promise.resolve();
-  return new Promise((resolve) => {
-    const off = sim.onChime((on) => {
-      if (on) return;
-      off();
-      resolve();
-    });
-  });
-}
-
 function forgedCommand(key: SigningKey, header: Partial<doorbell.v1.IHeader>): Uint8Array {
   const now = Date.now();
   return sealCommand(
@@ -90,7 +77,7 @@ describe('a press rings locally and reaches the hub verified', () => {
   });
 
   test('a hub command rings the chime and gets a signed ok result with the same correlation id', async () => {
-    await chimeOff(h); // a pulse still on (an earlier test's press) would make the chime busy
+    await h.chimeOff(); // a pulse still on (an earlier test's press) would make the chime busy
     const before = chimeOnCount(h);
     const { result, event } = await h.hub.commander.send('front-door', { ringChimeTest: {} }, 5_000);
     assert.equal(result.ok, true, `result: ${JSON.stringify(result)}`);

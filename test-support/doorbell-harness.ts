@@ -22,6 +22,8 @@ export interface Harness {
     timeoutMs?: number,
     what?: string,
   ): Promise<VerifiedEvent>;
+  /** Resolves once the sim chime line is off (at once if it is): a ring now is not refused as busy. */
+  chimeOff(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,17 @@ export async function startHarness(
     device,
     hub: { connection, watcher, commander, events: log.events },
     waitForEvent: (match, timeoutMs, what) => log.waitFor(match, timeoutMs, what),
+    chimeOff() {
+      const sim = device.hal.sim;
+      if (!sim?.chimeState()) return Promise.resolve();
+      return new Promise((resolve) => {
+        const off = sim.onChime((on) => {
+          if (on) return;
+          off();
+          resolve();
+        });
+      });
+    },
     async stop() {
       await Promise.allSettled([device.stop(), connection.stop()]);
       await counters.flush();
