@@ -13,6 +13,7 @@ import { connectWires, type WireClient } from '../hal/index.js';
 import { EventWatcher, type VerifiedEvent } from '../hub/event-watcher.js';
 import { loadSigningKey } from '../proto/index.js';
 import { spawnCli } from '../test-support/run-cli.js';
+import { waitFor } from '../test-support/wait-for.js';
 import { identityPath } from './root.js';
 
 const DEVICE = 'outbox-door';
@@ -59,10 +60,10 @@ async function pressUntil(wires: WireClient, recognised: () => number, target: n
     for (let round = 0; recognised() < target; round++) {
       assert.ok(round < 20, `only ${recognised()} of ${target} presses recognised`);
       for (let i = recognised(); i < target; i++) {
-        await wires.press(7);
-        await sleep(7); // released for longer than minPressMs, so each press stands on its own
+        await wires.press(7, 7); // released for longer than minPressMs: each press stands on its own
       }
-      await sleep(300); // the last log lines arrive
+      // The daemon logs each press once both its events are queued; a merged press never is.
+      await waitFor(() => recognised() >= target, `${target} presses logged`, 2000).catch(() => undefined);
     }
   } finally {
     await wires.close();
@@ -163,9 +164,10 @@ describe('the durable outbox across a broker outage and a kill -9', () => {
     process.kill(pid, 'SIGCONT');
 
     const pressed = () => events.filter((e) => e.event.kind === 'buttonPressed');
-    const deadline = Date.now() + 20_000;
-    while (pressed().length < 2 * PRESSES_PER_RUN && Date.now() < deadline) await sleep(50);
-    await sleep(300); // anything extra would arrive now
+    // The last press's ChimeRang is the last event either daemon queued: the outbox sends in
+    // order, so anything extra (a press twice) would have arrived before it.
+    const rang = () => events.filter((e) => e.event.kind === 'chimeRang').length;
+    await waitFor(() => rang() >= 2 * PRESSES_PER_RUN, 'the last ChimeRang', 30_000, 20);
 
     const seqs = pressed().map((e) => Number(e.event.buttonPressed?.pressSeq));
     assert.equal(seqs.length, 2 * PRESSES_PER_RUN, 'ButtonPressed events received');
