@@ -16,6 +16,7 @@ import {
   sealCommand,
   topicsFor,
 } from '../proto/index.js';
+import { waitFor } from '../test-support/wait-for.js';
 import { parseConfig } from './config/load.js';
 import { type RunningDoorbell, startDoorbell } from './root.js';
 
@@ -51,14 +52,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const rings = (d: RunningDoorbell): number => d.hal.sim?.chimeHistory().filter((c) => c.on).length ?? 0;
 
 test('a duplicated delivery rings once; a captured command replayed after a restart is refused as REPLAY', async () => {
@@ -76,7 +69,7 @@ test('a duplicated delivery rings once; a captured command replayed after a rest
   });
   hub.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
   hub.start();
-  await waitFor(() => onlineStatuses > 0, 'the doorbell online');
+  await waitFor(() => onlineStatuses > 0, 'the doorbell online', 10_000);
   try {
     const now = Date.now();
     const captured = sealCommand(
@@ -95,19 +88,45 @@ test('a duplicated delivery rings once; a captured command replayed after a rest
     );
     await raw.publishAsync(topicsFor('front-door').cmd, Buffer.from(captured), { qos: 1 });
     await raw.publishAsync(topicsFor('front-door').cmd, Buffer.from(captured), { qos: 1 });
-    await waitFor(() => results.length >= 1, 'the first result');
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => results.length >= 1, 'the first result', 10_000);
+    // A later command: the device handles commands in delivery order, so once it is answered
+    // the duplicate before it was handled too.
+    const markerId = newCorrelationId();
+    const marker = sealCommand(
+      doorbell.v1.Command.create({
+        header: {
+          deviceId: 'front-door',
+          topic: topicsFor('front-door').cmd,
+          counter: 8,
+          issuedAtMs: now,
+          expiresAtMs: now + 30_000,
+          correlationId: markerId,
+        },
+        getStatus: {},
+      }),
+      hubKey,
+    );
+    await raw.publishAsync(topicsFor('front-door').cmd, Buffer.from(marker), { qos: 1 });
+    await waitFor(
+      () => results.some((r) => r.correlationId === markerId),
+      'the later command answered',
+      10_000,
+    );
     assert.equal(rings(device), 1, 'the duplicate did not ring again');
-    assert.equal(results.length, 1, 'one command, one result');
+    assert.equal(
+      results.length,
+      2,
+      'one result for the command, one for the later one, none for the duplicate',
+    );
     assert.equal(results[0]?.event.commandResult?.ok, true);
 
     await device.stop();
     const before = onlineStatuses;
     device = await startDoorbell(config(), { logger: silentLogger() });
-    await waitFor(() => onlineStatuses > before, 'the restarted doorbell online');
+    await waitFor(() => onlineStatuses > before, 'the restarted doorbell online', 10_000);
     await raw.publishAsync(topicsFor('front-door').cmd, Buffer.from(captured), { qos: 1 });
-    await waitFor(() => results.length >= 2, 'the answer to the replay');
-    const answer = results[1]?.event.commandResult;
+    await waitFor(() => results.length >= 3, 'the answer to the replay', 10_000);
+    const answer = results[2]?.event.commandResult;
     assert.equal(answer?.ok, false);
     assert.equal(doorbell.v1.ErrorKind[answer?.errorKind ?? 0], 'REPLAY');
     assert.equal(rings(device), 0, 'the replayed command did not ring after the restart');
