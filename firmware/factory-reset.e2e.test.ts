@@ -9,6 +9,7 @@ import { silentLogger } from '../common/logger.js';
 import { connectWires } from '../hal/sim/wire-client.js';
 import { generateSigningKey } from '../proto/index.js';
 import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
+import { settle, waitFor } from '../test-support/wait-for.js';
 import { STATE_ENTRIES } from './factory-reset.js';
 import { TrustStore } from './trust/trust-store.js';
 
@@ -34,19 +35,6 @@ async function pairedState(stateDir: string): Promise<string> {
   return readFile(join(stateDir, 'identity.pem'), 'utf8');
 }
 
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 /** A paired doorbell daemon (sim hardware, 1 s pairing hold, 2 s reset hold), its sim wires ready. */
 async function startHoldDaemon(name: string) {
   const stateDir = join(dir, name);
@@ -65,7 +53,7 @@ async function startHoldDaemon(name: string) {
   const done = collect(daemon, 60_000);
   const socket = join(stateDir, 'sim-wires.sock');
   try {
-    await waitFor('the sim wires', () => existsSync(socket));
+    await waitFor(() => existsSync(socket), 'the sim wires', 20_000, 50);
   } catch (err) {
     daemon.kill('SIGTERM');
     await done;
@@ -98,7 +86,7 @@ describe('factory reset', () => {
     ]);
     const done = collect(daemon, 60_000);
     try {
-      await waitFor('the daemon pid file', () => existsSync(join(stateDir, 'daemon.pid')));
+      await waitFor(() => existsSync(join(stateDir, 'daemon.pid')), 'the daemon pid file', 20_000, 50);
       const refused = await runCli('firmware/cli.ts', ['factory-reset', '--yes', '--state-dir', stateDir]);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /daemon is running \(pid \d+\)/);
@@ -120,13 +108,16 @@ describe('factory reset', () => {
       const wires = await connectWires(socket);
       // The reset restarts the HAL mid-hold, which closes this wire connection.
       const holding = wires.hold(2500).catch((err: Error) => assert.match(err.message, /closed/));
-      await waitFor('a new identity', async () => {
-        const now = await readFile(join(stateDir, 'identity.pem'), 'utf8').catch(() => identity);
-        return now !== identity;
-      });
+      await waitFor(
+        async () =>
+          (await readFile(join(stateDir, 'identity.pem'), 'utf8').catch(() => identity)) !== identity,
+        'a new identity',
+        20_000,
+        50,
+      );
       await holding;
       assert.equal(existsSync(join(stateDir, 'enrolment.json')), false, 'the owner is gone');
-      await waitFor('the sim wires again', () => existsSync(socket));
+      await waitFor(() => existsSync(socket), 'the sim wires again', 20_000, 50);
       // The fresh doorbell works: a short press now is only a press.
       const again = await connectWires(socket);
       await again.press(80);
@@ -146,7 +137,9 @@ describe('factory reset', () => {
       const wires = await connectWires(socket);
       await wires.hold(1500);
       await wires.close();
-      await new Promise((r) => setTimeout(r, 1000)); // past the reset time
+      // Nothing to wait on for a reset that must not happen: time runs past the reset hold
+      // (2 s from the press) before the daemon is stopped.
+      await settle(1000);
     } finally {
       daemon.kill('SIGTERM');
     }
