@@ -80,9 +80,9 @@ export function createSdNotifier(options: SdNotifyOptions = {}): SdNotifier {
       let timer: TimerHandle | undefined;
       const tick = (): void => {
         if (isHealthy()) void send('WATCHDOG=1');
-        timer = clock.setTimeout(tick, watchdogIntervalMs);
+        timer = clock.setTimeout(tick, watchdogIntervalMs, { background: true });
       };
-      timer = clock.setTimeout(tick, watchdogIntervalMs);
+      timer = clock.setTimeout(tick, watchdogIntervalMs, { background: true });
       return () => {
         if (timer) clock.clearTimeout(timer);
         timer = undefined;

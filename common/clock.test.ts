@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { FakeClock, msToNs, nsToMs, systemClock } from './clock.js';
 
 test('FakeClock fires due timers in due order with nowNs at the due time', () => {
@@ -50,4 +52,21 @@ test('ms/ns conversions round-trip, and systemClock is monotonic', async () => {
   assert.ok(systemClock.nowNs() > a);
   const h = systemClock.setTimeout(() => assert.fail('cleared timer fired'), 1);
   systemClock.clearTimeout(h);
+});
+
+test('a background timer of the system clock does not keep the process alive; a plain one does', async () => {
+  const module = JSON.stringify(new URL('./clock.ts', import.meta.url).pathname);
+  const script = (background: boolean) =>
+    `import { systemClock } from ${module};
+     systemClock.setTimeout(() => console.log('fired'), ${background ? 60_000 : 50}, { background: ${background} });`;
+  const run = (background: boolean) =>
+    promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script(background)],
+      {
+        timeout: 20_000,
+      },
+    );
+  assert.equal((await run(true)).stdout, '', 'exited without waiting a minute for the background timer');
+  assert.equal((await run(false)).stdout, 'fired\n', 'waited for the plain timer');
 });

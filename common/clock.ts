@@ -10,8 +10,12 @@ export type TimerHandle = { readonly [timerBrand]: true };
 export interface Clock {
   /** Monotonic nanoseconds, on the same scale as line edge timestamps (`process.hrtime.bigint()`). */
   nowNs(): bigint;
-  /** Calls `fn` once after at least `ms` milliseconds. */
-  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Calls `fn` once after at least `ms` milliseconds. With `background`, the
+   * timer alone does not keep the process alive (a deadline minutes away, a
+   * heartbeat): what the process is for must.
+   */
+  setTimeout(fn: () => void, ms: number, options?: { background?: boolean }): TimerHandle;
   /** Cancels a timer; harmless when it has fired or was cleared. */
   clearTimeout(handle: TimerHandle): void;
 }
@@ -19,7 +23,11 @@ export interface Clock {
 /** The real clock: `process.hrtime.bigint()` and Node's timers. */
 export const systemClock: Clock = {
   nowNs: () => process.hrtime.bigint(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as TimerHandle,
+  setTimeout: (fn, ms, options) => {
+    const timer = setTimeout(fn, ms);
+    if (options?.background) timer.unref();
+    return timer as unknown as TimerHandle;
+  },
   clearTimeout: (handle) => clearTimeout(handle as unknown as NodeJS.Timeout),
 };
 

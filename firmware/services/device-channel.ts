@@ -75,10 +75,14 @@ export class DeviceChannel {
   }
 
   private scheduleHeartbeat(): void {
-    this.heartbeat = this.clock.setTimeout(() => {
-      this.publishStatus();
-      if (!this.stopped) this.scheduleHeartbeat();
-    }, this.deps.heartbeatMs);
+    this.heartbeat = this.clock.setTimeout(
+      () => {
+        this.publishStatus();
+        if (!this.stopped) this.scheduleHeartbeat();
+      },
+      this.deps.heartbeatMs,
+      { background: true },
+    );
   }
 
   /**

@@ -79,7 +79,7 @@ export class PairingWindow {
     if (this.claimed) return; // a pairing under way ends this window
     this.clearTimer();
     this.state = { open: true, closesAtMs: this.deps.nowMs() + durationMs, reason, failures: 0 };
-    this.timer = this.clock.setTimeout(() => this.close('timeout'), durationMs);
+    this.timer = this.clock.setTimeout(() => this.close('timeout'), durationMs, { background: true });
     this.deps.onChange(this.state);
   }
 
