@@ -22,7 +22,7 @@ export interface ImportEdge {
 
 function topFolders(): string[] {
   return readdirSync(REPO, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && !['node_modules', 'dist', '.git', '.ci'].includes(d.name))
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.') && !['node_modules', 'dist'].includes(d.name))
     .filter((d) => d.name !== 'docs')
     .map((d) => d.name)
     .sort();
