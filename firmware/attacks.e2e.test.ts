@@ -10,7 +10,6 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
@@ -204,11 +203,10 @@ class Target {
     assert.ok(this.daemon);
     const opened = this.log.events.filter((e) => e.event.pairingWindow?.open === true).length;
     // Held 150 ms past holdMs (the hold timer and the release run in the daemon's one event
-    // loop, in that order, however loaded the machine). Then the button stays released for
-    // 100 ms, as a finger lifts: a release shorter than minPressMs (30 ms) is contact bounce to
-    // the debouncer, and a hold right after it (20 failed Pairs can take 20 ms) no new press.
-    await this.daemon.wires.hold(1150);
-    await sleep(100);
+    // loop, in that order, however loaded the machine), then released for 100 ms by the sim,
+    // as a finger lifts: a release shorter than minPressMs (30 ms) is contact bounce to the
+    // debouncer, and a hold right after it (20 failed Pairs can take 20 ms) no new press.
+    await this.daemon.wires.press(1150, 100);
     await this.log.waitFor(
       () => this.log.events.filter((e) => e.event.pairingWindow?.open === true).length > opened,
       10_000,

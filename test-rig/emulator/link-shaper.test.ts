@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FakeClock } from '../../common/clock.js';
 import { LinkShaper } from './link-shaper.js';
 
 const collect = (faults: ConstructorParameters<typeof LinkShaper>[0]) => {
@@ -8,7 +9,6 @@ const collect = (faults: ConstructorParameters<typeof LinkShaper>[0]) => {
   return { got, shaper };
 };
 const bytes = Uint8Array.from({ length: 2000 }, (_, i) => (i % 255) + 1);
-const settle = () => new Promise((r) => setTimeout(r, 60));
 
 test('without faults the shaper passes bytes through synchronously and unchanged', () => {
   const { got, shaper } = collect({});
@@ -30,18 +30,29 @@ test('drops and corruption are seeded: the same seed damages the same bytes', ()
   assert.equal(runs[0]?.got.length, 2000 - (s?.dropped ?? 0));
 });
 
-test('latency, jitter and delays never reorder chunks', async () => {
-  const { got, shaper } = collect({ latencyMs: 2, jitterMs: 10, delayRate: 0.3, delayMs: 15, seed: 9 });
+test('latency, jitter and delays never reorder chunks, and stop() drops what is in flight', () => {
+  const clock = new FakeClock();
+  const got: number[] = [];
+  const shaper = new LinkShaper(
+    { latencyMs: 2, jitterMs: 10, delayRate: 0.3, delayMs: 15, seed: 9 },
+    (b) => got.push(...b),
+    clock,
+  );
   for (let i = 1; i <= 50; i++) shaper.push(Uint8Array.of(i));
   assert.equal(got.length, 0, 'nothing arrives before the latency');
-  await new Promise((r) => setTimeout(r, 400));
+  clock.advance(1.9);
+  assert.equal(got.length, 0, 'nothing before the 2 ms latency');
+  clock.advance(400);
   assert.deepEqual(
     got,
     Array.from({ length: 50 }, (_, i) => i + 1),
   );
   assert.ok(shaper.stats.delayed > 0);
+  shaper.push(Uint8Array.of(99));
   shaper.stop();
-  await settle();
+  clock.advance(1000);
+  assert.equal(got.length, 50, 'the chunk in flight at stop() never arrives');
+  assert.equal(clock.pendingTimers(), 0);
 });
 
 test('bad fault settings are TypeErrors naming the field', () => {

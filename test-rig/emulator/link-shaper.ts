@@ -1,3 +1,4 @@
+import { type Clock, nsToMs, systemClock, type TimerHandle } from '../../common/clock.js';
 import { type Random, seededRandom } from './rng.js';
 
 /** How the emulated link misbehaves; every fraction is per byte (delay: per chunk), 0..1. */
@@ -46,11 +47,12 @@ export class LinkShaper {
   private readonly f: Required<Omit<LinkFaults, 'seed'>>;
   private lastDueMs = 0;
   private readonly queue: Array<{ due: number; bytes: Uint8Array }> = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
 
   constructor(
     faults: LinkFaults,
     private readonly deliver: (bytes: Uint8Array) => void,
+    private readonly clock: Clock = systemClock,
   ) {
     this.f = {
       latencyMs: checkMs('latencyMs', faults.latencyMs),
@@ -92,7 +94,7 @@ export class LinkShaper {
       this.stats.delayed++;
       waitMs += this.f.delayMs;
     }
-    const due = Math.max(performance.now() + waitMs, this.lastDueMs);
+    const due = Math.max(this.nowMs() + waitMs, this.lastDueMs);
     this.lastDueMs = due;
     if (out.length === 0) return;
     if (waitMs === 0 && this.queue.length === 0) {
@@ -107,23 +109,27 @@ export class LinkShaper {
   private schedule(): void {
     const head = this.queue[0];
     if (this.timer !== undefined || head === undefined) return;
-    this.timer = setTimeout(
+    this.timer = this.clock.setTimeout(
       () => {
         this.timer = undefined;
-        const now = performance.now();
+        const now = this.nowMs();
         while (this.queue[0] !== undefined && this.queue[0].due <= now + 0.5) {
           const item = this.queue.shift();
           if (item) this.deliver(item.bytes);
         }
         this.schedule();
       },
-      Math.max(0, head.due - performance.now()),
+      Math.max(0, head.due - this.nowMs()),
     );
+  }
+
+  private nowMs(): number {
+    return nsToMs(this.clock.nowNs());
   }
 
   /** Drops whatever is still in flight. */
   stop(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.queue.length = 0;
   }
