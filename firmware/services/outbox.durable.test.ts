@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
+import { FakeClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import { GROUP_COMMIT_DELAY_MS, Outbox, type OutboxEntry, type OutboxOptions } from './outbox.js';
 
@@ -241,14 +242,17 @@ test('property: any sequence of push, ack and reopen keeps the queue equal to a 
 test('group commit: a push is in the file when push returns; one background fdatasync, a few ms later, covers the pushes before it', async () => {
   const { OutboxFile } = await import('./outbox/outbox-file.js');
   const dir = tempDir();
-  const box = Outbox.open(dir, { max: 100, logger: silentLogger() });
+  const clock = new FakeClock();
+  const box = Outbox.open(dir, { max: 100, logger: silentLogger(), clock });
   const proto = OutboxFile.prototype;
   const original = { background: proto.syncInBackground, blocking: proto.sync };
   let background = 0;
   let blocking = 0;
+  let lastSync: Promise<void> = Promise.resolve();
   proto.syncInBackground = function (this: typeof proto) {
     background += 1;
-    return original.background.call(this);
+    lastSync = original.background.call(this);
+    return lastSync;
   };
   proto.sync = function (this: typeof proto) {
     blocking += 1;
@@ -262,13 +266,16 @@ test('group commit: a push is in the file when push returns; one background fdat
     assert.ok(readFileSync(join(dir, 'outbox.log')).length > before, 'written before push returned');
     assert.equal(background + blocking, 0, 'no sync inside the turn that published');
     await new Promise((r) => setImmediate(r));
-    assert.equal(background, 0, 'not in the next turn either: the events are still in flight');
+    clock.advance(GROUP_COMMIT_DELAY_MS - 0.1);
+    assert.equal(background, 0, 'not before the delay: the events are still in flight');
     box.push(entry(4));
-    const deadline = Date.now() + 2_000;
-    while (background === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
-    assert.equal(background, 1, 'one background sync for the four pushes');
-    await new Promise((r) => setTimeout(r, GROUP_COMMIT_DELAY_MS * 10));
+    clock.advance(0.1);
+    assert.equal(background, 1, 'one background sync for the four pushes, at the delay');
+    await lastSync;
+    await new Promise((r) => setImmediate(r)); // its completion handler has run
+    clock.advance(GROUP_COMMIT_DELAY_MS * 10);
     assert.equal(background, 1, 'and no second one');
+    assert.equal(clock.pendingTimers(), 0);
     box.push(entry(5));
     box.close();
     assert.equal(blocking, 1, 'close syncs what is pending, blocking');
