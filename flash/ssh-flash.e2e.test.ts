@@ -88,23 +88,26 @@ function tree(root: string): string[] {
   return out;
 }
 
-async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`sshd exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
-    const ok = await new Promise<boolean>((res) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        res(true);
-      });
-      s.once('error', () => res(false));
-    });
-    if (ok && /Server listening/.test(output())) return;
-    if (Date.now() > deadline) throw new Error(`sshd did not listen on ${port}:\n${output()}`);
-    await sleep(50);
-  }
+/** Resolves once sshd (-D -e) says it listens on `port`; rejects if it exits first or stays silent 10 s. */
+function sshdListening(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      child.stderr?.off('data', check);
+      child.off('exit', exited);
+      if (err) reject(err);
+      else resolve();
+    };
+    const check = (): void => {
+      if (new RegExp(`Server listening on \\S+ port ${port}`).test(output())) done();
+    };
+    const exited = (): void =>
+      done(new Error(`sshd exited (${child.exitCode ?? child.signalCode}):\n${output()}`));
+    const timer = setTimeout(() => done(new Error(`sshd did not listen on ${port}:\n${output()}`)), 10_000);
+    child.stderr?.on('data', check);
+    child.once('exit', exited);
+    check();
+  });
 }
 
 describe('doorbell-flash over ssh:// to a real sshd', () => {
@@ -251,7 +254,7 @@ describe('doorbell-flash over ssh:// to a real sshd', () => {
     sshd.stderr?.on('data', (d: Buffer) => {
       sshdOut += d.toString();
     });
-    await waitForPort(port, sshd, () => sshdOut);
+    await sshdListening(port, sshd, () => sshdOut);
   });
 
   after(async () => {
