@@ -10,6 +10,7 @@ import { freePort } from '../common/free-port.js';
 import { type DaemonProcess, startDaemonProcess } from '../test-support/daemon-process.js';
 import { type DocRun, docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { runCli } from '../test-support/run-cli.js';
+import { waitFor } from '../test-support/wait-for.js';
 
 /**
  * The README's "Home installation with a locked-down broker", every command as
@@ -89,10 +90,15 @@ test("the README's locked-down broker: plugin, certificates, Mosquitto, a doorbe
   const mosquittoDoc = docCommand('README.md', 'mosquitto -c /etc/mosquitto/doorbell/mosquitto.conf');
   const broker = doc(withValues(mosquittoDoc, valuesFor(mosquittoDoc.text)));
   // Ready when the TLS port accepts connections (Mosquitto writes its log to its own file).
-  while (!(await accepts(port))) {
-    assert.equal(broker.child.exitCode, null, `mosquitto exited: ${broker.stderr}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitFor(
+    async () => {
+      assert.equal(broker.child.exitCode, null, `mosquitto exited: ${broker.stderr}`);
+      return accepts(port);
+    },
+    'mosquitto accepting connections',
+    10_000,
+    25,
+  );
 
   // The doorbell's broker section, as the README shows it, with this test's paths.
   const state = join(dir, 'board');
@@ -148,14 +154,12 @@ test("the README's locked-down broker: plugin, certificates, Mosquitto, a doorbe
   assert.ok(broker.child.pid);
   process.kill(broker.child.pid, 'SIGHUP');
   // The doorbell is dropped, and its reconnections are refused at the TLS handshake.
-  const deadline = Date.now() + 30_000;
   const board = daemon;
-  while (!/revoked/.test(board.stderr())) {
-    assert.ok(
-      Date.now() < deadline,
-      `the doorbell never heard its certificate was revoked:\n${board.stderr()}`,
-    );
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    () => /revoked/.test(board.stderr()),
+    'the doorbell hearing its certificate was revoked',
+    30_000,
+    50,
+  ).catch((err: Error) => assert.fail(`${err.message}:\n${board.stderr()}`));
   await watch.stop('SIGINT');
 });
