@@ -10,6 +10,7 @@ import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js
 import { connectWires } from '../hal/index.js';
 import { doorbell, fingerprintOf, loadSigningKey, openEvent, parsePairingCode } from '../proto/index.js';
 import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
+import { waitFor } from '../test-support/wait-for.js';
 import { FIRMWARE_VERSION } from './version.js';
 
 const run = promisify(execFile);
@@ -156,9 +157,7 @@ describe('the daemon as a process', () => {
     const done = collect(child, 60_000);
     try {
       const socket = join(stateDir, 'sim-wires.sock');
-      const deadline = Date.now() + 20_000;
-      while (!existsSync(socket) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(existsSync(socket), 'the daemon exposes its sim wires');
+      await waitFor(() => existsSync(socket), 'the daemon exposing its sim wires', 20_000, 50);
       const wires = await connectWires(socket);
       const chimes: boolean[] = [];
       // One pulse: the chime goes on, then off (its wire events are the signal, not a wait).
@@ -201,12 +200,14 @@ describe('the daemon as a process', () => {
     );
     child.kill('SIGKILL');
     await done;
-    let state: number | null | undefined;
-    for (let i = 0; i < 50 && state !== doorbell.v1.Status.State.OFFLINE; i++) {
-      state = await retainedStatus(broker.port, 'killed-door', stateDir);
-      if (state !== doorbell.v1.Status.State.OFFLINE) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(state, doorbell.v1.Status.State.OFFLINE, 'the will replaced the retained ONLINE status');
+    // Each check is a fresh subscriber reading the retained status.
+    await waitFor(
+      async () =>
+        (await retainedStatus(broker.port, 'killed-door', stateDir)) === doorbell.v1.Status.State.OFFLINE,
+      'the will replacing the retained ONLINE status',
+      10_000,
+      100,
+    );
   });
 });
 

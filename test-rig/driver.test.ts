@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../common/logger.js';
+import { waitFor } from '../test-support/wait-for.js';
 import { FakeRig } from './fake-rig.js';
 import { RigDriver } from './protocol/driver.js';
 import type { ChimeEdge } from './protocol/driver-support.js';
@@ -11,15 +12,7 @@ import { openSerialTransport } from './serial-transport.js';
 // The driver against a fake rig over a real pseudo-terminal pair made by socat:
 // serial-transport (node-serialport) on one end, the fake rig on the other.
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, check: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, check: () => boolean, ms = 2000): Promise<void> => waitFor(check, what, ms);
 
 interface Bench {
   pair: PtyPair;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { silentLogger } from '../../common/logger.js';
+import { waitFor } from '../../test-support/wait-for.js';
 import { HalError } from '../errors.js';
 import { LineSplitter } from './line-splitter.js';
 import { SimWires } from './sim-wires.js';
@@ -180,7 +181,7 @@ test('closing the server cuts a long action short, releases the button and drops
   const server = await startWireServer(wires, path, silentLogger());
   const c = await raw(path);
   c.send('{"id":1,"op":"hold","ms":600000}\n');
-  while (!wires.buttonState()) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => wires.buttonState(), 'the hold begun');
   await server.close();
   await c.closed;
   assert.equal(wires.buttonState(), false);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import fc from 'fast-check';
+import { waitFor } from '../../test-support/wait-for.js';
 import type { StoreEvent } from './clip-store.js';
 import { idTimeMs } from './index-file.js';
 import { planRetention } from './retention.js';
@@ -139,8 +139,13 @@ describe('ClipStore retention', () => {
     );
     assert.equal(existsSync(a.path), false);
     now += 30_000; // b is 61 s old: the 1 s timer removes it without being asked
-    const deadline = Date.now() + 5_000;
-    while (store.list().length > 0 && Date.now() < deadline) await sleep(50);
+    // Polled: the retention timer is unref'd, so a bare wait for its event would let the loop end.
+    await waitFor(
+      () => events.filter((e) => e.type === 'evicted').length >= 2,
+      'the timer eviction',
+      5000,
+      50,
+    );
     assert.deepEqual(store.list(), []);
     assert.equal(existsSync(b.path), false);
     assert.deepEqual(events.filter((e) => e.type === 'evicted').length, 2);

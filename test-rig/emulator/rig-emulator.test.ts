@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { silentLogger } from '../../common/logger.js';
+import { waitFor } from '../../test-support/wait-for.js';
 import { RigDriver } from '../protocol/driver.js';
 import { isRigError } from '../protocol/errors.js';
 import type { Frame } from '../protocol/frame.js';
@@ -106,12 +107,10 @@ test('the rig side of the protocol: not-ready before HELLO, busy during an actio
   host.onClose(() => undefined);
   const send = (id: number, message: RigMessage) => host.write(writeFrame({ version: 1, id, message }));
   const reply = async (id: number) => {
-    for (let i = 0; i < 100; i++) {
-      const f = replies.find((r) => r.id === id);
-      if (f) return f.message;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    throw new Error(`no reply to #${id}`);
+    await waitFor(() => replies.some((r) => r.id === id), `the reply to #${id}`, 2000);
+    const found = replies.find((r) => r.id === id);
+    assert.ok(found);
+    return found.message;
   };
   await send(1, { type: 'PRESS', durationMs: 10 });
   assert.deepEqual(await reply(1), { type: 'ERROR', code: 'not-ready', detail: 'PRESS before HELLO' });
