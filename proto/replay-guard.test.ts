@@ -206,7 +206,8 @@ describe('trusted time', () => {
   });
 
   test('a refused command does not move the window or the trusted time', async () => {
-    const guard = await ReplayGuard.open(await tempPath());
+    // A monotonic clock that stands still: only the refused command could move trusted time.
+    const guard = await ReplayGuard.open(await tempPath(), { monoMs: () => 0 });
     rejectsAs(
       () => openCommand(command(50), commandCtx({ replay: guard, deviceId: 'back-door' })),
       'wrong-device',
