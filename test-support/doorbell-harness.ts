@@ -76,17 +76,7 @@ export async function startHarness(
     device,
     hub: { connection, watcher, commander, events: log.events },
     waitForEvent: (match, timeoutMs, what) => log.waitFor(match, timeoutMs, what),
-    chimeOff() {
-      const sim = device.hal.sim;
-      if (!sim?.chimeState()) return Promise.resolve();
-      return new Promise((resolve) => {
-        const off = sim.onChime((on) => {
-          if (on) return;
-          off();
-          resolve();
-        });
-      });
-    },
+    chimeOff: () => device.hal.sim?.chimeOff() ?? Promise.resolve(),
     async stop() {
       await Promise.allSettled([device.stop(), connection.stop()]);
       await counters.flush();

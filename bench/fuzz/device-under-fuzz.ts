@@ -160,15 +160,7 @@ export class DeviceUnderFuzz {
   async press(): Promise<{ rang: boolean; event: doorbell.v1.IChimeRang }> {
     const sim = this.hal.sim;
     if (!sim) throw new Error('the fuzzed device has no sim wires');
-    if (sim.chimeState()) {
-      await new Promise<void>((resolve) => {
-        const off = sim.onChime((on) => {
-          if (on) return;
-          off();
-          resolve();
-        });
-      });
-    }
+    await sim.chimeOff();
     const before = sim.chimeHistory().filter((c) => c.on).length;
     const chimeRang = new Promise<doorbell.v1.IChimeRang>((resolve) => {
       const listener = (o: SignedOut): void => {

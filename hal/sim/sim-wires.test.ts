@@ -118,3 +118,18 @@ test('chimeHistoryPage numbers changes absolutely and skips past the ones droppe
   wires.reset();
   assert.deepEqual(wires.chimeHistoryPage(0, 3), { first: 0, changes: [], next: 0 });
 });
+
+test('chimeOff resolves at once while the chime is off, and on its falling edge while it is on', async () => {
+  const wires = new SimWires();
+  await wires.chimeOff();
+  wires.chimeLine.write(true);
+  let resolved = false;
+  const off = wires.chimeOff().then(() => {
+    resolved = true;
+  });
+  await Promise.resolve();
+  assert.equal(resolved, false, 'not while the chime is on');
+  wires.chimeLine.write(false);
+  await off;
+  assert.equal(resolved, true);
+});

@@ -130,6 +130,18 @@ export class SimWires {
     return this.chimeLine.peek();
   }
 
+  /** Resolves once the chime line is off (at once if it is): a ring now is not refused as busy. */
+  chimeOff(): Promise<void> {
+    if (!this.chimeState()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.onChime((on) => {
+        if (on) return;
+        off();
+        resolve();
+      });
+    });
+  }
+
   ledState(): boolean {
     return this.ledLine.peek();
   }
