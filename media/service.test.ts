@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
+import { launchChromium, withBrowserLog } from '../test-support/browser.js';
 import { waitFor } from '../test-support/wait-for.js';
 import { mediaConfigSchema } from './config.js';
 import type { GrayFrame } from './frame.js';
@@ -173,19 +173,21 @@ describe('MediaService on a real GStreamer pipeline', { timeout: 90_000 }, () =>
       }
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
       // A string, not a function: tsx's transform would add helpers the page does not have.
-      const r = (await page.evaluate(`new Promise((resolve) => {
+      const r = (await withBrowserLog(browser, async () => {
+        await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+        return page.evaluate(`new Promise((resolve) => {
         const v = document.getElementById('v');
         const done = () => resolve({ duration: v.duration, width: v.videoWidth, error: null });
         if (v.readyState >= 2) done();
         v.addEventListener('loadeddata', done);
         v.addEventListener('error', () =>
           resolve({ duration: NaN, width: 0, error: 'media error ' + v.error?.code + ' ' + v.error?.message }));
-      })`)) as { duration: number; width: number; error: string | null };
+      })`);
+      })) as { duration: number; width: number; error: string | null };
       assert.equal(r.error, null);
       assert.equal(r.width, W);
       const probed = await ffprobeDuration(file);
