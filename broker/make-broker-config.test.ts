@@ -145,10 +145,12 @@ describe('make-broker-config', () => {
       'user hub',
       'topic read doorbell/v1/+/evt',
       'topic read doorbell/v1/+/status',
+      'topic read doorbell/v1/+/data',
       'topic write doorbell/v1/+/cmd',
       'pattern read doorbell/v1/%u/cmd',
       'pattern write doorbell/v1/%u/evt',
       'pattern write doorbell/v1/%u/status',
+      'pattern write doorbell/v1/%u/data',
     ]);
   });
 

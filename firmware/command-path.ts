@@ -5,6 +5,7 @@ import type { Chime } from '../hal/index.js';
 import { type doorbell, ReplayGuard, type SigningKey, topicsFor, verifyKeyOf } from '../proto/index.js';
 import { CommandService } from './services/command-service.js';
 import type { EventBody } from './services/event-signer.js';
+import type { FootageService } from './services/footage-service.js';
 import { RateLimit } from './services/rate-limit.js';
 import { DeviceSettings } from './services/settings.js';
 import { loadOrCreatePairingSecret } from './trust/pairing-secret.js';
@@ -40,6 +41,8 @@ export interface CommandPathOptions {
   onWindowChange?: (state: Readonly<PairingWindowState>) => void;
   /** Updates over MQTT, on a flashed board. */
   ota?: UpdateAgent;
+  /** Listing and fetching stored footage. */
+  footage?: FootageService;
 }
 
 /**
@@ -107,6 +110,7 @@ export async function openCommandPath(o: CommandPathOptions): Promise<CommandPat
     logger: logger.child({ module: 'commands' }),
     replay,
     ...(o.ota ? { ota: o.ota } : {}),
+    ...(o.footage ? { footage: o.footage } : {}),
   });
   return {
     trust,

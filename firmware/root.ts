@@ -21,6 +21,7 @@ import type { DoorbellConfig } from './config/schema.js';
 import { DeviceChannel } from './services/device-channel.js';
 import { DoorbellService } from './services/doorbell-service.js';
 import { type EventBody, EventSigner } from './services/event-signer.js';
+import { FootageService } from './services/footage-service.js';
 import { type MediaBridge, startMediaBridge } from './services/media-bridge.js';
 import { Outbox } from './services/outbox.js';
 import type { TrustStore } from './trust/trust-store.js';
@@ -147,6 +148,18 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
           outboxDepth: () => outbox.depth,
           onRestart: options.onRestart,
         });
+  /** Set once the camera has started (media.enabled); presses before that have no clip. */
+  let media: MediaBridge | undefined;
+  const footage = new FootageService({
+    store: () => media?.store,
+    // Chunks go straight to the broker, never through the outbox: a fetch is repeated, not replayed.
+    sendChunk: async (chunk, correlationId) => {
+      await connection.publish(topics.data, signer.seal(topics.data, { itemChunk: chunk }, correlationId), {
+        qos: 1,
+      });
+    },
+    logger: logger.child({ module: 'footage' }),
+  });
   const path: CommandPath = await openCommandPath({
     stateDir: config.stateDir,
     deviceId,
@@ -170,10 +183,9 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     status: () => status(doorbell.v1.Status.State.ONLINE),
     onWindowChange: (state) => setLed(state.open ? 'pairing' : 'off'),
     ...(ota ? { ota } : {}),
+    footage,
   });
   const { trust, settings, pairingWindow, commands } = path;
-  /** Set once the camera has started (media.enabled); presses before that have no clip. */
-  let media: MediaBridge | undefined;
   const doorbellService = new DoorbellService({
     button: hal.button,
     chime: hal.chime,
@@ -275,6 +287,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     stopping ??= (async () => {
       logger.info('stopping');
       ota?.close();
+      await footage.stop();
       await media?.stop().catch((err: unknown) => logger.error({ err }, 'media stop failed'));
       stopResetWatch();
       pairingWindow.close('stopped');

@@ -8,6 +8,7 @@ import {
   recipientForDisplay,
 } from '../proto/index.js';
 import { type Context, logFormat, need0, parseRole, signerFlag, UsageError } from './commands/context.js';
+import { clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
 import { pair } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
@@ -46,6 +47,13 @@ commands:
                                   chunked transfer, then waits for the device to restart and
                                   report committed (exit 0) or rolled-back/refused (exit 1)
   ota status <device-id>          the running and committed firmware and any staged transfer
+  clips <device-id> [--since T] [--until T] [--kind clip|snapshot] [--reason press|motion]
+                                  list the stored clips and snapshots (ciphertext: id, times,
+                                  size, SHA-256, recipients' fingerprints)
+  clip get <item-id> --identity FILE [-o FILE] [--device D]
+                                  fetch an item (resumable, its SHA-256 checked), keep its
+                                  ciphertext in the hub's store and decrypt it here with the
+                                  owner's age identity; --raw writes the .age file instead
 
 roles: view < operate < manage < administer. Each command is signed with the hub key when its
 role (operate unless --hub-role said otherwise at pairing) is enough, else with the owner key;
@@ -73,6 +81,12 @@ options:
   --role ROLE        keys add: the new key's role
   --seconds N        open-pairing: how long (30-600, default 180)
   --as owner|hub     sign with the owner key or the hub key
+  --since T, --until T   clips: Unix ms or an ISO 8601 time
+  --kind K, --reason R   clips: only clips or snapshots; only one trigger
+  --device D         clip get: the doorbell (default: the only one paired)
+  --identity FILE    clip get: an age identity file (age-keygen's) to decrypt with
+  -o, --output FILE  clip get: where to write (default <item-id>.mp4, .jpg for a snapshot)
+  --raw              clip get: write the ciphertext (.age), decrypt nothing
   --log-format F     pretty, json or auto (default: pretty on a terminal); also DOORBELL_LOG_FORMAT.
                      Commands log only warnings and errors (watch: also connections);
                      DOORBELL_LOG_LEVEL=info shows more
@@ -97,6 +111,14 @@ const OPTIONS = {
   role: { type: 'string' },
   seconds: { type: 'string', default: '180' },
   as: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  kind: { type: 'string' },
+  reason: { type: 'string' },
+  device: { type: 'string' },
+  identity: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  raw: { type: 'boolean', default: false },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -115,6 +137,8 @@ const COMMANDS = [
   'open-pairing',
   'mute',
   'ota',
+  'clips',
+  'clip',
 ] as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -262,6 +286,22 @@ async function main(argv: string[]): Promise<number> {
         throw err;
       }
       throw new UsageError('usage: doorbell-hub ota push BUNDLE <device-id> | ota status <device-id>');
+    }
+    case 'clips': {
+      const [id = ''] = need(1);
+      const filter = { since: values.since, until: values.until, kind: values.kind, reason: values.reason };
+      return clips(ctx, id, filter, values.as);
+    }
+    case 'clip': {
+      const [sub = '', itemId = '', ...rest] = args;
+      if (sub !== 'get' || itemId === '' || rest.length > 0)
+        throw new UsageError('usage: doorbell-hub clip get <item-id> --identity FILE [-o FILE] [--raw]');
+      return clipGet(
+        ctx,
+        itemId,
+        { device: values.device, output: values.output, identity: values.identity, raw: values.raw },
+        values.as,
+      );
     }
     default:
       throw new UsageError(`unknown command '${command}'`);

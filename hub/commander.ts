@@ -17,6 +17,13 @@ export class CommandTimeoutError extends Error {
   override readonly name = 'CommandTimeoutError';
 }
 
+export interface SendOptions {
+  /** How long the command lives (default the commander's). */
+  ttlMs?: number;
+  /** Told each command's correlation id before it is sent (a retry gets a new one): what follows a result on other topics carries it. */
+  onCorrelationId?: (correlationId: string) => void;
+}
+
 export interface CommanderDeps {
   connection: MqttConnection;
   watcher: EventWatcher;
@@ -60,10 +67,10 @@ export class Commander {
     deviceId: string,
     body: CommandBody,
     timeoutMs: number,
-    options: { ttlMs?: number } = {},
+    options: SendOptions = {},
   ): Promise<{ result: doorbell.v1.CommandResult; event: VerifiedEvent }> {
     let epoch = this.deps.keyEpochOf?.(deviceId) ?? 0;
-    let answer = await this.sendOnce(deviceId, body, timeoutMs, epoch, options.ttlMs);
+    let answer = await this.sendOnce(deviceId, body, timeoutMs, epoch, options);
     // At most one retry for each of the two recoverable refusals.
     for (let retries = 0; retries < 2; retries += 1) {
       const { result } = answer;
@@ -88,7 +95,7 @@ export class Commander {
         return answer;
       }
       epoch = seen;
-      answer = await this.sendOnce(deviceId, body, timeoutMs, epoch, options.ttlMs);
+      answer = await this.sendOnce(deviceId, body, timeoutMs, epoch, options);
     }
     return answer;
   }
@@ -98,7 +105,7 @@ export class Commander {
     body: CommandBody,
     timeoutMs: number,
     keyEpoch: number,
-    ttlMs: number | undefined,
+    { ttlMs, onCorrelationId }: SendOptions,
   ): Promise<{ result: doorbell.v1.CommandResult; event: VerifiedEvent }> {
     const nowMs = this.deps.nowMs ?? Date.now;
     const topics = topicsFor(deviceId);
@@ -119,6 +126,7 @@ export class Commander {
       }),
       this.deps.key,
     );
+    onCorrelationId?.(correlationId);
     const name = Object.keys(body)[0] ?? 'command';
     const reply = this.pending.wait(correlationId, `${deviceId} for ${name}`, timeoutMs);
     // A timeout while the publish is still pending is reported by `await reply` below.

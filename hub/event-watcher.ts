@@ -14,7 +14,8 @@ import {
 export interface VerifiedEvent {
   deviceId: string;
   topic: string;
-  channel: 'evt' | 'status';
+  /** `data` only for a connection that subscribed to a device's data topic (a fetch). */
+  channel: 'evt' | 'status' | 'data';
   event: doorbell.v1.Event;
   counter: number;
   correlationId: string;
@@ -74,7 +75,7 @@ export class EventWatcher extends EventEmitter<WatcherEvents> {
   handle(topic: string, payload: Uint8Array, retained: boolean): void {
     const receivedAtNs = process.hrtime.bigint();
     const parsed = parseDeviceTopic(topic);
-    if (!parsed || (parsed.channel !== 'evt' && parsed.channel !== 'status')) return;
+    if (!parsed || parsed.channel === 'cmd') return;
     const key = this.devices.get(parsed.deviceId);
     if (!key) {
       this.reject(topic, 'unknown-device', `no pinned key for device '${parsed.deviceId}'`);

@@ -94,6 +94,10 @@ export function describeEvent(e: VerifiedEvent): string {
       const a = ev.storageAlert;
       return `${head} storage: ${a?.kind}${a?.itemId ? ` ${a.itemId}` : ''}${a?.items ? `, ${a.items} items (${a.bytes} bytes) evicted` : ''}${a?.detail ? ` (${a.detail})` : ''}`;
     }
+    case 'itemChunk': {
+      const c = ev.itemChunk;
+      return `${head} ${c?.data?.length ?? 0} bytes of ${c?.itemId} at ${c?.offset}`;
+    }
     case undefined:
       return `${head} event without a kind`;
     default: {

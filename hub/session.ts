@@ -21,6 +21,8 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** What the connection is for, in its client id (see `hubClientId`); '' for a single command. */
   clientPurpose: string;
+  /** Topics subscribed to besides events and status (a fetch: the device's `data` topic). */
+  extraSubscriptions?: string[];
 }
 
 export interface CommandSession {
@@ -48,7 +50,7 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
     url: o.broker,
     clientId: hubClientId(o.tls, o.clientPurpose, 'unique'),
     logger: o.logger.child({ module: 'mqtt' }),
-    subscriptions: EventWatcher.subscriptions,
+    subscriptions: [...EventWatcher.subscriptions, ...(o.extraSubscriptions ?? [])],
     maximumPacketSize: EventWatcher.maxPacketBytes,
     tls: o.tls,
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Encrypter } from 'age-encryption';
 
 /**
@@ -39,4 +40,16 @@ export function ageRecipientProblem(s: string): string | undefined {
 export function recipientForDisplay(s: string): string {
   if (s.toUpperCase().startsWith('AGE-SECRET-KEY-')) return 'AGE-SECRET-KEY-1…';
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** A recipient's fingerprint: 16 lower-case hex digits. */
+export const RECIPIENT_FINGERPRINT = /^[0-9a-f]{16}$/;
+
+/**
+ * Names a footage recipient in listings without repeating the whole key: the
+ * first 8 bytes of SHA-256 over its text (`age1...`), in hex. An owner finds
+ * theirs with `printf %s age1... | sha256sum | cut -c1-16`.
+ */
+export function recipientFingerprint(recipient: string): string {
+  return createHash('sha256').update(recipient, 'utf8').digest('hex').slice(0, 16);
 }

@@ -4,7 +4,12 @@
  * See proto/README.md.
  */
 
-export { ageRecipientProblem, recipientForDisplay } from './age-recipient.js';
+export {
+  ageRecipientProblem,
+  RECIPIENT_FINGERPRINT,
+  recipientFingerprint,
+  recipientForDisplay,
+} from './age-recipient.js';
 export { failure, MAX_ERROR_MESSAGE_CHARS } from './command-result.js';
 export { isCorrelationId, newCorrelationId } from './correlation.js';
 export {

@@ -57,6 +57,8 @@ export const COMMAND_ROLES = {
   otaChunk: Role.ADMINISTER,
   otaApply: Role.ADMINISTER,
   otaGetState: Role.VIEW,
+  listItems: Role.VIEW,
+  fetchItem: Role.VIEW,
   pair: 'pairing',
 } as const satisfies Record<CommandKind, Role | 'pairing'>;
 

@@ -57,6 +57,9 @@ export const EVENT_BODIES: { readonly [K in NonNullable<doorbell.v1.Event['kind'
   buttonPressed: {
     buttonPressed: { pressedAtMs: NOW_MS - 5, pressSeq: 3, snapshotId: '1750000000000-0123456789ab' },
   },
+  itemChunk: {
+    itemChunk: { itemId: '1750000000000-0123456789ab', offset: 12_288, data: Buffer.alloc(64, 7) },
+  },
   motionStarted: { motionStarted: { zone: 'path', atMs: NOW_MS - 20, area: 0.25 } },
   motionEnded: { motionEnded: { zone: 'path', atMs: NOW_MS - 2, durationMs: 18 } },
   clipRecorded: {
@@ -146,4 +149,8 @@ export const COMMAND_BODIES: {
   otaChunk: { otaChunk: { bundleSha256: Buffer.alloc(32, 8), offset: 12_288, data: Buffer.alloc(64, 9) } },
   otaApply: { otaApply: { bundleSha256: Buffer.alloc(32, 8) } },
   otaGetState: { otaGetState: {} },
+  listItems: {
+    listItems: { sinceMs: NOW_MS - 86_400_000, kinds: ['clip'], reasons: ['press'], afterId: '', limit: 20 },
+  },
+  fetchItem: { fetchItem: { itemId: '1750000000000-0123456789ab', offset: 12_288, maxBytes: 1_048_576 } },
 };

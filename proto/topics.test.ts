@@ -4,16 +4,17 @@ import { isCorrelationId, newCorrelationId } from './correlation.js';
 import { parseDeviceTopic, topicsFor, validateDeviceId } from './topics.js';
 
 describe('topics', () => {
-  test('topicsFor lays out the three topics of a device', () => {
+  test('topicsFor lays out the four topics of a device', () => {
     assert.deepEqual(topicsFor('front-door'), {
       cmd: 'doorbell/v1/front-door/cmd',
       evt: 'doorbell/v1/front-door/evt',
       status: 'doorbell/v1/front-door/status',
+      data: 'doorbell/v1/front-door/data',
     });
   });
 
   test('parseDeviceTopic inverts topicsFor', () => {
-    for (const channel of ['cmd', 'evt', 'status'] as const) {
+    for (const channel of ['cmd', 'evt', 'status', 'data'] as const) {
       assert.deepEqual(parseDeviceTopic(topicsFor('porch-2')[channel]), { deviceId: 'porch-2', channel });
     }
   });

@@ -28,6 +28,7 @@ import type { PairingWindow } from '../trust/pairing-window.js';
 import { TrustChangeError, type TrustStore } from '../trust/trust-store.js';
 import type { UpdateAgent } from '../update/agent.js';
 import type { EventBody } from './event-signer.js';
+import type { FootageService } from './footage-service.js';
 import { RateLimit } from './rate-limit.js';
 import type { DeviceSettings } from './settings.js';
 
@@ -74,6 +75,8 @@ export interface CommandServiceDeps {
   maxCommandLifetimeMs?: number;
   /** Updates over MQTT; only on a flashed board (DOORBELL_ROOT). Without it OTA commands are UNSUPPORTED_COMMAND. */
   ota?: UpdateAgent;
+  /** Listing and fetching stored footage. Without it the footage commands are UNSUPPORTED_COMMAND. */
+  footage?: FootageService;
 }
 
 export const DEFAULT_MAX_COMMAND_LIFETIME_MS = 30_000;
@@ -256,7 +259,7 @@ export class CommandService {
     };
     let result: Result | Promise<Result>;
     try {
-      result = this.execute(command, key);
+      result = this.execute(command, key, header.correlationId);
     } catch (err) {
       result = failed(err);
     }
@@ -271,7 +274,11 @@ export class CommandService {
   }
 
   /** Synchronous for reads and the chime test; a promise for changes that are written to disk first. */
-  private execute(command: doorbell.v1.Command, by: VerifyKey): Result | Promise<Result> {
+  private execute(
+    command: doorbell.v1.Command,
+    by: VerifyKey,
+    correlationId: string,
+  ): Result | Promise<Result> {
     const { trust } = this.deps;
     switch (command.kind) {
       case 'ringChimeTest':
@@ -323,6 +330,10 @@ export class CommandService {
       case 'otaApply':
       case 'otaGetState':
         return this.ota(command);
+      case 'listItems':
+        return this.deps.footage?.list(command.listItems) ?? noFootage();
+      case 'fetchItem':
+        return this.deps.footage?.fetch(command.fetchItem, correlationId, by.keyId) ?? noFootage();
       case 'pair':
       case undefined:
         return failure(ErrorKind.UNSUPPORTED_COMMAND, 'the command names no action');
@@ -628,4 +639,8 @@ function peekCommand(payload: Uint8Array): doorbell.v1.Command | undefined {
   } catch {
     return undefined;
   }
+}
+
+function noFootage(): Result {
+  return failure(ErrorKind.UNSUPPORTED_COMMAND, 'this doorbell records no footage');
 }

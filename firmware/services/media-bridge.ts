@@ -8,6 +8,7 @@ import { ClipStore, newItemId, StoreError, type StoreEvent } from '../../media/s
 import type { DoorbellConfig } from '../config/schema.js';
 import { AfterPressQueue } from './after-press.js';
 import type { EventBody } from './event-signer.js';
+import type { FootageStore } from './footage-service.js';
 
 export interface MediaBridge {
   /**
@@ -20,6 +21,8 @@ export interface MediaBridge {
   setLight(on: boolean): void;
   /** The media worker's pid while it runs (for fault tests). */
   readonly workerPid: number | undefined;
+  /** The encrypted store, for listing and fetching (footage-service.ts). */
+  readonly store: FootageStore;
   stop(): Promise<void>;
 }
 
@@ -157,6 +160,7 @@ export async function startMediaBridge(
     get workerPid() {
       return workerPid;
     },
+    store,
     async stop() {
       afterPress.flush();
       await running;

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { commitTemporary, writeTemporary } from '../../common/durable-file.js';
 import type { Logger } from '../../common/logger.js';
+import { recipientFingerprint } from '../../proto/age-recipient.js';
 import type { ClipMeta, ClipSink } from '../clip-sink.js';
 import type { StoreConfig } from './config.js';
 import { encryptToFile } from './encrypt-to-file.js';
@@ -10,6 +11,7 @@ import {
   ID_PATTERN,
   type IndexEntry,
   type ItemKind,
+  MAX_RECIPIENTS,
   newId,
   REASON_PATTERN,
   serializeIndex,
@@ -116,6 +118,12 @@ export class ClipStore implements ClipSink {
     await this.serial(async () => {
       if (this.indexDirty) await this.writeIndex();
     });
+  }
+
+  /** The stored item with this id, if there is one. */
+  get(id: string): StoredItem | undefined {
+    const e = this.entries.get(id);
+    return e && { ...e, path: join(this.dir, fileName(e)) };
   }
 
   /** Stored items, oldest first. */
@@ -226,10 +234,11 @@ export class ClipStore implements ClipSink {
     };
     const tmp = join(this.dir, `${TMP_PREFIX}${id}`);
     const final = join(this.dir, fileName(base));
+    const recipients = this.recipients();
     const written = await encryptToFile({
       fs: this.fs,
       tmp,
-      recipients: this.recipients(),
+      recipients,
       plaintext,
       maxBytes: this.options.config.maxClipBytes,
       onFull: async (code, retrying, needBytes) => {
@@ -238,7 +247,12 @@ export class ClipStore implements ClipSink {
         if (retrying) await this.serial(() => this.evict({ freeBytes: needBytes }));
       },
     });
-    const entry: IndexEntry = { ...base, bytes: written.bytes, sha256: written.sha256 };
+    const entry: IndexEntry = {
+      ...base,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      recipients: recipients.slice(0, MAX_RECIPIENTS).map(recipientFingerprint),
+    };
     return this.serial(async () => {
       try {
         await commitTemporary(this.fs, tmp, final);

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { RECIPIENT_FINGERPRINT } from '../../proto/age-recipient.js';
+
+/** More recipients than anyone configures; bounds an index entry. */
+export const MAX_RECIPIENTS = 32;
 
 /**
  * Item ids: 13 decimal digits of the store time in ms (sorts lexicographically until the year
@@ -34,6 +38,11 @@ export const indexEntrySchema = z
     bytes: ms,
     /** SHA-256 of the stored (encrypted) file, hex. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /**
+     * Fingerprints of the recipients it was encrypted to (proto/age-recipient.ts). Absent
+     * for an entry rebuilt from the file name: the age header does not name its recipients.
+     */
+    recipients: z.array(z.string().regex(RECIPIENT_FINGERPRINT)).max(MAX_RECIPIENTS).optional(),
   })
   .strict()
   .refine((e) => e.startMs <= e.endMs, { message: 'startMs must be <= endMs', path: ['endMs'] });
@@ -99,7 +108,7 @@ export function serializeIndex(entries: readonly IndexEntry[]): Uint8Array {
  * rebuilt from the directory listing (size from stat, hash by reading the file):
  * `<id>_<kind>_<reason>_<startMs>_<endMs>_<triggerMs>.age`.
  */
-export function fileName(e: Omit<IndexEntry, 'bytes' | 'sha256'>): string {
+export function fileName(e: Omit<IndexEntry, 'bytes' | 'sha256' | 'recipients'>): string {
   return `${e.id}_${e.kind}_${e.reason}_${e.startMs}_${e.endMs}_${e.triggerMs}.age`;
 }
 

@@ -59,6 +59,12 @@ export namespace doorbell {
             /** Command openPairingWindow. */
             openPairingWindow?: (doorbell.v1.OpenPairingWindow.$Properties|null);
 
+            /** Command listItems. */
+            listItems?: (doorbell.v1.ListItems.$Properties|null);
+
+            /** Command fetchItem. */
+            fetchItem?: (doorbell.v1.FetchItem.$Properties|null);
+
             /** Command otaBegin. */
             otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -75,7 +81,7 @@ export namespace doorbell {
             setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
             /** Command kind. */
-            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
             /**
              * Creates a new Command instance using the specified properties.
@@ -170,6 +176,12 @@ export namespace doorbell {
                 /** Command openPairingWindow */
                 openPairingWindow?: (doorbell.v1.OpenPairingWindow.$Properties|null);
 
+                /** Command listItems */
+                listItems?: (doorbell.v1.ListItems.$Properties|null);
+
+                /** Command fetchItem */
+                fetchItem?: (doorbell.v1.FetchItem.$Properties|null);
+
                 /** Command otaBegin */
                 otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -186,7 +198,7 @@ export namespace doorbell {
                 setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
                 /** Command kind */
-                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -205,6 +217,8 @@ export namespace doorbell {
               setRole?: doorbell.v1.SetRole.$Shape|null;
               setRecipients?: doorbell.v1.SetRecipients.$Shape|null;
               openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
+              listItems?: doorbell.v1.ListItems.$Shape|null;
+              fetchItem?: doorbell.v1.FetchItem.$Shape|null;
               otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
               otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
               otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -212,7 +226,7 @@ export namespace doorbell {
               setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
             );
         }
 
@@ -1037,6 +1051,234 @@ export namespace doorbell {
 
             /** Shape of an OpenPairingWindow. */
             type $Shape = doorbell.v1.OpenPairingWindow.$Properties;
+        }
+
+        /**
+         * Properties of a ListItems.
+         * @deprecated Use doorbell.v1.ListItems.$Properties instead.
+         */
+        interface IListItems extends doorbell.v1.ListItems.$Properties {
+        }
+
+        /** Represents a ListItems. */
+        class ListItems {
+
+            /**
+             * Constructs a new ListItems.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.ListItems.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListItems sinceMs. */
+            sinceMs: number;
+
+            /** ListItems untilMs. */
+            untilMs: number;
+
+            /** ListItems kinds. */
+            kinds: string[];
+
+            /** ListItems reasons. */
+            reasons: string[];
+
+            /** ListItems afterId. */
+            afterId: string;
+
+            /** ListItems limit. */
+            limit: number;
+
+            /**
+             * Creates a new ListItems instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListItems instance
+             */
+            static create(properties: doorbell.v1.ListItems.$Shape): doorbell.v1.ListItems & doorbell.v1.ListItems.$Shape;
+            static create(properties?: doorbell.v1.ListItems.$Properties): doorbell.v1.ListItems;
+
+            /**
+             * Encodes the specified ListItems message. Does not implicitly {@link doorbell.v1.ListItems.verify|verify} messages.
+             * @param message ListItems message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.ListItems.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListItems message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.ListItems & doorbell.v1.ListItems.$Shape} ListItems
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.ListItems & doorbell.v1.ListItems.$Shape;
+
+            /**
+             * Verifies a ListItems message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListItems message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListItems
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.ListItems;
+
+            /**
+             * Creates a plain object from a ListItems message. Also converts values to other types if specified.
+             * @param message ListItems
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.ListItems, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListItems to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace ListItems {
+
+            /** Properties of a ListItems. */
+            interface $Properties {
+
+                /** ListItems sinceMs */
+                sinceMs?: (number|null);
+
+                /** ListItems untilMs */
+                untilMs?: (number|null);
+
+                /** ListItems kinds */
+                kinds?: (string[]|null);
+
+                /** ListItems reasons */
+                reasons?: (string[]|null);
+
+                /** ListItems afterId */
+                afterId?: (string|null);
+
+                /** ListItems limit */
+                limit?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListItems. */
+            type $Shape = doorbell.v1.ListItems.$Properties;
+        }
+
+        /**
+         * Properties of a FetchItem.
+         * @deprecated Use doorbell.v1.FetchItem.$Properties instead.
+         */
+        interface IFetchItem extends doorbell.v1.FetchItem.$Properties {
+        }
+
+        /** Represents a FetchItem. */
+        class FetchItem {
+
+            /**
+             * Constructs a new FetchItem.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.FetchItem.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** FetchItem itemId. */
+            itemId: string;
+
+            /** FetchItem offset. */
+            offset: number;
+
+            /** FetchItem maxBytes. */
+            maxBytes: number;
+
+            /**
+             * Creates a new FetchItem instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns FetchItem instance
+             */
+            static create(properties: doorbell.v1.FetchItem.$Shape): doorbell.v1.FetchItem & doorbell.v1.FetchItem.$Shape;
+            static create(properties?: doorbell.v1.FetchItem.$Properties): doorbell.v1.FetchItem;
+
+            /**
+             * Encodes the specified FetchItem message. Does not implicitly {@link doorbell.v1.FetchItem.verify|verify} messages.
+             * @param message FetchItem message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.FetchItem.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a FetchItem message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.FetchItem & doorbell.v1.FetchItem.$Shape} FetchItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.FetchItem & doorbell.v1.FetchItem.$Shape;
+
+            /**
+             * Verifies a FetchItem message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a FetchItem message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns FetchItem
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.FetchItem;
+
+            /**
+             * Creates a plain object from a FetchItem message. Also converts values to other types if specified.
+             * @param message FetchItem
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.FetchItem, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this FetchItem to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace FetchItem {
+
+            /** Properties of a FetchItem. */
+            interface $Properties {
+
+                /** FetchItem itemId */
+                itemId?: (string|null);
+
+                /** FetchItem offset */
+                offset?: (number|null);
+
+                /** FetchItem maxBytes */
+                maxBytes?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a FetchItem. */
+            type $Shape = doorbell.v1.FetchItem.$Properties;
         }
 
         /**
@@ -1988,7 +2230,10 @@ export namespace doorbell {
             INVALID_ARGUMENT = 19,
 
             /** UPDATE_REFUSED value */
-            UPDATE_REFUSED = 20
+            UPDATE_REFUSED = 20,
+
+            /** NOT_FOUND value */
+            NOT_FOUND = 21
         }
 
         /**
@@ -2052,11 +2297,14 @@ export namespace doorbell {
             /** Event storageAlert. */
             storageAlert?: (doorbell.v1.StorageAlert.$Properties|null);
 
+            /** Event itemChunk. */
+            itemChunk?: (doorbell.v1.ItemChunk.$Properties|null);
+
             /** Event otaProgress. */
             otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
 
             /** Event kind. */
-            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress");
+            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress");
 
             /**
              * Creates a new Event instance using the specified properties.
@@ -2160,11 +2408,14 @@ export namespace doorbell {
                 /** Event storageAlert */
                 storageAlert?: (doorbell.v1.StorageAlert.$Properties|null);
 
+                /** Event itemChunk */
+                itemChunk?: (doorbell.v1.ItemChunk.$Properties|null);
+
                 /** Event otaProgress */
                 otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
 
                 /** Event kind */
-                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress");
+                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2186,10 +2437,11 @@ export namespace doorbell {
               clipRecorded?: doorbell.v1.ClipRecorded.$Shape|null;
               mediaHealth?: doorbell.v1.MediaHealth.$Shape|null;
               storageAlert?: doorbell.v1.StorageAlert.$Shape|null;
+              itemChunk?: doorbell.v1.ItemChunk.$Shape|null;
               otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
+              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; itemChunk?: null; otaProgress?: null }|{ kind?: "itemChunk"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk: doorbell.v1.ItemChunk.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
             );
         }
 
@@ -3941,8 +4193,14 @@ export namespace doorbell {
             /** CommandResult otaState. */
             otaState?: (doorbell.v1.OtaState.$Properties|null);
 
+            /** CommandResult items. */
+            items?: (doorbell.v1.ItemPage.$Properties|null);
+
+            /** CommandResult window. */
+            window?: (doorbell.v1.ItemWindow.$Properties|null);
+
             /** CommandResult detail. */
-            detail?: ("status"|"keys"|"paired"|"otaState");
+            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window");
 
             /**
              * Creates a new CommandResult instance using the specified properties.
@@ -4031,8 +4289,14 @@ export namespace doorbell {
                 /** CommandResult otaState */
                 otaState?: (doorbell.v1.OtaState.$Properties|null);
 
+                /** CommandResult items */
+                items?: (doorbell.v1.ItemPage.$Properties|null);
+
+                /** CommandResult window */
+                window?: (doorbell.v1.ItemWindow.$Properties|null);
+
                 /** CommandResult detail */
-                detail?: ("status"|"keys"|"paired"|"otaState");
+                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -4049,10 +4313,462 @@ export namespace doorbell {
               keys?: doorbell.v1.KeyList.$Shape|null;
               paired?: doorbell.v1.Paired.$Shape|null;
               otaState?: doorbell.v1.OtaState.$Shape|null;
+              items?: doorbell.v1.ItemPage.$Shape|null;
+              window?: doorbell.v1.ItemWindow.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape })
+              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape })
             );
+        }
+
+        /**
+         * Properties of a StoredItem.
+         * @deprecated Use doorbell.v1.StoredItem.$Properties instead.
+         */
+        interface IStoredItem extends doorbell.v1.StoredItem.$Properties {
+        }
+
+        /** Represents a StoredItem. */
+        class StoredItem {
+
+            /**
+             * Constructs a new StoredItem.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.StoredItem.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** StoredItem id. */
+            id: string;
+
+            /** StoredItem kind. */
+            kind: string;
+
+            /** StoredItem reason. */
+            reason: string;
+
+            /** StoredItem startMs. */
+            startMs: number;
+
+            /** StoredItem endMs. */
+            endMs: number;
+
+            /** StoredItem triggerMs. */
+            triggerMs: number;
+
+            /** StoredItem bytes. */
+            bytes: number;
+
+            /** StoredItem sha256. */
+            sha256: Uint8Array;
+
+            /** StoredItem recipients. */
+            recipients: string[];
+
+            /**
+             * Creates a new StoredItem instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StoredItem instance
+             */
+            static create(properties: doorbell.v1.StoredItem.$Shape): doorbell.v1.StoredItem & doorbell.v1.StoredItem.$Shape;
+            static create(properties?: doorbell.v1.StoredItem.$Properties): doorbell.v1.StoredItem;
+
+            /**
+             * Encodes the specified StoredItem message. Does not implicitly {@link doorbell.v1.StoredItem.verify|verify} messages.
+             * @param message StoredItem message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.StoredItem.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StoredItem message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.StoredItem & doorbell.v1.StoredItem.$Shape} StoredItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.StoredItem & doorbell.v1.StoredItem.$Shape;
+
+            /**
+             * Verifies a StoredItem message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a StoredItem message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StoredItem
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.StoredItem;
+
+            /**
+             * Creates a plain object from a StoredItem message. Also converts values to other types if specified.
+             * @param message StoredItem
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.StoredItem, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StoredItem to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace StoredItem {
+
+            /** Properties of a StoredItem. */
+            interface $Properties {
+
+                /** StoredItem id */
+                id?: (string|null);
+
+                /** StoredItem kind */
+                kind?: (string|null);
+
+                /** StoredItem reason */
+                reason?: (string|null);
+
+                /** StoredItem startMs */
+                startMs?: (number|null);
+
+                /** StoredItem endMs */
+                endMs?: (number|null);
+
+                /** StoredItem triggerMs */
+                triggerMs?: (number|null);
+
+                /** StoredItem bytes */
+                bytes?: (number|null);
+
+                /** StoredItem sha256 */
+                sha256?: (Uint8Array|null);
+
+                /** StoredItem recipients */
+                recipients?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StoredItem. */
+            type $Shape = doorbell.v1.StoredItem.$Properties;
+        }
+
+        /**
+         * Properties of an ItemPage.
+         * @deprecated Use doorbell.v1.ItemPage.$Properties instead.
+         */
+        interface IItemPage extends doorbell.v1.ItemPage.$Properties {
+        }
+
+        /** Represents an ItemPage. */
+        class ItemPage {
+
+            /**
+             * Constructs a new ItemPage.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.ItemPage.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ItemPage items. */
+            items: doorbell.v1.StoredItem.$Properties[];
+
+            /** ItemPage nextAfterId. */
+            nextAfterId: string;
+
+            /**
+             * Creates a new ItemPage instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ItemPage instance
+             */
+            static create(properties: doorbell.v1.ItemPage.$Shape): doorbell.v1.ItemPage & doorbell.v1.ItemPage.$Shape;
+            static create(properties?: doorbell.v1.ItemPage.$Properties): doorbell.v1.ItemPage;
+
+            /**
+             * Encodes the specified ItemPage message. Does not implicitly {@link doorbell.v1.ItemPage.verify|verify} messages.
+             * @param message ItemPage message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.ItemPage.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ItemPage message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.ItemPage & doorbell.v1.ItemPage.$Shape} ItemPage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.ItemPage & doorbell.v1.ItemPage.$Shape;
+
+            /**
+             * Verifies an ItemPage message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ItemPage message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ItemPage
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.ItemPage;
+
+            /**
+             * Creates a plain object from an ItemPage message. Also converts values to other types if specified.
+             * @param message ItemPage
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.ItemPage, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ItemPage to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace ItemPage {
+
+            /** Properties of an ItemPage. */
+            interface $Properties {
+
+                /** ItemPage items */
+                items?: (doorbell.v1.StoredItem.$Properties[]|null);
+
+                /** ItemPage nextAfterId */
+                nextAfterId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ItemPage. */
+            type $Shape = doorbell.v1.ItemPage.$Properties;
+        }
+
+        /**
+         * Properties of an ItemWindow.
+         * @deprecated Use doorbell.v1.ItemWindow.$Properties instead.
+         */
+        interface IItemWindow extends doorbell.v1.ItemWindow.$Properties {
+        }
+
+        /** Represents an ItemWindow. */
+        class ItemWindow {
+
+            /**
+             * Constructs a new ItemWindow.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.ItemWindow.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ItemWindow item. */
+            item?: (doorbell.v1.StoredItem.$Properties|null);
+
+            /** ItemWindow offset. */
+            offset: number;
+
+            /** ItemWindow end. */
+            end: number;
+
+            /**
+             * Creates a new ItemWindow instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ItemWindow instance
+             */
+            static create(properties: doorbell.v1.ItemWindow.$Shape): doorbell.v1.ItemWindow & doorbell.v1.ItemWindow.$Shape;
+            static create(properties?: doorbell.v1.ItemWindow.$Properties): doorbell.v1.ItemWindow;
+
+            /**
+             * Encodes the specified ItemWindow message. Does not implicitly {@link doorbell.v1.ItemWindow.verify|verify} messages.
+             * @param message ItemWindow message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.ItemWindow.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ItemWindow message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.ItemWindow & doorbell.v1.ItemWindow.$Shape} ItemWindow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.ItemWindow & doorbell.v1.ItemWindow.$Shape;
+
+            /**
+             * Verifies an ItemWindow message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ItemWindow message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ItemWindow
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.ItemWindow;
+
+            /**
+             * Creates a plain object from an ItemWindow message. Also converts values to other types if specified.
+             * @param message ItemWindow
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.ItemWindow, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ItemWindow to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace ItemWindow {
+
+            /** Properties of an ItemWindow. */
+            interface $Properties {
+
+                /** ItemWindow item */
+                item?: (doorbell.v1.StoredItem.$Properties|null);
+
+                /** ItemWindow offset */
+                offset?: (number|null);
+
+                /** ItemWindow end */
+                end?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ItemWindow. */
+            type $Shape = doorbell.v1.ItemWindow.$Properties;
+        }
+
+        /**
+         * Properties of an ItemChunk.
+         * @deprecated Use doorbell.v1.ItemChunk.$Properties instead.
+         */
+        interface IItemChunk extends doorbell.v1.ItemChunk.$Properties {
+        }
+
+        /** Represents an ItemChunk. */
+        class ItemChunk {
+
+            /**
+             * Constructs a new ItemChunk.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.ItemChunk.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ItemChunk itemId. */
+            itemId: string;
+
+            /** ItemChunk offset. */
+            offset: number;
+
+            /** ItemChunk data. */
+            data: Uint8Array;
+
+            /**
+             * Creates a new ItemChunk instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ItemChunk instance
+             */
+            static create(properties: doorbell.v1.ItemChunk.$Shape): doorbell.v1.ItemChunk & doorbell.v1.ItemChunk.$Shape;
+            static create(properties?: doorbell.v1.ItemChunk.$Properties): doorbell.v1.ItemChunk;
+
+            /**
+             * Encodes the specified ItemChunk message. Does not implicitly {@link doorbell.v1.ItemChunk.verify|verify} messages.
+             * @param message ItemChunk message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.ItemChunk.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ItemChunk message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.ItemChunk & doorbell.v1.ItemChunk.$Shape} ItemChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.ItemChunk & doorbell.v1.ItemChunk.$Shape;
+
+            /**
+             * Verifies an ItemChunk message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ItemChunk message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ItemChunk
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.ItemChunk;
+
+            /**
+             * Creates a plain object from an ItemChunk message. Also converts values to other types if specified.
+             * @param message ItemChunk
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.ItemChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ItemChunk to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace ItemChunk {
+
+            /** Properties of an ItemChunk. */
+            interface $Properties {
+
+                /** ItemChunk itemId */
+                itemId?: (string|null);
+
+                /** ItemChunk offset */
+                offset?: (number|null);
+
+                /** ItemChunk data */
+                data?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ItemChunk. */
+            type $Shape = doorbell.v1.ItemChunk.$Properties;
         }
 
         /**

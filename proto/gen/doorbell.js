@@ -4,7 +4,7 @@ import $protobuf from "protobufjs/minimal.js";
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Array = $util.global.Array, $String = $util.global.String, $Number = $util.global.Number, $Boolean = $util.global.Boolean, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $isFinite = $util.global.isFinite;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Array = $util.global.Array, $String = $util.global.String, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean, $isFinite = $util.global.isFinite;
 
 // gen-proto: 64-bit integers are plain numbers (see scripts/gen-proto).
 const $Long = null;
@@ -53,12 +53,14 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.SetRole.$Properties|null} [setRole] Command setRole
              * @property {doorbell.v1.SetRecipients.$Properties|null} [setRecipients] Command setRecipients
              * @property {doorbell.v1.OpenPairingWindow.$Properties|null} [openPairingWindow] Command openPairingWindow
+             * @property {doorbell.v1.ListItems.$Properties|null} [listItems] Command listItems
+             * @property {doorbell.v1.FetchItem.$Properties|null} [fetchItem] Command fetchItem
              * @property {doorbell.v1.OtaBegin.$Properties|null} [otaBegin] Command otaBegin
              * @property {doorbell.v1.OtaChunk.$Properties|null} [otaChunk] Command otaChunk
              * @property {doorbell.v1.OtaApply.$Properties|null} [otaApply] Command otaApply
              * @property {doorbell.v1.OtaGetState.$Properties|null} [otaGetState] Command otaGetState
              * @property {doorbell.v1.SetChimeMuted.$Properties|null} [setChimeMuted] Command setChimeMuted
-             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
+             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -84,6 +86,8 @@ export const doorbell = $root.doorbell = (() => {
              *   setRole?: doorbell.v1.SetRole.$Shape|null;
              *   setRecipients?: doorbell.v1.SetRecipients.$Shape|null;
              *   openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
+             *   listItems?: doorbell.v1.ListItems.$Shape|null;
+             *   fetchItem?: doorbell.v1.FetchItem.$Shape|null;
              *   otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
              *   otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
              *   otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -91,7 +95,7 @@ export const doorbell = $root.doorbell = (() => {
              *   setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
              * )} doorbell.v1.Command.$Shape
              */
 
@@ -199,6 +203,22 @@ export const doorbell = $root.doorbell = (() => {
             Command.prototype.openPairingWindow = null;
 
             /**
+             * Command listItems.
+             * @member {doorbell.v1.ListItems.$Properties|null|undefined} listItems
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.listItems = null;
+
+            /**
+             * Command fetchItem.
+             * @member {doorbell.v1.FetchItem.$Properties|null|undefined} fetchItem
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.fetchItem = null;
+
+            /**
              * Command otaBegin.
              * @member {doorbell.v1.OtaBegin.$Properties|null|undefined} otaBegin
              * @memberof doorbell.v1.Command
@@ -243,12 +263,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Command kind.
-             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
+             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
              * @memberof doorbell.v1.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
+                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -306,6 +326,10 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.SetRecipients.encode(message.setRecipients, writer.uint32(/* id 18, wireType 2 =*/146).fork(), _depth + 1).ldelim();
                 if (message.openPairingWindow != null && $Object.hasOwnProperty.call(message, "openPairingWindow"))
                     $root.doorbell.v1.OpenPairingWindow.encode(message.openPairingWindow, writer.uint32(/* id 19, wireType 2 =*/154).fork(), _depth + 1).ldelim();
+                if (message.listItems != null && $Object.hasOwnProperty.call(message, "listItems"))
+                    $root.doorbell.v1.ListItems.encode(message.listItems, writer.uint32(/* id 20, wireType 2 =*/162).fork(), _depth + 1).ldelim();
+                if (message.fetchItem != null && $Object.hasOwnProperty.call(message, "fetchItem"))
+                    $root.doorbell.v1.FetchItem.encode(message.fetchItem, writer.uint32(/* id 21, wireType 2 =*/170).fork(), _depth + 1).ldelim();
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin"))
                     $root.doorbell.v1.OtaBegin.encode(message.otaBegin, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk"))
@@ -434,6 +458,20 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.decode(reader, reader.size(), $undefined, _depth + 1, message.openPairingWindow);
                             message.kind = "openPairingWindow";
+                            continue;
+                        }
+                    case 20: {
+                            if (wireType !== 2)
+                                break;
+                            message.listItems = $root.doorbell.v1.ListItems.decode(reader, reader.size(), $undefined, _depth + 1, message.listItems);
+                            message.kind = "listItems";
+                            continue;
+                        }
+                    case 21: {
+                            if (wireType !== 2)
+                                break;
+                            message.fetchItem = $root.doorbell.v1.FetchItem.decode(reader, reader.size(), $undefined, _depth + 1, message.fetchItem);
+                            message.kind = "fetchItem";
                             continue;
                         }
                     case 30: {
@@ -607,6 +645,26 @@ export const doorbell = $root.doorbell = (() => {
                             return "openPairingWindow." + error;
                     }
                 }
+                if (message.listItems != null && $Object.hasOwnProperty.call(message, "listItems")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.ListItems.verify(message.listItems, _depth + 1);
+                        if (error)
+                            return "listItems." + error;
+                    }
+                }
+                if (message.fetchItem != null && $Object.hasOwnProperty.call(message, "fetchItem")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.FetchItem.verify(message.fetchItem, _depth + 1);
+                        if (error)
+                            return "fetchItem." + error;
+                    }
+                }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -733,6 +791,16 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Command.openPairingWindow: object expected");
                     message.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.fromObject(object.openPairingWindow, _depth + 1);
                 }
+                if (object.listItems != null) {
+                    if (!$util.isObject(object.listItems))
+                        throw $TypeError(".doorbell.v1.Command.listItems: object expected");
+                    message.listItems = $root.doorbell.v1.ListItems.fromObject(object.listItems, _depth + 1);
+                }
+                if (object.fetchItem != null) {
+                    if (!$util.isObject(object.fetchItem))
+                        throw $TypeError(".doorbell.v1.Command.fetchItem: object expected");
+                    message.fetchItem = $root.doorbell.v1.FetchItem.fromObject(object.fetchItem, _depth + 1);
+                }
                 if (object.otaBegin != null) {
                     if (!$util.isObject(object.otaBegin))
                         throw $TypeError(".doorbell.v1.Command.otaBegin: object expected");
@@ -831,6 +899,16 @@ export const doorbell = $root.doorbell = (() => {
                     object.openPairingWindow = $root.doorbell.v1.OpenPairingWindow.toObject(message.openPairingWindow, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "openPairingWindow";
+                }
+                if (message.listItems != null && $Object.hasOwnProperty.call(message, "listItems")) {
+                    object.listItems = $root.doorbell.v1.ListItems.toObject(message.listItems, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "listItems";
+                }
+                if (message.fetchItem != null && $Object.hasOwnProperty.call(message, "fetchItem")) {
+                    object.fetchItem = $root.doorbell.v1.FetchItem.toObject(message.fetchItem, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "fetchItem";
                 }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     object.otaBegin = $root.doorbell.v1.OtaBegin.toObject(message.otaBegin, options, _depth + 1);
@@ -3178,6 +3256,749 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return OpenPairingWindow;
+        })();
+
+        v1.ListItems = (function() {
+
+            /**
+             * Properties of a ListItems.
+             * @typedef {Object} doorbell.v1.ListItems.$Properties
+             * @property {number|null} [sinceMs] ListItems sinceMs
+             * @property {number|null} [untilMs] ListItems untilMs
+             * @property {Array.<string>|null} [kinds] ListItems kinds
+             * @property {Array.<string>|null} [reasons] ListItems reasons
+             * @property {string|null} [afterId] ListItems afterId
+             * @property {number|null} [limit] ListItems limit
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListItems.
+             * @memberof doorbell.v1
+             * @interface IListItems
+             * @augments doorbell.v1.ListItems.$Properties
+             * @deprecated Use doorbell.v1.ListItems.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListItems.
+             * @typedef {doorbell.v1.ListItems.$Properties} doorbell.v1.ListItems.$Shape
+             */
+
+            /**
+             * Constructs a new ListItems.
+             * @memberof doorbell.v1
+             * @classdesc Represents a ListItems.
+             * @constructor
+             * @param {doorbell.v1.ListItems.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListItems = function (properties) {
+                this.kinds = [];
+                this.reasons = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListItems sinceMs.
+             * @member {number} sinceMs
+             * @memberof doorbell.v1.ListItems
+             * @instance
+             */
+            ListItems.prototype.sinceMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ListItems untilMs.
+             * @member {number} untilMs
+             * @memberof doorbell.v1.ListItems
+             * @instance
+             */
+            ListItems.prototype.untilMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ListItems kinds.
+             * @member {Array.<string>} kinds
+             * @memberof doorbell.v1.ListItems
+             * @instance
+             */
+            ListItems.prototype.kinds = $util.emptyArray;
+
+            /**
+             * ListItems reasons.
+             * @member {Array.<string>} reasons
+             * @memberof doorbell.v1.ListItems
+             * @instance
+             */
+            ListItems.prototype.reasons = $util.emptyArray;
+
+            /**
+             * ListItems afterId.
+             * @member {string} afterId
+             * @memberof doorbell.v1.ListItems
+             * @instance
+             */
+            ListItems.prototype.afterId = "";
+
+            /**
+             * ListItems limit.
+             * @member {number} limit
+             * @memberof doorbell.v1.ListItems
+             * @instance
+             */
+            ListItems.prototype.limit = 0;
+
+            /**
+             * Creates a new ListItems instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.ListItems
+             * @static
+             * @param {doorbell.v1.ListItems.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.ListItems} ListItems instance
+             * @type {{
+             *   (properties: doorbell.v1.ListItems.$Shape): doorbell.v1.ListItems & doorbell.v1.ListItems.$Shape;
+             *   (properties?: doorbell.v1.ListItems.$Properties): doorbell.v1.ListItems;
+             * }}
+             */
+            ListItems.create = function(properties) {
+                return new ListItems(properties);
+            };
+
+            /**
+             * Encodes the specified ListItems message. Does not implicitly {@link doorbell.v1.ListItems.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.ListItems
+             * @static
+             * @param {doorbell.v1.ListItems.$Properties} message ListItems message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListItems.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.sinceMs != null && $Object.hasOwnProperty.call(message, "sinceMs") && (typeof message.sinceMs === "object" ? message.sinceMs.low || message.sinceMs.high : message.sinceMs !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.sinceMs);
+                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs") && (typeof message.untilMs === "object" ? message.untilMs.low || message.untilMs.high : message.untilMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.untilMs);
+                if (message.kinds != null && message.kinds.length)
+                    for (let i = 0; i < message.kinds.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.kinds[i]);
+                if (message.reasons != null && message.reasons.length)
+                    for (let i = 0; i < message.reasons.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.reasons[i]);
+                if (message.afterId != null && $Object.hasOwnProperty.call(message, "afterId") && message.afterId !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.afterId);
+                if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && message.limit !== 0)
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.limit);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a ListItems message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.ListItems
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.ListItems & doorbell.v1.ListItems.$Shape} ListItems
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListItems.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.ListItems();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.sinceMs = value;
+                            else
+                                delete message.sinceMs;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.untilMs = value;
+                            else
+                                delete message.untilMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.kinds && message.kinds.length))
+                                message.kinds = [];
+                            message.kinds.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.reasons && message.reasons.length))
+                                message.reasons = [];
+                            message.reasons.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.afterId = value;
+                            else
+                                delete message.afterId;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.limit = value;
+                            else
+                                delete message.limit;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a ListItems message.
+             * @function verify
+             * @memberof doorbell.v1.ListItems
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListItems.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.sinceMs != null && $Object.hasOwnProperty.call(message, "sinceMs"))
+                    if (!$util.isInteger(message.sinceMs) && !(message.sinceMs && $util.isInteger(message.sinceMs.low) && $util.isInteger(message.sinceMs.high)))
+                        return "sinceMs: integer|Long expected";
+                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs"))
+                    if (!$util.isInteger(message.untilMs) && !(message.untilMs && $util.isInteger(message.untilMs.low) && $util.isInteger(message.untilMs.high)))
+                        return "untilMs: integer|Long expected";
+                if (message.kinds != null && $Object.hasOwnProperty.call(message, "kinds")) {
+                    if (!$Array.isArray(message.kinds))
+                        return "kinds: array expected";
+                    for (let i = 0; i < message.kinds.length; ++i)
+                        if (!$util.isString(message.kinds[i]))
+                            return "kinds: string[] expected";
+                }
+                if (message.reasons != null && $Object.hasOwnProperty.call(message, "reasons")) {
+                    if (!$Array.isArray(message.reasons))
+                        return "reasons: array expected";
+                    for (let i = 0; i < message.reasons.length; ++i)
+                        if (!$util.isString(message.reasons[i]))
+                            return "reasons: string[] expected";
+                }
+                if (message.afterId != null && $Object.hasOwnProperty.call(message, "afterId"))
+                    if (!$util.isString(message.afterId))
+                        return "afterId: string expected";
+                if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
+                    if (!$util.isInteger(message.limit))
+                        return "limit: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListItems message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.ListItems
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.ListItems} ListItems
+             */
+            ListItems.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.ListItems)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.ListItems: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.ListItems();
+                if (object.sinceMs != null)
+                    if (typeof object.sinceMs === "object" ? object.sinceMs.low || object.sinceMs.high : $Number(object.sinceMs) !== 0)
+                        if ($Long)
+                            message.sinceMs = $Long.fromValue(object.sinceMs, true);
+                        else if (typeof object.sinceMs === "string")
+                            message.sinceMs = $parseInt(object.sinceMs, 10);
+                        else if (typeof object.sinceMs === "number")
+                            message.sinceMs = object.sinceMs;
+                        else if (typeof object.sinceMs === "object")
+                            message.sinceMs = new $util.LongBits(object.sinceMs.low >>> 0, object.sinceMs.high >>> 0).toNumber(true);
+                if (object.untilMs != null)
+                    if (typeof object.untilMs === "object" ? object.untilMs.low || object.untilMs.high : $Number(object.untilMs) !== 0)
+                        if ($Long)
+                            message.untilMs = $Long.fromValue(object.untilMs, true);
+                        else if (typeof object.untilMs === "string")
+                            message.untilMs = $parseInt(object.untilMs, 10);
+                        else if (typeof object.untilMs === "number")
+                            message.untilMs = object.untilMs;
+                        else if (typeof object.untilMs === "object")
+                            message.untilMs = new $util.LongBits(object.untilMs.low >>> 0, object.untilMs.high >>> 0).toNumber(true);
+                if (object.kinds) {
+                    if (!$Array.isArray(object.kinds))
+                        throw $TypeError(".doorbell.v1.ListItems.kinds: array expected");
+                    message.kinds = $Array(object.kinds.length);
+                    for (let i = 0; i < object.kinds.length; ++i)
+                        message.kinds[i] = $String(object.kinds[i]);
+                }
+                if (object.reasons) {
+                    if (!$Array.isArray(object.reasons))
+                        throw $TypeError(".doorbell.v1.ListItems.reasons: array expected");
+                    message.reasons = $Array(object.reasons.length);
+                    for (let i = 0; i < object.reasons.length; ++i)
+                        message.reasons[i] = $String(object.reasons[i]);
+                }
+                if (object.afterId != null)
+                    if (typeof object.afterId !== "string" || object.afterId.length)
+                        message.afterId = $String(object.afterId);
+                if (object.limit != null)
+                    if ($Number(object.limit) !== 0)
+                        message.limit = object.limit >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListItems message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.ListItems
+             * @static
+             * @param {doorbell.v1.ListItems} message ListItems
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListItems.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.kinds = [];
+                    object.reasons = [];
+                }
+                if (options.defaults) {
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.sinceMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sinceMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.untilMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.untilMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.afterId = "";
+                    object.limit = 0;
+                }
+                if (message.sinceMs != null && $Object.hasOwnProperty.call(message, "sinceMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.sinceMs = typeof message.sinceMs === "number" ? $BigInt(message.sinceMs) : $Long.fromBits(message.sinceMs.low >>> 0, message.sinceMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.sinceMs === "number")
+                        object.sinceMs = options.longs === $String ? $String(message.sinceMs) : message.sinceMs;
+                    else
+                        object.sinceMs = options.longs === $String ? $Long.prototype.toString.call(message.sinceMs) : options.longs === $Number ? new $util.LongBits(message.sinceMs.low >>> 0, message.sinceMs.high >>> 0).toNumber(true) : message.sinceMs;
+                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.untilMs = typeof message.untilMs === "number" ? $BigInt(message.untilMs) : $Long.fromBits(message.untilMs.low >>> 0, message.untilMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.untilMs === "number")
+                        object.untilMs = options.longs === $String ? $String(message.untilMs) : message.untilMs;
+                    else
+                        object.untilMs = options.longs === $String ? $Long.prototype.toString.call(message.untilMs) : options.longs === $Number ? new $util.LongBits(message.untilMs.low >>> 0, message.untilMs.high >>> 0).toNumber(true) : message.untilMs;
+                if (message.kinds && message.kinds.length) {
+                    object.kinds = $Array(message.kinds.length);
+                    for (let j = 0; j < message.kinds.length; ++j)
+                        object.kinds[j] = message.kinds[j];
+                }
+                if (message.reasons && message.reasons.length) {
+                    object.reasons = $Array(message.reasons.length);
+                    for (let j = 0; j < message.reasons.length; ++j)
+                        object.reasons[j] = message.reasons[j];
+                }
+                if (message.afterId != null && $Object.hasOwnProperty.call(message, "afterId"))
+                    object.afterId = message.afterId;
+                if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
+                    object.limit = message.limit;
+                return object;
+            };
+
+            /**
+             * Converts this ListItems to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.ListItems
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListItems.prototype.toJSON = function() {
+                return ListItems.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return ListItems;
+        })();
+
+        v1.FetchItem = (function() {
+
+            /**
+             * Properties of a FetchItem.
+             * @typedef {Object} doorbell.v1.FetchItem.$Properties
+             * @property {string|null} [itemId] FetchItem itemId
+             * @property {number|null} [offset] FetchItem offset
+             * @property {number|null} [maxBytes] FetchItem maxBytes
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a FetchItem.
+             * @memberof doorbell.v1
+             * @interface IFetchItem
+             * @augments doorbell.v1.FetchItem.$Properties
+             * @deprecated Use doorbell.v1.FetchItem.$Properties instead.
+             */
+
+            /**
+             * Shape of a FetchItem.
+             * @typedef {doorbell.v1.FetchItem.$Properties} doorbell.v1.FetchItem.$Shape
+             */
+
+            /**
+             * Constructs a new FetchItem.
+             * @memberof doorbell.v1
+             * @classdesc Represents a FetchItem.
+             * @constructor
+             * @param {doorbell.v1.FetchItem.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const FetchItem = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * FetchItem itemId.
+             * @member {string} itemId
+             * @memberof doorbell.v1.FetchItem
+             * @instance
+             */
+            FetchItem.prototype.itemId = "";
+
+            /**
+             * FetchItem offset.
+             * @member {number} offset
+             * @memberof doorbell.v1.FetchItem
+             * @instance
+             */
+            FetchItem.prototype.offset = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * FetchItem maxBytes.
+             * @member {number} maxBytes
+             * @memberof doorbell.v1.FetchItem
+             * @instance
+             */
+            FetchItem.prototype.maxBytes = 0;
+
+            /**
+             * Creates a new FetchItem instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.FetchItem
+             * @static
+             * @param {doorbell.v1.FetchItem.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.FetchItem} FetchItem instance
+             * @type {{
+             *   (properties: doorbell.v1.FetchItem.$Shape): doorbell.v1.FetchItem & doorbell.v1.FetchItem.$Shape;
+             *   (properties?: doorbell.v1.FetchItem.$Properties): doorbell.v1.FetchItem;
+             * }}
+             */
+            FetchItem.create = function(properties) {
+                return new FetchItem(properties);
+            };
+
+            /**
+             * Encodes the specified FetchItem message. Does not implicitly {@link doorbell.v1.FetchItem.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.FetchItem
+             * @static
+             * @param {doorbell.v1.FetchItem.$Properties} message FetchItem message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FetchItem.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId") && message.itemId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.itemId);
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.offset);
+                if (message.maxBytes != null && $Object.hasOwnProperty.call(message, "maxBytes") && message.maxBytes !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.maxBytes);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a FetchItem message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.FetchItem
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.FetchItem & doorbell.v1.FetchItem.$Shape} FetchItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FetchItem.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.FetchItem();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.itemId = value;
+                            else
+                                delete message.itemId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.offset = value;
+                            else
+                                delete message.offset;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maxBytes = value;
+                            else
+                                delete message.maxBytes;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a FetchItem message.
+             * @function verify
+             * @memberof doorbell.v1.FetchItem
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            FetchItem.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId"))
+                    if (!$util.isString(message.itemId))
+                        return "itemId: string expected";
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (!$util.isInteger(message.offset) && !(message.offset && $util.isInteger(message.offset.low) && $util.isInteger(message.offset.high)))
+                        return "offset: integer|Long expected";
+                if (message.maxBytes != null && $Object.hasOwnProperty.call(message, "maxBytes"))
+                    if (!$util.isInteger(message.maxBytes))
+                        return "maxBytes: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a FetchItem message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.FetchItem
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.FetchItem} FetchItem
+             */
+            FetchItem.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.FetchItem)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.FetchItem: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.FetchItem();
+                if (object.itemId != null)
+                    if (typeof object.itemId !== "string" || object.itemId.length)
+                        message.itemId = $String(object.itemId);
+                if (object.offset != null)
+                    if (typeof object.offset === "object" ? object.offset.low || object.offset.high : $Number(object.offset) !== 0)
+                        if ($Long)
+                            message.offset = $Long.fromValue(object.offset, true);
+                        else if (typeof object.offset === "string")
+                            message.offset = $parseInt(object.offset, 10);
+                        else if (typeof object.offset === "number")
+                            message.offset = object.offset;
+                        else if (typeof object.offset === "object")
+                            message.offset = new $util.LongBits(object.offset.low >>> 0, object.offset.high >>> 0).toNumber(true);
+                if (object.maxBytes != null)
+                    if ($Number(object.maxBytes) !== 0)
+                        message.maxBytes = object.maxBytes >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a FetchItem message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.FetchItem
+             * @static
+             * @param {doorbell.v1.FetchItem} message FetchItem
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            FetchItem.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.itemId = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.offset = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.offset = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.maxBytes = 0;
+                }
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId"))
+                    object.itemId = message.itemId;
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.offset = typeof message.offset === "number" ? $BigInt(message.offset) : $Long.fromBits(message.offset.low >>> 0, message.offset.high >>> 0, true).toBigInt();
+                    else if (typeof message.offset === "number")
+                        object.offset = options.longs === $String ? $String(message.offset) : message.offset;
+                    else
+                        object.offset = options.longs === $String ? $Long.prototype.toString.call(message.offset) : options.longs === $Number ? new $util.LongBits(message.offset.low >>> 0, message.offset.high >>> 0).toNumber(true) : message.offset;
+                if (message.maxBytes != null && $Object.hasOwnProperty.call(message, "maxBytes"))
+                    object.maxBytes = message.maxBytes;
+                return object;
+            };
+
+            /**
+             * Converts this FetchItem to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.FetchItem
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            FetchItem.prototype.toJSON = function() {
+                return FetchItem.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return FetchItem;
         })();
 
         v1.SetChimeMuted = (function() {
@@ -5643,6 +6464,7 @@ export const doorbell = $root.doorbell = (() => {
          * @property {number} PAIRING_PROOF_INVALID=18 PAIRING_PROOF_INVALID value
          * @property {number} INVALID_ARGUMENT=19 INVALID_ARGUMENT value
          * @property {number} UPDATE_REFUSED=20 UPDATE_REFUSED value
+         * @property {number} NOT_FOUND=21 NOT_FOUND value
          */
         v1.ErrorKind = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -5667,6 +6489,7 @@ export const doorbell = $root.doorbell = (() => {
             values[valuesById[18] = "PAIRING_PROOF_INVALID"] = 18;
             values[valuesById[19] = "INVALID_ARGUMENT"] = 19;
             values[valuesById[20] = "UPDATE_REFUSED"] = 20;
+            values[valuesById[21] = "NOT_FOUND"] = 21;
             return values;
         })();
 
@@ -5689,8 +6512,9 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.ClipRecorded.$Properties|null} [clipRecorded] Event clipRecorded
              * @property {doorbell.v1.MediaHealth.$Properties|null} [mediaHealth] Event mediaHealth
              * @property {doorbell.v1.StorageAlert.$Properties|null} [storageAlert] Event storageAlert
+             * @property {doorbell.v1.ItemChunk.$Properties|null} [itemChunk] Event itemChunk
              * @property {doorbell.v1.OtaProgress.$Properties|null} [otaProgress] Event otaProgress
-             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress"} [kind] Event kind
+             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress"} [kind] Event kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -5719,10 +6543,11 @@ export const doorbell = $root.doorbell = (() => {
              *   clipRecorded?: doorbell.v1.ClipRecorded.$Shape|null;
              *   mediaHealth?: doorbell.v1.MediaHealth.$Shape|null;
              *   storageAlert?: doorbell.v1.StorageAlert.$Shape|null;
+             *   itemChunk?: doorbell.v1.ItemChunk.$Shape|null;
              *   otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
+             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; itemChunk?: null; otaProgress?: null }|{ kind?: "itemChunk"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk: doorbell.v1.ItemChunk.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
              * )} doorbell.v1.Event.$Shape
              */
 
@@ -5854,6 +6679,14 @@ export const doorbell = $root.doorbell = (() => {
             Event.prototype.storageAlert = null;
 
             /**
+             * Event itemChunk.
+             * @member {doorbell.v1.ItemChunk.$Properties|null|undefined} itemChunk
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.itemChunk = null;
+
+            /**
              * Event otaProgress.
              * @member {doorbell.v1.OtaProgress.$Properties|null|undefined} otaProgress
              * @memberof doorbell.v1.Event
@@ -5866,12 +6699,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Event kind.
-             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"otaProgress"|undefined} kind
+             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress"|undefined} kind
              * @memberof doorbell.v1.Event
              * @instance
              */
             $Object.defineProperty(Event.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow", "motionStarted", "motionEnded", "clipRecorded", "mediaHealth", "storageAlert", "otaProgress"]),
+                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow", "motionStarted", "motionEnded", "clipRecorded", "mediaHealth", "storageAlert", "itemChunk", "otaProgress"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -5935,6 +6768,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.MediaHealth.encode(message.mediaHealth, writer.uint32(/* id 23, wireType 2 =*/186).fork(), _depth + 1).ldelim();
                 if (message.storageAlert != null && $Object.hasOwnProperty.call(message, "storageAlert"))
                     $root.doorbell.v1.StorageAlert.encode(message.storageAlert, writer.uint32(/* id 24, wireType 2 =*/194).fork(), _depth + 1).ldelim();
+                if (message.itemChunk != null && $Object.hasOwnProperty.call(message, "itemChunk"))
+                    $root.doorbell.v1.ItemChunk.encode(message.itemChunk, writer.uint32(/* id 25, wireType 2 =*/202).fork(), _depth + 1).ldelim();
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress"))
                     $root.doorbell.v1.OtaProgress.encode(message.otaProgress, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
@@ -6076,6 +6911,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.storageAlert = $root.doorbell.v1.StorageAlert.decode(reader, reader.size(), $undefined, _depth + 1, message.storageAlert);
                             message.kind = "storageAlert";
+                            continue;
+                        }
+                    case 25: {
+                            if (wireType !== 2)
+                                break;
+                            message.itemChunk = $root.doorbell.v1.ItemChunk.decode(reader, reader.size(), $undefined, _depth + 1, message.itemChunk);
+                            message.kind = "itemChunk";
                             continue;
                         }
                     case 30: {
@@ -6251,6 +7093,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "storageAlert." + error;
                     }
                 }
+                if (message.itemChunk != null && $Object.hasOwnProperty.call(message, "itemChunk")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.ItemChunk.verify(message.itemChunk, _depth + 1);
+                        if (error)
+                            return "itemChunk." + error;
+                    }
+                }
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -6352,6 +7204,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Event.storageAlert: object expected");
                     message.storageAlert = $root.doorbell.v1.StorageAlert.fromObject(object.storageAlert, _depth + 1);
                 }
+                if (object.itemChunk != null) {
+                    if (!$util.isObject(object.itemChunk))
+                        throw $TypeError(".doorbell.v1.Event.itemChunk: object expected");
+                    message.itemChunk = $root.doorbell.v1.ItemChunk.fromObject(object.itemChunk, _depth + 1);
+                }
                 if (object.otaProgress != null) {
                     if (!$util.isObject(object.otaProgress))
                         throw $TypeError(".doorbell.v1.Event.otaProgress: object expected");
@@ -6445,6 +7302,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.storageAlert = $root.doorbell.v1.StorageAlert.toObject(message.storageAlert, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "storageAlert";
+                }
+                if (message.itemChunk != null && $Object.hasOwnProperty.call(message, "itemChunk")) {
+                    object.itemChunk = $root.doorbell.v1.ItemChunk.toObject(message.itemChunk, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "itemChunk";
                 }
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
                     object.otaProgress = $root.doorbell.v1.OtaProgress.toObject(message.otaProgress, options, _depth + 1);
@@ -11821,7 +12683,9 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.KeyList.$Properties|null} [keys] CommandResult keys
              * @property {doorbell.v1.Paired.$Properties|null} [paired] CommandResult paired
              * @property {doorbell.v1.OtaState.$Properties|null} [otaState] CommandResult otaState
-             * @property {"status"|"keys"|"paired"|"otaState"} [detail] CommandResult detail
+             * @property {doorbell.v1.ItemPage.$Properties|null} [items] CommandResult items
+             * @property {doorbell.v1.ItemWindow.$Properties|null} [window] CommandResult window
+             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"} [detail] CommandResult detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -11845,9 +12709,11 @@ export const doorbell = $root.doorbell = (() => {
              *   keys?: doorbell.v1.KeyList.$Shape|null;
              *   paired?: doorbell.v1.Paired.$Shape|null;
              *   otaState?: doorbell.v1.OtaState.$Shape|null;
+             *   items?: doorbell.v1.ItemPage.$Shape|null;
+             *   window?: doorbell.v1.ItemWindow.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape })
+             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape })
              * )} doorbell.v1.CommandResult.$Shape
              */
 
@@ -11938,17 +12804,33 @@ export const doorbell = $root.doorbell = (() => {
              */
             CommandResult.prototype.otaState = null;
 
+            /**
+             * CommandResult items.
+             * @member {doorbell.v1.ItemPage.$Properties|null|undefined} items
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.items = null;
+
+            /**
+             * CommandResult window.
+             * @member {doorbell.v1.ItemWindow.$Properties|null|undefined} window
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.window = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * CommandResult detail.
-             * @member {"status"|"keys"|"paired"|"otaState"|undefined} detail
+             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|undefined} detail
              * @memberof doorbell.v1.CommandResult
              * @instance
              */
             $Object.defineProperty(CommandResult.prototype, "detail", {
-                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState"]),
+                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -12002,6 +12884,10 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.Paired.encode(message.paired, writer.uint32(/* id 12, wireType 2 =*/98).fork(), _depth + 1).ldelim();
                 if (message.otaState != null && $Object.hasOwnProperty.call(message, "otaState"))
                     $root.doorbell.v1.OtaState.encode(message.otaState, writer.uint32(/* id 13, wireType 2 =*/106).fork(), _depth + 1).ldelim();
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items"))
+                    $root.doorbell.v1.ItemPage.encode(message.items, writer.uint32(/* id 14, wireType 2 =*/114).fork(), _depth + 1).ldelim();
+                if (message.window != null && $Object.hasOwnProperty.call(message, "window"))
+                    $root.doorbell.v1.ItemWindow.encode(message.window, writer.uint32(/* id 15, wireType 2 =*/122).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -12119,6 +13005,20 @@ export const doorbell = $root.doorbell = (() => {
                             message.detail = "otaState";
                             continue;
                         }
+                    case 14: {
+                            if (wireType !== 2)
+                                break;
+                            message.items = $root.doorbell.v1.ItemPage.decode(reader, reader.size(), $undefined, _depth + 1, message.items);
+                            message.detail = "items";
+                            continue;
+                        }
+                    case 15: {
+                            if (wireType !== 2)
+                                break;
+                            message.window = $root.doorbell.v1.ItemWindow.decode(reader, reader.size(), $undefined, _depth + 1, message.window);
+                            message.detail = "window";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -12203,6 +13103,26 @@ export const doorbell = $root.doorbell = (() => {
                         let error = $root.doorbell.v1.OtaState.verify(message.otaState, _depth + 1);
                         if (error)
                             return "otaState." + error;
+                    }
+                }
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.ItemPage.verify(message.items, _depth + 1);
+                        if (error)
+                            return "items." + error;
+                    }
+                }
+                if (message.window != null && $Object.hasOwnProperty.call(message, "window")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.ItemWindow.verify(message.window, _depth + 1);
+                        if (error)
+                            return "window." + error;
                     }
                 }
                 return null;
@@ -12315,6 +13235,10 @@ export const doorbell = $root.doorbell = (() => {
                     case 20:
                         message.errorKind = 20;
                         break;
+                    case "NOT_FOUND":
+                    case 21:
+                        message.errorKind = 21;
+                        break;
                     default:
                         if (typeof object.errorKind === "number" && (object.errorKind | 0) === object.errorKind)
                             message.errorKind = object.errorKind;
@@ -12361,6 +13285,16 @@ export const doorbell = $root.doorbell = (() => {
                     if (!$util.isObject(object.otaState))
                         throw $TypeError(".doorbell.v1.CommandResult.otaState: object expected");
                     message.otaState = $root.doorbell.v1.OtaState.fromObject(object.otaState, _depth + 1);
+                }
+                if (object.items != null) {
+                    if (!$util.isObject(object.items))
+                        throw $TypeError(".doorbell.v1.CommandResult.items: object expected");
+                    message.items = $root.doorbell.v1.ItemPage.fromObject(object.items, _depth + 1);
+                }
+                if (object.window != null) {
+                    if (!$util.isObject(object.window))
+                        throw $TypeError(".doorbell.v1.CommandResult.window: object expected");
+                    message.window = $root.doorbell.v1.ItemWindow.fromObject(object.window, _depth + 1);
                 }
                 return message;
             };
@@ -12437,6 +13371,16 @@ export const doorbell = $root.doorbell = (() => {
                     if (options.oneofs)
                         object.detail = "otaState";
                 }
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    object.items = $root.doorbell.v1.ItemPage.toObject(message.items, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "items";
+                }
+                if (message.window != null && $Object.hasOwnProperty.call(message, "window")) {
+                    object.window = $root.doorbell.v1.ItemWindow.toObject(message.window, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "window";
+                }
                 return object;
             };
 
@@ -12452,6 +13396,1476 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return CommandResult;
+        })();
+
+        v1.StoredItem = (function() {
+
+            /**
+             * Properties of a StoredItem.
+             * @typedef {Object} doorbell.v1.StoredItem.$Properties
+             * @property {string|null} [id] StoredItem id
+             * @property {string|null} [kind] StoredItem kind
+             * @property {string|null} [reason] StoredItem reason
+             * @property {number|null} [startMs] StoredItem startMs
+             * @property {number|null} [endMs] StoredItem endMs
+             * @property {number|null} [triggerMs] StoredItem triggerMs
+             * @property {number|null} [bytes] StoredItem bytes
+             * @property {Uint8Array|null} [sha256] StoredItem sha256
+             * @property {Array.<string>|null} [recipients] StoredItem recipients
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a StoredItem.
+             * @memberof doorbell.v1
+             * @interface IStoredItem
+             * @augments doorbell.v1.StoredItem.$Properties
+             * @deprecated Use doorbell.v1.StoredItem.$Properties instead.
+             */
+
+            /**
+             * Shape of a StoredItem.
+             * @typedef {doorbell.v1.StoredItem.$Properties} doorbell.v1.StoredItem.$Shape
+             */
+
+            /**
+             * Constructs a new StoredItem.
+             * @memberof doorbell.v1
+             * @classdesc Represents a StoredItem.
+             * @constructor
+             * @param {doorbell.v1.StoredItem.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const StoredItem = function (properties) {
+                this.recipients = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * StoredItem id.
+             * @member {string} id
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.id = "";
+
+            /**
+             * StoredItem kind.
+             * @member {string} kind
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.kind = "";
+
+            /**
+             * StoredItem reason.
+             * @member {string} reason
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.reason = "";
+
+            /**
+             * StoredItem startMs.
+             * @member {number} startMs
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.startMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * StoredItem endMs.
+             * @member {number} endMs
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.endMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * StoredItem triggerMs.
+             * @member {number} triggerMs
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.triggerMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * StoredItem bytes.
+             * @member {number} bytes
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.bytes = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * StoredItem sha256.
+             * @member {Uint8Array} sha256
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.sha256 = $util.newBuffer([]);
+
+            /**
+             * StoredItem recipients.
+             * @member {Array.<string>} recipients
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.recipients = $util.emptyArray;
+
+            /**
+             * Creates a new StoredItem instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.StoredItem
+             * @static
+             * @param {doorbell.v1.StoredItem.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.StoredItem} StoredItem instance
+             * @type {{
+             *   (properties: doorbell.v1.StoredItem.$Shape): doorbell.v1.StoredItem & doorbell.v1.StoredItem.$Shape;
+             *   (properties?: doorbell.v1.StoredItem.$Properties): doorbell.v1.StoredItem;
+             * }}
+             */
+            StoredItem.create = function(properties) {
+                return new StoredItem(properties);
+            };
+
+            /**
+             * Encodes the specified StoredItem message. Does not implicitly {@link doorbell.v1.StoredItem.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.StoredItem
+             * @static
+             * @param {doorbell.v1.StoredItem.$Properties} message StoredItem message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StoredItem.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.kind);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.reason);
+                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs") && (typeof message.startMs === "object" ? message.startMs.low || message.startMs.high : message.startMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.startMs);
+                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs") && (typeof message.endMs === "object" ? message.endMs.low || message.endMs.high : message.endMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.endMs);
+                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs") && (typeof message.triggerMs === "object" ? message.triggerMs.low || message.triggerMs.high : message.triggerMs !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.triggerMs);
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes") && (typeof message.bytes === "object" ? message.bytes.low || message.bytes.high : message.bytes !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.bytes);
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256") && message.sha256.length)
+                    writer.uint32(/* id 8, wireType 2 =*/66).bytes(message.sha256);
+                if (message.recipients != null && message.recipients.length)
+                    for (let i = 0; i < message.recipients.length; ++i)
+                        writer.uint32(/* id 9, wireType 2 =*/74).string(message.recipients[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a StoredItem message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.StoredItem
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.StoredItem & doorbell.v1.StoredItem.$Shape} StoredItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StoredItem.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.StoredItem();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.kind = value;
+                            else
+                                delete message.kind;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.startMs = value;
+                            else
+                                delete message.startMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.endMs = value;
+                            else
+                                delete message.endMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.triggerMs = value;
+                            else
+                                delete message.triggerMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.bytes = value;
+                            else
+                                delete message.bytes;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.sha256 = value;
+                            else
+                                delete message.sha256;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.recipients && message.recipients.length))
+                                message.recipients = [];
+                            message.recipients.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a StoredItem message.
+             * @function verify
+             * @memberof doorbell.v1.StoredItem
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            StoredItem.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    if (!$util.isString(message.kind))
+                        return "kind: string expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs"))
+                    if (!$util.isInteger(message.startMs) && !(message.startMs && $util.isInteger(message.startMs.low) && $util.isInteger(message.startMs.high)))
+                        return "startMs: integer|Long expected";
+                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs"))
+                    if (!$util.isInteger(message.endMs) && !(message.endMs && $util.isInteger(message.endMs.low) && $util.isInteger(message.endMs.high)))
+                        return "endMs: integer|Long expected";
+                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs"))
+                    if (!$util.isInteger(message.triggerMs) && !(message.triggerMs && $util.isInteger(message.triggerMs.low) && $util.isInteger(message.triggerMs.high)))
+                        return "triggerMs: integer|Long expected";
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
+                    if (!$util.isInteger(message.bytes) && !(message.bytes && $util.isInteger(message.bytes.low) && $util.isInteger(message.bytes.high)))
+                        return "bytes: integer|Long expected";
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
+                    if (!(message.sha256 && typeof message.sha256.length === "number" || $util.isString(message.sha256)))
+                        return "sha256: buffer expected";
+                if (message.recipients != null && $Object.hasOwnProperty.call(message, "recipients")) {
+                    if (!$Array.isArray(message.recipients))
+                        return "recipients: array expected";
+                    for (let i = 0; i < message.recipients.length; ++i)
+                        if (!$util.isString(message.recipients[i]))
+                            return "recipients: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a StoredItem message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.StoredItem
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.StoredItem} StoredItem
+             */
+            StoredItem.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.StoredItem)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.StoredItem: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.StoredItem();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.kind != null)
+                    if (typeof object.kind !== "string" || object.kind.length)
+                        message.kind = $String(object.kind);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.startMs != null)
+                    if (typeof object.startMs === "object" ? object.startMs.low || object.startMs.high : $Number(object.startMs) !== 0)
+                        if ($Long)
+                            message.startMs = $Long.fromValue(object.startMs, true);
+                        else if (typeof object.startMs === "string")
+                            message.startMs = $parseInt(object.startMs, 10);
+                        else if (typeof object.startMs === "number")
+                            message.startMs = object.startMs;
+                        else if (typeof object.startMs === "object")
+                            message.startMs = new $util.LongBits(object.startMs.low >>> 0, object.startMs.high >>> 0).toNumber(true);
+                if (object.endMs != null)
+                    if (typeof object.endMs === "object" ? object.endMs.low || object.endMs.high : $Number(object.endMs) !== 0)
+                        if ($Long)
+                            message.endMs = $Long.fromValue(object.endMs, true);
+                        else if (typeof object.endMs === "string")
+                            message.endMs = $parseInt(object.endMs, 10);
+                        else if (typeof object.endMs === "number")
+                            message.endMs = object.endMs;
+                        else if (typeof object.endMs === "object")
+                            message.endMs = new $util.LongBits(object.endMs.low >>> 0, object.endMs.high >>> 0).toNumber(true);
+                if (object.triggerMs != null)
+                    if (typeof object.triggerMs === "object" ? object.triggerMs.low || object.triggerMs.high : $Number(object.triggerMs) !== 0)
+                        if ($Long)
+                            message.triggerMs = $Long.fromValue(object.triggerMs, true);
+                        else if (typeof object.triggerMs === "string")
+                            message.triggerMs = $parseInt(object.triggerMs, 10);
+                        else if (typeof object.triggerMs === "number")
+                            message.triggerMs = object.triggerMs;
+                        else if (typeof object.triggerMs === "object")
+                            message.triggerMs = new $util.LongBits(object.triggerMs.low >>> 0, object.triggerMs.high >>> 0).toNumber(true);
+                if (object.bytes != null)
+                    if (typeof object.bytes === "object" ? object.bytes.low || object.bytes.high : $Number(object.bytes) !== 0)
+                        if ($Long)
+                            message.bytes = $Long.fromValue(object.bytes, true);
+                        else if (typeof object.bytes === "string")
+                            message.bytes = $parseInt(object.bytes, 10);
+                        else if (typeof object.bytes === "number")
+                            message.bytes = object.bytes;
+                        else if (typeof object.bytes === "object")
+                            message.bytes = new $util.LongBits(object.bytes.low >>> 0, object.bytes.high >>> 0).toNumber(true);
+                if (object.sha256 != null)
+                    if (object.sha256.length)
+                        if (typeof object.sha256 === "string")
+                            $util.base64.decode(object.sha256, message.sha256 = $util.newBuffer($util.base64.length(object.sha256)), 0);
+                        else if (object.sha256.length >= 0)
+                            message.sha256 = object.sha256;
+                if (object.recipients) {
+                    if (!$Array.isArray(object.recipients))
+                        throw $TypeError(".doorbell.v1.StoredItem.recipients: array expected");
+                    message.recipients = $Array(object.recipients.length);
+                    for (let i = 0; i < object.recipients.length; ++i)
+                        message.recipients[i] = $String(object.recipients[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a StoredItem message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.StoredItem
+             * @static
+             * @param {doorbell.v1.StoredItem} message StoredItem
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            StoredItem.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.recipients = [];
+                if (options.defaults) {
+                    object.id = "";
+                    object.kind = "";
+                    object.reason = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.startMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.startMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.endMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.endMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.triggerMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.triggerMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.bytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.bytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.sha256 = "";
+                    else {
+                        object.sha256 = [];
+                        if (options.bytes !== $Array)
+                            object.sha256 = $util.newBuffer(object.sha256);
+                    }
+                }
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = message.kind;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.startMs = typeof message.startMs === "number" ? $BigInt(message.startMs) : $Long.fromBits(message.startMs.low >>> 0, message.startMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.startMs === "number")
+                        object.startMs = options.longs === $String ? $String(message.startMs) : message.startMs;
+                    else
+                        object.startMs = options.longs === $String ? $Long.prototype.toString.call(message.startMs) : options.longs === $Number ? new $util.LongBits(message.startMs.low >>> 0, message.startMs.high >>> 0).toNumber(true) : message.startMs;
+                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.endMs = typeof message.endMs === "number" ? $BigInt(message.endMs) : $Long.fromBits(message.endMs.low >>> 0, message.endMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.endMs === "number")
+                        object.endMs = options.longs === $String ? $String(message.endMs) : message.endMs;
+                    else
+                        object.endMs = options.longs === $String ? $Long.prototype.toString.call(message.endMs) : options.longs === $Number ? new $util.LongBits(message.endMs.low >>> 0, message.endMs.high >>> 0).toNumber(true) : message.endMs;
+                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.triggerMs = typeof message.triggerMs === "number" ? $BigInt(message.triggerMs) : $Long.fromBits(message.triggerMs.low >>> 0, message.triggerMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.triggerMs === "number")
+                        object.triggerMs = options.longs === $String ? $String(message.triggerMs) : message.triggerMs;
+                    else
+                        object.triggerMs = options.longs === $String ? $Long.prototype.toString.call(message.triggerMs) : options.longs === $Number ? new $util.LongBits(message.triggerMs.low >>> 0, message.triggerMs.high >>> 0).toNumber(true) : message.triggerMs;
+                if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bytes = typeof message.bytes === "number" ? $BigInt(message.bytes) : $Long.fromBits(message.bytes.low >>> 0, message.bytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.bytes === "number")
+                        object.bytes = options.longs === $String ? $String(message.bytes) : message.bytes;
+                    else
+                        object.bytes = options.longs === $String ? $Long.prototype.toString.call(message.bytes) : options.longs === $Number ? new $util.LongBits(message.bytes.low >>> 0, message.bytes.high >>> 0).toNumber(true) : message.bytes;
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
+                    object.sha256 = options.bytes === $String ? $util.base64.encode(message.sha256, 0, message.sha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.sha256) : message.sha256;
+                if (message.recipients && message.recipients.length) {
+                    object.recipients = $Array(message.recipients.length);
+                    for (let j = 0; j < message.recipients.length; ++j)
+                        object.recipients[j] = message.recipients[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this StoredItem to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            StoredItem.prototype.toJSON = function() {
+                return StoredItem.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return StoredItem;
+        })();
+
+        v1.ItemPage = (function() {
+
+            /**
+             * Properties of an ItemPage.
+             * @typedef {Object} doorbell.v1.ItemPage.$Properties
+             * @property {Array.<doorbell.v1.StoredItem.$Properties>|null} [items] ItemPage items
+             * @property {string|null} [nextAfterId] ItemPage nextAfterId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ItemPage.
+             * @memberof doorbell.v1
+             * @interface IItemPage
+             * @augments doorbell.v1.ItemPage.$Properties
+             * @deprecated Use doorbell.v1.ItemPage.$Properties instead.
+             */
+
+            /**
+             * Shape of an ItemPage.
+             * @typedef {doorbell.v1.ItemPage.$Properties} doorbell.v1.ItemPage.$Shape
+             */
+
+            /**
+             * Constructs a new ItemPage.
+             * @memberof doorbell.v1
+             * @classdesc Represents an ItemPage.
+             * @constructor
+             * @param {doorbell.v1.ItemPage.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ItemPage = function (properties) {
+                this.items = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ItemPage items.
+             * @member {Array.<doorbell.v1.StoredItem.$Properties>} items
+             * @memberof doorbell.v1.ItemPage
+             * @instance
+             */
+            ItemPage.prototype.items = $util.emptyArray;
+
+            /**
+             * ItemPage nextAfterId.
+             * @member {string} nextAfterId
+             * @memberof doorbell.v1.ItemPage
+             * @instance
+             */
+            ItemPage.prototype.nextAfterId = "";
+
+            /**
+             * Creates a new ItemPage instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.ItemPage
+             * @static
+             * @param {doorbell.v1.ItemPage.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.ItemPage} ItemPage instance
+             * @type {{
+             *   (properties: doorbell.v1.ItemPage.$Shape): doorbell.v1.ItemPage & doorbell.v1.ItemPage.$Shape;
+             *   (properties?: doorbell.v1.ItemPage.$Properties): doorbell.v1.ItemPage;
+             * }}
+             */
+            ItemPage.create = function(properties) {
+                return new ItemPage(properties);
+            };
+
+            /**
+             * Encodes the specified ItemPage message. Does not implicitly {@link doorbell.v1.ItemPage.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.ItemPage
+             * @static
+             * @param {doorbell.v1.ItemPage.$Properties} message ItemPage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ItemPage.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.items != null && message.items.length)
+                    for (let i = 0; i < message.items.length; ++i)
+                        $root.doorbell.v1.StoredItem.encode(message.items[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.nextAfterId != null && $Object.hasOwnProperty.call(message, "nextAfterId") && message.nextAfterId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.nextAfterId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an ItemPage message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.ItemPage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.ItemPage & doorbell.v1.ItemPage.$Shape} ItemPage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ItemPage.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.ItemPage();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.items && message.items.length))
+                                message.items = [];
+                            message.items.push($root.doorbell.v1.StoredItem.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.nextAfterId = value;
+                            else
+                                delete message.nextAfterId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an ItemPage message.
+             * @function verify
+             * @memberof doorbell.v1.ItemPage
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ItemPage.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    if (!$Array.isArray(message.items))
+                        return "items: array expected";
+                    for (let i = 0; i < message.items.length; ++i) {
+                        let error = $root.doorbell.v1.StoredItem.verify(message.items[i], _depth + 1);
+                        if (error)
+                            return "items." + error;
+                    }
+                }
+                if (message.nextAfterId != null && $Object.hasOwnProperty.call(message, "nextAfterId"))
+                    if (!$util.isString(message.nextAfterId))
+                        return "nextAfterId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an ItemPage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.ItemPage
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.ItemPage} ItemPage
+             */
+            ItemPage.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.ItemPage)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.ItemPage: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.ItemPage();
+                if (object.items) {
+                    if (!$Array.isArray(object.items))
+                        throw $TypeError(".doorbell.v1.ItemPage.items: array expected");
+                    message.items = $Array(object.items.length);
+                    for (let i = 0; i < object.items.length; ++i) {
+                        if (!$util.isObject(object.items[i]))
+                            throw $TypeError(".doorbell.v1.ItemPage.items: object expected");
+                        message.items[i] = $root.doorbell.v1.StoredItem.fromObject(object.items[i], _depth + 1);
+                    }
+                }
+                if (object.nextAfterId != null)
+                    if (typeof object.nextAfterId !== "string" || object.nextAfterId.length)
+                        message.nextAfterId = $String(object.nextAfterId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ItemPage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.ItemPage
+             * @static
+             * @param {doorbell.v1.ItemPage} message ItemPage
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ItemPage.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.items = [];
+                if (options.defaults)
+                    object.nextAfterId = "";
+                if (message.items && message.items.length) {
+                    object.items = $Array(message.items.length);
+                    for (let j = 0; j < message.items.length; ++j)
+                        object.items[j] = $root.doorbell.v1.StoredItem.toObject(message.items[j], options, _depth + 1);
+                }
+                if (message.nextAfterId != null && $Object.hasOwnProperty.call(message, "nextAfterId"))
+                    object.nextAfterId = message.nextAfterId;
+                return object;
+            };
+
+            /**
+             * Converts this ItemPage to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.ItemPage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ItemPage.prototype.toJSON = function() {
+                return ItemPage.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return ItemPage;
+        })();
+
+        v1.ItemWindow = (function() {
+
+            /**
+             * Properties of an ItemWindow.
+             * @typedef {Object} doorbell.v1.ItemWindow.$Properties
+             * @property {doorbell.v1.StoredItem.$Properties|null} [item] ItemWindow item
+             * @property {number|null} [offset] ItemWindow offset
+             * @property {number|null} [end] ItemWindow end
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ItemWindow.
+             * @memberof doorbell.v1
+             * @interface IItemWindow
+             * @augments doorbell.v1.ItemWindow.$Properties
+             * @deprecated Use doorbell.v1.ItemWindow.$Properties instead.
+             */
+
+            /**
+             * Shape of an ItemWindow.
+             * @typedef {doorbell.v1.ItemWindow.$Properties} doorbell.v1.ItemWindow.$Shape
+             */
+
+            /**
+             * Constructs a new ItemWindow.
+             * @memberof doorbell.v1
+             * @classdesc Represents an ItemWindow.
+             * @constructor
+             * @param {doorbell.v1.ItemWindow.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ItemWindow = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ItemWindow item.
+             * @member {doorbell.v1.StoredItem.$Properties|null|undefined} item
+             * @memberof doorbell.v1.ItemWindow
+             * @instance
+             */
+            ItemWindow.prototype.item = null;
+
+            /**
+             * ItemWindow offset.
+             * @member {number} offset
+             * @memberof doorbell.v1.ItemWindow
+             * @instance
+             */
+            ItemWindow.prototype.offset = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ItemWindow end.
+             * @member {number} end
+             * @memberof doorbell.v1.ItemWindow
+             * @instance
+             */
+            ItemWindow.prototype.end = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new ItemWindow instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.ItemWindow
+             * @static
+             * @param {doorbell.v1.ItemWindow.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.ItemWindow} ItemWindow instance
+             * @type {{
+             *   (properties: doorbell.v1.ItemWindow.$Shape): doorbell.v1.ItemWindow & doorbell.v1.ItemWindow.$Shape;
+             *   (properties?: doorbell.v1.ItemWindow.$Properties): doorbell.v1.ItemWindow;
+             * }}
+             */
+            ItemWindow.create = function(properties) {
+                return new ItemWindow(properties);
+            };
+
+            /**
+             * Encodes the specified ItemWindow message. Does not implicitly {@link doorbell.v1.ItemWindow.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.ItemWindow
+             * @static
+             * @param {doorbell.v1.ItemWindow.$Properties} message ItemWindow message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ItemWindow.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.item != null && $Object.hasOwnProperty.call(message, "item"))
+                    $root.doorbell.v1.StoredItem.encode(message.item, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.offset);
+                if (message.end != null && $Object.hasOwnProperty.call(message, "end") && (typeof message.end === "object" ? message.end.low || message.end.high : message.end !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.end);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an ItemWindow message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.ItemWindow
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.ItemWindow & doorbell.v1.ItemWindow.$Shape} ItemWindow
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ItemWindow.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.ItemWindow();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.item = $root.doorbell.v1.StoredItem.decode(reader, reader.size(), $undefined, _depth + 1, message.item);
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.offset = value;
+                            else
+                                delete message.offset;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.end = value;
+                            else
+                                delete message.end;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an ItemWindow message.
+             * @function verify
+             * @memberof doorbell.v1.ItemWindow
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ItemWindow.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.item != null && $Object.hasOwnProperty.call(message, "item")) {
+                    let error = $root.doorbell.v1.StoredItem.verify(message.item, _depth + 1);
+                    if (error)
+                        return "item." + error;
+                }
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (!$util.isInteger(message.offset) && !(message.offset && $util.isInteger(message.offset.low) && $util.isInteger(message.offset.high)))
+                        return "offset: integer|Long expected";
+                if (message.end != null && $Object.hasOwnProperty.call(message, "end"))
+                    if (!$util.isInteger(message.end) && !(message.end && $util.isInteger(message.end.low) && $util.isInteger(message.end.high)))
+                        return "end: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an ItemWindow message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.ItemWindow
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.ItemWindow} ItemWindow
+             */
+            ItemWindow.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.ItemWindow)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.ItemWindow: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.ItemWindow();
+                if (object.item != null) {
+                    if (!$util.isObject(object.item))
+                        throw $TypeError(".doorbell.v1.ItemWindow.item: object expected");
+                    message.item = $root.doorbell.v1.StoredItem.fromObject(object.item, _depth + 1);
+                }
+                if (object.offset != null)
+                    if (typeof object.offset === "object" ? object.offset.low || object.offset.high : $Number(object.offset) !== 0)
+                        if ($Long)
+                            message.offset = $Long.fromValue(object.offset, true);
+                        else if (typeof object.offset === "string")
+                            message.offset = $parseInt(object.offset, 10);
+                        else if (typeof object.offset === "number")
+                            message.offset = object.offset;
+                        else if (typeof object.offset === "object")
+                            message.offset = new $util.LongBits(object.offset.low >>> 0, object.offset.high >>> 0).toNumber(true);
+                if (object.end != null)
+                    if (typeof object.end === "object" ? object.end.low || object.end.high : $Number(object.end) !== 0)
+                        if ($Long)
+                            message.end = $Long.fromValue(object.end, true);
+                        else if (typeof object.end === "string")
+                            message.end = $parseInt(object.end, 10);
+                        else if (typeof object.end === "number")
+                            message.end = object.end;
+                        else if (typeof object.end === "object")
+                            message.end = new $util.LongBits(object.end.low >>> 0, object.end.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ItemWindow message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.ItemWindow
+             * @static
+             * @param {doorbell.v1.ItemWindow} message ItemWindow
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ItemWindow.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.item = null;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.offset = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.offset = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.end = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.end = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.item != null && $Object.hasOwnProperty.call(message, "item"))
+                    object.item = $root.doorbell.v1.StoredItem.toObject(message.item, options, _depth + 1);
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.offset = typeof message.offset === "number" ? $BigInt(message.offset) : $Long.fromBits(message.offset.low >>> 0, message.offset.high >>> 0, true).toBigInt();
+                    else if (typeof message.offset === "number")
+                        object.offset = options.longs === $String ? $String(message.offset) : message.offset;
+                    else
+                        object.offset = options.longs === $String ? $Long.prototype.toString.call(message.offset) : options.longs === $Number ? new $util.LongBits(message.offset.low >>> 0, message.offset.high >>> 0).toNumber(true) : message.offset;
+                if (message.end != null && $Object.hasOwnProperty.call(message, "end"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.end = typeof message.end === "number" ? $BigInt(message.end) : $Long.fromBits(message.end.low >>> 0, message.end.high >>> 0, true).toBigInt();
+                    else if (typeof message.end === "number")
+                        object.end = options.longs === $String ? $String(message.end) : message.end;
+                    else
+                        object.end = options.longs === $String ? $Long.prototype.toString.call(message.end) : options.longs === $Number ? new $util.LongBits(message.end.low >>> 0, message.end.high >>> 0).toNumber(true) : message.end;
+                return object;
+            };
+
+            /**
+             * Converts this ItemWindow to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.ItemWindow
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ItemWindow.prototype.toJSON = function() {
+                return ItemWindow.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return ItemWindow;
+        })();
+
+        v1.ItemChunk = (function() {
+
+            /**
+             * Properties of an ItemChunk.
+             * @typedef {Object} doorbell.v1.ItemChunk.$Properties
+             * @property {string|null} [itemId] ItemChunk itemId
+             * @property {number|null} [offset] ItemChunk offset
+             * @property {Uint8Array|null} [data] ItemChunk data
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ItemChunk.
+             * @memberof doorbell.v1
+             * @interface IItemChunk
+             * @augments doorbell.v1.ItemChunk.$Properties
+             * @deprecated Use doorbell.v1.ItemChunk.$Properties instead.
+             */
+
+            /**
+             * Shape of an ItemChunk.
+             * @typedef {doorbell.v1.ItemChunk.$Properties} doorbell.v1.ItemChunk.$Shape
+             */
+
+            /**
+             * Constructs a new ItemChunk.
+             * @memberof doorbell.v1
+             * @classdesc Represents an ItemChunk.
+             * @constructor
+             * @param {doorbell.v1.ItemChunk.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ItemChunk = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ItemChunk itemId.
+             * @member {string} itemId
+             * @memberof doorbell.v1.ItemChunk
+             * @instance
+             */
+            ItemChunk.prototype.itemId = "";
+
+            /**
+             * ItemChunk offset.
+             * @member {number} offset
+             * @memberof doorbell.v1.ItemChunk
+             * @instance
+             */
+            ItemChunk.prototype.offset = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ItemChunk data.
+             * @member {Uint8Array} data
+             * @memberof doorbell.v1.ItemChunk
+             * @instance
+             */
+            ItemChunk.prototype.data = $util.newBuffer([]);
+
+            /**
+             * Creates a new ItemChunk instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.ItemChunk
+             * @static
+             * @param {doorbell.v1.ItemChunk.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.ItemChunk} ItemChunk instance
+             * @type {{
+             *   (properties: doorbell.v1.ItemChunk.$Shape): doorbell.v1.ItemChunk & doorbell.v1.ItemChunk.$Shape;
+             *   (properties?: doorbell.v1.ItemChunk.$Properties): doorbell.v1.ItemChunk;
+             * }}
+             */
+            ItemChunk.create = function(properties) {
+                return new ItemChunk(properties);
+            };
+
+            /**
+             * Encodes the specified ItemChunk message. Does not implicitly {@link doorbell.v1.ItemChunk.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.ItemChunk
+             * @static
+             * @param {doorbell.v1.ItemChunk.$Properties} message ItemChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ItemChunk.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId") && message.itemId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.itemId);
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.offset);
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data") && message.data.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.data);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an ItemChunk message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.ItemChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.ItemChunk & doorbell.v1.ItemChunk.$Shape} ItemChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ItemChunk.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.ItemChunk();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.itemId = value;
+                            else
+                                delete message.itemId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.offset = value;
+                            else
+                                delete message.offset;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.data = value;
+                            else
+                                delete message.data;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an ItemChunk message.
+             * @function verify
+             * @memberof doorbell.v1.ItemChunk
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ItemChunk.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId"))
+                    if (!$util.isString(message.itemId))
+                        return "itemId: string expected";
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (!$util.isInteger(message.offset) && !(message.offset && $util.isInteger(message.offset.low) && $util.isInteger(message.offset.high)))
+                        return "offset: integer|Long expected";
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+                    if (!(message.data && typeof message.data.length === "number" || $util.isString(message.data)))
+                        return "data: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates an ItemChunk message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.ItemChunk
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.ItemChunk} ItemChunk
+             */
+            ItemChunk.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.ItemChunk)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.ItemChunk: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.ItemChunk();
+                if (object.itemId != null)
+                    if (typeof object.itemId !== "string" || object.itemId.length)
+                        message.itemId = $String(object.itemId);
+                if (object.offset != null)
+                    if (typeof object.offset === "object" ? object.offset.low || object.offset.high : $Number(object.offset) !== 0)
+                        if ($Long)
+                            message.offset = $Long.fromValue(object.offset, true);
+                        else if (typeof object.offset === "string")
+                            message.offset = $parseInt(object.offset, 10);
+                        else if (typeof object.offset === "number")
+                            message.offset = object.offset;
+                        else if (typeof object.offset === "object")
+                            message.offset = new $util.LongBits(object.offset.low >>> 0, object.offset.high >>> 0).toNumber(true);
+                if (object.data != null)
+                    if (object.data.length)
+                        if (typeof object.data === "string")
+                            $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
+                        else if (object.data.length >= 0)
+                            message.data = object.data;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ItemChunk message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.ItemChunk
+             * @static
+             * @param {doorbell.v1.ItemChunk} message ItemChunk
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ItemChunk.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.itemId = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.offset = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.offset = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.data = "";
+                    else {
+                        object.data = [];
+                        if (options.bytes !== $Array)
+                            object.data = $util.newBuffer(object.data);
+                    }
+                }
+                if (message.itemId != null && $Object.hasOwnProperty.call(message, "itemId"))
+                    object.itemId = message.itemId;
+                if (message.offset != null && $Object.hasOwnProperty.call(message, "offset"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.offset = typeof message.offset === "number" ? $BigInt(message.offset) : $Long.fromBits(message.offset.low >>> 0, message.offset.high >>> 0, true).toBigInt();
+                    else if (typeof message.offset === "number")
+                        object.offset = options.longs === $String ? $String(message.offset) : message.offset;
+                    else
+                        object.offset = options.longs === $String ? $Long.prototype.toString.call(message.offset) : options.longs === $Number ? new $util.LongBits(message.offset.low >>> 0, message.offset.high >>> 0).toNumber(true) : message.offset;
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+                    object.data = options.bytes === $String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.data) : message.data;
+                return object;
+            };
+
+            /**
+             * Converts this ItemChunk to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.ItemChunk
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ItemChunk.prototype.toJSON = function() {
+                return ItemChunk.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return ItemChunk;
         })();
 
         v1.OtaProgress = (function() {

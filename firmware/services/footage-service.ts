@@ -1,0 +1,194 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import type { Logger } from '../../common/logger.js';
+import type { StoredItem } from '../../media/store/clip-store.js';
+import { ID_PATTERN, REASON_PATTERN } from '../../media/store/index-file.js';
+import { failure } from '../../proto/command-result.js';
+import { doorbell } from '../../proto/index.js';
+
+type Result = doorbell.v1.ICommandResult;
+const { ErrorKind } = doorbell.v1;
+
+/** What the footage commands need of the clip store (media/store/clip-store.ts). */
+export interface FootageStore {
+  list(): StoredItem[];
+  get(id: string): StoredItem | undefined;
+}
+
+/** Ciphertext bytes per ItemChunk: a sealed chunk stays below the 16 KiB envelope cap. */
+export const ITEM_CHUNK_BYTES = 12_288;
+/** A FetchItem's window when it names none, and the largest it may name. */
+export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
+export const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
+/** Items a ListItems page holds at most, and the bytes its items take at most (the envelope is 16 KiB). */
+export const MAX_PAGE_ITEMS = 40;
+export const PAGE_BUDGET_BYTES = 12 * 1024;
+/** Windows sent at once; a FetchItem beyond them is BUSY. */
+export const DEFAULT_MAX_WINDOWS = 2;
+
+export interface FootageServiceDeps {
+  /** The clip store, once the camera has started; undefined without media. */
+  store: () => FootageStore | undefined;
+  /**
+   * Seals one chunk as an ItemChunk event on the device's `data` topic with
+   * the request's correlation id and publishes it at QoS 1; resolves on the
+   * broker's acknowledgement, rejects when the connection is down.
+   */
+  sendChunk: (chunk: doorbell.v1.IItemChunk, correlationId: string) => Promise<void>;
+  logger: Logger;
+  maxWindows?: number;
+}
+
+interface Window {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * The footage commands: ListItems answers from the store's index, FetchItem
+ * sends a window of one item's ciphertext as signed chunks. The device keeps
+ * no transfer state: each window is a new request, so a transfer resumes
+ * from whatever offset the requester has, after any interruption on either
+ * side. Flow control is the requester's: at most one window per request and
+ * `maxWindows` at once, each chunk published only after the broker
+ * acknowledged the one before, so a slow or vanished hub costs the device
+ * one chunk of memory per window and nothing more. Nothing here decrypts:
+ * the store holds age ciphertext and so do the chunks.
+ */
+export class FootageService {
+  private readonly windows = new Set<Window>();
+
+  constructor(private readonly deps: FootageServiceDeps) {}
+
+  list(c: doorbell.v1.IListItems | null | undefined): Result {
+    const store = this.deps.store();
+    if (store === undefined) return noFootage();
+    const since = Number(c?.sinceMs ?? 0);
+    const until = Number(c?.untilMs ?? 0);
+    const kinds = c?.kinds ?? [];
+    const reasons = c?.reasons ?? [];
+    const afterId = c?.afterId ?? '';
+    const limit = c?.limit || MAX_PAGE_ITEMS;
+    if (limit > MAX_PAGE_ITEMS) return invalid(`limit is 1 to ${MAX_PAGE_ITEMS}`);
+    if (until !== 0 && until < since) return invalid('until_ms is before since_ms');
+    if (kinds.length > 2 || kinds.some((k) => k !== 'clip' && k !== 'snapshot'))
+      return invalid('kinds are "clip" and "snapshot"');
+    if (reasons.length > 8 || reasons.some((r) => !REASON_PATTERN.test(r)))
+      return invalid('reasons are at most 8 names like "press" or "motion"');
+    if (afterId !== '' && !ID_PATTERN.test(afterId)) return invalid('after_id is not an item id');
+    const items: doorbell.v1.IStoredItem[] = [];
+    let bytes = 0;
+    let more = false;
+    for (const e of store.list()) {
+      if (afterId !== '' && e.id <= afterId) continue;
+      if (since !== 0 && e.endMs < since) continue;
+      if (until !== 0 && e.startMs > until) continue;
+      if (kinds.length > 0 && !kinds.includes(e.kind)) continue;
+      if (reasons.length > 0 && !reasons.includes(e.reason)) continue;
+      const item = storedItem(e);
+      const size = doorbell.v1.StoredItem.encode(item).finish().length + 4;
+      if (items.length === limit || bytes + size > PAGE_BUDGET_BYTES) {
+        more = true;
+        break;
+      }
+      items.push(item);
+      bytes += size;
+    }
+    const last = items.at(-1)?.id;
+    return { ok: true, items: { items, nextAfterId: more && last ? last : '' } };
+  }
+
+  /** Answers once the item's file is open (its eviction from then on does not cut the window short), then sends. */
+  async fetch(
+    c: doorbell.v1.IFetchItem | null | undefined,
+    correlationId: string,
+    byKeyId: string,
+  ): Promise<Result> {
+    const store = this.deps.store();
+    if (store === undefined) return noFootage();
+    const id = c?.itemId ?? '';
+    const offset = Number(c?.offset ?? 0);
+    const maxBytes = c?.maxBytes || DEFAULT_WINDOW_BYTES;
+    if (!ID_PATTERN.test(id)) return invalid('item_id is not an item id');
+    if (maxBytes > MAX_WINDOW_BYTES) return invalid(`max_bytes is 1 to ${MAX_WINDOW_BYTES}`);
+    const item = store.get(id);
+    if (item === undefined) return failure(ErrorKind.NOT_FOUND, `no item ${id} is stored`);
+    if (offset > item.bytes) return invalid(`offset ${offset} is beyond the item's ${item.bytes} bytes`);
+    if (this.windows.size >= (this.deps.maxWindows ?? DEFAULT_MAX_WINDOWS)) {
+      return failure(ErrorKind.BUSY, `${this.windows.size} windows are being sent; ask again`);
+    }
+    const end = Math.min(item.bytes, offset + maxBytes);
+    let file: FileHandle;
+    try {
+      file = await open(item.path, 'r');
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT')
+        return failure(ErrorKind.NOT_FOUND, `item ${id} was just deleted`);
+      throw err;
+    }
+    this.deps.logger.info({ id, offset, end, byKeyId, correlationId }, 'sending an item window');
+    const abort = new AbortController();
+    const window: Window = { abort, done: Promise.resolve() };
+    this.windows.add(window);
+    window.done = this.send(file, id, offset, end, correlationId, abort.signal)
+      .catch((err: unknown) => {
+        this.deps.logger.warn(
+          { id, correlationId, err: (err as Error)?.message ?? String(err) },
+          'item window not completed; the requester asks again from where it is',
+        );
+      })
+      .finally(() => {
+        this.windows.delete(window);
+        void file.close().catch(() => undefined);
+      });
+    return { ok: true, window: { item: storedItem(item), offset, end } };
+  }
+
+  /** Stops every window being sent and waits for them. */
+  async stop(): Promise<void> {
+    for (const w of this.windows) w.abort.abort();
+    await Promise.all([...this.windows].map((w) => w.done));
+  }
+
+  private async send(
+    file: FileHandle,
+    itemId: string,
+    offset: number,
+    end: number,
+    correlationId: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    // After the answer is queued: the chunks never overtake the ring path's events in the outbox.
+    await new Promise((r) => setImmediate(r));
+    for (let at = offset; at < end; ) {
+      if (signal.aborted) throw new Error('stopped');
+      const n = Math.min(ITEM_CHUNK_BYTES, end - at);
+      const data = Buffer.allocUnsafe(n);
+      const { bytesRead } = await file.read(data, 0, n, at);
+      if (bytesRead !== n) throw new Error(`the file ended at ${at + bytesRead}, before its indexed size`);
+      await this.deps.sendChunk({ itemId, offset: at, data }, correlationId);
+      at += n;
+    }
+  }
+}
+
+export function storedItem(e: StoredItem): doorbell.v1.IStoredItem {
+  return {
+    id: e.id,
+    kind: e.kind,
+    reason: e.reason,
+    startMs: e.startMs,
+    endMs: e.endMs,
+    triggerMs: e.triggerMs,
+    bytes: e.bytes,
+    sha256: Buffer.from(e.sha256, 'hex'),
+    recipients: e.recipients ?? [],
+  };
+}
+
+function noFootage(): Result {
+  return failure(ErrorKind.UNSUPPORTED_COMMAND, 'this doorbell records no footage (media is off)');
+}
+
+function invalid(message: string): Result {
+  return failure(ErrorKind.INVALID_ARGUMENT, message);
+}

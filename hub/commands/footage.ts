@@ -1,0 +1,258 @@
+// `clips` lists a doorbell's stored footage; `clip get` fetches one item's ciphertext and decrypts it on this machine.
+import { existsSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
+import { doorbell, topicsFor, validateDeviceId } from '../../proto/index.js';
+import { ADMINISTER_MAX_LIFETIME_MS } from '../../proto/roles.js';
+import { DecryptError, decryptFile, readIdentityFile } from '../footage/decrypt.js';
+import { FetchError, fetchItem } from '../footage/fetch.js';
+import { FootageStore } from '../footage/store.js';
+import { deviceHubRole, hubKeyPath, loadDevices, ownerKeyPath } from '../hub-state.js';
+import { type CommandSession, openCommandSession } from '../session.js';
+import { chooseSigner } from '../signer.js';
+import { type Context, signerFlag, UsageError } from './context.js';
+
+export interface ClipsFilter {
+  since?: string;
+  until?: string;
+  kind?: string;
+  reason?: string;
+}
+
+export interface ClipGetOptions {
+  device?: string;
+  output?: string;
+  identity?: string;
+  raw: boolean;
+}
+
+const ITEM_ID = /^\d{13}-[0-9a-f]{12}$/;
+
+/** A time flag: Unix milliseconds or an ISO 8601 date/time. */
+export function parseTimeFlag(text: string | undefined, flag: string): number {
+  if (text === undefined) return 0;
+  const ms = /^\d{1,16}$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new UsageError(`${flag} must be Unix milliseconds or an ISO 8601 time, got '${text}'`);
+  }
+  return ms;
+}
+
+async function open(ctx: Context, deviceId: string, asFlag: string | undefined, data: boolean) {
+  validateDeviceId(deviceId);
+  const devices = await loadDevices(ctx.stateDir);
+  if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
+  const as = chooseSigner(data ? 'fetchItem' : 'listItems', {
+    as: signerFlag(asFlag),
+    hubRole: await deviceHubRole(ctx.stateDir, deviceId),
+    hasHubKey: existsSync(hubKeyPath(ctx.stateDir)),
+    hasOwnerKey: existsSync(ownerKeyPath(ctx.stateDir)),
+  });
+  const session = await openCommandSession({
+    stateDir: ctx.stateDir,
+    broker: ctx.broker,
+    tls: ctx.tls,
+    logger: ctx.logger,
+    devices,
+    as,
+    connectTimeoutMs: ctx.timeoutMs,
+    clientPurpose: data ? 'fetch' : '',
+    ...(data ? { extraSubscriptions: [topicsFor(deviceId).data] } : {}),
+  });
+  return { session, ttlMs: as === 'owner' ? ADMINISTER_MAX_LIFETIME_MS : undefined };
+}
+
+/** Every item matching the filter, page by page. */
+async function listAll(
+  ctx: Context,
+  session: CommandSession,
+  deviceId: string,
+  ttlMs: number | undefined,
+  filter: doorbell.v1.IListItems,
+): Promise<doorbell.v1.IStoredItem[]> {
+  const items: doorbell.v1.IStoredItem[] = [];
+  let afterId = '';
+  for (;;) {
+    const { result } = await session.commander.send(
+      deviceId,
+      { listItems: { ...filter, afterId } },
+      ctx.timeoutMs,
+      ttlMs ? { ttlMs } : {},
+    );
+    if (!result.ok) {
+      throw new Error(
+        `${deviceId} refused the listing: ${doorbell.v1.ErrorKind[result.errorKind]}: ${result.errorMessage}`,
+      );
+    }
+    items.push(...(result.items?.items ?? []));
+    afterId = result.items?.nextAfterId ?? '';
+    if (afterId === '') return items;
+  }
+}
+
+export async function clips(
+  ctx: Context,
+  deviceId: string,
+  f: ClipsFilter,
+  asFlag?: string,
+): Promise<number> {
+  if (f.kind !== undefined && f.kind !== 'clip' && f.kind !== 'snapshot') {
+    throw new UsageError(`--kind is clip or snapshot, got '${f.kind}'`);
+  }
+  const filter: doorbell.v1.IListItems = {
+    sinceMs: parseTimeFlag(f.since, '--since'),
+    untilMs: parseTimeFlag(f.until, '--until'),
+    kinds: f.kind ? [f.kind] : [],
+    reasons: f.reason ? [f.reason] : [],
+  };
+  const { session, ttlMs } = await open(ctx, deviceId, asFlag, false);
+  try {
+    const items = await listAll(ctx, session, deviceId, ttlMs, filter);
+    if (ctx.json) {
+      for (const i of items) process.stdout.write(`${JSON.stringify(itemJson(deviceId, i))}\n`);
+    } else {
+      process.stdout.write(itemsTable(items));
+    }
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
+function itemJson(deviceId: string, i: doorbell.v1.IStoredItem) {
+  return {
+    deviceId,
+    id: i.id,
+    kind: i.kind,
+    reason: i.reason,
+    startMs: Number(i.startMs),
+    endMs: Number(i.endMs),
+    triggerMs: Number(i.triggerMs),
+    durationMs: Number(i.endMs) - Number(i.startMs),
+    bytes: Number(i.bytes),
+    sha256: Buffer.from(i.sha256 ?? []).toString('hex'),
+    recipients: i.recipients ?? [],
+  };
+}
+
+function itemsTable(items: doorbell.v1.IStoredItem[]): string {
+  if (items.length === 0) return 'no clips or snapshots stored\n';
+  const rows = items.map((i) => [
+    i.id ?? '',
+    i.kind ?? '',
+    i.reason ?? '',
+    new Date(Number(i.startMs)).toISOString().replace('T', ' ').slice(0, 19),
+    `${((Number(i.endMs) - Number(i.startMs)) / 1000).toFixed(1)} s`,
+    `${Number(i.bytes)}`,
+    Buffer.from(i.sha256 ?? [])
+      .toString('hex')
+      .slice(0, 16),
+    (i.recipients ?? []).join(','),
+  ]);
+  const head = ['ID', 'KIND', 'TRIGGER', 'START (UTC)', 'LENGTH', 'BYTES', 'SHA-256', 'RECIPIENTS'];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) =>
+    `${r
+      .map((v, c) => v.padEnd(widths[c] ?? 0))
+      .join('  ')
+      .trimEnd()}\n`;
+  return line(head) + rows.map(line).join('');
+}
+
+async function pickDevice(ctx: Context, device: string | undefined): Promise<string> {
+  if (device !== undefined) return device;
+  const devices = [...(await loadDevices(ctx.stateDir)).keys()];
+  if (devices.length === 1 && devices[0] !== undefined) return devices[0];
+  throw new UsageError(
+    devices.length === 0
+      ? 'no doorbell is paired (see pair)'
+      : `several doorbells are paired: name one with --device (${devices.join(', ')})`,
+  );
+}
+
+/** A progress line on a terminal, redrawn at most every 100 ms; nothing on a pipe. */
+function progressReporter(label: string): { update(n: number, total: number): void; end(): void } {
+  if (!process.stderr.isTTY) return { update() {}, end() {} };
+  let last = 0;
+  let shown = false;
+  return {
+    update(n, total) {
+      const now = Date.now();
+      if (now - last < 100 && n < total) return;
+      last = now;
+      shown = true;
+      const pct = total > 0 ? Math.floor((n * 100) / total) : 100;
+      const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
+      process.stderr.write(`\r${label} [${bar}] ${pct}% ${n}/${total} bytes`);
+    },
+    end() {
+      if (shown) process.stderr.write('\n');
+    },
+  };
+}
+
+export async function clipGet(
+  ctx: Context,
+  itemId: string,
+  o: ClipGetOptions,
+  asFlag?: string,
+): Promise<number> {
+  if (!ITEM_ID.test(itemId)) throw new UsageError(`'${itemId}' is not an item id (see clips)`);
+  if (!o.raw && o.identity === undefined) {
+    throw new UsageError('clip get needs --identity FILE (an age identity that is a recipient) or --raw');
+  }
+  // Read the identity first: a wrong path must not cost a transfer.
+  const identities = o.identity === undefined ? [] : await readIdentityFile(o.identity).catch(usage);
+  const deviceId = await pickDevice(ctx, o.device);
+  const store = new FootageStore(ctx.stateDir);
+  const { session, ttlMs } = await open(ctx, deviceId, asFlag, true);
+  const progress = progressReporter(`fetching ${itemId}`);
+  let fetched: Awaited<ReturnType<typeof fetchItem>>;
+  try {
+    fetched = await fetchItem({
+      commander: session.commander,
+      watcher: session.watcher,
+      store,
+      deviceId,
+      itemId,
+      logger: ctx.logger,
+      commandTimeoutMs: ctx.timeoutMs,
+      ...(ttlMs ? { ttlMs } : {}),
+      onProgress: (n, total) => progress.update(n, total),
+    });
+  } catch (err) {
+    if (err instanceof FetchError)
+      throw new Error(`fetching ${itemId} from ${deviceId} failed (${err.kind}): ${err.message}`);
+    throw err;
+  } finally {
+    progress.end();
+    await session.close();
+  }
+  const ext = fetched.entry.kind === 'snapshot' ? 'jpg' : 'mp4';
+  const output = o.output ?? (o.raw ? `${itemId}.${ext}.age` : `${itemId}.${ext}`);
+  if (o.raw) {
+    await copyFile(fetched.path, output);
+  } else {
+    try {
+      await decryptFile(fetched.path, output, identities);
+    } catch (err) {
+      if (err instanceof DecryptError)
+        throw new Error(`${itemId}: ${err.message}; the ciphertext is kept at ${fetched.path}`);
+      throw err;
+    }
+  }
+  const how = fetched.transferred === 0 ? 'already on this hub' : `${fetched.transferred} bytes fetched`;
+  const resumed = fetched.resumedAt > 0 && fetched.transferred > 0 ? `, resumed at ${fetched.resumedAt}` : '';
+  process.stderr.write(
+    `${itemId}: ${how}${resumed}; SHA-256 checked; wrote ${output}${o.raw ? ' (ciphertext)' : ''}\n`,
+  );
+  if (ctx.json) {
+    process.stdout.write(
+      `${JSON.stringify({ deviceId, id: itemId, output, raw: o.raw, sha256: fetched.entry.sha256, bytes: fetched.entry.bytes, transferred: fetched.transferred, resumedAt: fetched.resumedAt })}\n`,
+    );
+  }
+  return 0;
+}
+
+function usage(err: unknown): never {
+  throw new UsageError((err as Error).message);
+}

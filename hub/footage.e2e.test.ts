@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { silentLogger } from '../common/logger.js';
+import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
+import { loadOrCreateSigningKey, publicKeyToText, topicsFor } from '../proto/index.js';
+import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
+import { runCli } from '../test-support/run-cli.js';
+import { FetchError, fetchItem } from './footage/fetch.js';
+import { FootageStore } from './footage/store.js';
+import { addDevice, hubKeyPath } from './hub-state.js';
+
+const run = promisify(execFile);
+
+/**
+ * Footage from a doorbell with a real camera pipeline (GStreamer test source)
+ * to the owner's machine: listed with signed commands, fetched as signed
+ * chunks over a real Mosquitto into the hub's content-addressed store,
+ * decrypted with the owner's identity. Oracles: the `age` command,
+ * `sha256sum`, ffprobe.
+ */
+let broker: RunningBroker;
+let h: Harness;
+let wires: WireClient;
+let keys: string;
+let hubState: string;
+let ownerIdentity: string;
+let recipient: string;
+let clipId: string;
+let clipSha: string;
+
+const hub = (args: string[]) =>
+  runCli('hub/cli.ts', [...args, '--broker', broker.url, '--state-dir', hubState], 60_000);
+
+before(async () => {
+  broker = await startMosquitto();
+  keys = await mkdtemp(join(tmpdir(), 'doorbell-footage-'));
+  hubState = join(keys, 'hub');
+  ownerIdentity = join(keys, 'owner.txt');
+  await run('age-keygen', ['-o', ownerIdentity]);
+  recipient = (await run('age-keygen', ['-y', ownerIdentity])).stdout.trim();
+  const { key: hubKey } = await loadOrCreateSigningKey(hubKeyPath(hubState));
+  h = await startHarness(
+    broker.url,
+    {
+      hal: { button: { lockoutMs: 0 }, chime: { pulseMs: 50, minGapMs: 0 } },
+      media: {
+        enabled: true,
+        camera: {
+          // Noise does not compress: the clip is many chunks long.
+          source: { kind: 'test', pattern: 'snow' },
+          width: 320,
+          height: 240,
+          fps: 10,
+          bitrateKbps: 800,
+          segmentS: 1,
+          prerollS: 1,
+          postrollS: 1,
+          ringDir: join('/dev/shm', `doorbell-footage-ring-${process.pid}`),
+        },
+        recordMotion: false,
+        store: { recipients: [recipient] },
+      },
+    },
+    hubKey,
+  );
+  await addDevice(hubState, h.device.deviceId, publicKeyToText(h.device.key), false);
+  wires = await connectWires(h.device.simSocket ?? '');
+  await h.waitForEvent((e) => e.event.mediaHealth?.state === 'preroll-ready', 30_000, 'a full pre-roll');
+  await wires.press(100);
+  const recorded = await h.waitForEvent((e) => e.event.kind === 'clipRecorded', 30_000, 'the clip');
+  clipId = recorded.event.clipRecorded?.clipId ?? '';
+  clipSha = recorded.event.clipRecorded?.sha256 ?? '';
+});
+
+after(async () => {
+  await wires?.close();
+  await h?.stop();
+  await broker?.stop();
+  await rm(keys, { recursive: true, force: true });
+});
+
+describe('footage reaches its owner', { timeout: 180_000 }, () => {
+  test('clips lists what the clip events announced: id, kind, trigger, size, SHA-256 and the recipient fingerprint', async () => {
+    const r = await hub(['clips', 'front-door', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const items = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const clip = items.find((i) => i.id === clipId);
+    assert.ok(clip, `clip ${clipId} listed: ${r.stdout}`);
+    assert.equal(clip.kind, 'clip');
+    assert.equal(clip.reason, 'press');
+    assert.equal(clip.sha256, clipSha, 'the index and the ClipRecorded event agree');
+    const onDisk = (
+      await run('sha256sum', [
+        join(
+          h.dir,
+          'device',
+          'clips',
+          `${clipId}_clip_press_${clip.startMs}_${clip.endMs}_${clip.triggerMs}.age`,
+        ),
+      ])
+    ).stdout;
+    assert.equal(onDisk.slice(0, 64), clipSha, 'sha256sum of the stored file');
+    const fingerprint = (
+      await run('sh', ['-c', `printf %s '${recipient}' | sha256sum | cut -c1-16`])
+    ).stdout.trim();
+    assert.deepEqual(clip.recipients, [fingerprint]);
+    assert.ok(
+      items.some((i) => i.kind === 'snapshot'),
+      'the press snapshot is listed too',
+    );
+
+    const onlySnapshots = await hub(['clips', 'front-door', '--json', '--kind', 'snapshot']);
+    const kinds = new Set(
+      onlySnapshots.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).kind),
+    );
+    assert.deepEqual([...kinds], ['snapshot']);
+    const future = await hub(['clips', 'front-door', '--json', '--since', String(Date.now() + 3_600_000)]);
+    assert.equal(future.code, 0, future.stderr);
+    assert.equal(future.stdout, '', 'nothing overlaps an hour from now');
+  });
+
+  test('clip get fetches, checks the hash, and decrypts with the owner identity; age -d agrees and ffprobe plays it', async () => {
+    const out = join(keys, 'clip.mp4');
+    const r = await hub(['clip', 'get', clipId, '--identity', ownerIdentity, '-o', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.sha256, clipSha);
+    assert.ok(summary.transferred > 0);
+
+    const object = join(hubState, 'footage', 'objects', `${clipSha}.age`);
+    assert.equal(
+      (await run('sha256sum', [object])).stdout.slice(0, 64),
+      clipSha,
+      'the hub keeps the ciphertext under its hash',
+    );
+    const byAge = await run('age', ['-d', '-i', ownerIdentity, object], {
+      encoding: 'buffer',
+      maxBuffer: 64 << 20,
+    });
+    assert.deepEqual(byAge.stdout, await readFile(out), 'stock age decrypts the same plaintext');
+    const probe = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'format=duration',
+      '-of',
+      'csv=p=0',
+      out,
+    ]);
+    assert.ok(Number(probe.stdout) > 1, `ffprobe duration ${probe.stdout}`);
+
+    const again = await hub(['clip', 'get', clipId, '--raw', '-o', join(keys, 'clip.age'), '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).transferred, 0, 'a second get is served from the hub store');
+    assert.deepEqual(await readFile(join(keys, 'clip.age')), await readFile(object));
+  });
+
+  test('a third identity cannot decrypt: clip get fails, keeps the ciphertext and writes no plaintext', async () => {
+    const stranger = join(keys, 'stranger.txt');
+    await run('age-keygen', ['-o', stranger]);
+    const out = join(keys, 'stranger.mp4');
+    const r = await hub(['clip', 'get', clipId, '--identity', stranger, '-o', out]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /none of the given identities is a recipient/);
+    await assert.rejects(stat(out), /ENOENT/);
+    await assert.rejects(stat(`${out}.part`), /ENOENT/);
+  });
+
+  test('an interrupted fetch resumes from the partial file; a partial file with wrong bytes is caught by the hash and discarded', async () => {
+    const store = new FootageStore(join(keys, 'resume-hub'));
+    const { session, snapshotId } = await fetchSession();
+    try {
+      // Stop after three chunks, as a hub crash would.
+      const abort = new AbortController();
+      let chunks = 0;
+      const first = fetchItem({
+        ...session,
+        store,
+        itemId: clipId,
+        windowBytes: 12_288 * 2,
+        signal: abort.signal,
+        onProgress: (n) => {
+          if (n > 0 && ++chunks === 3) abort.abort();
+        },
+      });
+      await assert.rejects(first, (e: unknown) => e instanceof FetchError && e.kind === 'aborted');
+      const partial = store.partialPath('front-door', clipId);
+      const kept = (await stat(partial)).size;
+      assert.ok(kept > 0, 'bytes kept');
+
+      const second = await fetchItem({ ...session, store, itemId: clipId });
+      assert.equal(second.resumedAt, kept, 'resumed where the first stopped');
+      assert.equal(second.transferred, second.entry.bytes - kept);
+      assert.equal(second.entry.sha256, clipSha);
+
+      // A partial file whose bytes were altered: the whole-file hash refuses it and nothing is kept.
+      const other = new FootageStore(join(keys, 'tampered-hub'));
+      const full = await readFile(second.path);
+      const tampered = Buffer.from(full.subarray(0, 20_000));
+      tampered[100] = (tampered[100] ?? 0) ^ 0xff;
+      const p = other.partialPath('front-door', clipId);
+      await run('mkdir', ['-p', join(p, '..')]);
+      await writeFile(p, tampered);
+      await assert.rejects(
+        fetchItem({ ...session, store: other, itemId: clipId }),
+        (e: unknown) => e instanceof FetchError && e.kind === 'hash-mismatch',
+      );
+      await assert.rejects(stat(p), /ENOENT/, 'the partial file is gone');
+      assert.equal(await other.has(clipSha), false, 'no object kept');
+
+      // A snapshot travels the same way.
+      const snap = await fetchItem({ ...session, store, itemId: snapshotId });
+      assert.equal(snap.entry.kind, 'snapshot');
+      const jpeg = await run('age', ['-d', '-i', ownerIdentity, snap.path], { encoding: 'buffer' });
+      assert.deepEqual([...jpeg.stdout.subarray(0, 2)], [0xff, 0xd8], 'a JPEG');
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('an unknown item is NOT_FOUND and leaves no partial file', async () => {
+    const store = new FootageStore(join(keys, 'unknown-hub'));
+    const { session } = await fetchSession();
+    try {
+      const missing = '0000000000001-000000000000';
+      await assert.rejects(
+        fetchItem({ ...session, store, itemId: missing }),
+        (e: unknown) => e instanceof FetchError && e.kind === 'not-found',
+      );
+      await assert.rejects(stat(store.partialPath('front-door', missing)), /ENOENT/);
+    } finally {
+      await session.close();
+    }
+  });
+});
+
+/** A hub session subscribed to the device's data topic, and the press snapshot's id. */
+async function fetchSession() {
+  const { openCommandSession } = await import('./session.js');
+  const { loadDevices } = await import('./hub-state.js');
+  const s = await openCommandSession({
+    stateDir: hubState,
+    broker: broker.url,
+    tls: {},
+    logger: silentLogger(),
+    devices: await loadDevices(hubState),
+    as: 'hub',
+    connectTimeoutMs: 10_000,
+    clientPurpose: 'test',
+    extraSubscriptions: [topicsFor('front-door').data],
+  });
+  const snapshot = h.hub.events.find((e) => e.event.kind === 'buttonPressed');
+  const snapshotId = snapshot?.event.buttonPressed?.snapshotId ?? '';
+  return {
+    snapshotId,
+    session: {
+      commander: s.commander,
+      watcher: s.watcher,
+      deviceId: 'front-door',
+      logger: silentLogger(),
+      close: () => s.close(),
+    },
+  };
+}

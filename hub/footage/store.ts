@@ -1,0 +1,239 @@
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { syncDirectory, writeFileDurably } from '../../common/durable-file.js';
+
+/**
+ * The hub's footage store: ciphertext only, content-addressed and so
+ * deduplicated. Layout under `<stateDir>/footage/`:
+ *
+ *  - `objects/<sha256>.age`: complete items, each checked against the SHA-256
+ *    the device signed before it was moved here;
+ *  - `partial/<device>/<item id>.part`: a transfer under way; its length is
+ *    where the transfer resumes;
+ *  - `catalog.json`: which device item is which object (what a listing
+ *    needs when the device has evicted it).
+ *
+ * The hub holds no identity that decrypts any of it.
+ */
+
+export type FootageErrorKind = 'hash-mismatch' | 'size-mismatch' | 'bad-chunk' | 'catalog';
+
+export class FootageStoreError extends Error {
+  override readonly name = 'FootageStoreError';
+  constructor(
+    readonly kind: FootageErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const ITEM_ID = /^\d{13}-[0-9a-f]{12}$/;
+const DEVICE_ID = /^[a-z0-9][a-z0-9-]{2,62}$/;
+const MAX_CATALOG_BYTES = 16 * 1024 * 1024;
+
+const catalogEntrySchema = z
+  .object({
+    deviceId: z.string().regex(DEVICE_ID),
+    id: z.string().regex(ITEM_ID),
+    kind: z.enum(['clip', 'snapshot']),
+    reason: z.string().max(32),
+    startMs: z.number().int().min(0),
+    endMs: z.number().int().min(0),
+    bytes: z.number().int().min(0),
+    sha256: z.string().regex(SHA256_HEX),
+    storedAtMs: z.number().int().min(0),
+  })
+  .strict();
+export type CatalogEntry = z.infer<typeof catalogEntrySchema>;
+const catalogSchema = z.object({ version: z.literal(1), entries: z.array(catalogEntrySchema) }).strict();
+
+export interface RetentionLimits {
+  /** Total object bytes kept at most; the oldest go first. */
+  maxBytes: number;
+}
+
+export const DEFAULT_RETENTION: RetentionLimits = { maxBytes: 20 * 1024 ** 3 };
+
+/** A transfer being written: append chunks in order, then commit. */
+export interface PartialFile {
+  readonly path: string;
+  /** Bytes written so far: the next chunk's offset. */
+  readonly length: number;
+  append(offset: number, data: Uint8Array): void;
+  /** fsyncs and closes; a second call does nothing. */
+  close(): void;
+}
+
+export class FootageStore {
+  readonly root: string;
+
+  constructor(stateDir: string) {
+    this.root = join(stateDir, 'footage');
+  }
+
+  objectPath(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new TypeError('not a SHA-256');
+    return join(this.root, 'objects', `${sha256}.age`);
+  }
+
+  partialPath(deviceId: string, itemId: string): string {
+    if (!DEVICE_ID.test(deviceId) || !ITEM_ID.test(itemId)) throw new TypeError('bad device or item id');
+    return join(this.root, 'partial', deviceId, `${itemId}.part`);
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    return stat(this.objectPath(sha256)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  }
+
+  /** Opens (creating) the partial file of a device's item; its length is where to resume. */
+  async openPartial(deviceId: string, itemId: string): Promise<PartialFile> {
+    const path = this.partialPath(deviceId, itemId);
+    await mkdir(join(this.root, 'partial', deviceId), { recursive: true, mode: 0o700 });
+    const fd = openSync(path, 'a', 0o600);
+    let length = statSync(path).size;
+    let open = true;
+    return {
+      path,
+      get length() {
+        return length;
+      },
+      append(offset, data) {
+        if (offset !== length)
+          throw new FootageStoreError('bad-chunk', `chunk at ${offset}, expected ${length}`);
+        let done = 0;
+        while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+        length += data.length;
+      },
+      close() {
+        if (!open) return;
+        open = false;
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      },
+    };
+  }
+
+  /** Forgets a transfer (a hash mismatch, or the device's item changed). */
+  async discardPartial(deviceId: string, itemId: string): Promise<void> {
+    await unlink(this.partialPath(deviceId, itemId)).catch(() => undefined);
+  }
+
+  /**
+   * Checks the complete partial file's size and SHA-256 against what the
+   * device signed and moves it into `objects/`; on a mismatch deletes it and
+   * throws. Then records it in the catalog and applies retention.
+   */
+  async commit(
+    entry: Omit<CatalogEntry, 'storedAtMs'>,
+    nowMs: number,
+    limits = DEFAULT_RETENTION,
+  ): Promise<string> {
+    const partial = this.partialPath(entry.deviceId, entry.id);
+    const size = (await stat(partial)).size;
+    if (size !== entry.bytes) {
+      await unlink(partial).catch(() => undefined);
+      throw new FootageStoreError(
+        'size-mismatch',
+        `${size} bytes received, the device signed ${entry.bytes}`,
+      );
+    }
+    const actual = await sha256File(partial);
+    if (actual !== entry.sha256) {
+      await unlink(partial).catch(() => undefined);
+      throw new FootageStoreError(
+        'hash-mismatch',
+        `the received file's SHA-256 is ${actual}, the device signed ${entry.sha256}: discarded`,
+      );
+    }
+    const object = this.objectPath(entry.sha256);
+    await mkdir(join(this.root, 'objects'), { recursive: true, mode: 0o700 });
+    await rename(partial, object);
+    await syncDirectory(join(this.root, 'objects'));
+    await this.record({ ...entry, storedAtMs: nowMs }, limits);
+    return object;
+  }
+
+  /** Records an item whose object is already here (deduplicated: nothing was transferred). */
+  async record(entry: CatalogEntry, limits = DEFAULT_RETENTION): Promise<void> {
+    const catalog = (await this.catalog()).filter(
+      (e) => !(e.deviceId === entry.deviceId && e.id === entry.id),
+    );
+    catalog.push(entry);
+    await this.applyRetention(catalog, limits);
+  }
+
+  async find(deviceId: string, itemId: string): Promise<CatalogEntry | undefined> {
+    return (await this.catalog()).find((e) => e.deviceId === deviceId && e.id === itemId);
+  }
+
+  async catalog(): Promise<CatalogEntry[]> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(this.root, 'catalog.json'));
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return [];
+      throw err;
+    }
+    if (bytes.length > MAX_CATALOG_BYTES) throw new FootageStoreError('catalog', 'catalog.json is too large');
+    let json: unknown;
+    try {
+      json = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new FootageStoreError('catalog', 'catalog.json is not JSON');
+    }
+    const r = catalogSchema.safeParse(json);
+    if (!r.success)
+      throw new FootageStoreError('catalog', `catalog.json is invalid: ${r.error.issues[0]?.message}`);
+    return r.data.entries;
+  }
+
+  /** Drops the oldest objects until the total fits; objects no entry names go too. */
+  private async applyRetention(catalog: CatalogEntry[], limits: RetentionLimits): Promise<void> {
+    catalog.sort((a, b) => a.storedAtMs - b.storedAtMs);
+    const sizes = new Map<string, number>();
+    for (const e of catalog) sizes.set(e.sha256, e.bytes);
+    let total = [...sizes.values()].reduce((n, b) => n + b, 0);
+    const drop = new Set<string>();
+    for (const e of catalog) {
+      if (total <= limits.maxBytes) break;
+      if (drop.has(e.sha256)) continue;
+      drop.add(e.sha256);
+      total -= e.bytes;
+    }
+    const kept = catalog.filter((e) => !drop.has(e.sha256));
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await writeFileDurably(
+      join(this.root, 'catalog.json'),
+      JSON.stringify({ version: 1, entries: kept }),
+      0o600,
+    );
+    const named = new Set(kept.map((e) => e.sha256));
+    const objects = await readdir(join(this.root, 'objects')).catch(() => [] as string[]);
+    for (const name of objects) {
+      const sha = name.replace(/\.age$/, '');
+      if (SHA256_HEX.test(sha) && !named.has(sha))
+        await unlink(join(this.root, 'objects', name)).catch(() => undefined);
+    }
+  }
+}
+
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => hash.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
