@@ -157,6 +157,11 @@ export class FootageService {
     correlationId: string,
     signal: AbortSignal,
   ): Promise<void> {
+    // A stop does not wait for a broker that never acknowledges.
+    const stopped = new Promise<never>((_, reject) => {
+      signal.addEventListener('abort', () => reject(new Error('stopped')), { once: true });
+    });
+    stopped.catch(() => undefined);
     // After the answer is queued: the chunks never overtake the ring path's events in the outbox.
     await new Promise((r) => setImmediate(r));
     for (let at = offset; at < end; ) {
@@ -165,7 +170,7 @@ export class FootageService {
       const data = Buffer.allocUnsafe(n);
       const { bytesRead } = await file.read(data, 0, n, at);
       if (bytesRead !== n) throw new Error(`the file ended at ${at + bytesRead}, before its indexed size`);
-      await this.deps.sendChunk({ itemId, offset: at, data }, correlationId);
+      await Promise.race([this.deps.sendChunk({ itemId, offset: at, data }, correlationId), stopped]);
       at += n;
     }
   }

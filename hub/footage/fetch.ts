@@ -29,7 +29,7 @@ export class FetchError extends Error {
 }
 
 export interface FetchOptions {
-  commander: Commander;
+  commander: Pick<Commander, 'send'>;
   watcher: EventWatcher;
   store: FootageStore;
   deviceId: string;

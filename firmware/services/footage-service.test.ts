@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { silentLogger } from '../../common/logger.js';
+import type { StoredItem } from '../../media/store/clip-store.js';
+import { doorbell, generateSigningKey, MAX_ENVELOPE_BYTES, sealEvent } from '../../proto/index.js';
+import {
+  DEFAULT_MAX_WINDOWS,
+  FootageService,
+  type FootageStore,
+  ITEM_CHUNK_BYTES,
+  MAX_PAGE_ITEMS,
+  MAX_WINDOW_BYTES,
+} from './footage-service.js';
+
+const { ErrorKind } = doorbell.v1;
+const dir = mkdtempSync(join(tmpdir(), 'footage-service-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function item(n: number, over: Partial<StoredItem> = {}): StoredItem {
+  const id = `${String(1_750_000_000_000 + n * 1000).padStart(13, '0')}-${n.toString(16).padStart(12, '0')}`;
+  return {
+    id,
+    kind: n % 3 === 0 ? 'snapshot' : 'clip',
+    reason: n % 3 === 0 ? 'snapshot' : n % 2 === 0 ? 'press' : 'motion',
+    startMs: 1_750_000_000_000 + n * 1000,
+    endMs: 1_750_000_000_000 + n * 1000 + 500,
+    triggerMs: 1_750_000_000_000 + n * 1000,
+    bytes: 0,
+    sha256: 'ab'.repeat(32),
+    recipients: ['0123456789abcdef'],
+    path: join(dir, `${id}.age`),
+    ...over,
+  };
+}
+
+function storeOf(items: StoredItem[]): FootageStore {
+  return { list: () => [...items], get: (id) => items.find((i) => i.id === id) };
+}
+
+function service(items: StoredItem[], sendChunk = async (_c: doorbell.v1.IItemChunk, _cid: string) => {}) {
+  return new FootageService({ store: () => storeOf(items), sendChunk, logger: silentLogger() });
+}
+
+/** The answer sealed as the device would: every page must fit the 16 KiB envelope. */
+function sealedBytes(result: doorbell.v1.ICommandResult): number {
+  return sealEvent(
+    {
+      header: {
+        deviceId: 'front-door',
+        topic: 'doorbell/v1/front-door/evt',
+        counter: 1,
+        issuedAtMs: 1,
+        expiresAtMs: 2,
+        correlationId: '0123456789abcdef0123456789abcdef',
+      },
+      commandResult: result,
+    },
+    generateSigningKey(),
+  ).length;
+}
+
+describe('FootageService: ListItems', () => {
+  test('paging through any store with any filter lists each matching item once, in id order, each page within the envelope cap', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 32 }), { minLength: 0, maxLength: 150 }),
+        fc.integer({ min: 0, max: MAX_PAGE_ITEMS }),
+        fc.constantFrom<string[]>([], ['clip'], ['snapshot']),
+        fc.constantFrom<string[]>([], ['press'], ['motion', 'snapshot']),
+        fc.integer({ min: 0, max: 160 }),
+        (recipientCounts, limit, kinds, reasons, sinceN) => {
+          const items = recipientCounts.map((r, n) =>
+            item(n, { recipients: Array.from({ length: r }, (_, i) => i.toString(16).padStart(16, '0')) }),
+          );
+          const since = sinceN === 0 ? 0 : 1_750_000_000_000 + sinceN * 1000;
+          const expected = items
+            .filter((i) => i.endMs >= since || since === 0)
+            .filter((i) => kinds.length === 0 || kinds.includes(i.kind))
+            .filter((i) => reasons.length === 0 || reasons.includes(i.reason))
+            .map((i) => i.id);
+          const s = service(items);
+          const seen: string[] = [];
+          let afterId = '';
+          for (let page = 0; page < 1000; page++) {
+            const r = s.list({ sinceMs: since, kinds, reasons, afterId, limit });
+            assert.equal(r.ok, true, r.errorMessage ?? '');
+            assert.ok(sealedBytes(r) <= MAX_ENVELOPE_BYTES, `page of ${r.items?.items?.length} items seals`);
+            const ids = (r.items?.items ?? []).map((i) => i.id ?? '');
+            assert.ok(ids.length <= (limit || MAX_PAGE_ITEMS));
+            seen.push(...ids);
+            afterId = r.items?.nextAfterId ?? '';
+            if (afterId === '') break;
+            assert.ok(ids.length > 0, 'a page that promises more holds at least one item');
+          }
+          assert.deepEqual(seen, expected);
+        },
+      ),
+      // The largest pages: every item with the most recipients an entry holds.
+      { numRuns: 150, examples: [[Array(150).fill(32), 0, [], [], 0]] },
+    );
+  });
+
+  test('bad arguments are INVALID_ARGUMENT; without a camera the footage commands are UNSUPPORTED_COMMAND', async () => {
+    const s = service([item(1)]);
+    for (const bad of [
+      { limit: MAX_PAGE_ITEMS + 1 },
+      { kinds: ['video'] },
+      { reasons: ['Press!'] },
+      { afterId: 'x' },
+      { sinceMs: 10, untilMs: 5 },
+    ]) {
+      assert.equal(s.list(bad).errorKind, ErrorKind.INVALID_ARGUMENT, JSON.stringify(bad));
+    }
+    const none = new FootageService({
+      store: () => undefined,
+      sendChunk: async () => {},
+      logger: silentLogger(),
+    });
+    assert.equal(none.list({}).errorKind, ErrorKind.UNSUPPORTED_COMMAND);
+    assert.equal(
+      (await none.fetch({ itemId: item(1).id }, 'c', 'k')).errorKind,
+      ErrorKind.UNSUPPORTED_COMMAND,
+    );
+  });
+});
+
+describe('FootageService: FetchItem', () => {
+  test('a window is sent as chunks of at most 12288 bytes covering exactly [offset, end), in order, bound to the request', async () => {
+    const file = randomBytes(100_000);
+    const it = item(7, { bytes: file.length });
+    writeFileSync(it.path, file);
+    const sent: { chunk: doorbell.v1.IItemChunk; cid: string }[] = [];
+    let done: () => void = () => {};
+    const finished = new Promise<void>((r) => {
+      done = r;
+    });
+    const s = service([it], async (chunk, cid) => {
+      sent.push({ chunk, cid });
+      if (Number(chunk.offset) + (chunk.data?.length ?? 0) === 70_000) done();
+    });
+    const r = await s.fetch({ itemId: it.id, offset: 5_000, maxBytes: 65_000 }, 'the-request', 'key-1');
+    assert.equal(r.ok, true);
+    assert.equal(Number(r.window?.offset), 5_000);
+    assert.equal(Number(r.window?.end), 70_000);
+    assert.equal(r.window?.item?.id, it.id);
+    await finished;
+    let at = 5_000;
+    for (const { chunk, cid } of sent) {
+      assert.equal(cid, 'the-request');
+      assert.equal(chunk.itemId, it.id);
+      assert.equal(Number(chunk.offset), at);
+      assert.ok((chunk.data?.length ?? 0) <= ITEM_CHUNK_BYTES);
+      assert.deepEqual(Buffer.from(chunk.data ?? []), file.subarray(at, at + (chunk.data?.length ?? 0)));
+      at += chunk.data?.length ?? 0;
+    }
+    assert.equal(at, 70_000);
+    await s.stop();
+  });
+
+  test('unknown items, offsets past the end, oversized windows and malformed ids are refused with typed errors', async () => {
+    const it = item(8, { bytes: 10 });
+    writeFileSync(it.path, Buffer.alloc(10));
+    const s = service([it]);
+    const ask = (f: doorbell.v1.IFetchItem) => s.fetch(f, 'c', 'k');
+    assert.equal((await ask({ itemId: item(99).id })).errorKind, ErrorKind.NOT_FOUND);
+    assert.equal((await ask({ itemId: it.id, offset: 11 })).errorKind, ErrorKind.INVALID_ARGUMENT);
+    assert.equal(
+      (await ask({ itemId: it.id, maxBytes: MAX_WINDOW_BYTES + 1 })).errorKind,
+      ErrorKind.INVALID_ARGUMENT,
+    );
+    assert.equal((await ask({ itemId: '../../etc/passwd' })).errorKind, ErrorKind.INVALID_ARGUMENT);
+    const gone = item(9, { bytes: 10, path: join(dir, 'never-written.age') });
+    assert.equal((await service([gone]).fetch({ itemId: gone.id }, 'c', 'k')).errorKind, ErrorKind.NOT_FOUND);
+  });
+
+  test('a hub that never acknowledges holds one chunk per window, at most two windows; the next fetch is BUSY; stop() ends them', async () => {
+    const it = item(10, { bytes: 200_000 });
+    writeFileSync(it.path, randomBytes(200_000));
+    let pending = 0;
+    let twoPending: () => void = () => {};
+    const both = new Promise<void>((r) => {
+      twoPending = r;
+    });
+    const s = service([it], () => {
+      pending += 1;
+      if (pending === DEFAULT_MAX_WINDOWS) twoPending();
+      return new Promise<void>(() => {}); // the broker never acknowledges
+    });
+    for (let i = 0; i < DEFAULT_MAX_WINDOWS; i++) {
+      assert.equal((await s.fetch({ itemId: it.id }, `c${i}`, 'k')).ok, true);
+    }
+    await both;
+    assert.equal((await s.fetch({ itemId: it.id }, 'c3', 'k')).errorKind, ErrorKind.BUSY);
+    assert.equal(pending, DEFAULT_MAX_WINDOWS, 'one chunk in flight per window, nothing buffered beyond it');
+    await s.stop();
+    assert.equal((await s.fetch({ itemId: it.id }, 'c4', 'k')).ok, true, 'the windows are free again');
+    await s.stop();
+  });
+});
