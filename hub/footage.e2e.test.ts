@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
-import { loadOrCreateSigningKey, publicKeyToText, topicsFor } from '../proto/index.js';
+import { doorbell, loadOrCreateSigningKey, publicKeyToText, topicsFor } from '../proto/index.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
 import { runCli } from '../test-support/run-cli.js';
 import { FetchError, fetchItem } from './footage/fetch.js';
@@ -225,6 +225,124 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
       assert.equal(snap.entry.kind, 'snapshot');
       const jpeg = await run('age', ['-d', '-i', ownerIdentity, snap.path], { encoding: 'buffer' });
       assert.deepEqual([...jpeg.stdout.subarray(0, 2)], [0xff, 0xd8], 'a JPEG');
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('a broker restart in the middle of a transfer: the fetch asks again from where it is and completes', async () => {
+    const store = new FootageStore(join(keys, 'restart-hub'));
+    const { session } = await fetchSession();
+    try {
+      let restart: Promise<void> | undefined;
+      let atRestart = 0;
+      const got = await fetchItem({
+        ...session,
+        store,
+        itemId: clipId,
+        windowBytes: 12_288 * 2,
+        chunkGapMs: 300,
+        stallTimeoutMs: 30_000,
+        onProgress: (n, total) => {
+          if (restart === undefined && n >= 3 * 12_288 && n < total) {
+            atRestart = n;
+            restart = (async () => {
+              const port = broker.port;
+              await broker.stop();
+              broker = await startMosquitto({ port });
+            })();
+          }
+        },
+      });
+      assert.ok(restart, 'the broker was restarted during the transfer');
+      await restart;
+      assert.ok(
+        atRestart > 0 && atRestart < got.entry.bytes,
+        `restarted at ${atRestart} of ${got.entry.bytes}`,
+      );
+      assert.equal(got.entry.sha256, clipSha);
+      assert.equal(got.resumedAt, 0);
+      assert.equal((await run('sha256sum', [got.path])).stdout.slice(0, 64), clipSha);
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('a key the device does not know gets a signed refusal and not one chunk', async () => {
+    const { session } = await fetchSession();
+    try {
+      // A key the device does not know: refused before anything is read, nothing on the data topic.
+      const { Commander } = await import('./commander.js');
+      const { CounterStore, generateSigningKey } = await import('../proto/index.js');
+      const strangerCids: string[] = [];
+      const stranger = new Commander({
+        connection: h.hub.connection,
+        watcher: h.hub.watcher,
+        key: generateSigningKey(),
+        counters: await CounterStore.open(join(keys, 'stranger-counter')),
+        logger: silentLogger(),
+      });
+      const chunksFor = new Map<string, number>();
+      const count = (e: { channel: string; correlationId: string }) => {
+        if (e.channel === 'data') chunksFor.set(e.correlationId, (chunksFor.get(e.correlationId) ?? 0) + 1);
+      };
+      session.watcher.on('event', count);
+      // Before its signature verified nothing of a stranger's command is trusted, its correlation
+      // id included: the signed refusal names none, so it is awaited by its kind.
+      const before = h.hub.events.length;
+      const sent = stranger
+        .send('front-door', { fetchItem: { itemId: clipId } }, 3000, {
+          onCorrelationId: (c) => strangerCids.push(c),
+        })
+        .catch((err: Error) => err);
+      await h.waitForEvent(
+        (e) =>
+          h.hub.events.indexOf(e) >= before &&
+          e.event.commandResult?.errorKind === doorbell.v1.ErrorKind.UNKNOWN_KEY,
+        5000,
+        "the device's refusal of the stranger",
+      );
+      assert.match(String(await sent), /no result/, 'the refusal carries no correlation id to match');
+      // A fetch sent after the refusal: its chunks come after any the stranger's could have.
+      const later = await fetchItem({
+        ...session,
+        store: new FootageStore(join(keys, 'after-stranger')),
+        itemId: clipId,
+      });
+      session.watcher.off('event', count);
+      assert.equal(later.entry.sha256, clipSha);
+      for (const c of strangerCids) assert.equal(chunksFor.get(c) ?? 0, 0, 'no chunk answered the stranger');
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('a press during a flood of fetches still rings and its event arrives', async () => {
+    const { session } = await fetchSession();
+    try {
+      // Two hubs' worth of fetches at once, over and over: more than the device's two windows.
+      const flood = Array.from({ length: 4 }, (_, i) =>
+        fetchItem({
+          ...session,
+          store: new FootageStore(join(keys, `flood-${i}`)),
+          itemId: clipId,
+          windowBytes: 12_288,
+          chunkGapMs: 200,
+        }),
+      );
+      await h.chimeOff();
+      const rings = (await wires.chimeHistory()).filter((c) => c.on).length;
+      const presses = h.hub.events.filter((e) => e.event.kind === 'buttonPressed').length;
+      await wires.press(100);
+      await h.waitForEvent(
+        (e) =>
+          e.event.kind === 'buttonPressed' &&
+          h.hub.events.filter((x) => x.event.kind === 'buttonPressed').length > presses,
+        10_000,
+        'the press event during the transfers',
+      );
+      assert.equal((await wires.chimeHistory()).filter((c) => c.on).length, rings + 1, 'it rang');
+      for (const f of await Promise.all(flood)) assert.equal(f.entry.sha256, clipSha);
     } finally {
       await session.close();
     }
