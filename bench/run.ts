@@ -2,6 +2,7 @@
 // `--presses` defaults to 1000: fewer makes p99 little more than the second-worst sample.
 import { parseArgs } from 'node:util';
 import { bootBench } from './boot.js';
+import { footageBench } from './footage.js';
 import { fuzzCommandsBench } from './fuzz-commands.js';
 import { fuzzSequencesBench } from './fuzz-sequences.js';
 import { mediaBench } from './media.js';
@@ -27,6 +28,7 @@ const BENCHMARKS: Record<string, (args: BenchArgs) => Promise<Record<string, unk
   rig: rigPressToChime,
   boot: bootBench,
   media: mediaBench,
+  footage: footageBench,
 };
 
 const { values, positionals } = parseArgs({

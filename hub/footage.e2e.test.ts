@@ -9,6 +9,7 @@ import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js
 import { silentLogger } from '../common/logger.js';
 import { connectWires, type WireClient } from '../hal/sim/wire-client.js';
 import { doorbell, loadOrCreateSigningKey, publicKeyToText, topicsFor } from '../proto/index.js';
+import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
 import { runCli } from '../test-support/run-cli.js';
 import { FetchError, fetchItem } from './footage/fetch.js';
@@ -33,6 +34,15 @@ let ownerIdentity: string;
 let recipient: string;
 let clipId: string;
 let clipSha: string;
+
+/** A documented command, run as written with the hub's state and broker from the environment. */
+async function docRun(text: string) {
+  const step = runDocCommand(text, {
+    env: { DOORBELL_HUB_STATE: hubState, DOORBELL_HUB_BROKER: broker.url },
+  });
+  const code = await step.exited(60_000);
+  return { code, stdout: step.stdout, stderr: step.stderr };
+}
 
 const hub = (args: string[]) =>
   runCli('hub/cli.ts', [...args, '--broker', broker.url, '--state-dir', hubState], 60_000);
@@ -87,6 +97,11 @@ after(async () => {
 
 describe('footage reaches its owner', { timeout: 180_000 }, () => {
   test('clips lists what the clip events announced: id, kind, trigger, size, SHA-256 and the recipient fingerprint', async () => {
+    const listed = await docRun(
+      docCommand('docs/footage.md', 'npm run doorbell-hub -- clips front-door').text,
+    );
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`^${clipId} +clip +press +.* ${clipSha.slice(0, 16)} `, 'm'));
     const r = await hub(['clips', 'front-door', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const items = r.stdout
@@ -133,11 +148,19 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
 
   test('clip get fetches, checks the hash, and decrypts with the owner identity; age -d agrees and ffprobe plays it', async () => {
     const out = join(keys, 'clip.mp4');
-    const r = await hub(['clip', 'get', clipId, '--identity', ownerIdentity, '-o', out, '--json']);
+    const documented = docCommand(
+      'docs/footage.md',
+      'npm run doorbell-hub -- clip get 1764840000000-0a1b2c3d4e5f --identity',
+    );
+    const r = await docRun(
+      withValues(documented, {
+        '1764840000000-0a1b2c3d4e5f': clipId,
+        'owner.txt': ownerIdentity,
+        'clip.mp4': out,
+      }),
+    );
     assert.equal(r.code, 0, r.stderr);
-    const summary = JSON.parse(r.stdout);
-    assert.equal(summary.sha256, clipSha);
-    assert.ok(summary.transferred > 0);
+    assert.match(r.stderr, new RegExp(`${clipId}: \\d+ bytes fetched; SHA-256 checked; wrote ${out}`));
 
     const object = join(hubState, 'footage', 'objects', `${clipSha}.age`);
     assert.equal(
@@ -161,10 +184,17 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
     ]);
     assert.ok(Number(probe.stdout) > 1, `ffprobe duration ${probe.stdout}`);
 
-    const again = await hub(['clip', 'get', clipId, '--raw', '-o', join(keys, 'clip.age'), '--json']);
+    const raw = docCommand(
+      'docs/footage.md',
+      'npm run doorbell-hub -- clip get 1764840000000-0a1b2c3d4e5f --raw',
+    );
+    const rawOut = join(keys, 'clip.mp4.age');
+    const again = await docRun(
+      withValues(raw, { '1764840000000-0a1b2c3d4e5f': clipId, 'clip.mp4.age': rawOut }),
+    );
     assert.equal(again.code, 0, again.stderr);
-    assert.equal(JSON.parse(again.stdout).transferred, 0, 'a second get is served from the hub store');
-    assert.deepEqual(await readFile(join(keys, 'clip.age')), await readFile(object));
+    assert.match(again.stderr, /already on this hub/, 'a second get is served from the hub store');
+    assert.deepEqual(await readFile(rawOut), await readFile(object));
   });
 
   test('a third identity cannot decrypt: clip get fails, keeps the ciphertext and writes no plaintext', async () => {

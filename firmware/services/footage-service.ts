@@ -22,6 +22,8 @@ export const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Items a ListItems page holds at most, and the bytes its items take at most (the envelope is 16 KiB). */
 export const MAX_PAGE_ITEMS = 40;
 export const PAGE_BUDGET_BYTES = 12 * 1024;
+/** Chunks of one window published and not yet acknowledged by the broker, at most. */
+export const CHUNKS_IN_FLIGHT = 4;
 /** Windows sent at once; a FetchItem beyond them is BUSY. */
 export const DEFAULT_MAX_WINDOWS = 2;
 
@@ -49,9 +51,9 @@ interface Window {
  * no transfer state: each window is a new request, so a transfer resumes
  * from whatever offset the requester has, after any interruption on either
  * side. Flow control is the requester's: at most one window per request and
- * `maxWindows` at once, each chunk published only after the broker
- * acknowledged the one before, so a slow or vanished hub costs the device
- * one chunk of memory per window and nothing more. Nothing here decrypts:
+ * `maxWindows` at once, at most CHUNKS_IN_FLIGHT chunks of a window published
+ * and not yet acknowledged by the broker, so a slow or vanished hub costs the
+ * device a few chunks of memory per window and nothing more. Nothing here decrypts:
  * the store holds age ciphertext and so do the chunks.
  */
 export class FootageService {
@@ -164,15 +166,25 @@ export class FootageService {
     stopped.catch(() => undefined);
     // After the answer is queued: the chunks never overtake the ring path's events in the outbox.
     await new Promise((r) => setImmediate(r));
+    // Up to CHUNKS_IN_FLIGHT published and not yet acknowledged; MQTT keeps their order.
+    const inFlight = new Set<Promise<void>>();
     for (let at = offset; at < end; ) {
       if (signal.aborted) throw new Error('stopped');
       const n = Math.min(ITEM_CHUNK_BYTES, end - at);
       const data = Buffer.allocUnsafe(n);
       const { bytesRead } = await file.read(data, 0, n, at);
       if (bytesRead !== n) throw new Error(`the file ended at ${at + bytesRead}, before its indexed size`);
-      await Promise.race([this.deps.sendChunk({ itemId, offset: at, data }, correlationId), stopped]);
+      const sent: Promise<void> = this.deps
+        .sendChunk({ itemId, offset: at, data }, correlationId)
+        .then(() => {
+          inFlight.delete(sent);
+        });
+      sent.catch(() => undefined);
+      inFlight.add(sent);
       at += n;
+      if (inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race([...inFlight, stopped]);
     }
+    await Promise.race([Promise.all(inFlight), stopped]);
   }
 }
 
