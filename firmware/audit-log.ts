@@ -1,242 +1,231 @@
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { open, rename, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
+import { writeFileDurably } from '../common/durable-file.js';
+import type { Logger } from '../common/logger.js';
+import type { SigningKey } from '../proto/index.js';
+import {
+  auditKeyName,
+  auditLeaf,
+  auditOrigin,
+  formatAuditLine,
+  MAX_AUDIT_LINE_BYTES,
+  parseAuditLine,
+} from '../proto/tlog/audit.js';
+import { consistencyProof, inclusionProof, rootOf } from '../proto/tlog/merkle.js';
+import { formatCheckpoint, signNote } from '../proto/tlog/note.js';
 
+/** The log file and the latest signed checkpoint, under `<stateDir>/audit/`. */
+export const AUDIT_DIR = 'audit';
+const LOG_FILE = 'log.jsonl';
+const CHECKPOINT_FILE = 'checkpoint';
+/** The hash-chained log of earlier versions, recorded once in the first entry of this one. */
+const LEGACY_FILE = 'audit.log';
+/** A batch of entries is signed this long after its first append. */
+export const CHECKPOINT_DELAY_MS = 500;
 /**
- * An append-only, hash-chained audit log (`<stateDir>/audit.log`): one JSON
- * object a line, each carrying the SHA-256 (hex) of the previous line's exact
- * text (`prev`; 64 zeros for the first line ever) and a sequence number that
- * grows by one. Modifying, removing, reordering or inserting a line breaks
- * the chain at the next line, which `verifyAuditLog` reports. Size-capped:
- * when the file would exceed `maxBytes` it becomes `audit.log.1` (replacing
- * the previous one) and a new file continues the chain, so the newest
- * entries are always kept and the two files together verify.
- *
- * What the chain cannot show: the removal of the newest lines (the tail) by
- * someone who can write the file. Each entry is also a signed OtaProgress (or
- * other) event at the hub, which is where that is noticed.
+ * The most the log holds (about 150 000 entries). An append-only log cannot
+ * drop its oldest entries; beyond this, appends fail (logged) until a factory
+ * reset starts a new log.
  */
-
-export const GENESIS_HASH = '0'.repeat(64);
-export const DEFAULT_AUDIT_MAX_BYTES = 1024 * 1024;
-/** Longest line accepted (a writer truncates fields so lines stay far below this). */
-export const MAX_AUDIT_LINE_BYTES = 4096;
-
-export interface AuditEntry {
-  seq: number;
-  atMs: number;
-  prev: string;
-  /** What happened, e.g. "ota.begun". */
-  event: string;
-  /** Plain fields (strings, numbers, booleans), each at most 512 characters. */
-  data: Record<string, string | number | boolean>;
-}
-
-export const lineHash = (line: string): string => createHash('sha256').update(line, 'utf8').digest('hex');
-
-export type AuditProblem = { line: number; reason: string };
-
-export interface AuditVerification {
-  ok: boolean;
-  entries: AuditEntry[];
-  /** The first problem found (1-based line number). */
-  problem?: AuditProblem;
-  /** Hash of the last line, for a continuation. */
-  lastHash: string;
-  lastSeq: number;
-}
-
-/** Parses one line strictly; throws an Error naming what is wrong. Never anything but Error. */
-export function parseAuditLine(line: string): AuditEntry {
-  if (Buffer.byteLength(line, 'utf8') > MAX_AUDIT_LINE_BYTES) throw new Error('line too long');
-  let json: unknown;
-  try {
-    json = JSON.parse(line);
-  } catch {
-    throw new Error('not JSON');
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
-  const o = json as Record<string, unknown>;
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'atMs,data,event,prev,seq') throw new Error(`unexpected fields ${keys.slice(0, 80)}`);
-  if (!Number.isSafeInteger(o.seq) || (o.seq as number) < 1) throw new Error('bad seq');
-  if (!Number.isSafeInteger(o.atMs) || (o.atMs as number) < 0) throw new Error('bad atMs');
-  if (typeof o.prev !== 'string' || !/^[0-9a-f]{64}$/.test(o.prev)) throw new Error('bad prev');
-  if (typeof o.event !== 'string' || !/^[a-z][a-z0-9.-]{0,63}$/.test(o.event)) throw new Error('bad event');
-  const data = o.data;
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('bad data');
-  for (const [k, v] of Object.entries(data)) {
-    if (!/^[A-Za-z][A-Za-z0-9]{0,31}$/.test(k)) throw new Error('bad data key');
-    if (typeof v === 'string' ? v.length > 512 : typeof v !== 'number' && typeof v !== 'boolean')
-      throw new Error('bad data value');
-    if (typeof v === 'number' && !Number.isFinite(v)) throw new Error('bad data value');
-  }
-  return {
-    seq: o.seq as number,
-    atMs: o.atMs as number,
-    prev: o.prev,
-    event: o.event,
-    data: data as AuditEntry['data'],
-  };
-}
-
-/**
- * Verifies a log's text (one file, or `audit.log.1` followed by `audit.log`).
- * `start`: the hash and seq the first line must continue from (default: the
- * genesis, or whatever the first line says when `continued` is true, as for
- * a file whose predecessor was rotated away).
- */
-export function verifyAuditLog(
-  text: string,
-  options: { continued?: boolean; start?: { hash: string; seq: number } } = {},
-): AuditVerification {
-  const entries: AuditEntry[] = [];
-  let lastHash = options.start?.hash ?? GENESIS_HASH;
-  let lastSeq = options.start?.seq ?? 0;
-  const fail = (line: number, reason: string): AuditVerification => ({
-    ok: false,
-    entries,
-    problem: { line, reason },
-    lastHash,
-    lastSeq,
-  });
-  if (text === '') return { ok: true, entries, lastHash, lastSeq };
-  if (!text.endsWith('\n')) return fail(text.split('\n').length, 'the last line is incomplete');
-  const lines = text.slice(0, -1).split('\n');
-  for (const [i, line] of lines.entries()) {
-    let entry: AuditEntry;
-    try {
-      entry = parseAuditLine(line);
-    } catch (err) {
-      return fail(i + 1, (err as Error).message);
-    }
-    const first = i === 0 && options.continued === true && options.start === undefined;
-    if (!first) {
-      if (entry.prev !== lastHash) return fail(i + 1, 'prev does not match the previous line (chain broken)');
-      if (entry.seq !== lastSeq + 1) return fail(i + 1, `seq ${entry.seq} does not follow ${lastSeq}`);
-    }
-    entries.push(entry);
-    lastHash = lineHash(line);
-    lastSeq = entry.seq;
-  }
-  return { ok: true, entries, lastHash, lastSeq };
-}
-
-function clip(data: Record<string, string | number | boolean | undefined>): AuditEntry['data'] {
-  const out: AuditEntry['data'] = {};
-  for (const [k, v] of Object.entries(data)) {
-    if (v === undefined || !/^[A-Za-z][A-Za-z0-9]{0,31}$/.test(k)) continue;
-    if (typeof v === 'number' && !Number.isFinite(v)) continue;
-    out[k] = typeof v === 'string' ? v.slice(0, 512) : v;
-  }
-  return out;
-}
+export const MAX_AUDIT_BYTES = 32 * 1024 * 1024;
 
 export interface AuditLogOptions {
-  maxBytes?: number;
+  deviceId: string;
+  /** The device key: it signs the checkpoints. */
+  key: SigningKey;
   nowMs?: () => number;
+  clock?: Clock;
+  logger?: Logger;
+  /** Each new signed checkpoint (the daemon sends it as an AuditCheckpoint event). */
+  onCheckpoint?: (note: string) => void;
 }
 
 /**
- * The writer. `open` reads the tail of the existing file to continue its
- * chain; a file that does not verify is moved aside (`audit.log.corrupt-<ms>`)
- * and a new chain starts, whose first entry records that. Appends are
- * serialised and each is written with one `write` and an fdatasync.
+ * The device's audit log: a transparency log in standard formats
+ * (proto/tlog/audit.ts). Entries are JSON lines in `<stateDir>/audit/log.jsonl`,
+ * each appended with one write and an fdatasync; each line is a leaf of an
+ * RFC 6962 Merkle tree. A batch of appends is followed, `CHECKPOINT_DELAY_MS`
+ * later, by a C2SP checkpoint signed with the device key, written to
+ * `<stateDir>/audit/checkpoint` and handed to `onCheckpoint`. A hub that keeps
+ * the checkpoints it saw catches any later rewrite or truncation of the file,
+ * even by someone holding the device key (`doorbell-hub audit --verify`).
+ *
+ * On open, a torn last line (a power cut during a write, never covered by a
+ * checkpoint) is cut off; any other damage moves the file aside
+ * (`log.jsonl.corrupt-<ms>`) and a new log starts whose first entry says so.
  */
 export class AuditLog {
+  private readonly lines: string[] = [];
+  private readonly leaves: Buffer[] = [];
   private chain: Promise<void> = Promise.resolve();
+  private timer: TimerHandle | undefined;
+  private bytes = 0;
+  private readonly clock: Clock;
+  private readonly nowMs: () => number;
+  readonly origin: string;
 
   private constructor(
-    readonly path: string,
-    private lastHash: string,
-    private lastSeq: number,
-    private size: number,
-    private readonly maxBytes: number,
-    private readonly nowMs: () => number,
-  ) {}
+    readonly dir: string,
+    private readonly options: AuditLogOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.nowMs = options.nowMs ?? Date.now;
+    this.origin = auditOrigin(options.deviceId, options.key.keyId);
+  }
 
-  static async open(path: string, options: AuditLogOptions = {}): Promise<AuditLog> {
-    const maxBytes = options.maxBytes ?? DEFAULT_AUDIT_MAX_BYTES;
-    const nowMs = options.nowMs ?? Date.now;
-    let text = '';
-    try {
-      const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-      try {
-        const { size } = await handle.stat();
-        if (size > maxBytes + MAX_AUDIT_LINE_BYTES) throw new Error(`${path} is over its cap`);
-        text = await handle.readFile('utf8');
-      } finally {
-        await handle.close();
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') text = '\0'; // unreadable: treated as corrupt
-    }
-    let previous = await readPreviousTail(`${path}.1`);
-    const v = verifyAuditLog(text, previous ? { start: previous } : { continued: true });
-    let problem: string | undefined;
-    if (!v.ok) {
-      problem = `line ${v.problem?.line}: ${v.problem?.reason}`;
-      const aside = `${path}.corrupt-${nowMs()}`;
-      await rename(path, aside).catch(() => undefined);
-      previous = undefined;
-    }
-    const log = v.ok
-      ? new AuditLog(path, v.lastHash, v.lastSeq, Buffer.byteLength(text), maxBytes, nowMs)
-      : new AuditLog(path, GENESIS_HASH, 0, 0, maxBytes, nowMs);
+  static async open(stateDir: string, options: AuditLogOptions): Promise<AuditLog> {
+    const dir = join(stateDir, AUDIT_DIR);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const log = new AuditLog(dir, options);
+    const problem = await log.load();
     if (problem !== undefined) await log.append('audit.reset', { reason: problem.slice(0, 200) });
+    if (log.size === 0) await log.recordLegacy(stateDir);
     return log;
   }
 
-  /** Appends one entry; resolves once it is on disk. Never rejects into callers' flows unless the disk fails. */
+  get size(): number {
+    return this.lines.length;
+  }
+
+  /** Appends one entry; resolves once it is on disk. */
   append(event: string, data: Record<string, string | number | boolean | undefined> = {}): Promise<void> {
     const run = this.chain.then(() => this.write(event, data));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
+  /** Entry lines from index `from` (0-based), at most `maxBytes` of them (and at least one if any). */
+  page(from: number, maxBytes: number): string[] {
+    const out: string[] = [];
+    let bytes = 0;
+    for (let i = from; i < this.lines.length; i++) {
+      const line = this.lines[i] as string;
+      bytes += Buffer.byteLength(line) + 4;
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(line);
+    }
+    return out;
+  }
+
+  /** A checkpoint of the whole log as it is now, signed by the device key. */
+  checkpoint(): string {
+    const text = formatCheckpoint({ origin: this.origin, size: this.size, root: rootOf(this.leaves) });
+    return signNote(text, auditKeyName(this.options.deviceId), this.options.key);
+  }
+
+  inclusionProof(index: number, size = this.size): Buffer[] {
+    return inclusionProof(this.leaves.slice(0, size), index);
+  }
+
+  consistencyProof(size1: number, size2 = this.size): Buffer[] {
+    return consistencyProof(this.leaves.slice(0, size2), size1);
+  }
+
+  /** Signs and publishes the pending checkpoint now (on stop). */
+  async flush(): Promise<void> {
+    await this.chain;
+    if (this.timer === undefined) return;
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.publishCheckpoint();
+  }
+
   private async write(
     event: string,
     data: Record<string, string | number | boolean | undefined>,
   ): Promise<void> {
-    const entry: AuditEntry = {
-      seq: this.lastSeq + 1,
-      atMs: this.nowMs(),
-      prev: this.lastHash,
-      event,
-      data: clip(data),
-    };
-    const line = JSON.stringify(entry);
-    const bytes = Buffer.byteLength(line) + 1;
-    if (this.size > 0 && this.size + bytes > this.maxBytes) {
-      await rename(this.path, `${this.path}.1`);
-      this.size = 0;
-    }
-    const handle = await open(this.path, 'a', 0o600);
+    const line = formatAuditLine(this.size + 1, this.nowMs(), event, data);
+    if (Buffer.byteLength(line) > MAX_AUDIT_LINE_BYTES) throw new RangeError('audit entry too long');
+    if (this.bytes + Buffer.byteLength(line) + 1 > MAX_AUDIT_BYTES)
+      throw new RangeError('the audit log is full');
+    const handle = await open(join(this.dir, LOG_FILE), 'a', 0o600);
     try {
       await handle.write(`${line}\n`);
       await handle.datasync();
     } finally {
       await handle.close();
     }
-    this.size += bytes;
-    this.lastHash = lineHash(line);
-    this.lastSeq = entry.seq;
+    this.lines.push(line);
+    this.leaves.push(auditLeaf(line));
+    this.bytes += Buffer.byteLength(line) + 1;
+    this.timer ??= this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.publishCheckpoint().catch((err: unknown) =>
+          this.options.logger?.error({ err }, 'audit checkpoint not written'),
+        );
+      },
+      CHECKPOINT_DELAY_MS,
+      { background: true },
+    );
   }
-}
 
-/** The chain position at the end of a rotated file (it is verified as a continuation). */
-async function readPreviousTail(path: string): Promise<{ hash: string; seq: number } | undefined> {
-  try {
-    await stat(path);
-  } catch {
+  private async publishCheckpoint(): Promise<void> {
+    const note = this.checkpoint();
+    await writeFileDurably(join(this.dir, CHECKPOINT_FILE), note, 0o600);
+    this.options.onCheckpoint?.(note);
+  }
+
+  /** Reads the file; returns a problem when it had to be set aside. */
+  private async load(): Promise<string | undefined> {
+    const path = join(this.dir, LOG_FILE);
+    let text: string;
+    try {
+      const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      try {
+        const { size } = await handle.stat();
+        if (size > MAX_AUDIT_BYTES + MAX_AUDIT_LINE_BYTES) throw new Error('over its cap');
+        text = await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return this.setAside(path, `unreadable: ${(err as Error).message}`);
+    }
+    const end = text.lastIndexOf('\n') + 1;
+    if (end < text.length) {
+      this.options.logger?.warn({ bytes: text.length - end }, 'audit log: a torn last line was cut off');
+      await truncate(path, Buffer.byteLength(text.slice(0, end)));
+      text = text.slice(0, end);
+    }
+    const lines = text === '' ? [] : text.slice(0, -1).split('\n');
+    for (const [i, line] of lines.entries()) {
+      try {
+        parseAuditLine(line, i + 1);
+      } catch (err) {
+        return this.setAside(path, `line ${i + 1}: ${(err as Error).message}`);
+      }
+    }
+    for (const line of lines) {
+      this.lines.push(line);
+      this.leaves.push(auditLeaf(line));
+    }
+    this.bytes = Buffer.byteLength(text);
     return undefined;
   }
-  const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-  try {
-    const text = await handle.readFile('utf8');
-    const v = verifyAuditLog(text, { continued: true });
-    return v.ok && v.lastSeq > 0 ? { hash: v.lastHash, seq: v.lastSeq } : undefined;
-  } finally {
-    await handle.close();
+
+  private async setAside(path: string, problem: string): Promise<string> {
+    await rename(path, `${path}.corrupt-${this.nowMs()}`).catch(() => undefined);
+    this.options.logger?.error({ problem }, 'audit log damaged: set aside, a new log begins');
+    return problem;
+  }
+
+  /** Records the hash-chained `audit.log` of earlier versions (left in place) by its size and SHA-256. */
+  private async recordLegacy(stateDir: string): Promise<void> {
+    let legacy: Buffer;
+    try {
+      legacy = await readFile(join(stateDir, LEGACY_FILE));
+    } catch {
+      return;
+    }
+    await this.append('audit.migrated', {
+      file: LEGACY_FILE,
+      bytes: legacy.length,
+      sha256: createHash('sha256').update(legacy).digest('hex'),
+    });
   }
 }

@@ -3,7 +3,7 @@ import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Chime } from '../hal/index.js';
 import { type doorbell, ReplayGuard, type SigningKey, topicsFor, verifyKeyOf } from '../proto/index.js';
-import { CommandService } from './services/command-service.js';
+import { type AuditReader, CommandService } from './services/command-service.js';
 import type { EventBody } from './services/event-signer.js';
 import type { FootageService } from './services/footage-service.js';
 import { RateLimit } from './services/rate-limit.js';
@@ -43,6 +43,7 @@ export interface CommandPathOptions {
   ota?: UpdateAgent;
   /** Listing and fetching stored footage. */
   footage?: FootageService;
+  audit?: AuditReader;
 }
 
 /**
@@ -111,6 +112,7 @@ export async function openCommandPath(o: CommandPathOptions): Promise<CommandPat
     replay,
     ...(o.ota ? { ota: o.ota } : {}),
     ...(o.footage ? { footage: o.footage } : {}),
+    ...(o.audit ? { audit: o.audit } : {}),
   });
   return {
     trust,

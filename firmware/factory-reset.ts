@@ -18,7 +18,8 @@ export const STATE_ENTRIES = [
   'clips', // encrypted clips and snapshots
   'media',
   'ota', // staged update bundles
-  'audit.log', // the hash-chained audit log (and its rotated predecessor)
+  'audit', // the transparency log and its latest signed checkpoint
+  'audit.log', // the hash-chained audit log of earlier versions (and its rotated predecessor)
   'audit.log.1',
   'daemon.pid',
 ] as const;

@@ -16,8 +16,10 @@ import {
   topicsFor,
 } from '../proto/index.js';
 import { roleFromName } from '../proto/roles.js';
+import { AuditLog } from './audit-log.js';
 import { type CommandPath, openCommandPath } from './command-path.js';
 import type { DoorbellConfig } from './config/schema.js';
+import { auditRecordOf } from './services/audit-entries.js';
 import { DeviceChannel } from './services/device-channel.js';
 import { DoorbellService } from './services/doorbell-service.js';
 import { type EventBody, EventSigner } from './services/event-signer.js';
@@ -124,8 +126,26 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       }
     },
   });
-  const emit = (body: EventBody, correlationId?: string): void =>
+  const emit = (body: EventBody, correlationId?: string): void => {
     outbox.push({ topic: topics.evt, payload: signer.seal(topics.evt, body, correlationId), retain: false });
+    const entry = auditRecordOf(body);
+    if (entry) record(entry.event, entry.data);
+  };
+  // The transparency log of what was done with keys, footage and firmware; its signed
+  // checkpoints go to the hub as events.
+  const audit = await AuditLog.open(config.stateDir, {
+    deviceId,
+    key,
+    nowMs,
+    clock,
+    logger: logger.child({ module: 'audit' }),
+    onCheckpoint: (note) => emit({ auditCheckpoint: { note } }),
+  });
+  const record = (event: string, data: Record<string, string | number | boolean | undefined>): void => {
+    audit
+      .append(event, data)
+      .catch((err: unknown) => logger.error({ err, event }, 'audit entry not written'));
+  };
 
   const setLed = (state: Parameters<typeof hal.led.set>[0]): void => {
     try {
@@ -145,6 +165,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
           nowMs,
           clock,
           emit,
+          audit,
           outboxDepth: () => outbox.depth,
           onRestart: options.onRestart,
         });
@@ -159,6 +180,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       });
     },
     logger: logger.child({ module: 'footage' }),
+    audit: record,
   });
   const path: CommandPath = await openCommandPath({
     stateDir: config.stateDir,
@@ -184,6 +206,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     onWindowChange: (state) => setLed(state.open ? 'pairing' : 'off'),
     ...(ota ? { ota } : {}),
     footage,
+    audit,
   });
   const { trust, settings, pairingWindow, commands } = path;
   const doorbellService = new DoorbellService({
@@ -266,6 +289,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       media = await startMediaBridge(config, {
         recipients: () => trust.recipients,
         emit,
+        audit: record,
         logger,
         nowMs,
         clock,
@@ -294,6 +318,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
       await channel.stop(() => statusMessage(doorbell.v1.Status.State.OFFLINE));
       doorbellService.stop();
       await hal.close();
+      await audit.flush().catch((err: unknown) => logger.error({ err }, 'audit checkpoint not written'));
       await counters.flush();
       outbox.close();
       path.close();

@@ -7,6 +7,7 @@ import {
   parsePairingCode,
   recipientForDisplay,
 } from '../proto/index.js';
+import { audit } from './commands/audit.js';
 import { type Context, logFormat, need0, parseRole, signerFlag, UsageError } from './commands/context.js';
 import { clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
@@ -47,6 +48,9 @@ commands:
                                   chunked transfer, then waits for the device to restart and
                                   report committed (exit 0) or rolled-back/refused (exit 1)
   ota status <device-id>          the running and committed firmware and any staged transfer
+  audit <device-id> [--verify]    fetch the doorbell's audit log (keys, footage, updates) and check
+                                  it against every signed checkpoint this hub has seen (watch keeps
+                                  them): a rewritten or cut history is reported, exit 1
   clips <device-id> [--since T] [--until T] [--kind clip|snapshot] [--reason press|motion]
                                   list the stored clips and snapshots (ciphertext: id, times,
                                   size, SHA-256, recipients' fingerprints)
@@ -87,6 +91,7 @@ options:
   --identity FILE    clip get: an age identity file (age-keygen's) to decrypt with
   -o, --output FILE  clip get: where to write (default <item-id>.mp4, .jpg for a snapshot)
   --raw              clip get: write the ciphertext (.age), decrypt nothing
+  --verify           audit: print only the verdict, not the entries
   --log-format F     pretty, json or auto (default: pretty on a terminal); also DOORBELL_LOG_FORMAT.
                      Commands log only warnings and errors (watch: also connections);
                      DOORBELL_LOG_LEVEL=info shows more
@@ -119,6 +124,7 @@ const OPTIONS = {
   identity: { type: 'string' },
   output: { type: 'string', short: 'o' },
   raw: { type: 'boolean', default: false },
+  verify: { type: 'boolean', default: false },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -139,6 +145,7 @@ const COMMANDS = [
   'ota',
   'clips',
   'clip',
+  'audit',
 ] as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -287,6 +294,8 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new UsageError('usage: doorbell-hub ota push BUNDLE <device-id> | ota status <device-id>');
     }
+    case 'audit':
+      return audit(ctx, need(1)[0] ?? '', values.verify);
     case 'clips': {
       const [id = ''] = need(1);
       const filter = { since: values.since, until: values.until, kind: values.kind, reason: values.reason };

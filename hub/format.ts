@@ -94,6 +94,10 @@ export function describeEvent(e: VerifiedEvent): string {
       const a = ev.storageAlert;
       return `${head} storage: ${a?.kind}${a?.itemId ? ` ${a.itemId}` : ''}${a?.items ? `, ${a.items} items (${a.bytes} bytes) evicted` : ''}${a?.detail ? ` (${a.detail})` : ''}`;
     }
+    case 'auditCheckpoint': {
+      const size = ev.auditCheckpoint?.note?.split('\n')[1] ?? '?';
+      return `${head} audit log signed at ${size} entries`;
+    }
     case 'itemChunk': {
       const c = ev.itemChunk;
       return `${head} ${c?.data?.length ?? 0} bytes of ${c?.itemId} at ${c?.offset}`;

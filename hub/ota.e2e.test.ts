@@ -16,7 +16,6 @@ import {
   switchToTrial,
 } from '../board/slots.js';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
-import { verifyAuditLog } from '../firmware/audit-log.js';
 import { type Run, unpack } from '../flash/test-helpers.js';
 import {
   doorbell,
@@ -26,9 +25,13 @@ import {
   publicKeyToText,
   type SigningKey,
   topicsFor,
+  verifyKeyOf,
 } from '../proto/index.js';
+import { auditOrigin, auditVerifier, checkAuditLog } from '../proto/tlog/audit.js';
 import { buildFirmwareBundle } from '../scripts/bundle-build.js';
+import { readDeviceAudit } from '../test-support/device-audit.js';
 import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
+import { waitFor } from '../test-support/wait-for.js';
 import { addDevice, ownerKeyPath } from './hub-state.js';
 
 /**
@@ -492,8 +495,8 @@ describe('updates over MQTT on a flashed board', () => {
       assert.deepEqual(await snapshot(join(root, 'slots')), before, `${name} changed the slots`);
     }
     // The header is checked as soon as it arrives: the wrong-hardware bundle was refused at its first chunk.
-    const audit = await readFile(join(root, 'state', 'audit.log'), 'utf8');
-    const refusals = verifyAuditLog(audit).entries.filter((e) => e.event === 'ota.refused');
+    const audit = await readDeviceAudit(join(root, 'state'), DEVICE, verifyKeyOf(deviceKey));
+    const refusals = audit.entries.filter((e) => e.event === 'ota.refused');
     assert.equal(refusals.length, cases.length);
     const hw = refusals.find((e) => String(e.data.detail).startsWith('wrong-hardware'));
     assert.ok(hw && Number(hw.data.nextOffset) <= 12 * 1024, JSON.stringify(hw));
@@ -561,11 +564,19 @@ describe('updates over MQTT on a flashed board', () => {
     assert.equal(state.trial, null);
   });
 
-  it('the audit log recorded every step in a chain that verifies; a modified or removed line is detected', async () => {
-    const text = await readFile(join(root, 'state', 'audit.log'), 'utf8');
-    const v = verifyAuditLog(text);
-    assert.equal(v.ok, true, JSON.stringify(v.problem));
-    const events = new Set(v.entries.map((e) => e.event));
+  it('the audit log recorded every step under a signed checkpoint; a modified or removed entry contradicts it', async () => {
+    const stateDir = join(root, 'state');
+    let audit = await readDeviceAudit(stateDir, DEVICE, verifyKeyOf(deviceKey));
+    await waitFor(
+      async () => {
+        audit = await readDeviceAudit(stateDir, DEVICE, verifyKeyOf(deviceKey));
+        return audit.checkedSize === audit.lines.length;
+      },
+      'a checkpoint covering every entry',
+      10_000,
+    );
+    assert.deepEqual(audit.problems, []);
+    const events = new Set(audit.entries.map((e) => e.event));
     for (const e of [
       'begun',
       'received',
@@ -580,13 +591,19 @@ describe('updates over MQTT on a flashed board', () => {
       assert.ok(events.has(`ota.${e}`), `ota.${e} in ${[...events]}`);
     }
     assert.ok(
-      v.entries.some((e) => e.event === 'ota.begun' && /^resumed at [1-9]/.test(String(e.data.detail))),
+      audit.entries.some((e) => e.event === 'ota.begun' && /^resumed at [1-9]/.test(String(e.data.detail))),
     );
-    const lines = text.slice(0, -1).split('\n');
-    const modified = [...lines];
+    const signed = [{ note: audit.checkpoint ?? '', seenAtMs: 0 }];
+    const check = (lines: string[]) =>
+      checkAuditLog(
+        lines,
+        signed,
+        auditVerifier(DEVICE, verifyKeyOf(deviceKey)),
+        auditOrigin(DEVICE, deviceKey.keyId),
+      );
+    const modified = [...audit.lines];
     modified[3] = (modified[3] ?? '').replace('"ota.', '"ota.x');
-    assert.deepEqual(verifyAuditLog(`${modified.join('\n')}\n`).problem?.line, 5);
-    const removed = lines.filter((_, i) => i !== 2);
-    assert.deepEqual(verifyAuditLog(`${removed.join('\n')}\n`).problem?.line, 3);
+    assert.match(check(modified).problems.join(), /^rewritten/);
+    assert.match(check(audit.lines.slice(0, -1)).problems.join(), /^truncated/);
   });
 });

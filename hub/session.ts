@@ -1,7 +1,7 @@
 import type { Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
 import { CounterStore, type doorbell, loadOrCreateSigningKey, type VerifyKey } from '../proto/index.js';
-import { ADMINISTER_MAX_LIFETIME_MS } from '../proto/roles.js';
+import { ADMINISTER_MAX_LIFETIME_MS, COMMAND_ROLES, type CommandKind, Role } from '../proto/roles.js';
 import { waitForBroker } from './broker-wait.js';
 import { hubClientId } from './client-id.js';
 import { type CommandBody, Commander } from './commander.js';
@@ -40,6 +40,16 @@ export interface CommandSession {
  * watcher over the pinned devices. Used by `doorbell-hub` for single
  * commands and for `ota push`.
  */
+/**
+ * How long a command lives: the Administer maximum (proto/roles.ts) for one that needs
+ * Administer, whichever key signs it, and for everything the owner key signs.
+ */
+export function lifetimeMs(body: CommandBody, owner: boolean): number | undefined {
+  const kind = (Object.keys(body) as CommandKind[]).find((k) => body[k] != null);
+  const needsAdminister = kind !== undefined && COMMAND_ROLES[kind] === Role.ADMINISTER;
+  return owner || needsAdminister ? ADMINISTER_MAX_LIFETIME_MS : undefined;
+}
+
 export async function openCommandSession(o: SessionOptions): Promise<CommandSession> {
   const owner = o.as === 'owner';
   const epochs = await trackedKeyEpochs(o.stateDir);
@@ -80,8 +90,7 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
     commander,
     watcher,
     send: async (deviceId, body, timeoutMs) =>
-      (await commander.send(deviceId, body, timeoutMs, owner ? { ttlMs: ADMINISTER_MAX_LIFETIME_MS } : {}))
-        .result,
+      (await commander.send(deviceId, body, timeoutMs, { ttlMs: lifetimeMs(body, owner) })).result,
     close,
   };
 }

@@ -59,6 +59,7 @@ export const COMMAND_ROLES = {
   otaGetState: Role.VIEW,
   listItems: Role.VIEW,
   fetchItem: Role.VIEW,
+  getAudit: Role.VIEW,
   pair: 'pairing',
 } as const satisfies Record<CommandKind, Role | 'pairing'>;
 

@@ -57,6 +57,9 @@ export const EVENT_BODIES: { readonly [K in NonNullable<doorbell.v1.Event['kind'
   buttonPressed: {
     buttonPressed: { pressedAtMs: NOW_MS - 5, pressSeq: 3, snapshotId: '1750000000000-0123456789ab' },
   },
+  auditCheckpoint: {
+    auditCheckpoint: { note: 'open-doorbell/front-door/0123456789abcdef/audit\n3\nAAAA\n\n\u2014 x AAAA\n' },
+  },
   itemChunk: {
     itemChunk: { itemId: '1750000000000-0123456789ab', offset: 12_288, data: Buffer.alloc(64, 7) },
   },
@@ -152,5 +155,6 @@ export const COMMAND_BODIES: {
   listItems: {
     listItems: { sinceMs: NOW_MS - 86_400_000, kinds: ['clip'], reasons: ['press'], afterId: '', limit: 20 },
   },
+  getAudit: { getAudit: { from: 40 } },
   fetchItem: { fetchItem: { itemId: '1750000000000-0123456789ab', offset: 12_288, maxBytes: 1_048_576 } },
 };

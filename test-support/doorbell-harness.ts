@@ -24,6 +24,12 @@ export interface Harness {
   ): Promise<VerifiedEvent>;
   /** Resolves once the sim chime line is off (at once if it is): a ring now is not refused as busy. */
   chimeOff(): Promise<void>;
+  /**
+   * Stops the doorbell, runs `meanwhile` (edit its state directory, as someone
+   * holding the board's storage would), and starts it again on the same state;
+   * `device` is the new one afterwards.
+   */
+  restartDevice(meanwhile?: (stateDir: string) => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,7 +65,7 @@ export async function startHarness(
   const logger = process.env.DOORBELL_TEST_LOG
     ? createLogger({ level: 'debug', name: 'test' })
     : silentLogger();
-  const device = await startDoorbell(parsed, { logger });
+  let device = await startDoorbell(parsed, { logger });
   const observer = observeDevices(
     brokerUrl,
     new Map([[device.deviceId, device.key]]),
@@ -73,10 +79,17 @@ export async function startHarness(
   return {
     dir,
     hubKey,
-    device,
+    get device() {
+      return device;
+    },
     hub: { connection, watcher, commander, events: log.events },
     waitForEvent: (match, timeoutMs, what) => log.waitFor(match, timeoutMs, what),
     chimeOff: () => device.hal.sim?.chimeOff() ?? Promise.resolve(),
+    async restartDevice(meanwhile) {
+      await device.stop();
+      await meanwhile?.(parsed.stateDir);
+      device = await startDoorbell(parsed, { logger });
+    },
     async stop() {
       await Promise.allSettled([device.stop(), connection.stop()]);
       await counters.flush();

@@ -77,7 +77,19 @@ export interface CommandServiceDeps {
   ota?: UpdateAgent;
   /** Listing and fetching stored footage. Without it the footage commands are UNSUPPORTED_COMMAND. */
   footage?: FootageService;
+  /** The audit log, for GetAudit. Without it GetAudit is UNSUPPORTED_COMMAND. */
+  audit?: AuditReader;
 }
+
+/** What GetAudit reads of the audit log (firmware/audit-log.ts). */
+export interface AuditReader {
+  page(from: number, maxBytes: number): string[];
+  checkpoint(): string;
+  readonly size: number;
+}
+
+/** Entry bytes a GetAudit page holds at most: with the checkpoint it fits the 16 KiB envelope. */
+export const AUDIT_PAGE_BYTES = 12 * 1024;
 
 export const DEFAULT_MAX_COMMAND_LIFETIME_MS = 30_000;
 export const DEFAULT_REFUSAL_LOGS_PER_S = 20;
@@ -331,7 +343,18 @@ export class CommandService {
       case 'otaGetState':
         return this.ota(command);
       case 'listItems':
-        return this.deps.footage?.list(command.listItems) ?? noFootage();
+        return this.deps.footage?.list(command.listItems, by.keyId) ?? noFootage();
+      case 'getAudit': {
+        const audit = this.deps.audit;
+        if (!audit) return failure(ErrorKind.UNSUPPORTED_COMMAND, 'no audit log');
+        const from = Number(command.getAudit?.from ?? 0);
+        if (from > audit.size)
+          return failure(ErrorKind.INVALID_ARGUMENT, `the log has ${audit.size} entries`);
+        return {
+          ok: true,
+          audit: { from, entries: audit.page(from, AUDIT_PAGE_BYTES), checkpoint: audit.checkpoint() },
+        };
+      }
       case 'fetchItem':
         return this.deps.footage?.fetch(command.fetchItem, correlationId, by.keyId) ?? noFootage();
       case 'pair':

@@ -9,6 +9,7 @@ import { silentLogger } from '../../common/logger.js';
 import type { StoredItem } from '../../media/store/clip-store.js';
 import { doorbell, generateSigningKey, MAX_ENVELOPE_BYTES, sealEvent } from '../../proto/index.js';
 import {
+  AUDIT_INTERVAL_MS,
   CHUNKS_IN_FLIGHT,
   DEFAULT_MAX_WINDOWS,
   FootageService,
@@ -205,5 +206,35 @@ describe('FootageService: FetchItem', () => {
     await s.stop();
     assert.equal((await s.fetch({ itemId: it.id }, 'c4', 'k')).ok, true, 'the windows are free again');
     await s.stop();
+  });
+});
+
+describe('FootageService: the audit log', () => {
+  test('a key that lists and fetches without pause adds at most one entry a minute; the reads in between are counted in the next', async () => {
+    const it = item(11, { bytes: 10 });
+    writeFileSync(it.path, Buffer.alloc(10));
+    const entries: { event: string; data: Record<string, unknown> }[] = [];
+    let now = 1_000_000;
+    const s = new FootageService({
+      store: () => storeOf([it]),
+      sendChunk: async () => {},
+      logger: silentLogger(),
+      audit: (event, data) => entries.push({ event, data }),
+      nowMs: () => now,
+    });
+    for (let i = 0; i < 1000; i++) {
+      s.list({}, 'viewer');
+      await s.fetch({ itemId: it.id }, `c${i}`, 'viewer');
+      await s.stop();
+      now += 50; // 2000 reads in 50 s
+    }
+    assert.equal(entries.length, 1, 'one entry for the first minute');
+    assert.equal(entries[0]?.data.by, 'viewer');
+    now += AUDIT_INTERVAL_MS;
+    s.list({}, 'viewer');
+    assert.equal(entries.length, 2);
+    assert.equal(entries[1]?.data.readsBefore, 1999, 'the reads in between are counted');
+    s.list({}, 'another-key');
+    assert.equal(entries.length, 3, 'each key has its own minute');
   });
 });

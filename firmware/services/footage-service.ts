@@ -38,7 +38,20 @@ export interface FootageServiceDeps {
   sendChunk: (chunk: doorbell.v1.IItemChunk, correlationId: string) => Promise<void>;
   logger: Logger;
   maxWindows?: number;
+  /**
+   * An audit log entry (firmware/audit-log.ts) for a listing or a window sent:
+   * at most one per key per `AUDIT_INTERVAL_MS`, the reads in between counted
+   * in the next, so that a View key cannot grow the log faster than a busy
+   * doorbell does.
+   */
+  audit?: (event: string, data: Record<string, string | number | boolean>) => void;
+  nowMs?: () => number;
 }
+
+/** One footage audit entry per key at most this often; the reads in between are counted in the next. */
+export const AUDIT_INTERVAL_MS = 60_000;
+/** Keys whose last entry time is remembered; beyond it the oldest are forgotten (and logged at once next time). */
+const MAX_AUDITED_KEYS = 256;
 
 interface Window {
   abort: AbortController;
@@ -58,10 +71,32 @@ interface Window {
  */
 export class FootageService {
   private readonly windows = new Set<Window>();
+  private readonly audited = new Map<string, { atMs: number; suppressed: number }>();
 
   constructor(private readonly deps: FootageServiceDeps) {}
 
-  list(c: doorbell.v1.IListItems | null | undefined): Result {
+  private record(event: string, byKeyId: string, data: Record<string, string | number | boolean>): void {
+    if (!this.deps.audit) return;
+    const now = (this.deps.nowMs ?? Date.now)();
+    const last = this.audited.get(byKeyId);
+    if (last && now - last.atMs < AUDIT_INTERVAL_MS && now >= last.atMs) {
+      last.suppressed += 1;
+      return;
+    }
+    this.audited.delete(byKeyId);
+    if (this.audited.size >= MAX_AUDITED_KEYS) {
+      const oldest = this.audited.keys().next().value;
+      if (oldest !== undefined) this.audited.delete(oldest);
+    }
+    this.audited.set(byKeyId, { atMs: now, suppressed: 0 });
+    this.deps.audit(event, {
+      ...data,
+      by: byKeyId,
+      ...(last?.suppressed ? { readsBefore: last.suppressed } : {}),
+    });
+  }
+
+  list(c: doorbell.v1.IListItems | null | undefined, byKeyId = ''): Result {
     const store = this.deps.store();
     if (store === undefined) return noFootage();
     const since = Number(c?.sinceMs ?? 0);
@@ -96,6 +131,7 @@ export class FootageService {
       bytes += size;
     }
     const last = items.at(-1)?.id;
+    this.record('footage.listed', byKeyId, { items: items.length, afterId });
     return { ok: true, items: { items, nextAfterId: more && last ? last : '' } };
   }
 
@@ -128,6 +164,7 @@ export class FootageService {
       throw err;
     }
     this.deps.logger.info({ id, offset, end, byKeyId, correlationId }, 'sending an item window');
+    this.record('footage.fetched', byKeyId, { id, offset, end });
     const abort = new AbortController();
     const window: Window = { abort, done: Promise.resolve() };
     this.windows.add(window);

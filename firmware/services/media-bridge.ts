@@ -54,6 +54,8 @@ export async function startMediaBridge(
     nowMs: () => number;
     /** The supervisor's and the after-press timers; default the system clock. */
     clock?: Clock;
+    /** An audit log entry (firmware/audit-log.ts): items stored and evicted. */
+    audit?: (event: string, data: Record<string, string | number | boolean>) => void;
   },
 ): Promise<MediaBridge> {
   const { emit, logger, nowMs } = deps;
@@ -64,7 +66,16 @@ export async function startMediaBridge(
     recipients: deps.recipients,
     now: nowMs,
   });
-  store.onEvent((e) => reportStore(e, emit));
+  store.onEvent((e) => {
+    reportStore(e, emit);
+    if (e.type === 'stored') {
+      const { id, kind, reason, bytes, sha256 } = e.item;
+      deps.audit?.(`${kind}.created`, { id, reason, bytes, sha256 });
+    } else if (e.type === 'evicted') {
+      for (const item of e.items)
+        deps.audit?.('item.evicted', { id: item.id, bytes: item.bytes, why: item.why });
+    }
+  });
   await store.start();
 
   let media: MediaService | undefined;

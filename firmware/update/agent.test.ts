@@ -19,7 +19,8 @@ import {
   verifyKeyOf,
 } from '../../proto/index.js';
 import { Role } from '../../proto/roles.js';
-import { AuditLog, verifyAuditLog } from '../audit-log.js';
+import { readDeviceAudit } from '../../test-support/device-audit.js';
+import { AuditLog } from '../audit-log.js';
 import { CommandService } from '../services/command-service.js';
 import type { EventBody } from '../services/event-signer.js';
 import { RateLimit } from '../services/rate-limit.js';
@@ -68,20 +69,21 @@ async function board() {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const events: doorbell.v1.IOtaProgress[] = [];
   const restarts: string[] = [];
+  const deviceKey = generateSigningKey();
   const open = async () =>
     UpdateAgent.open({
       root,
       stateDir,
       logger: silentLogger(),
       nowMs: Date.now,
-      audit: await AuditLog.open(join(stateDir, 'audit.log')),
+      audit: await AuditLog.open(stateDir, { deviceId: 'test-door', key: deviceKey }),
       emit: (body: EventBody) => {
         if (body.otaProgress) events.push(body.otaProgress);
       },
       requestRestart: (reason) => restarts.push(reason),
       maxBundleBytes: 1024 * 1024,
     });
-  return { dir, root, stateDir, events, restarts, open, agent: await open() };
+  return { dir, root, stateDir, events, restarts, open, deviceKey, agent: await open() };
 }
 
 async function sendAll(agent: UpdateAgent, bundle: Buffer, from = 0): Promise<doorbell.v1.ICommandResult> {
@@ -160,7 +162,13 @@ describe('the update agent', () => {
     const stages = b.events.map((e) => e.stage);
     for (const st of ['begun', 'verified', 'received', 'written', 'switched'])
       assert.ok(stages.includes(st), st);
-    assert.equal(verifyAuditLog(await readFile(join(b.stateDir, 'audit.log'), 'utf8')).ok, true);
+    const audit = await readDeviceAudit(b.stateDir, 'test-door', verifyKeyOf(b.deviceKey));
+    assert.deepEqual(audit.problems, []);
+    for (const st of ['begun', 'verified', 'received', 'written', 'switched'])
+      assert.ok(
+        audit.entries.some((e) => e.event === `ota.${st}`),
+        `ota.${st} in the audit log`,
+      );
   });
 
   test('a bad signature is refused as soon as the manifest has arrived, and the staging is discarded', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { MqttConnection } from '../../common/mqtt-connection.js';
-import { AuditLog } from '../audit-log.js';
+import type { AuditLog } from '../audit-log.js';
 import type { DoorbellConfig } from '../config/schema.js';
 import type { EventBody } from '../services/event-signer.js';
 import { type HealthProbe, UpdateAgent } from './agent.js';
@@ -21,6 +21,8 @@ export interface OpenUpdatesOptions {
   nowMs: () => number;
   clock?: Clock;
   emit: (body: EventBody) => void;
+  /** The device's audit log (firmware/audit-log.ts): every update step is an entry. */
+  audit: AuditLog;
   /** Events still waiting for the broker. */
   outboxDepth: () => number;
   /** Stop cleanly and exit 75 (systemd restarts into the chosen slot). */
@@ -28,14 +30,13 @@ export interface OpenUpdatesOptions {
 }
 
 /**
- * The update agent of a flashed board, with its audit log
- * (`<stateDir>/audit.log`). A board whose trust files are unreadable runs
+ * The update agent of a flashed board, writing to the device's audit log. A board whose trust files are unreadable runs
  * without updates (logged as an error): ringing never depends on them.
  */
 export async function openUpdates(options: OpenUpdatesOptions): Promise<UpdateAgent | undefined> {
   const { logger } = options;
   try {
-    const audit = await AuditLog.open(join(options.stateDir, 'audit.log'), { nowMs: options.nowMs });
+    const { audit } = options;
     return await UpdateAgent.open({
       root: options.root,
       stateDir: options.stateDir,

@@ -65,6 +65,9 @@ export namespace doorbell {
             /** Command fetchItem. */
             fetchItem?: (doorbell.v1.FetchItem.$Properties|null);
 
+            /** Command getAudit. */
+            getAudit?: (doorbell.v1.GetAudit.$Properties|null);
+
             /** Command otaBegin. */
             otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -81,7 +84,7 @@ export namespace doorbell {
             setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
             /** Command kind. */
-            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
             /**
              * Creates a new Command instance using the specified properties.
@@ -182,6 +185,9 @@ export namespace doorbell {
                 /** Command fetchItem */
                 fetchItem?: (doorbell.v1.FetchItem.$Properties|null);
 
+                /** Command getAudit */
+                getAudit?: (doorbell.v1.GetAudit.$Properties|null);
+
                 /** Command otaBegin */
                 otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -198,7 +204,7 @@ export namespace doorbell {
                 setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
                 /** Command kind */
-                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -219,6 +225,7 @@ export namespace doorbell {
               openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
               listItems?: doorbell.v1.ListItems.$Shape|null;
               fetchItem?: doorbell.v1.FetchItem.$Shape|null;
+              getAudit?: doorbell.v1.GetAudit.$Shape|null;
               otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
               otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
               otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -226,7 +233,7 @@ export namespace doorbell {
               setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
             );
         }
 
@@ -1282,6 +1289,99 @@ export namespace doorbell {
         }
 
         /**
+         * Properties of a GetAudit.
+         * @deprecated Use doorbell.v1.GetAudit.$Properties instead.
+         */
+        interface IGetAudit extends doorbell.v1.GetAudit.$Properties {
+        }
+
+        /** Represents a GetAudit. */
+        class GetAudit {
+
+            /**
+             * Constructs a new GetAudit.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.GetAudit.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** GetAudit from. */
+            from: number;
+
+            /**
+             * Creates a new GetAudit instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns GetAudit instance
+             */
+            static create(properties: doorbell.v1.GetAudit.$Shape): doorbell.v1.GetAudit & doorbell.v1.GetAudit.$Shape;
+            static create(properties?: doorbell.v1.GetAudit.$Properties): doorbell.v1.GetAudit;
+
+            /**
+             * Encodes the specified GetAudit message. Does not implicitly {@link doorbell.v1.GetAudit.verify|verify} messages.
+             * @param message GetAudit message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.GetAudit.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a GetAudit message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.GetAudit & doorbell.v1.GetAudit.$Shape} GetAudit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.GetAudit & doorbell.v1.GetAudit.$Shape;
+
+            /**
+             * Verifies a GetAudit message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a GetAudit message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns GetAudit
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.GetAudit;
+
+            /**
+             * Creates a plain object from a GetAudit message. Also converts values to other types if specified.
+             * @param message GetAudit
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.GetAudit, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this GetAudit to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace GetAudit {
+
+            /** Properties of a GetAudit. */
+            interface $Properties {
+
+                /** GetAudit from */
+                from?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a GetAudit. */
+            type $Shape = doorbell.v1.GetAudit.$Properties;
+        }
+
+        /**
          * Properties of a SetChimeMuted.
          * @deprecated Use doorbell.v1.SetChimeMuted.$Properties instead.
          */
@@ -2300,11 +2400,14 @@ export namespace doorbell {
             /** Event itemChunk. */
             itemChunk?: (doorbell.v1.ItemChunk.$Properties|null);
 
+            /** Event auditCheckpoint. */
+            auditCheckpoint?: (doorbell.v1.AuditCheckpoint.$Properties|null);
+
             /** Event otaProgress. */
             otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
 
             /** Event kind. */
-            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress");
+            kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"auditCheckpoint"|"otaProgress");
 
             /**
              * Creates a new Event instance using the specified properties.
@@ -2411,11 +2514,14 @@ export namespace doorbell {
                 /** Event itemChunk */
                 itemChunk?: (doorbell.v1.ItemChunk.$Properties|null);
 
+                /** Event auditCheckpoint */
+                auditCheckpoint?: (doorbell.v1.AuditCheckpoint.$Properties|null);
+
                 /** Event otaProgress */
                 otaProgress?: (doorbell.v1.OtaProgress.$Properties|null);
 
                 /** Event kind */
-                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress");
+                kind?: ("buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"auditCheckpoint"|"otaProgress");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2438,10 +2544,11 @@ export namespace doorbell {
               mediaHealth?: doorbell.v1.MediaHealth.$Shape|null;
               storageAlert?: doorbell.v1.StorageAlert.$Shape|null;
               itemChunk?: doorbell.v1.ItemChunk.$Shape|null;
+              auditCheckpoint?: doorbell.v1.AuditCheckpoint.$Shape|null;
               otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; itemChunk?: null; otaProgress?: null }|{ kind?: "itemChunk"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk: doorbell.v1.ItemChunk.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
+              ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "itemChunk"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk: doorbell.v1.ItemChunk.$Shape; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "auditCheckpoint"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint: doorbell.v1.AuditCheckpoint.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
             );
         }
 
@@ -4199,8 +4306,11 @@ export namespace doorbell {
             /** CommandResult window. */
             window?: (doorbell.v1.ItemWindow.$Properties|null);
 
+            /** CommandResult audit. */
+            audit?: (doorbell.v1.AuditPage.$Properties|null);
+
             /** CommandResult detail. */
-            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window");
+            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit");
 
             /**
              * Creates a new CommandResult instance using the specified properties.
@@ -4295,8 +4405,11 @@ export namespace doorbell {
                 /** CommandResult window */
                 window?: (doorbell.v1.ItemWindow.$Properties|null);
 
+                /** CommandResult audit */
+                audit?: (doorbell.v1.AuditPage.$Properties|null);
+
                 /** CommandResult detail */
-                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window");
+                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -4315,9 +4428,10 @@ export namespace doorbell {
               otaState?: doorbell.v1.OtaState.$Shape|null;
               items?: doorbell.v1.ItemPage.$Shape|null;
               window?: doorbell.v1.ItemWindow.$Shape|null;
+              audit?: doorbell.v1.AuditPage.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape })
+              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape })
             );
         }
 
@@ -4769,6 +4883,204 @@ export namespace doorbell {
 
             /** Shape of an ItemChunk. */
             type $Shape = doorbell.v1.ItemChunk.$Properties;
+        }
+
+        /**
+         * Properties of an AuditCheckpoint.
+         * @deprecated Use doorbell.v1.AuditCheckpoint.$Properties instead.
+         */
+        interface IAuditCheckpoint extends doorbell.v1.AuditCheckpoint.$Properties {
+        }
+
+        /** Represents an AuditCheckpoint. */
+        class AuditCheckpoint {
+
+            /**
+             * Constructs a new AuditCheckpoint.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.AuditCheckpoint.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AuditCheckpoint note. */
+            note: string;
+
+            /**
+             * Creates a new AuditCheckpoint instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AuditCheckpoint instance
+             */
+            static create(properties: doorbell.v1.AuditCheckpoint.$Shape): doorbell.v1.AuditCheckpoint & doorbell.v1.AuditCheckpoint.$Shape;
+            static create(properties?: doorbell.v1.AuditCheckpoint.$Properties): doorbell.v1.AuditCheckpoint;
+
+            /**
+             * Encodes the specified AuditCheckpoint message. Does not implicitly {@link doorbell.v1.AuditCheckpoint.verify|verify} messages.
+             * @param message AuditCheckpoint message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.AuditCheckpoint.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AuditCheckpoint message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.AuditCheckpoint & doorbell.v1.AuditCheckpoint.$Shape} AuditCheckpoint
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.AuditCheckpoint & doorbell.v1.AuditCheckpoint.$Shape;
+
+            /**
+             * Verifies an AuditCheckpoint message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AuditCheckpoint message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AuditCheckpoint
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.AuditCheckpoint;
+
+            /**
+             * Creates a plain object from an AuditCheckpoint message. Also converts values to other types if specified.
+             * @param message AuditCheckpoint
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.AuditCheckpoint, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AuditCheckpoint to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace AuditCheckpoint {
+
+            /** Properties of an AuditCheckpoint. */
+            interface $Properties {
+
+                /** AuditCheckpoint note */
+                note?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AuditCheckpoint. */
+            type $Shape = doorbell.v1.AuditCheckpoint.$Properties;
+        }
+
+        /**
+         * Properties of an AuditPage.
+         * @deprecated Use doorbell.v1.AuditPage.$Properties instead.
+         */
+        interface IAuditPage extends doorbell.v1.AuditPage.$Properties {
+        }
+
+        /** Represents an AuditPage. */
+        class AuditPage {
+
+            /**
+             * Constructs a new AuditPage.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.AuditPage.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AuditPage from. */
+            from: number;
+
+            /** AuditPage entries. */
+            entries: string[];
+
+            /** AuditPage checkpoint. */
+            checkpoint: string;
+
+            /**
+             * Creates a new AuditPage instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AuditPage instance
+             */
+            static create(properties: doorbell.v1.AuditPage.$Shape): doorbell.v1.AuditPage & doorbell.v1.AuditPage.$Shape;
+            static create(properties?: doorbell.v1.AuditPage.$Properties): doorbell.v1.AuditPage;
+
+            /**
+             * Encodes the specified AuditPage message. Does not implicitly {@link doorbell.v1.AuditPage.verify|verify} messages.
+             * @param message AuditPage message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.AuditPage.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AuditPage message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.AuditPage & doorbell.v1.AuditPage.$Shape} AuditPage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.AuditPage & doorbell.v1.AuditPage.$Shape;
+
+            /**
+             * Verifies an AuditPage message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AuditPage message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AuditPage
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.AuditPage;
+
+            /**
+             * Creates a plain object from an AuditPage message. Also converts values to other types if specified.
+             * @param message AuditPage
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.AuditPage, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AuditPage to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace AuditPage {
+
+            /** Properties of an AuditPage. */
+            interface $Properties {
+
+                /** AuditPage from */
+                from?: (number|null);
+
+                /** AuditPage entries */
+                entries?: (string[]|null);
+
+                /** AuditPage checkpoint */
+                checkpoint?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AuditPage. */
+            type $Shape = doorbell.v1.AuditPage.$Properties;
         }
 
         /**

@@ -55,12 +55,13 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.OpenPairingWindow.$Properties|null} [openPairingWindow] Command openPairingWindow
              * @property {doorbell.v1.ListItems.$Properties|null} [listItems] Command listItems
              * @property {doorbell.v1.FetchItem.$Properties|null} [fetchItem] Command fetchItem
+             * @property {doorbell.v1.GetAudit.$Properties|null} [getAudit] Command getAudit
              * @property {doorbell.v1.OtaBegin.$Properties|null} [otaBegin] Command otaBegin
              * @property {doorbell.v1.OtaChunk.$Properties|null} [otaChunk] Command otaChunk
              * @property {doorbell.v1.OtaApply.$Properties|null} [otaApply] Command otaApply
              * @property {doorbell.v1.OtaGetState.$Properties|null} [otaGetState] Command otaGetState
              * @property {doorbell.v1.SetChimeMuted.$Properties|null} [setChimeMuted] Command setChimeMuted
-             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
+             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -88,6 +89,7 @@ export const doorbell = $root.doorbell = (() => {
              *   openPairingWindow?: doorbell.v1.OpenPairingWindow.$Shape|null;
              *   listItems?: doorbell.v1.ListItems.$Shape|null;
              *   fetchItem?: doorbell.v1.FetchItem.$Shape|null;
+             *   getAudit?: doorbell.v1.GetAudit.$Shape|null;
              *   otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
              *   otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
              *   otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -95,7 +97,7 @@ export const doorbell = $root.doorbell = (() => {
              *   setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
              * )} doorbell.v1.Command.$Shape
              */
 
@@ -219,6 +221,14 @@ export const doorbell = $root.doorbell = (() => {
             Command.prototype.fetchItem = null;
 
             /**
+             * Command getAudit.
+             * @member {doorbell.v1.GetAudit.$Properties|null|undefined} getAudit
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.getAudit = null;
+
+            /**
              * Command otaBegin.
              * @member {doorbell.v1.OtaBegin.$Properties|null|undefined} otaBegin
              * @memberof doorbell.v1.Command
@@ -263,12 +273,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Command kind.
-             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
+             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
              * @memberof doorbell.v1.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
+                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "getAudit", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -330,6 +340,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.ListItems.encode(message.listItems, writer.uint32(/* id 20, wireType 2 =*/162).fork(), _depth + 1).ldelim();
                 if (message.fetchItem != null && $Object.hasOwnProperty.call(message, "fetchItem"))
                     $root.doorbell.v1.FetchItem.encode(message.fetchItem, writer.uint32(/* id 21, wireType 2 =*/170).fork(), _depth + 1).ldelim();
+                if (message.getAudit != null && $Object.hasOwnProperty.call(message, "getAudit"))
+                    $root.doorbell.v1.GetAudit.encode(message.getAudit, writer.uint32(/* id 22, wireType 2 =*/178).fork(), _depth + 1).ldelim();
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin"))
                     $root.doorbell.v1.OtaBegin.encode(message.otaBegin, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk"))
@@ -472,6 +484,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.fetchItem = $root.doorbell.v1.FetchItem.decode(reader, reader.size(), $undefined, _depth + 1, message.fetchItem);
                             message.kind = "fetchItem";
+                            continue;
+                        }
+                    case 22: {
+                            if (wireType !== 2)
+                                break;
+                            message.getAudit = $root.doorbell.v1.GetAudit.decode(reader, reader.size(), $undefined, _depth + 1, message.getAudit);
+                            message.kind = "getAudit";
                             continue;
                         }
                     case 30: {
@@ -665,6 +684,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "fetchItem." + error;
                     }
                 }
+                if (message.getAudit != null && $Object.hasOwnProperty.call(message, "getAudit")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.GetAudit.verify(message.getAudit, _depth + 1);
+                        if (error)
+                            return "getAudit." + error;
+                    }
+                }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -801,6 +830,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Command.fetchItem: object expected");
                     message.fetchItem = $root.doorbell.v1.FetchItem.fromObject(object.fetchItem, _depth + 1);
                 }
+                if (object.getAudit != null) {
+                    if (!$util.isObject(object.getAudit))
+                        throw $TypeError(".doorbell.v1.Command.getAudit: object expected");
+                    message.getAudit = $root.doorbell.v1.GetAudit.fromObject(object.getAudit, _depth + 1);
+                }
                 if (object.otaBegin != null) {
                     if (!$util.isObject(object.otaBegin))
                         throw $TypeError(".doorbell.v1.Command.otaBegin: object expected");
@@ -909,6 +943,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.fetchItem = $root.doorbell.v1.FetchItem.toObject(message.fetchItem, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "fetchItem";
+                }
+                if (message.getAudit != null && $Object.hasOwnProperty.call(message, "getAudit")) {
+                    object.getAudit = $root.doorbell.v1.GetAudit.toObject(message.getAudit, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "getAudit";
                 }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     object.otaBegin = $root.doorbell.v1.OtaBegin.toObject(message.otaBegin, options, _depth + 1);
@@ -4001,6 +4040,254 @@ export const doorbell = $root.doorbell = (() => {
             return FetchItem;
         })();
 
+        v1.GetAudit = (function() {
+
+            /**
+             * Properties of a GetAudit.
+             * @typedef {Object} doorbell.v1.GetAudit.$Properties
+             * @property {number|null} [from] GetAudit from
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a GetAudit.
+             * @memberof doorbell.v1
+             * @interface IGetAudit
+             * @augments doorbell.v1.GetAudit.$Properties
+             * @deprecated Use doorbell.v1.GetAudit.$Properties instead.
+             */
+
+            /**
+             * Shape of a GetAudit.
+             * @typedef {doorbell.v1.GetAudit.$Properties} doorbell.v1.GetAudit.$Shape
+             */
+
+            /**
+             * Constructs a new GetAudit.
+             * @memberof doorbell.v1
+             * @classdesc Represents a GetAudit.
+             * @constructor
+             * @param {doorbell.v1.GetAudit.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const GetAudit = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * GetAudit from.
+             * @member {number} from
+             * @memberof doorbell.v1.GetAudit
+             * @instance
+             */
+            GetAudit.prototype.from = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new GetAudit instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.GetAudit
+             * @static
+             * @param {doorbell.v1.GetAudit.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.GetAudit} GetAudit instance
+             * @type {{
+             *   (properties: doorbell.v1.GetAudit.$Shape): doorbell.v1.GetAudit & doorbell.v1.GetAudit.$Shape;
+             *   (properties?: doorbell.v1.GetAudit.$Properties): doorbell.v1.GetAudit;
+             * }}
+             */
+            GetAudit.create = function(properties) {
+                return new GetAudit(properties);
+            };
+
+            /**
+             * Encodes the specified GetAudit message. Does not implicitly {@link doorbell.v1.GetAudit.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.GetAudit
+             * @static
+             * @param {doorbell.v1.GetAudit.$Properties} message GetAudit message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GetAudit.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from") && (typeof message.from === "object" ? message.from.low || message.from.high : message.from !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.from);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a GetAudit message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.GetAudit
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.GetAudit & doorbell.v1.GetAudit.$Shape} GetAudit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GetAudit.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.GetAudit();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.from = value;
+                            else
+                                delete message.from;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a GetAudit message.
+             * @function verify
+             * @memberof doorbell.v1.GetAudit
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            GetAudit.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    if (!$util.isInteger(message.from) && !(message.from && $util.isInteger(message.from.low) && $util.isInteger(message.from.high)))
+                        return "from: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a GetAudit message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.GetAudit
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.GetAudit} GetAudit
+             */
+            GetAudit.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.GetAudit)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.GetAudit: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.GetAudit();
+                if (object.from != null)
+                    if (typeof object.from === "object" ? object.from.low || object.from.high : $Number(object.from) !== 0)
+                        if ($Long)
+                            message.from = $Long.fromValue(object.from, true);
+                        else if (typeof object.from === "string")
+                            message.from = $parseInt(object.from, 10);
+                        else if (typeof object.from === "number")
+                            message.from = object.from;
+                        else if (typeof object.from === "object")
+                            message.from = new $util.LongBits(object.from.low >>> 0, object.from.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a GetAudit message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.GetAudit
+             * @static
+             * @param {doorbell.v1.GetAudit} message GetAudit
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            GetAudit.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.from = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.from = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.from = typeof message.from === "number" ? $BigInt(message.from) : $Long.fromBits(message.from.low >>> 0, message.from.high >>> 0, true).toBigInt();
+                    else if (typeof message.from === "number")
+                        object.from = options.longs === $String ? $String(message.from) : message.from;
+                    else
+                        object.from = options.longs === $String ? $Long.prototype.toString.call(message.from) : options.longs === $Number ? new $util.LongBits(message.from.low >>> 0, message.from.high >>> 0).toNumber(true) : message.from;
+                return object;
+            };
+
+            /**
+             * Converts this GetAudit to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.GetAudit
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            GetAudit.prototype.toJSON = function() {
+                return GetAudit.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return GetAudit;
+        })();
+
         v1.SetChimeMuted = (function() {
 
             /**
@@ -6513,8 +6800,9 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.MediaHealth.$Properties|null} [mediaHealth] Event mediaHealth
              * @property {doorbell.v1.StorageAlert.$Properties|null} [storageAlert] Event storageAlert
              * @property {doorbell.v1.ItemChunk.$Properties|null} [itemChunk] Event itemChunk
+             * @property {doorbell.v1.AuditCheckpoint.$Properties|null} [auditCheckpoint] Event auditCheckpoint
              * @property {doorbell.v1.OtaProgress.$Properties|null} [otaProgress] Event otaProgress
-             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress"} [kind] Event kind
+             * @property {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"auditCheckpoint"|"otaProgress"} [kind] Event kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -6544,10 +6832,11 @@ export const doorbell = $root.doorbell = (() => {
              *   mediaHealth?: doorbell.v1.MediaHealth.$Shape|null;
              *   storageAlert?: doorbell.v1.StorageAlert.$Shape|null;
              *   itemChunk?: doorbell.v1.ItemChunk.$Shape|null;
+             *   auditCheckpoint?: doorbell.v1.AuditCheckpoint.$Shape|null;
              *   otaProgress?: doorbell.v1.OtaProgress.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; itemChunk?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; itemChunk?: null; otaProgress?: null }|{ kind?: "itemChunk"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk: doorbell.v1.ItemChunk.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
+             *   ({ kind?: undefined; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "buttonPressed"; buttonPressed: doorbell.v1.ButtonPressed.$Shape; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "chimeRang"; buttonPressed?: null; chimeRang: doorbell.v1.ChimeRang.$Shape; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "status"; buttonPressed?: null; chimeRang?: null; status: doorbell.v1.Status.$Shape; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "commandResult"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult: doorbell.v1.CommandResult.$Shape; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "pairingRequested"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested: doorbell.v1.PairingRequested.$Shape; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "eventsDropped"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped: doorbell.v1.EventsDropped.$Shape; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "keysChanged"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged: doorbell.v1.KeysChanged.$Shape; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "pairingWindow"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow: doorbell.v1.PairingWindow.$Shape; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "motionStarted"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted: doorbell.v1.MotionStarted.$Shape; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "motionEnded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded: doorbell.v1.MotionEnded.$Shape; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "clipRecorded"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded: doorbell.v1.ClipRecorded.$Shape; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "mediaHealth"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth: doorbell.v1.MediaHealth.$Shape; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "storageAlert"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert: doorbell.v1.StorageAlert.$Shape; itemChunk?: null; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "itemChunk"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk: doorbell.v1.ItemChunk.$Shape; auditCheckpoint?: null; otaProgress?: null }|{ kind?: "auditCheckpoint"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint: doorbell.v1.AuditCheckpoint.$Shape; otaProgress?: null }|{ kind?: "otaProgress"; buttonPressed?: null; chimeRang?: null; status?: null; commandResult?: null; pairingRequested?: null; eventsDropped?: null; keysChanged?: null; pairingWindow?: null; motionStarted?: null; motionEnded?: null; clipRecorded?: null; mediaHealth?: null; storageAlert?: null; itemChunk?: null; auditCheckpoint?: null; otaProgress: doorbell.v1.OtaProgress.$Shape })
              * )} doorbell.v1.Event.$Shape
              */
 
@@ -6687,6 +6976,14 @@ export const doorbell = $root.doorbell = (() => {
             Event.prototype.itemChunk = null;
 
             /**
+             * Event auditCheckpoint.
+             * @member {doorbell.v1.AuditCheckpoint.$Properties|null|undefined} auditCheckpoint
+             * @memberof doorbell.v1.Event
+             * @instance
+             */
+            Event.prototype.auditCheckpoint = null;
+
+            /**
              * Event otaProgress.
              * @member {doorbell.v1.OtaProgress.$Properties|null|undefined} otaProgress
              * @memberof doorbell.v1.Event
@@ -6699,12 +6996,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Event kind.
-             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"otaProgress"|undefined} kind
+             * @member {"buttonPressed"|"chimeRang"|"status"|"commandResult"|"pairingRequested"|"eventsDropped"|"keysChanged"|"pairingWindow"|"motionStarted"|"motionEnded"|"clipRecorded"|"mediaHealth"|"storageAlert"|"itemChunk"|"auditCheckpoint"|"otaProgress"|undefined} kind
              * @memberof doorbell.v1.Event
              * @instance
              */
             $Object.defineProperty(Event.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow", "motionStarted", "motionEnded", "clipRecorded", "mediaHealth", "storageAlert", "itemChunk", "otaProgress"]),
+                get: $util.oneOfGetter($oneOfFields = ["buttonPressed", "chimeRang", "status", "commandResult", "pairingRequested", "eventsDropped", "keysChanged", "pairingWindow", "motionStarted", "motionEnded", "clipRecorded", "mediaHealth", "storageAlert", "itemChunk", "auditCheckpoint", "otaProgress"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -6770,6 +7067,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.StorageAlert.encode(message.storageAlert, writer.uint32(/* id 24, wireType 2 =*/194).fork(), _depth + 1).ldelim();
                 if (message.itemChunk != null && $Object.hasOwnProperty.call(message, "itemChunk"))
                     $root.doorbell.v1.ItemChunk.encode(message.itemChunk, writer.uint32(/* id 25, wireType 2 =*/202).fork(), _depth + 1).ldelim();
+                if (message.auditCheckpoint != null && $Object.hasOwnProperty.call(message, "auditCheckpoint"))
+                    $root.doorbell.v1.AuditCheckpoint.encode(message.auditCheckpoint, writer.uint32(/* id 26, wireType 2 =*/210).fork(), _depth + 1).ldelim();
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress"))
                     $root.doorbell.v1.OtaProgress.encode(message.otaProgress, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
@@ -6918,6 +7217,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.itemChunk = $root.doorbell.v1.ItemChunk.decode(reader, reader.size(), $undefined, _depth + 1, message.itemChunk);
                             message.kind = "itemChunk";
+                            continue;
+                        }
+                    case 26: {
+                            if (wireType !== 2)
+                                break;
+                            message.auditCheckpoint = $root.doorbell.v1.AuditCheckpoint.decode(reader, reader.size(), $undefined, _depth + 1, message.auditCheckpoint);
+                            message.kind = "auditCheckpoint";
                             continue;
                         }
                     case 30: {
@@ -7103,6 +7409,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "itemChunk." + error;
                     }
                 }
+                if (message.auditCheckpoint != null && $Object.hasOwnProperty.call(message, "auditCheckpoint")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.AuditCheckpoint.verify(message.auditCheckpoint, _depth + 1);
+                        if (error)
+                            return "auditCheckpoint." + error;
+                    }
+                }
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -7209,6 +7525,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Event.itemChunk: object expected");
                     message.itemChunk = $root.doorbell.v1.ItemChunk.fromObject(object.itemChunk, _depth + 1);
                 }
+                if (object.auditCheckpoint != null) {
+                    if (!$util.isObject(object.auditCheckpoint))
+                        throw $TypeError(".doorbell.v1.Event.auditCheckpoint: object expected");
+                    message.auditCheckpoint = $root.doorbell.v1.AuditCheckpoint.fromObject(object.auditCheckpoint, _depth + 1);
+                }
                 if (object.otaProgress != null) {
                     if (!$util.isObject(object.otaProgress))
                         throw $TypeError(".doorbell.v1.Event.otaProgress: object expected");
@@ -7307,6 +7628,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.itemChunk = $root.doorbell.v1.ItemChunk.toObject(message.itemChunk, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "itemChunk";
+                }
+                if (message.auditCheckpoint != null && $Object.hasOwnProperty.call(message, "auditCheckpoint")) {
+                    object.auditCheckpoint = $root.doorbell.v1.AuditCheckpoint.toObject(message.auditCheckpoint, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "auditCheckpoint";
                 }
                 if (message.otaProgress != null && $Object.hasOwnProperty.call(message, "otaProgress")) {
                     object.otaProgress = $root.doorbell.v1.OtaProgress.toObject(message.otaProgress, options, _depth + 1);
@@ -12685,7 +13011,8 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.OtaState.$Properties|null} [otaState] CommandResult otaState
              * @property {doorbell.v1.ItemPage.$Properties|null} [items] CommandResult items
              * @property {doorbell.v1.ItemWindow.$Properties|null} [window] CommandResult window
-             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"} [detail] CommandResult detail
+             * @property {doorbell.v1.AuditPage.$Properties|null} [audit] CommandResult audit
+             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"} [detail] CommandResult detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12711,9 +13038,10 @@ export const doorbell = $root.doorbell = (() => {
              *   otaState?: doorbell.v1.OtaState.$Shape|null;
              *   items?: doorbell.v1.ItemPage.$Shape|null;
              *   window?: doorbell.v1.ItemWindow.$Shape|null;
+             *   audit?: doorbell.v1.AuditPage.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape })
+             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape })
              * )} doorbell.v1.CommandResult.$Shape
              */
 
@@ -12820,17 +13148,25 @@ export const doorbell = $root.doorbell = (() => {
              */
             CommandResult.prototype.window = null;
 
+            /**
+             * CommandResult audit.
+             * @member {doorbell.v1.AuditPage.$Properties|null|undefined} audit
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.audit = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * CommandResult detail.
-             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|undefined} detail
+             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|undefined} detail
              * @memberof doorbell.v1.CommandResult
              * @instance
              */
             $Object.defineProperty(CommandResult.prototype, "detail", {
-                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window"]),
+                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window", "audit"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -12888,6 +13224,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.ItemPage.encode(message.items, writer.uint32(/* id 14, wireType 2 =*/114).fork(), _depth + 1).ldelim();
                 if (message.window != null && $Object.hasOwnProperty.call(message, "window"))
                     $root.doorbell.v1.ItemWindow.encode(message.window, writer.uint32(/* id 15, wireType 2 =*/122).fork(), _depth + 1).ldelim();
+                if (message.audit != null && $Object.hasOwnProperty.call(message, "audit"))
+                    $root.doorbell.v1.AuditPage.encode(message.audit, writer.uint32(/* id 16, wireType 2 =*/130).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -13019,6 +13357,13 @@ export const doorbell = $root.doorbell = (() => {
                             message.detail = "window";
                             continue;
                         }
+                    case 16: {
+                            if (wireType !== 2)
+                                break;
+                            message.audit = $root.doorbell.v1.AuditPage.decode(reader, reader.size(), $undefined, _depth + 1, message.audit);
+                            message.detail = "audit";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -13123,6 +13468,16 @@ export const doorbell = $root.doorbell = (() => {
                         let error = $root.doorbell.v1.ItemWindow.verify(message.window, _depth + 1);
                         if (error)
                             return "window." + error;
+                    }
+                }
+                if (message.audit != null && $Object.hasOwnProperty.call(message, "audit")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.AuditPage.verify(message.audit, _depth + 1);
+                        if (error)
+                            return "audit." + error;
                     }
                 }
                 return null;
@@ -13296,6 +13651,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.CommandResult.window: object expected");
                     message.window = $root.doorbell.v1.ItemWindow.fromObject(object.window, _depth + 1);
                 }
+                if (object.audit != null) {
+                    if (!$util.isObject(object.audit))
+                        throw $TypeError(".doorbell.v1.CommandResult.audit: object expected");
+                    message.audit = $root.doorbell.v1.AuditPage.fromObject(object.audit, _depth + 1);
+                }
                 return message;
             };
 
@@ -13380,6 +13740,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.window = $root.doorbell.v1.ItemWindow.toObject(message.window, options, _depth + 1);
                     if (options.oneofs)
                         object.detail = "window";
+                }
+                if (message.audit != null && $Object.hasOwnProperty.call(message, "audit")) {
+                    object.audit = $root.doorbell.v1.AuditPage.toObject(message.audit, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "audit";
                 }
                 return object;
             };
@@ -14866,6 +15231,558 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return ItemChunk;
+        })();
+
+        v1.AuditCheckpoint = (function() {
+
+            /**
+             * Properties of an AuditCheckpoint.
+             * @typedef {Object} doorbell.v1.AuditCheckpoint.$Properties
+             * @property {string|null} [note] AuditCheckpoint note
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuditCheckpoint.
+             * @memberof doorbell.v1
+             * @interface IAuditCheckpoint
+             * @augments doorbell.v1.AuditCheckpoint.$Properties
+             * @deprecated Use doorbell.v1.AuditCheckpoint.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuditCheckpoint.
+             * @typedef {doorbell.v1.AuditCheckpoint.$Properties} doorbell.v1.AuditCheckpoint.$Shape
+             */
+
+            /**
+             * Constructs a new AuditCheckpoint.
+             * @memberof doorbell.v1
+             * @classdesc Represents an AuditCheckpoint.
+             * @constructor
+             * @param {doorbell.v1.AuditCheckpoint.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuditCheckpoint = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AuditCheckpoint note.
+             * @member {string} note
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @instance
+             */
+            AuditCheckpoint.prototype.note = "";
+
+            /**
+             * Creates a new AuditCheckpoint instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @static
+             * @param {doorbell.v1.AuditCheckpoint.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.AuditCheckpoint} AuditCheckpoint instance
+             * @type {{
+             *   (properties: doorbell.v1.AuditCheckpoint.$Shape): doorbell.v1.AuditCheckpoint & doorbell.v1.AuditCheckpoint.$Shape;
+             *   (properties?: doorbell.v1.AuditCheckpoint.$Properties): doorbell.v1.AuditCheckpoint;
+             * }}
+             */
+            AuditCheckpoint.create = function(properties) {
+                return new AuditCheckpoint(properties);
+            };
+
+            /**
+             * Encodes the specified AuditCheckpoint message. Does not implicitly {@link doorbell.v1.AuditCheckpoint.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @static
+             * @param {doorbell.v1.AuditCheckpoint.$Properties} message AuditCheckpoint message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditCheckpoint.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.note != null && $Object.hasOwnProperty.call(message, "note") && message.note !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.note);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an AuditCheckpoint message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.AuditCheckpoint & doorbell.v1.AuditCheckpoint.$Shape} AuditCheckpoint
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditCheckpoint.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.AuditCheckpoint();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.note = value;
+                            else
+                                delete message.note;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an AuditCheckpoint message.
+             * @function verify
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuditCheckpoint.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.note != null && $Object.hasOwnProperty.call(message, "note"))
+                    if (!$util.isString(message.note))
+                        return "note: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AuditCheckpoint message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.AuditCheckpoint} AuditCheckpoint
+             */
+            AuditCheckpoint.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.AuditCheckpoint)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.AuditCheckpoint: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.AuditCheckpoint();
+                if (object.note != null)
+                    if (typeof object.note !== "string" || object.note.length)
+                        message.note = $String(object.note);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AuditCheckpoint message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @static
+             * @param {doorbell.v1.AuditCheckpoint} message AuditCheckpoint
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuditCheckpoint.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.note = "";
+                if (message.note != null && $Object.hasOwnProperty.call(message, "note"))
+                    object.note = message.note;
+                return object;
+            };
+
+            /**
+             * Converts this AuditCheckpoint to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.AuditCheckpoint
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuditCheckpoint.prototype.toJSON = function() {
+                return AuditCheckpoint.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return AuditCheckpoint;
+        })();
+
+        v1.AuditPage = (function() {
+
+            /**
+             * Properties of an AuditPage.
+             * @typedef {Object} doorbell.v1.AuditPage.$Properties
+             * @property {number|null} [from] AuditPage from
+             * @property {Array.<string>|null} [entries] AuditPage entries
+             * @property {string|null} [checkpoint] AuditPage checkpoint
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuditPage.
+             * @memberof doorbell.v1
+             * @interface IAuditPage
+             * @augments doorbell.v1.AuditPage.$Properties
+             * @deprecated Use doorbell.v1.AuditPage.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuditPage.
+             * @typedef {doorbell.v1.AuditPage.$Properties} doorbell.v1.AuditPage.$Shape
+             */
+
+            /**
+             * Constructs a new AuditPage.
+             * @memberof doorbell.v1
+             * @classdesc Represents an AuditPage.
+             * @constructor
+             * @param {doorbell.v1.AuditPage.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuditPage = function (properties) {
+                this.entries = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AuditPage from.
+             * @member {number} from
+             * @memberof doorbell.v1.AuditPage
+             * @instance
+             */
+            AuditPage.prototype.from = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AuditPage entries.
+             * @member {Array.<string>} entries
+             * @memberof doorbell.v1.AuditPage
+             * @instance
+             */
+            AuditPage.prototype.entries = $util.emptyArray;
+
+            /**
+             * AuditPage checkpoint.
+             * @member {string} checkpoint
+             * @memberof doorbell.v1.AuditPage
+             * @instance
+             */
+            AuditPage.prototype.checkpoint = "";
+
+            /**
+             * Creates a new AuditPage instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.AuditPage
+             * @static
+             * @param {doorbell.v1.AuditPage.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.AuditPage} AuditPage instance
+             * @type {{
+             *   (properties: doorbell.v1.AuditPage.$Shape): doorbell.v1.AuditPage & doorbell.v1.AuditPage.$Shape;
+             *   (properties?: doorbell.v1.AuditPage.$Properties): doorbell.v1.AuditPage;
+             * }}
+             */
+            AuditPage.create = function(properties) {
+                return new AuditPage(properties);
+            };
+
+            /**
+             * Encodes the specified AuditPage message. Does not implicitly {@link doorbell.v1.AuditPage.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.AuditPage
+             * @static
+             * @param {doorbell.v1.AuditPage.$Properties} message AuditPage message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditPage.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from") && (typeof message.from === "object" ? message.from.low || message.from.high : message.from !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.from);
+                if (message.entries != null && message.entries.length)
+                    for (let i = 0; i < message.entries.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.entries[i]);
+                if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.checkpoint);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an AuditPage message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.AuditPage
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.AuditPage & doorbell.v1.AuditPage.$Shape} AuditPage
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditPage.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.AuditPage();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.from = value;
+                            else
+                                delete message.from;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.entries && message.entries.length))
+                                message.entries = [];
+                            message.entries.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.checkpoint = value;
+                            else
+                                delete message.checkpoint;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an AuditPage message.
+             * @function verify
+             * @memberof doorbell.v1.AuditPage
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuditPage.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    if (!$util.isInteger(message.from) && !(message.from && $util.isInteger(message.from.low) && $util.isInteger(message.from.high)))
+                        return "from: integer|Long expected";
+                if (message.entries != null && $Object.hasOwnProperty.call(message, "entries")) {
+                    if (!$Array.isArray(message.entries))
+                        return "entries: array expected";
+                    for (let i = 0; i < message.entries.length; ++i)
+                        if (!$util.isString(message.entries[i]))
+                            return "entries: string[] expected";
+                }
+                if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
+                    if (!$util.isString(message.checkpoint))
+                        return "checkpoint: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AuditPage message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.AuditPage
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.AuditPage} AuditPage
+             */
+            AuditPage.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.AuditPage)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.AuditPage: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.AuditPage();
+                if (object.from != null)
+                    if (typeof object.from === "object" ? object.from.low || object.from.high : $Number(object.from) !== 0)
+                        if ($Long)
+                            message.from = $Long.fromValue(object.from, true);
+                        else if (typeof object.from === "string")
+                            message.from = $parseInt(object.from, 10);
+                        else if (typeof object.from === "number")
+                            message.from = object.from;
+                        else if (typeof object.from === "object")
+                            message.from = new $util.LongBits(object.from.low >>> 0, object.from.high >>> 0).toNumber(true);
+                if (object.entries) {
+                    if (!$Array.isArray(object.entries))
+                        throw $TypeError(".doorbell.v1.AuditPage.entries: array expected");
+                    message.entries = $Array(object.entries.length);
+                    for (let i = 0; i < object.entries.length; ++i)
+                        message.entries[i] = $String(object.entries[i]);
+                }
+                if (object.checkpoint != null)
+                    if (typeof object.checkpoint !== "string" || object.checkpoint.length)
+                        message.checkpoint = $String(object.checkpoint);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AuditPage message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.AuditPage
+             * @static
+             * @param {doorbell.v1.AuditPage} message AuditPage
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuditPage.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.entries = [];
+                if (options.defaults) {
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.from = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.from = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.checkpoint = "";
+                }
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.from = typeof message.from === "number" ? $BigInt(message.from) : $Long.fromBits(message.from.low >>> 0, message.from.high >>> 0, true).toBigInt();
+                    else if (typeof message.from === "number")
+                        object.from = options.longs === $String ? $String(message.from) : message.from;
+                    else
+                        object.from = options.longs === $String ? $Long.prototype.toString.call(message.from) : options.longs === $Number ? new $util.LongBits(message.from.low >>> 0, message.from.high >>> 0).toNumber(true) : message.from;
+                if (message.entries && message.entries.length) {
+                    object.entries = $Array(message.entries.length);
+                    for (let j = 0; j < message.entries.length; ++j)
+                        object.entries[j] = message.entries[j];
+                }
+                if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
+                    object.checkpoint = message.checkpoint;
+                return object;
+            };
+
+            /**
+             * Converts this AuditPage to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.AuditPage
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuditPage.prototype.toJSON = function() {
+                return AuditPage.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return AuditPage;
         })();
 
         v1.OtaProgress = (function() {

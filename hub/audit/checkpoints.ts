@@ -1,0 +1,61 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isDeviceId } from '../../proto/index.js';
+import type { SeenCheckpoint } from '../../proto/tlog/audit.js';
+import { MAX_NOTE_BYTES } from '../../proto/tlog/note.js';
+
+/** The checkpoints file of one device is read up to this size; older ones beyond it are not needed to catch a rewrite. */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Every audit checkpoint a hub has seen from each device
+ * (`<hubState>/audit/<device>.jsonl`, one `{seenAtMs, note}` a line, in the
+ * order seen). `watch` adds those the devices publish, `audit` the one each
+ * check fetches. A device whose later log does not extend all of them has
+ * rewritten or cut its history (proto/tlog/audit.ts, checkAuditLog).
+ */
+export class CheckpointStore {
+  private readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'audit');
+  }
+
+  private path(deviceId: string): string {
+    if (!isDeviceId(deviceId)) throw new TypeError('bad device id');
+    return join(this.dir, `${deviceId}.jsonl`);
+  }
+
+  /** Records a checkpoint (a note already seen is not recorded twice). */
+  async add(deviceId: string, note: string, seenAtMs: number): Promise<void> {
+    if (Buffer.byteLength(note) > MAX_NOTE_BYTES) return;
+    const seen = await this.list(deviceId);
+    if (seen.some((s) => s.note === note)) return;
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await appendFile(this.path(deviceId), `${JSON.stringify({ seenAtMs, note })}\n`, { mode: 0o600 });
+  }
+
+  async list(deviceId: string): Promise<SeenCheckpoint[]> {
+    let text: string;
+    try {
+      const bytes = await readFile(this.path(deviceId));
+      text = bytes.subarray(Math.max(0, bytes.length - MAX_FILE_BYTES)).toString('utf8');
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: SeenCheckpoint[] = [];
+    for (const line of text.split('\n')) {
+      try {
+        const o = JSON.parse(line) as unknown;
+        if (typeof o === 'object' && o !== null) {
+          const { seenAtMs, note } = o as Record<string, unknown>;
+          if (typeof note === 'string' && typeof seenAtMs === 'number') out.push({ note, seenAtMs });
+        }
+      } catch {
+        // A torn or foreign line: skipped (the checkpoints around it still count).
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,98 @@
+// `audit <device>`: fetches the doorbell's audit log and checks it against every checkpoint this hub has seen.
+import { doorbell, validateDeviceId } from '../../proto/index.js';
+import { auditOrigin, auditVerifier, checkAuditLog } from '../../proto/tlog/audit.js';
+import { openNote, parseCheckpoint } from '../../proto/tlog/note.js';
+import { CheckpointStore } from '../audit/checkpoints.js';
+import { loadDevices } from '../hub-state.js';
+import { openCommandSession } from '../session.js';
+import { type Context, UsageError } from './context.js';
+
+/** Pages fetched at most (each holds at least one entry): bounds a device that never stops answering. */
+const MAX_PAGES = 100_000;
+
+export async function audit(ctx: Context, deviceId: string, verifyOnly: boolean): Promise<number> {
+  validateDeviceId(deviceId);
+  const devices = await loadDevices(ctx.stateDir);
+  const key = devices.get(deviceId);
+  if (!key) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
+  const verifier = auditVerifier(deviceId, key);
+  const store = new CheckpointStore(ctx.stateDir);
+  const session = await openCommandSession({
+    stateDir: ctx.stateDir,
+    broker: ctx.broker,
+    tls: ctx.tls,
+    logger: ctx.logger,
+    devices,
+    as: 'hub',
+    connectTimeoutMs: ctx.timeoutMs,
+    clientPurpose: '',
+  });
+  const lines: string[] = [];
+  let latest = '';
+  try {
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const { result } = await session.commander.send(
+        deviceId,
+        { getAudit: { from: lines.length } },
+        ctx.timeoutMs,
+      );
+      if (!result.ok) {
+        throw new Error(
+          `${deviceId} refused: ${doorbell.v1.ErrorKind[result.errorKind]}: ${result.errorMessage}`,
+        );
+      }
+      const got = result.audit;
+      if (!got || Number(got.from) !== lines.length) throw new Error(`${deviceId} answered another page`);
+      lines.push(...(got.entries ?? []));
+      latest = got.checkpoint ?? '';
+      // The checkpoint is signed as each page is answered: done once it covers no more than we have.
+      const size = checkpointSize(latest, verifier);
+      if ((got.entries ?? []).length === 0 || size <= lines.length) break;
+    }
+  } finally {
+    await session.close();
+  }
+  const now = Date.now();
+  const seen = await store.list(deviceId);
+  const check = checkAuditLog(
+    lines,
+    [...seen, { note: latest, seenAtMs: now }],
+    verifier,
+    auditOrigin(deviceId, key.keyId),
+  );
+  // The device's newest checkpoint is kept only when it is consistent: a bad one stays evidence in the report.
+  if (check.problems.length === 0) await store.add(deviceId, latest, now);
+  if (ctx.json) {
+    process.stdout.write(
+      `${JSON.stringify({ deviceId, entries: lines.length, checkpoints: seen.length + 1, ok: check.problems.length === 0, problems: check.problems, ...(verifyOnly ? {} : { log: check.entries }) })}\n`,
+    );
+  } else {
+    if (!verifyOnly) {
+      for (const e of check.entries) {
+        const data = Object.entries(e.data)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ');
+        process.stdout.write(
+          `${String(e.seq).padStart(6)}  ${new Date(e.atMs).toISOString()}  ${e.event}  ${data}\n`,
+        );
+      }
+    }
+    if (check.problems.length === 0) {
+      process.stdout.write(
+        `audit log of ${deviceId}: ${lines.length} entries, consistent with ${seen.length + 1} signed checkpoint(s)\n`,
+      );
+    } else {
+      process.stdout.write(`audit log of ${deviceId}: NOT CONSISTENT\n`);
+      for (const p of check.problems) process.stdout.write(`  ${p}\n`);
+    }
+  }
+  return check.problems.length === 0 ? 0 : 1;
+}
+
+function checkpointSize(note: string, verifier: ReturnType<typeof auditVerifier>): number {
+  try {
+    return parseCheckpoint(openNote(note, verifier)).size;
+  } catch {
+    return 0;
+  }
+}
