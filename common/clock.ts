@@ -113,3 +113,24 @@ export class FakeClock implements Clock {
     return best;
   }
 }
+
+/** `promise`'s value, or `'timeout'` once `ms` have passed on `clock`, whichever comes first. */
+export function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  clock: Clock = systemClock,
+): Promise<T | 'timeout'> {
+  return new Promise((resolve, reject) => {
+    const timer = clock.setTimeout(() => resolve('timeout'), ms);
+    promise.then(
+      (v) => {
+        clock.clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clock.clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}

@@ -166,7 +166,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
           clock,
           emit,
           audit,
-          outboxDepth: () => outbox.depth,
+          outboxEmpty: () => outbox.whenEmpty(),
           onRestart: options.onRestart,
         });
   /** Set once the camera has started (media.enabled); presses before that have no clip. */

@@ -9,7 +9,7 @@ import {
 } from '../proto/index.js';
 import { audit } from './commands/audit.js';
 import { type Context, logFormat, need0, parseRole, signerFlag, UsageError } from './commands/context.js';
-import { clipGet, clips } from './commands/footage.js';
+import { clipDelete, clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
 import { pair } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
@@ -58,6 +58,9 @@ commands:
                                   fetch an item (resumable, its SHA-256 checked), keep its
                                   ciphertext in the hub's store and decrypt it here with the
                                   owner's age identity; --raw writes the .age file instead
+  clip delete <item-id>... [--device D]
+                                  delete items on the doorbell (Administer; logged there) and
+                                  from the hub's store
 
 roles: view < operate < manage < administer. Each command is signed with the hub key when its
 role (operate unless --hub-role said otherwise at pairing) is enough, else with the owner key;
@@ -303,8 +306,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'clip': {
       const [sub = '', itemId = '', ...rest] = args;
+      if (sub === 'delete') return clipDelete(ctx, args.slice(1), values.device, values.as);
       if (sub !== 'get' || itemId === '' || rest.length > 0)
-        throw new UsageError('usage: doorbell-hub clip get <item-id> --identity FILE [-o FILE] [--raw]');
+        throw new UsageError(
+          'usage: doorbell-hub clip get <item-id> --identity FILE [-o FILE] [--raw] | clip delete <item-id>...',
+        );
       return clipGet(
         ctx,
         itemId,

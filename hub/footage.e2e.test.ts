@@ -14,7 +14,7 @@ import { type Harness, startHarness } from '../test-support/doorbell-harness.js'
 import { runCli } from '../test-support/run-cli.js';
 import { FetchError, fetchItem } from './footage/fetch.js';
 import { FootageStore } from './footage/store.js';
-import { addDevice, hubKeyPath } from './hub-state.js';
+import { addDevice, hubKeyPath, setDeviceHubRole } from './hub-state.js';
 
 const run = promisify(execFile);
 
@@ -76,6 +76,7 @@ before(async () => {
         recordMotion: false,
         store: { recipients: [recipient] },
       },
+      trust: { hubRole: 'administer' },
     },
     hubKey,
   );
@@ -391,6 +392,26 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
     } finally {
       await session.close();
     }
+  });
+});
+
+describe('deletion', { timeout: 120_000 }, () => {
+  test('clip delete removes the clip on the doorbell and on the hub, and the doorbell logs who deleted it', async () => {
+    await setDeviceHubRole(hubState, 'front-door', 'administer');
+    const object = join(hubState, 'footage', 'objects', `${clipSha}.age`);
+    assert.ok((await stat(object)).isFile(), 'fetched by an earlier test');
+    const documented = docCommand('docs/footage.md', 'npm run doorbell-hub -- clip delete');
+    const r = await docRun(withValues(documented, { '1764840000000-0a1b2c3d4e5f': clipId }));
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /deleted on front-door: 1 \(not stored there: 0\); deleted on this hub: 1/);
+    await assert.rejects(stat(object), /ENOENT/, 'the hub keeps no copy');
+    const listed = await hub(['clips', 'front-door', '--json']);
+    assert.ok(!listed.stdout.includes(clipId), 'the doorbell no longer lists it');
+    const log = await hub(['audit', 'front-door']);
+    assert.equal(log.code, 0, log.stdout + log.stderr);
+    assert.match(log.stdout, new RegExp(`item\\.deleted  id=${clipId} by=${h.hubKey.keyId}`));
+    // Reads are logged once a minute per key: the first, a listing, names the hub key.
+    assert.match(log.stdout, new RegExp(`footage\\.listed .*by=${h.hubKey.keyId}`));
   });
 });
 

@@ -60,6 +60,7 @@ export const COMMAND_ROLES = {
   listItems: Role.VIEW,
   fetchItem: Role.VIEW,
   getAudit: Role.VIEW,
+  deleteItems: Role.ADMINISTER,
   pair: 'pairing',
 } as const satisfies Record<CommandKind, Role | 'pairing'>;
 

@@ -344,6 +344,8 @@ export class CommandService {
         return this.ota(command);
       case 'listItems':
         return this.deps.footage?.list(command.listItems, by.keyId) ?? noFootage();
+      case 'deleteItems':
+        return this.deps.footage?.delete(command.deleteItems, by.keyId) ?? noFootage();
       case 'getAudit': {
         const audit = this.deps.audit;
         if (!audit) return failure(ErrorKind.UNSUPPORTED_COMMAND, 'no audit log');

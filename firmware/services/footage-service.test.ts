@@ -41,7 +41,19 @@ function item(n: number, over: Partial<StoredItem> = {}): StoredItem {
 }
 
 function storeOf(items: StoredItem[]): FootageStore {
-  return { list: () => [...items], get: (id) => items.find((i) => i.id === id) };
+  return {
+    list: () => [...items],
+    get: (id) => items.find((i) => i.id === id),
+    delete: async (ids) => {
+      const gone = items.filter((i) => ids.includes(i.id)).map((i) => i.id);
+      for (const id of gone)
+        items.splice(
+          items.findIndex((i) => i.id === id),
+          1,
+        );
+      return gone;
+    },
+  };
 }
 
 function service(items: StoredItem[], sendChunk = async (_c: doorbell.v1.IItemChunk, _cid: string) => {}) {
@@ -236,5 +248,40 @@ describe('FootageService: the audit log', () => {
     assert.equal(entries[1]?.data.readsBefore, 1999, 'the reads in between are counted');
     s.list({}, 'another-key');
     assert.equal(entries.length, 3, 'each key has its own minute');
+  });
+});
+
+describe('FootageService: DeleteItems', () => {
+  test('deletes what is stored, names what was not, stops windows of deleted items, and logs each deletion', async () => {
+    const a = item(20, { bytes: 200_000 });
+    const b = item(21, { bytes: 10 });
+    writeFileSync(a.path, randomBytes(200_000));
+    writeFileSync(b.path, Buffer.alloc(10));
+    const entries: Record<string, unknown>[] = [];
+    let sent = 0;
+    const store = storeOf([a, b]);
+    const s = new FootageService({
+      store: () => store,
+      sendChunk: () => {
+        sent += 1;
+        return new Promise<void>(() => {}); // never acknowledged: the window stays open
+      },
+      logger: silentLogger(),
+      audit: (event, data) => entries.push({ event, ...data }),
+    });
+    assert.equal((await s.fetch({ itemId: a.id }, 'c', 'viewer')).ok, true);
+    const r = await s.delete({ itemIds: [a.id, item(99).id] }, 'owner');
+    assert.deepEqual(r.deleted?.itemIds, [a.id]);
+    assert.deepEqual(r.deleted?.notFound, [item(99).id]);
+    assert.equal((await s.fetch({ itemId: a.id }, 'c2', 'viewer')).errorKind, ErrorKind.NOT_FOUND);
+    assert.ok(sent <= CHUNKS_IN_FLIGHT, 'the window stopped');
+    assert.deepEqual(
+      entries.filter((e) => e.event === 'item.deleted'),
+      [{ event: 'item.deleted', id: a.id, by: 'owner' }],
+    );
+    for (const bad of [{ itemIds: [] }, { itemIds: ['x'] }, { itemIds: Array(101).fill(b.id) }]) {
+      assert.equal((await s.delete(bad, 'owner')).errorKind, ErrorKind.INVALID_ARGUMENT);
+    }
+    await s.stop();
   });
 });

@@ -12,7 +12,12 @@ const { ErrorKind } = doorbell.v1;
 export interface FootageStore {
   list(): StoredItem[];
   get(id: string): StoredItem | undefined;
+  /** Deletes the named items; returns those that were stored. */
+  delete(ids: readonly string[]): Promise<string[]>;
 }
+
+/** Ids a DeleteItems names at most. */
+export const MAX_DELETE_IDS = 100;
 
 /** Ciphertext bytes per ItemChunk: a sealed chunk stays below the 16 KiB envelope cap. */
 export const ITEM_CHUNK_BYTES = 12_288;
@@ -54,6 +59,7 @@ export const AUDIT_INTERVAL_MS = 60_000;
 const MAX_AUDITED_KEYS = 256;
 
 interface Window {
+  itemId: string;
   abort: AbortController;
   done: Promise<void>;
 }
@@ -166,7 +172,7 @@ export class FootageService {
     this.deps.logger.info({ id, offset, end, byKeyId, correlationId }, 'sending an item window');
     this.record('footage.fetched', byKeyId, { id, offset, end });
     const abort = new AbortController();
-    const window: Window = { abort, done: Promise.resolve() };
+    const window: Window = { itemId: id, abort, done: Promise.resolve() };
     this.windows.add(window);
     window.done = this.send(file, id, offset, end, correlationId, abort.signal)
       .catch((err: unknown) => {
@@ -180,6 +186,24 @@ export class FootageService {
         void file.close().catch(() => undefined);
       });
     return { ok: true, window: { item: storedItem(item), offset, end } };
+  }
+
+  /** Deletes items (Administer): windows of them stop, each deletion is an audit entry. */
+  async delete(c: doorbell.v1.IDeleteItems | null | undefined, byKeyId: string): Promise<Result> {
+    const store = this.deps.store();
+    if (store === undefined) return noFootage();
+    const ids = c?.itemIds ?? [];
+    if (ids.length === 0 || ids.length > MAX_DELETE_IDS)
+      return invalid(`name 1 to ${MAX_DELETE_IDS} item ids`);
+    if (ids.some((id) => !ID_PATTERN.test(id))) return invalid('item_ids must be item ids');
+    const gone = new Set(ids);
+    const stopping = [...this.windows].filter((w) => gone.has(w.itemId));
+    for (const w of stopping) w.abort.abort();
+    await Promise.all(stopping.map((w) => w.done));
+    const deleted = await store.delete(ids);
+    for (const id of deleted) this.deps.audit?.('item.deleted', { id, by: byKeyId });
+    const removed = new Set(deleted);
+    return { ok: true, deleted: { itemIds: deleted, notFound: [...gone].filter((id) => !removed.has(id)) } };
   }
 
   /** Stops every window being sent and waits for them. */

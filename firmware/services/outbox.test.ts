@@ -35,3 +35,21 @@ test('push listeners run synchronously, once per push, until removed', () => {
   box.push(entry(3));
   assert.deepEqual(depths, [1, 2]);
 });
+
+test('whenEmpty resolves once the last entry is acknowledged, and at once on an empty outbox', async () => {
+  const box = new Outbox(10, silentLogger());
+  await box.whenEmpty();
+  const [a, b] = [entry(1), entry(2)];
+  box.push(a);
+  box.push(b);
+  let empty = false;
+  const drained = box.whenEmpty().then(() => {
+    empty = true;
+  });
+  box.ack(a);
+  await Promise.resolve();
+  assert.equal(empty, false, 'one entry is still waiting');
+  box.ack(b);
+  await drained;
+  assert.equal(empty, true);
+});

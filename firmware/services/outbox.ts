@@ -112,6 +112,8 @@ export class Outbox {
     return box;
   }
 
+  private readonly emptyWaiters: (() => void)[] = [];
+
   push(entry: OutboxEntry): void {
     checkEntry(entry);
     while (
@@ -143,6 +145,16 @@ export class Outbox {
     this.write(() => this.file?.append([{ type: RecordType.Remove, seq: head.seq }], false));
     if (this.drops.count > 0 && this.options.dropReport) this.pushReport(this.options.dropReport);
     this.compactIfNeeded();
+    if (this.depth === 0) {
+      const waiters = this.emptyWaiters.splice(0);
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves once every entry has been acknowledged (at once when there are none). */
+  whenEmpty(): Promise<void> {
+    if (this.depth === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
   get depth(): number {

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Clock } from '../../common/clock.js';
+import { type Clock, within } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { MqttConnection } from '../../common/mqtt-connection.js';
 import type { AuditLog } from '../audit-log.js';
@@ -22,8 +22,8 @@ export interface OpenUpdatesOptions {
   emit: (body: EventBody) => void;
   /** The device's audit log (firmware/audit-log.ts): every update step is an entry. */
   audit: AuditLog;
-  /** Events still waiting for the broker. */
-  outboxDepth: () => number;
+  /** Resolves once every queued event has been acknowledged by the broker. */
+  outboxEmpty: () => Promise<void>;
   /** Stop cleanly and exit 75 (systemd restarts into the chosen slot). */
   onRestart: ((reason: string) => void) | undefined;
 }
@@ -48,10 +48,7 @@ export async function openUpdates(options: OpenUpdatesOptions): Promise<UpdateAg
       ...(options.clock ? { clock: options.clock } : {}),
       requestRestart: (reason) => {
         void (async () => {
-          const deadline = Date.now() + DRAIN_WAIT_MS;
-          while (options.outboxDepth() > 0 && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 25));
-          }
+          await within(options.outboxEmpty(), DRAIN_WAIT_MS, options.clock);
           logger.warn({ reason }, 'restarting for an update');
           if (options.onRestart) options.onRestart(reason);
           else logger.error('no restart handler: restart the daemon to continue the update');

@@ -256,3 +256,64 @@ export async function clipGet(
 function usage(err: unknown): never {
   throw new UsageError((err as Error).message);
 }
+
+/**
+ * Deletes items on the doorbell (DeleteItems, Administer: the owner key unless the hub key
+ * holds Administer) and then from this hub's store. Both are done even when the doorbell no
+ * longer has an item; the doorbell logs each deletion in its audit log.
+ */
+export async function clipDelete(
+  ctx: Context,
+  itemIds: string[],
+  device: string | undefined,
+  asFlag?: string,
+): Promise<number> {
+  if (itemIds.length === 0 || itemIds.length > 100)
+    throw new UsageError('clip delete takes 1 to 100 item ids');
+  for (const id of itemIds)
+    if (!ITEM_ID.test(id)) throw new UsageError(`'${id}' is not an item id (see clips)`);
+  const deviceId = await pickDevice(ctx, device);
+  validateDeviceId(deviceId);
+  const devices = await loadDevices(ctx.stateDir);
+  const as = chooseSigner('deleteItems', {
+    as: signerFlag(asFlag),
+    hubRole: await deviceHubRole(ctx.stateDir, deviceId),
+    hasHubKey: existsSync(hubKeyPath(ctx.stateDir)),
+    hasOwnerKey: existsSync(ownerKeyPath(ctx.stateDir)),
+  });
+  const session = await openCommandSession({
+    stateDir: ctx.stateDir,
+    broker: ctx.broker,
+    tls: ctx.tls,
+    logger: ctx.logger,
+    devices,
+    as,
+    connectTimeoutMs: ctx.timeoutMs,
+    clientPurpose: '',
+  });
+  let result: doorbell.v1.CommandResult;
+  try {
+    result = await session.send(deviceId, { deleteItems: { itemIds } }, ctx.timeoutMs);
+  } finally {
+    await session.close();
+  }
+  if (!result.ok) {
+    process.stderr.write(
+      `doorbell-hub: ${deviceId} refused the deletion: ${doorbell.v1.ErrorKind[result.errorKind]}: ${result.errorMessage}; nothing was deleted on this hub\n`,
+    );
+    return 1;
+  }
+  const onHub = await new FootageStore(ctx.stateDir).forget(deviceId, itemIds);
+  const out = {
+    deviceId,
+    deletedOnDevice: result.deleted?.itemIds ?? [],
+    notOnDevice: result.deleted?.notFound ?? [],
+    deletedOnHub: onHub,
+  };
+  process.stdout.write(
+    ctx.json
+      ? `${JSON.stringify(out)}\n`
+      : `deleted on ${deviceId}: ${out.deletedOnDevice.length} (not stored there: ${out.notOnDevice.length}); deleted on this hub: ${onHub.length}\n`,
+  );
+  return 0;
+}

@@ -173,6 +173,29 @@ export class FootageStore {
     await this.applyRetention(catalog, limits);
   }
 
+  /**
+   * Forgets a device's items: their catalog entries, their partial files, and
+   * each object no other entry names. Returns the ids that were in the catalog.
+   */
+  async forget(deviceId: string, itemIds: readonly string[]): Promise<string[]> {
+    const gone = new Set(itemIds);
+    const catalog = await this.catalog();
+    const removed = catalog.filter((e) => e.deviceId === deviceId && gone.has(e.id));
+    const kept = catalog.filter((e) => !(e.deviceId === deviceId && gone.has(e.id)));
+    for (const id of gone) await this.discardPartial(deviceId, id);
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await writeFileDurably(
+      join(this.root, 'catalog.json'),
+      JSON.stringify({ version: 1, entries: kept }),
+      0o600,
+    );
+    const named = new Set(kept.map((e) => e.sha256));
+    for (const e of removed) {
+      if (!named.has(e.sha256)) await unlink(this.objectPath(e.sha256)).catch(() => undefined);
+    }
+    return removed.map((e) => e.id);
+  }
+
   async find(deviceId: string, itemId: string): Promise<CatalogEntry | undefined> {
     return (await this.catalog()).find((e) => e.deviceId === deviceId && e.id === itemId);
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
@@ -215,6 +215,32 @@ describe('ClipStore: encrypted to the owner, readable by age', () => {
     const third = await openStore(t, config);
     assert.deepEqual(third.store.list(), [a, b].map(withoutRecipients));
     assert.equal(third.events.length, 0);
+  });
+});
+
+describe('ClipStore: deletion', () => {
+  it('deletes the named items, file and index entry, survives a restart, and ignores unknown ids', async (t) => {
+    const dir = tempDir(t);
+    const id = await generateX25519Identity();
+    const config = { dir: join(dir, 'store'), recipients: [await identityToRecipient(id)] };
+    const first = await openStore(t, config);
+    const a = await first.store.writeClip(
+      { reason: 'press', startMs: 1, endMs: 2, triggerMs: 1 },
+      clipBytes(100),
+    );
+    const b = await first.store.writeSnapshot(clipBytes(50), 3);
+    assert.deepEqual(await first.store.delete([a.id, '0000000000001-000000000000']), [a.id]);
+    assert.equal(existsSync(a.path), false, 'the file is gone');
+    assert.deepEqual(
+      first.events.filter((e) => e.type === 'deleted'),
+      [{ type: 'deleted', ids: [a.id] }],
+    );
+    await first.store.stop();
+    const second = await openStore(t, config);
+    assert.deepEqual(
+      second.store.list().map((i) => i.id),
+      [b.id],
+    );
   });
 });
 

@@ -35,6 +35,7 @@ export type EvictionReason = 'age' | 'size' | 'space';
 export type StoreEvent =
   | { type: 'stored'; item: StoredItem }
   | { type: 'evicted'; items: { id: string; bytes: number; why: EvictionReason }[]; bytes: number }
+  | { type: 'deleted'; ids: string[] }
   | { type: 'storage-full'; id: string; code: string; retrying: boolean }
   | { type: 'write-failed'; id: string; kind: StoreErrorKind; message: string }
   | { type: 'index-rebuilt'; reason: string; entries: number };
@@ -154,6 +155,31 @@ export class ClipStore implements ClipSink {
       jpeg,
       id,
     );
+  }
+
+  /** Deletes the named items (an owner's command); returns those that were stored. */
+  delete(ids: readonly string[]): Promise<string[]> {
+    return this.serial(async () => {
+      const deleted: string[] = [];
+      for (const id of new Set(ids)) {
+        const entry = this.entries.get(id);
+        if (entry === undefined) continue;
+        try {
+          await this.fs.unlink(join(this.dir, fileName(entry)));
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+        }
+        this.entries.delete(id);
+        deleted.push(id);
+      }
+      if (deleted.length > 0) {
+        this.indexDirty = true;
+        await this.writeIndex();
+        this.log.info({ count: deleted.length }, 'items deleted');
+        this.emit({ type: 'deleted', ids: deleted });
+      }
+      return deleted;
+    });
   }
 
   /** Deletes items older than maxAgeS, then the oldest until the total fits maxTotalBytes. */

@@ -68,6 +68,9 @@ export namespace doorbell {
             /** Command getAudit. */
             getAudit?: (doorbell.v1.GetAudit.$Properties|null);
 
+            /** Command deleteItems. */
+            deleteItems?: (doorbell.v1.DeleteItems.$Properties|null);
+
             /** Command otaBegin. */
             otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -84,7 +87,7 @@ export namespace doorbell {
             setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
             /** Command kind. */
-            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
             /**
              * Creates a new Command instance using the specified properties.
@@ -188,6 +191,9 @@ export namespace doorbell {
                 /** Command getAudit */
                 getAudit?: (doorbell.v1.GetAudit.$Properties|null);
 
+                /** Command deleteItems */
+                deleteItems?: (doorbell.v1.DeleteItems.$Properties|null);
+
                 /** Command otaBegin */
                 otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -204,7 +210,7 @@ export namespace doorbell {
                 setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
                 /** Command kind */
-                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -226,6 +232,7 @@ export namespace doorbell {
               listItems?: doorbell.v1.ListItems.$Shape|null;
               fetchItem?: doorbell.v1.FetchItem.$Shape|null;
               getAudit?: doorbell.v1.GetAudit.$Shape|null;
+              deleteItems?: doorbell.v1.DeleteItems.$Shape|null;
               otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
               otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
               otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -233,7 +240,7 @@ export namespace doorbell {
               setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
             );
         }
 
@@ -1286,6 +1293,99 @@ export namespace doorbell {
 
             /** Shape of a FetchItem. */
             type $Shape = doorbell.v1.FetchItem.$Properties;
+        }
+
+        /**
+         * Properties of a DeleteItems.
+         * @deprecated Use doorbell.v1.DeleteItems.$Properties instead.
+         */
+        interface IDeleteItems extends doorbell.v1.DeleteItems.$Properties {
+        }
+
+        /** Represents a DeleteItems. */
+        class DeleteItems {
+
+            /**
+             * Constructs a new DeleteItems.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.DeleteItems.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** DeleteItems itemIds. */
+            itemIds: string[];
+
+            /**
+             * Creates a new DeleteItems instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DeleteItems instance
+             */
+            static create(properties: doorbell.v1.DeleteItems.$Shape): doorbell.v1.DeleteItems & doorbell.v1.DeleteItems.$Shape;
+            static create(properties?: doorbell.v1.DeleteItems.$Properties): doorbell.v1.DeleteItems;
+
+            /**
+             * Encodes the specified DeleteItems message. Does not implicitly {@link doorbell.v1.DeleteItems.verify|verify} messages.
+             * @param message DeleteItems message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.DeleteItems.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DeleteItems message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.DeleteItems & doorbell.v1.DeleteItems.$Shape} DeleteItems
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.DeleteItems & doorbell.v1.DeleteItems.$Shape;
+
+            /**
+             * Verifies a DeleteItems message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a DeleteItems message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns DeleteItems
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.DeleteItems;
+
+            /**
+             * Creates a plain object from a DeleteItems message. Also converts values to other types if specified.
+             * @param message DeleteItems
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.DeleteItems, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this DeleteItems to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace DeleteItems {
+
+            /** Properties of a DeleteItems. */
+            interface $Properties {
+
+                /** DeleteItems itemIds */
+                itemIds?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DeleteItems. */
+            type $Shape = doorbell.v1.DeleteItems.$Properties;
         }
 
         /**
@@ -4309,8 +4409,11 @@ export namespace doorbell {
             /** CommandResult audit. */
             audit?: (doorbell.v1.AuditPage.$Properties|null);
 
+            /** CommandResult deleted. */
+            deleted?: (doorbell.v1.DeletedItems.$Properties|null);
+
             /** CommandResult detail. */
-            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit");
+            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted");
 
             /**
              * Creates a new CommandResult instance using the specified properties.
@@ -4408,8 +4511,11 @@ export namespace doorbell {
                 /** CommandResult audit */
                 audit?: (doorbell.v1.AuditPage.$Properties|null);
 
+                /** CommandResult deleted */
+                deleted?: (doorbell.v1.DeletedItems.$Properties|null);
+
                 /** CommandResult detail */
-                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit");
+                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -4429,9 +4535,10 @@ export namespace doorbell {
               items?: doorbell.v1.ItemPage.$Shape|null;
               window?: doorbell.v1.ItemWindow.$Shape|null;
               audit?: doorbell.v1.AuditPage.$Shape|null;
+              deleted?: doorbell.v1.DeletedItems.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape })
+              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape })
             );
         }
 
@@ -4976,6 +5083,105 @@ export namespace doorbell {
 
             /** Shape of an AuditCheckpoint. */
             type $Shape = doorbell.v1.AuditCheckpoint.$Properties;
+        }
+
+        /**
+         * Properties of a DeletedItems.
+         * @deprecated Use doorbell.v1.DeletedItems.$Properties instead.
+         */
+        interface IDeletedItems extends doorbell.v1.DeletedItems.$Properties {
+        }
+
+        /** Represents a DeletedItems. */
+        class DeletedItems {
+
+            /**
+             * Constructs a new DeletedItems.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.DeletedItems.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** DeletedItems itemIds. */
+            itemIds: string[];
+
+            /** DeletedItems notFound. */
+            notFound: string[];
+
+            /**
+             * Creates a new DeletedItems instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DeletedItems instance
+             */
+            static create(properties: doorbell.v1.DeletedItems.$Shape): doorbell.v1.DeletedItems & doorbell.v1.DeletedItems.$Shape;
+            static create(properties?: doorbell.v1.DeletedItems.$Properties): doorbell.v1.DeletedItems;
+
+            /**
+             * Encodes the specified DeletedItems message. Does not implicitly {@link doorbell.v1.DeletedItems.verify|verify} messages.
+             * @param message DeletedItems message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.DeletedItems.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DeletedItems message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.DeletedItems & doorbell.v1.DeletedItems.$Shape} DeletedItems
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.DeletedItems & doorbell.v1.DeletedItems.$Shape;
+
+            /**
+             * Verifies a DeletedItems message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a DeletedItems message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns DeletedItems
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.DeletedItems;
+
+            /**
+             * Creates a plain object from a DeletedItems message. Also converts values to other types if specified.
+             * @param message DeletedItems
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.DeletedItems, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this DeletedItems to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace DeletedItems {
+
+            /** Properties of a DeletedItems. */
+            interface $Properties {
+
+                /** DeletedItems itemIds */
+                itemIds?: (string[]|null);
+
+                /** DeletedItems notFound */
+                notFound?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DeletedItems. */
+            type $Shape = doorbell.v1.DeletedItems.$Properties;
         }
 
         /**

@@ -56,12 +56,13 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.ListItems.$Properties|null} [listItems] Command listItems
              * @property {doorbell.v1.FetchItem.$Properties|null} [fetchItem] Command fetchItem
              * @property {doorbell.v1.GetAudit.$Properties|null} [getAudit] Command getAudit
+             * @property {doorbell.v1.DeleteItems.$Properties|null} [deleteItems] Command deleteItems
              * @property {doorbell.v1.OtaBegin.$Properties|null} [otaBegin] Command otaBegin
              * @property {doorbell.v1.OtaChunk.$Properties|null} [otaChunk] Command otaChunk
              * @property {doorbell.v1.OtaApply.$Properties|null} [otaApply] Command otaApply
              * @property {doorbell.v1.OtaGetState.$Properties|null} [otaGetState] Command otaGetState
              * @property {doorbell.v1.SetChimeMuted.$Properties|null} [setChimeMuted] Command setChimeMuted
-             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
+             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -90,6 +91,7 @@ export const doorbell = $root.doorbell = (() => {
              *   listItems?: doorbell.v1.ListItems.$Shape|null;
              *   fetchItem?: doorbell.v1.FetchItem.$Shape|null;
              *   getAudit?: doorbell.v1.GetAudit.$Shape|null;
+             *   deleteItems?: doorbell.v1.DeleteItems.$Shape|null;
              *   otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
              *   otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
              *   otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -97,7 +99,7 @@ export const doorbell = $root.doorbell = (() => {
              *   setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
              * )} doorbell.v1.Command.$Shape
              */
 
@@ -229,6 +231,14 @@ export const doorbell = $root.doorbell = (() => {
             Command.prototype.getAudit = null;
 
             /**
+             * Command deleteItems.
+             * @member {doorbell.v1.DeleteItems.$Properties|null|undefined} deleteItems
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.deleteItems = null;
+
+            /**
              * Command otaBegin.
              * @member {doorbell.v1.OtaBegin.$Properties|null|undefined} otaBegin
              * @memberof doorbell.v1.Command
@@ -273,12 +283,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Command kind.
-             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
+             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
              * @memberof doorbell.v1.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "getAudit", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
+                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "getAudit", "deleteItems", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -342,6 +352,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.FetchItem.encode(message.fetchItem, writer.uint32(/* id 21, wireType 2 =*/170).fork(), _depth + 1).ldelim();
                 if (message.getAudit != null && $Object.hasOwnProperty.call(message, "getAudit"))
                     $root.doorbell.v1.GetAudit.encode(message.getAudit, writer.uint32(/* id 22, wireType 2 =*/178).fork(), _depth + 1).ldelim();
+                if (message.deleteItems != null && $Object.hasOwnProperty.call(message, "deleteItems"))
+                    $root.doorbell.v1.DeleteItems.encode(message.deleteItems, writer.uint32(/* id 23, wireType 2 =*/186).fork(), _depth + 1).ldelim();
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin"))
                     $root.doorbell.v1.OtaBegin.encode(message.otaBegin, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk"))
@@ -491,6 +503,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.getAudit = $root.doorbell.v1.GetAudit.decode(reader, reader.size(), $undefined, _depth + 1, message.getAudit);
                             message.kind = "getAudit";
+                            continue;
+                        }
+                    case 23: {
+                            if (wireType !== 2)
+                                break;
+                            message.deleteItems = $root.doorbell.v1.DeleteItems.decode(reader, reader.size(), $undefined, _depth + 1, message.deleteItems);
+                            message.kind = "deleteItems";
                             continue;
                         }
                     case 30: {
@@ -694,6 +713,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "getAudit." + error;
                     }
                 }
+                if (message.deleteItems != null && $Object.hasOwnProperty.call(message, "deleteItems")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.DeleteItems.verify(message.deleteItems, _depth + 1);
+                        if (error)
+                            return "deleteItems." + error;
+                    }
+                }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -835,6 +864,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Command.getAudit: object expected");
                     message.getAudit = $root.doorbell.v1.GetAudit.fromObject(object.getAudit, _depth + 1);
                 }
+                if (object.deleteItems != null) {
+                    if (!$util.isObject(object.deleteItems))
+                        throw $TypeError(".doorbell.v1.Command.deleteItems: object expected");
+                    message.deleteItems = $root.doorbell.v1.DeleteItems.fromObject(object.deleteItems, _depth + 1);
+                }
                 if (object.otaBegin != null) {
                     if (!$util.isObject(object.otaBegin))
                         throw $TypeError(".doorbell.v1.Command.otaBegin: object expected");
@@ -948,6 +982,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.getAudit = $root.doorbell.v1.GetAudit.toObject(message.getAudit, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "getAudit";
+                }
+                if (message.deleteItems != null && $Object.hasOwnProperty.call(message, "deleteItems")) {
+                    object.deleteItems = $root.doorbell.v1.DeleteItems.toObject(message.deleteItems, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "deleteItems";
                 }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     object.otaBegin = $root.doorbell.v1.OtaBegin.toObject(message.otaBegin, options, _depth + 1);
@@ -4038,6 +4077,250 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return FetchItem;
+        })();
+
+        v1.DeleteItems = (function() {
+
+            /**
+             * Properties of a DeleteItems.
+             * @typedef {Object} doorbell.v1.DeleteItems.$Properties
+             * @property {Array.<string>|null} [itemIds] DeleteItems itemIds
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeleteItems.
+             * @memberof doorbell.v1
+             * @interface IDeleteItems
+             * @augments doorbell.v1.DeleteItems.$Properties
+             * @deprecated Use doorbell.v1.DeleteItems.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeleteItems.
+             * @typedef {doorbell.v1.DeleteItems.$Properties} doorbell.v1.DeleteItems.$Shape
+             */
+
+            /**
+             * Constructs a new DeleteItems.
+             * @memberof doorbell.v1
+             * @classdesc Represents a DeleteItems.
+             * @constructor
+             * @param {doorbell.v1.DeleteItems.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeleteItems = function (properties) {
+                this.itemIds = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * DeleteItems itemIds.
+             * @member {Array.<string>} itemIds
+             * @memberof doorbell.v1.DeleteItems
+             * @instance
+             */
+            DeleteItems.prototype.itemIds = $util.emptyArray;
+
+            /**
+             * Creates a new DeleteItems instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.DeleteItems
+             * @static
+             * @param {doorbell.v1.DeleteItems.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.DeleteItems} DeleteItems instance
+             * @type {{
+             *   (properties: doorbell.v1.DeleteItems.$Shape): doorbell.v1.DeleteItems & doorbell.v1.DeleteItems.$Shape;
+             *   (properties?: doorbell.v1.DeleteItems.$Properties): doorbell.v1.DeleteItems;
+             * }}
+             */
+            DeleteItems.create = function(properties) {
+                return new DeleteItems(properties);
+            };
+
+            /**
+             * Encodes the specified DeleteItems message. Does not implicitly {@link doorbell.v1.DeleteItems.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.DeleteItems
+             * @static
+             * @param {doorbell.v1.DeleteItems.$Properties} message DeleteItems message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeleteItems.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.itemIds != null && message.itemIds.length)
+                    for (let i = 0; i < message.itemIds.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.itemIds[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a DeleteItems message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.DeleteItems
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.DeleteItems & doorbell.v1.DeleteItems.$Shape} DeleteItems
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeleteItems.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.DeleteItems();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.itemIds && message.itemIds.length))
+                                message.itemIds = [];
+                            message.itemIds.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a DeleteItems message.
+             * @function verify
+             * @memberof doorbell.v1.DeleteItems
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeleteItems.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.itemIds != null && $Object.hasOwnProperty.call(message, "itemIds")) {
+                    if (!$Array.isArray(message.itemIds))
+                        return "itemIds: array expected";
+                    for (let i = 0; i < message.itemIds.length; ++i)
+                        if (!$util.isString(message.itemIds[i]))
+                            return "itemIds: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeleteItems message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.DeleteItems
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.DeleteItems} DeleteItems
+             */
+            DeleteItems.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.DeleteItems)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.DeleteItems: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.DeleteItems();
+                if (object.itemIds) {
+                    if (!$Array.isArray(object.itemIds))
+                        throw $TypeError(".doorbell.v1.DeleteItems.itemIds: array expected");
+                    message.itemIds = $Array(object.itemIds.length);
+                    for (let i = 0; i < object.itemIds.length; ++i)
+                        message.itemIds[i] = $String(object.itemIds[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DeleteItems message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.DeleteItems
+             * @static
+             * @param {doorbell.v1.DeleteItems} message DeleteItems
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeleteItems.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.itemIds = [];
+                if (message.itemIds && message.itemIds.length) {
+                    object.itemIds = $Array(message.itemIds.length);
+                    for (let j = 0; j < message.itemIds.length; ++j)
+                        object.itemIds[j] = message.itemIds[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this DeleteItems to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.DeleteItems
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeleteItems.prototype.toJSON = function() {
+                return DeleteItems.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return DeleteItems;
         })();
 
         v1.GetAudit = (function() {
@@ -13012,7 +13295,8 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.ItemPage.$Properties|null} [items] CommandResult items
              * @property {doorbell.v1.ItemWindow.$Properties|null} [window] CommandResult window
              * @property {doorbell.v1.AuditPage.$Properties|null} [audit] CommandResult audit
-             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"} [detail] CommandResult detail
+             * @property {doorbell.v1.DeletedItems.$Properties|null} [deleted] CommandResult deleted
+             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"} [detail] CommandResult detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -13039,9 +13323,10 @@ export const doorbell = $root.doorbell = (() => {
              *   items?: doorbell.v1.ItemPage.$Shape|null;
              *   window?: doorbell.v1.ItemWindow.$Shape|null;
              *   audit?: doorbell.v1.AuditPage.$Shape|null;
+             *   deleted?: doorbell.v1.DeletedItems.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape })
+             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape })
              * )} doorbell.v1.CommandResult.$Shape
              */
 
@@ -13156,17 +13441,25 @@ export const doorbell = $root.doorbell = (() => {
              */
             CommandResult.prototype.audit = null;
 
+            /**
+             * CommandResult deleted.
+             * @member {doorbell.v1.DeletedItems.$Properties|null|undefined} deleted
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.deleted = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * CommandResult detail.
-             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|undefined} detail
+             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|undefined} detail
              * @memberof doorbell.v1.CommandResult
              * @instance
              */
             $Object.defineProperty(CommandResult.prototype, "detail", {
-                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window", "audit"]),
+                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window", "audit", "deleted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -13226,6 +13519,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.ItemWindow.encode(message.window, writer.uint32(/* id 15, wireType 2 =*/122).fork(), _depth + 1).ldelim();
                 if (message.audit != null && $Object.hasOwnProperty.call(message, "audit"))
                     $root.doorbell.v1.AuditPage.encode(message.audit, writer.uint32(/* id 16, wireType 2 =*/130).fork(), _depth + 1).ldelim();
+                if (message.deleted != null && $Object.hasOwnProperty.call(message, "deleted"))
+                    $root.doorbell.v1.DeletedItems.encode(message.deleted, writer.uint32(/* id 17, wireType 2 =*/138).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -13364,6 +13659,13 @@ export const doorbell = $root.doorbell = (() => {
                             message.detail = "audit";
                             continue;
                         }
+                    case 17: {
+                            if (wireType !== 2)
+                                break;
+                            message.deleted = $root.doorbell.v1.DeletedItems.decode(reader, reader.size(), $undefined, _depth + 1, message.deleted);
+                            message.detail = "deleted";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -13478,6 +13780,16 @@ export const doorbell = $root.doorbell = (() => {
                         let error = $root.doorbell.v1.AuditPage.verify(message.audit, _depth + 1);
                         if (error)
                             return "audit." + error;
+                    }
+                }
+                if (message.deleted != null && $Object.hasOwnProperty.call(message, "deleted")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.DeletedItems.verify(message.deleted, _depth + 1);
+                        if (error)
+                            return "deleted." + error;
                     }
                 }
                 return null;
@@ -13656,6 +13968,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.CommandResult.audit: object expected");
                     message.audit = $root.doorbell.v1.AuditPage.fromObject(object.audit, _depth + 1);
                 }
+                if (object.deleted != null) {
+                    if (!$util.isObject(object.deleted))
+                        throw $TypeError(".doorbell.v1.CommandResult.deleted: object expected");
+                    message.deleted = $root.doorbell.v1.DeletedItems.fromObject(object.deleted, _depth + 1);
+                }
                 return message;
             };
 
@@ -13745,6 +14062,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.audit = $root.doorbell.v1.AuditPage.toObject(message.audit, options, _depth + 1);
                     if (options.oneofs)
                         object.detail = "audit";
+                }
+                if (message.deleted != null && $Object.hasOwnProperty.call(message, "deleted")) {
+                    object.deleted = $root.doorbell.v1.DeletedItems.toObject(message.deleted, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "deleted";
                 }
                 return object;
             };
@@ -15463,6 +15785,292 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return AuditCheckpoint;
+        })();
+
+        v1.DeletedItems = (function() {
+
+            /**
+             * Properties of a DeletedItems.
+             * @typedef {Object} doorbell.v1.DeletedItems.$Properties
+             * @property {Array.<string>|null} [itemIds] DeletedItems itemIds
+             * @property {Array.<string>|null} [notFound] DeletedItems notFound
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeletedItems.
+             * @memberof doorbell.v1
+             * @interface IDeletedItems
+             * @augments doorbell.v1.DeletedItems.$Properties
+             * @deprecated Use doorbell.v1.DeletedItems.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeletedItems.
+             * @typedef {doorbell.v1.DeletedItems.$Properties} doorbell.v1.DeletedItems.$Shape
+             */
+
+            /**
+             * Constructs a new DeletedItems.
+             * @memberof doorbell.v1
+             * @classdesc Represents a DeletedItems.
+             * @constructor
+             * @param {doorbell.v1.DeletedItems.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeletedItems = function (properties) {
+                this.itemIds = [];
+                this.notFound = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * DeletedItems itemIds.
+             * @member {Array.<string>} itemIds
+             * @memberof doorbell.v1.DeletedItems
+             * @instance
+             */
+            DeletedItems.prototype.itemIds = $util.emptyArray;
+
+            /**
+             * DeletedItems notFound.
+             * @member {Array.<string>} notFound
+             * @memberof doorbell.v1.DeletedItems
+             * @instance
+             */
+            DeletedItems.prototype.notFound = $util.emptyArray;
+
+            /**
+             * Creates a new DeletedItems instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.DeletedItems
+             * @static
+             * @param {doorbell.v1.DeletedItems.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.DeletedItems} DeletedItems instance
+             * @type {{
+             *   (properties: doorbell.v1.DeletedItems.$Shape): doorbell.v1.DeletedItems & doorbell.v1.DeletedItems.$Shape;
+             *   (properties?: doorbell.v1.DeletedItems.$Properties): doorbell.v1.DeletedItems;
+             * }}
+             */
+            DeletedItems.create = function(properties) {
+                return new DeletedItems(properties);
+            };
+
+            /**
+             * Encodes the specified DeletedItems message. Does not implicitly {@link doorbell.v1.DeletedItems.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.DeletedItems
+             * @static
+             * @param {doorbell.v1.DeletedItems.$Properties} message DeletedItems message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeletedItems.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.itemIds != null && message.itemIds.length)
+                    for (let i = 0; i < message.itemIds.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.itemIds[i]);
+                if (message.notFound != null && message.notFound.length)
+                    for (let i = 0; i < message.notFound.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.notFound[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a DeletedItems message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.DeletedItems
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.DeletedItems & doorbell.v1.DeletedItems.$Shape} DeletedItems
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeletedItems.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.DeletedItems();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.itemIds && message.itemIds.length))
+                                message.itemIds = [];
+                            message.itemIds.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.notFound && message.notFound.length))
+                                message.notFound = [];
+                            message.notFound.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a DeletedItems message.
+             * @function verify
+             * @memberof doorbell.v1.DeletedItems
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeletedItems.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.itemIds != null && $Object.hasOwnProperty.call(message, "itemIds")) {
+                    if (!$Array.isArray(message.itemIds))
+                        return "itemIds: array expected";
+                    for (let i = 0; i < message.itemIds.length; ++i)
+                        if (!$util.isString(message.itemIds[i]))
+                            return "itemIds: string[] expected";
+                }
+                if (message.notFound != null && $Object.hasOwnProperty.call(message, "notFound")) {
+                    if (!$Array.isArray(message.notFound))
+                        return "notFound: array expected";
+                    for (let i = 0; i < message.notFound.length; ++i)
+                        if (!$util.isString(message.notFound[i]))
+                            return "notFound: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DeletedItems message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.DeletedItems
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.DeletedItems} DeletedItems
+             */
+            DeletedItems.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.DeletedItems)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.DeletedItems: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.DeletedItems();
+                if (object.itemIds) {
+                    if (!$Array.isArray(object.itemIds))
+                        throw $TypeError(".doorbell.v1.DeletedItems.itemIds: array expected");
+                    message.itemIds = $Array(object.itemIds.length);
+                    for (let i = 0; i < object.itemIds.length; ++i)
+                        message.itemIds[i] = $String(object.itemIds[i]);
+                }
+                if (object.notFound) {
+                    if (!$Array.isArray(object.notFound))
+                        throw $TypeError(".doorbell.v1.DeletedItems.notFound: array expected");
+                    message.notFound = $Array(object.notFound.length);
+                    for (let i = 0; i < object.notFound.length; ++i)
+                        message.notFound[i] = $String(object.notFound[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DeletedItems message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.DeletedItems
+             * @static
+             * @param {doorbell.v1.DeletedItems} message DeletedItems
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeletedItems.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.itemIds = [];
+                    object.notFound = [];
+                }
+                if (message.itemIds && message.itemIds.length) {
+                    object.itemIds = $Array(message.itemIds.length);
+                    for (let j = 0; j < message.itemIds.length; ++j)
+                        object.itemIds[j] = message.itemIds[j];
+                }
+                if (message.notFound && message.notFound.length) {
+                    object.notFound = $Array(message.notFound.length);
+                    for (let j = 0; j < message.notFound.length; ++j)
+                        object.notFound[j] = message.notFound[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this DeletedItems to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.DeletedItems
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeletedItems.prototype.toJSON = function() {
+                return DeletedItems.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return DeletedItems;
         })();
 
         v1.AuditPage = (function() {
