@@ -7,6 +7,7 @@ import { writeFileDurably } from '../common/durable-file.js';
 import type { Logger } from '../common/logger.js';
 import type { SigningKey } from '../proto/index.js';
 import {
+  AUDIT_ENDED_PREFIX,
   auditKeyName,
   auditLeaf,
   auditOrigin,
@@ -63,6 +64,7 @@ export class AuditLog {
   private chain: Promise<void> = Promise.resolve();
   private timer: TimerHandle | undefined;
   private bytes = 0;
+  private closed = false;
   private readonly clock: Clock;
   private readonly nowMs: () => number;
   readonly origin: string;
@@ -92,6 +94,7 @@ export class AuditLog {
 
   /** Appends one entry; resolves once it is on disk. */
   append(event: string, data: Record<string, string | number | boolean | undefined> = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`the audit log is closed; ${event} not logged`));
     const run = this.chain.then(() => this.write(event, data));
     this.chain = run.catch(() => undefined);
     return run;
@@ -111,9 +114,29 @@ export class AuditLog {
   }
 
   /** A checkpoint of the whole log as it is now, signed by the device key. */
-  checkpoint(): string {
-    const text = formatCheckpoint({ origin: this.origin, size: this.size, root: rootOf(this.leaves) });
+  checkpoint(extensions?: string[]): string {
+    const text = formatCheckpoint({
+      origin: this.origin,
+      size: this.size,
+      root: rootOf(this.leaves),
+      ...(extensions ? { extensions } : {}),
+    });
     return signNote(text, auditKeyName(this.options.deviceId), this.options.key);
+  }
+
+  /**
+   * The log's last checkpoint, before the log is wiped (a factory reset):
+   * signed with the extension line `ended: <reason>` and published like the
+   * others. Nothing may be appended after it.
+   */
+  async close(reason: string): Promise<void> {
+    await this.chain;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    const note = this.checkpoint([`${AUDIT_ENDED_PREFIX}${reason}`]);
+    await writeFileDurably(join(this.dir, CHECKPOINT_FILE), note, 0o600);
+    this.options.onCheckpoint?.(note);
+    this.closed = true;
   }
 
   inclusionProof(index: number, size = this.size): Buffer[] {
@@ -127,6 +150,7 @@ export class AuditLog {
   /** Signs and publishes the pending checkpoint now (on stop). */
   async flush(): Promise<void> {
     await this.chain;
+    if (this.closed) return;
     if (this.timer === undefined) return;
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;

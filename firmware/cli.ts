@@ -251,6 +251,9 @@ async function run(config: DoorbellConfig, format: LogFormat | undefined): Promi
       },
       onFactoryResetHold: () => {
         resetting ??= (async () => {
+          await r
+            .announceFactoryReset()
+            .catch((err: unknown) => logger.error({ err }, 'reset not announced'));
           await r.stop();
           const removed = await wipeState(config.stateDir);
           logger.warn({ removed }, 'factory reset by button hold: starting afresh');

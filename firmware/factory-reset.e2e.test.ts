@@ -7,7 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
 import { connectWires } from '../hal/sim/wire-client.js';
-import { generateSigningKey } from '../proto/index.js';
+import { generateSigningKey, loadSigningKey, verifyKeyOf } from '../proto/index.js';
+import { auditOrigin, auditVerifier } from '../proto/tlog/audit.js';
+import { openNote, parseCheckpoint } from '../proto/tlog/note.js';
+import { observeDevices } from '../test-support/hub-observer.js';
 import { collect, runCli, spawnCli } from '../test-support/run-cli.js';
 import { settle, waitFor } from '../test-support/wait-for.js';
 import { STATE_ENTRIES } from './factory-reset.js';
@@ -104,6 +107,10 @@ describe('factory reset', () => {
 
   test('holding the button from start-up for the reset time wipes the state and starts afresh', async () => {
     const { stateDir, identity, daemon, done, socket } = await startHoldDaemon('hold');
+    // The hub's view of the doorbell before the reset, under its old key.
+    const old = await loadSigningKey(join(stateDir, 'identity.pem'));
+    const deviceId = `doorbell-${old.keyId.slice(0, 8)}`;
+    const hub = observeDevices(broker.url, new Map([[deviceId, verifyKeyOf(old)]]), silentLogger());
     try {
       const wires = await connectWires(socket);
       // The reset restarts the HAL mid-hold, which closes this wire connection.
@@ -122,8 +129,22 @@ describe('factory reset', () => {
       const again = await connectWires(socket);
       await again.press(80);
       await again.close();
+      // Before the wipe, the old log's last checkpoint, signed with the old key, said so.
+      const last = await hub.log.waitFor(
+        (e) => e.event.auditCheckpoint?.note?.includes('\nended: factory-reset\n') === true,
+        10_000,
+        'the last audit checkpoint',
+      );
+      const text = openNote(
+        last.event.auditCheckpoint?.note ?? '',
+        auditVerifier(deviceId, verifyKeyOf(old)),
+      );
+      const cp = parseCheckpoint(text);
+      assert.equal(cp.origin, auditOrigin(deviceId, old.keyId));
+      assert.deepEqual(cp.extensions, ['ended: factory-reset']);
     } finally {
       daemon.kill('SIGTERM');
+      await hub.stop();
     }
     const result = await done;
     assert.equal(result.code, 0, result.stderr);

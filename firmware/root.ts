@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Clock, systemClock } from '../common/clock.js';
+import { type Clock, systemClock, within } from '../common/clock.js';
 import { writeFileDurably } from '../common/durable-file.js';
 import type { Logger } from '../common/logger.js';
 import { MqttConnection } from '../common/mqtt-connection.js';
@@ -40,8 +40,17 @@ export interface RunningDoorbell {
   readonly mediaWorkerPid: number | undefined;
   /** Path of the sim wire socket, when the sim backend exposes one. */
   readonly simSocket: string | undefined;
+  /**
+   * Before a factory reset wipes the state: logs it, signs the audit log's
+   * last checkpoint (which says so) and waits, at most `FINAL_EVENTS_WAIT_MS`,
+   * for the broker to take every queued event, that checkpoint included.
+   */
+  announceFactoryReset(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** How long a factory reset waits for its last events to reach the broker. */
+export const FINAL_EVENTS_WAIT_MS = 3_000;
 
 export interface StartOptions {
   logger: Logger;
@@ -334,6 +343,11 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
     outbox,
     simSocket,
     trust,
+    async announceFactoryReset() {
+      await audit.append('device.factory-reset', {});
+      await audit.close('factory-reset');
+      await within(outbox.whenEmpty(), FINAL_EVENTS_WAIT_MS, clock);
+    },
     get mediaWorkerPid() {
       return media?.workerPid;
     },

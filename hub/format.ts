@@ -95,8 +95,9 @@ export function describeEvent(e: VerifiedEvent): string {
       return `${head} storage: ${a?.kind}${a?.itemId ? ` ${a.itemId}` : ''}${a?.items ? `, ${a.items} items (${a.bytes} bytes) evicted` : ''}${a?.detail ? ` (${a.detail})` : ''}`;
     }
     case 'auditCheckpoint': {
-      const size = ev.auditCheckpoint?.note?.split('\n')[1] ?? '?';
-      return `${head} audit log signed at ${size} entries`;
+      const lines = ev.auditCheckpoint?.note?.split('\n') ?? [];
+      const ended = lines.find((l) => l.startsWith('ended: '));
+      return `${head} audit log signed at ${lines[1] ?? '?'} entries${ended ? ` (${ended}: the doorbell wiped its state)` : ''}`;
     }
     case 'itemChunk': {
       const c = ev.itemChunk;

@@ -12,6 +12,8 @@ import { keyHash, NoteError, type NoteVerifier, openNote, parseCheckpoint } from
  */
 
 export const MAX_AUDIT_LINE_BYTES = 4096;
+/** The extension line of a log's last checkpoint, before its device wiped it: `ended: factory-reset`. */
+export const AUDIT_ENDED_PREFIX = 'ended: ';
 const EVENT = /^[a-z][a-z0-9.-]{0,63}$/;
 const MAX_FIELD_CHARS = 512;
 
