@@ -17,6 +17,7 @@ import {
 } from '../proto/tlog/audit.js';
 import { consistencyProof, inclusionProof, rootOf } from '../proto/tlog/merkle.js';
 import { formatCheckpoint, signNote } from '../proto/tlog/note.js';
+import { formatProof } from '../proto/tlog/proof.js';
 
 /** The log file and the latest signed checkpoint, under `<stateDir>/audit/`. */
 export const AUDIT_DIR = 'audit';
@@ -137,6 +138,21 @@ export class AuditLog {
     await writeFileDurably(join(this.dir, CHECKPOINT_FILE), note, 0o600);
     this.options.onCheckpoint?.(note);
     this.closed = true;
+  }
+
+  /**
+   * A C2SP tlog-proof that entry `index` is in the log, against a checkpoint
+   * signed now; its `extra` line carries the entry itself.
+   */
+  proof(index: number): string {
+    const line = this.lines[index];
+    if (line === undefined) throw new RangeError(`no entry ${index}`);
+    return formatProof({
+      index,
+      hashes: this.inclusionProof(index),
+      checkpoint: this.checkpoint(),
+      extra: Buffer.from(line, 'utf8'),
+    });
   }
 
   inclusionProof(index: number, size = this.size): Buffer[] {

@@ -6,9 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import { verifyCheckpoint } from '@sigstore/verify/dist/tlog/checkpoint.js';
 import { verifyMerkleInclusion } from '@sigstore/verify/dist/tlog/merkle.js';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
-import { generateSigningKey, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
-import { auditLeaf, parseAuditLine } from '../proto/tlog/audit.js';
+import { generateSigningKey, loadOrCreateSigningKey, publicKeyToText, verifyKeyOf } from '../proto/index.js';
+import {
+  auditLeaf,
+  auditOrigin,
+  auditVerifier,
+  parseAuditLine,
+  verifyAuditProof,
+} from '../proto/tlog/audit.js';
 import { inclusionProof } from '../proto/tlog/merkle.js';
+import { formatProof, parseProof } from '../proto/tlog/proof.js';
 import { docCommand, runDocCommand } from '../test-support/doc-commands.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
 import { runCli } from '../test-support/run-cli.js';
@@ -124,6 +131,56 @@ describe('the audit log as a transparency log', { timeout: 120_000 }, () => {
     const entry = { inclusionProof: { checkpoint: { envelope: note } } };
     // biome-ignore lint/suspicious/noExplicitAny: as above
     assert.throws(() => verifyCheckpoint(entry as any, [forged]), /invalid checkpoint signature/);
+  });
+
+  test('audit --proof writes a C2SP tlog-proof of one entry that verifies offline, by our verifier and by sigstore', async () => {
+    const out = join(work, 'entry-2.tlog-proof');
+    const r = await runCli('hub/cli.ts', [
+      'audit',
+      'front-door',
+      '--proof',
+      '2',
+      '-o',
+      out,
+      '--broker',
+      broker.url,
+      '--state-dir',
+      hubState,
+    ]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const text = await readFile(out, 'utf8');
+    const key = verifyKeyOf(h.device.key);
+    const { entry, index } = verifyAuditProof(
+      text,
+      auditVerifier('front-door', key),
+      auditOrigin('front-door', key.keyId),
+    );
+    assert.equal(index, 1);
+    assert.equal(entry.seq, 2);
+    assert.equal(entry.event, 'keys.added');
+    // Sigstore's verifier, fed the proof's parts.
+    const p = parseProof(text);
+    const name = 'open-doorbell/front-door';
+    const tlog = {
+      logID: Buffer.concat([await keyHint(name, h.device.key.publicRaw), Buffer.alloc(28)]),
+      baseURL: `https://${name}`,
+      publicKey: h.device.key.publicKey,
+      validFor: { start: new Date(0), end: new Date(8.64e15) },
+    };
+    const sig = {
+      canonicalizedBody: p.extra,
+      inclusionProof: { logIndex: String(p.index), hashes: p.hashes, checkpoint: { envelope: p.checkpoint } },
+    };
+    // biome-ignore lint/suspicious/noExplicitAny: the oracle's entry type is a protobuf union we fill only in part
+    verifyMerkleInclusion(sig as any, verifyCheckpoint(sig as any, [tlog]));
+    // An entry swapped into the proof does not verify.
+    const swapped = formatProof({
+      ...p,
+      extra: Buffer.from(entry.event === 'keys.added' ? '{}' : '', 'utf8'),
+    });
+    assert.throws(() =>
+      verifyAuditProof(swapped, auditVerifier('front-door', key), auditOrigin('front-door', key.keyId)),
+    );
   });
 
   test('doorbell-hub audit --verify: consistent, then a cut tail, a deleted entry and an edited one are each caught', async () => {

@@ -7,7 +7,7 @@ import {
   parsePairingCode,
   recipientForDisplay,
 } from '../proto/index.js';
-import { audit } from './commands/audit.js';
+import { audit, auditProof } from './commands/audit.js';
 import { type Context, logFormat, need0, parseRole, signerFlag, UsageError } from './commands/context.js';
 import { clipDelete, clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
@@ -51,6 +51,9 @@ commands:
   audit <device-id> [--verify]    fetch the doorbell's audit log (keys, footage, updates) and check
                                   it against every signed checkpoint this hub has seen (watch keeps
                                   them): a rewritten or cut history is reported, exit 1
+  audit <device-id> --proof N [-o FILE]
+                                  a C2SP tlog-proof that entry N is in the log (checked here),
+                                  verifiable offline with the doorbell's key
   clips <device-id> [--since T] [--until T] [--kind clip|snapshot] [--reason press|motion]
                                   list the stored clips and snapshots (ciphertext: id, times,
                                   size, SHA-256, recipients' fingerprints)
@@ -92,7 +95,8 @@ options:
   --kind K, --reason R   clips: only clips or snapshots; only one trigger
   --device D         clip get: the doorbell (default: the only one paired)
   --identity FILE    clip get: an age identity file (age-keygen's) to decrypt with
-  -o, --output FILE  clip get: where to write (default <item-id>.mp4, .jpg for a snapshot)
+  -o, --output FILE  clip get: where to write (default <item-id>.mp4, .jpg for a snapshot);
+                     audit --proof: where to write the proof (default stdout)
   --raw              clip get: write the ciphertext (.age), decrypt nothing
   --verify           audit: print only the verdict, not the entries
   --log-format F     pretty, json or auto (default: pretty on a terminal); also DOORBELL_LOG_FORMAT.
@@ -128,6 +132,7 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   raw: { type: 'boolean', default: false },
   verify: { type: 'boolean', default: false },
+  proof: { type: 'string' },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -298,6 +303,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError('usage: doorbell-hub ota push BUNDLE <device-id> | ota status <device-id>');
     }
     case 'audit':
+      if (values.proof !== undefined)
+        return auditProof(ctx, need(1)[0] ?? '', Number(values.proof), values.output);
       return audit(ctx, need(1)[0] ?? '', values.verify);
     case 'clips': {
       const [id = ''] = need(1);

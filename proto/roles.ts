@@ -61,6 +61,7 @@ export const COMMAND_ROLES = {
   fetchItem: Role.VIEW,
   getAudit: Role.VIEW,
   deleteItems: Role.ADMINISTER,
+  getAuditProof: Role.VIEW,
   pair: 'pairing',
 } as const satisfies Record<CommandKind, Role | 'pairing'>;
 

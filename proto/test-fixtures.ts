@@ -156,6 +156,7 @@ export const COMMAND_BODIES: {
     listItems: { sinceMs: NOW_MS - 86_400_000, kinds: ['clip'], reasons: ['press'], afterId: '', limit: 20 },
   },
   getAudit: { getAudit: { from: 40 } },
+  getAuditProof: { getAuditProof: { index: 12 } },
   deleteItems: { deleteItems: { itemIds: ['1750000000000-0123456789ab'] } },
   fetchItem: { fetchItem: { itemId: '1750000000000-0123456789ab', offset: 12_288, maxBytes: 1_048_576 } },
 };

@@ -85,6 +85,8 @@ export interface CommandServiceDeps {
 export interface AuditReader {
   page(from: number, maxBytes: number): string[];
   checkpoint(): string;
+  /** A C2SP tlog-proof of entry `index` against a checkpoint signed now. */
+  proof(index: number): string;
   readonly size: number;
 }
 
@@ -346,6 +348,13 @@ export class CommandService {
         return this.deps.footage?.list(command.listItems, by.keyId) ?? noFootage();
       case 'deleteItems':
         return this.deps.footage?.delete(command.deleteItems, by.keyId) ?? noFootage();
+      case 'getAuditProof': {
+        const audit = this.deps.audit;
+        if (!audit) return failure(ErrorKind.UNSUPPORTED_COMMAND, 'no audit log');
+        const index = Number(command.getAuditProof?.index ?? 0);
+        if (index >= audit.size) return failure(ErrorKind.NOT_FOUND, `the log has ${audit.size} entries`);
+        return { ok: true, auditProof: audit.proof(index) };
+      }
       case 'getAudit': {
         const audit = this.deps.audit;
         if (!audit) return failure(ErrorKind.UNSUPPORTED_COMMAND, 'no audit log');

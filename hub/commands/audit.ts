@@ -1,6 +1,8 @@
 // `audit <device>`: fetches the doorbell's audit log and checks it against every checkpoint this hub has seen.
+
+import { writeFile } from 'node:fs/promises';
 import { doorbell, validateDeviceId } from '../../proto/index.js';
-import { auditOrigin, auditVerifier, checkAuditLog } from '../../proto/tlog/audit.js';
+import { auditOrigin, auditVerifier, checkAuditLog, verifyAuditProof } from '../../proto/tlog/audit.js';
 import { openNote, parseCheckpoint } from '../../proto/tlog/note.js';
 import { CheckpointStore } from '../audit/checkpoints.js';
 import { loadDevices } from '../hub-state.js';
@@ -9,6 +11,59 @@ import { type Context, UsageError } from './context.js';
 
 /** Pages fetched at most (each holds at least one entry): bounds a device that never stops answering. */
 const MAX_PAGES = 100_000;
+
+/** `audit <device> --proof N`: the C2SP tlog-proof of entry N (its seq), checked, then printed or written. */
+export async function auditProof(
+  ctx: Context,
+  deviceId: string,
+  seq: number,
+  output?: string,
+): Promise<number> {
+  validateDeviceId(deviceId);
+  if (!Number.isSafeInteger(seq) || seq < 1)
+    throw new UsageError('--proof takes an entry number (its seq, from 1)');
+  const devices = await loadDevices(ctx.stateDir);
+  const key = devices.get(deviceId);
+  if (!key) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
+  const session = await openCommandSession({
+    stateDir: ctx.stateDir,
+    broker: ctx.broker,
+    tls: ctx.tls,
+    logger: ctx.logger,
+    devices,
+    as: 'hub',
+    connectTimeoutMs: ctx.timeoutMs,
+    clientPurpose: '',
+  });
+  let proof: string;
+  try {
+    const { result } = await session.commander.send(
+      deviceId,
+      { getAuditProof: { index: seq - 1 } },
+      ctx.timeoutMs,
+    );
+    if (!result.ok) {
+      throw new Error(
+        `${deviceId} refused: ${doorbell.v1.ErrorKind[result.errorKind]}: ${result.errorMessage}`,
+      );
+    }
+    proof = result.auditProof ?? '';
+  } finally {
+    await session.close();
+  }
+  // Checked before it is handed on: a proof this hub cannot verify is not one.
+  const { entry, size } = verifyAuditProof(
+    proof,
+    auditVerifier(deviceId, key),
+    auditOrigin(deviceId, key.keyId),
+  );
+  if (output === undefined) process.stdout.write(proof);
+  else {
+    await writeFile(output, proof, { mode: 0o644 });
+    process.stderr.write(`entry ${entry.seq} (${entry.event}) of ${size}: proof written to ${output}\n`);
+  }
+  return 0;
+}
 
 export async function audit(ctx: Context, deviceId: string, verifyOnly: boolean): Promise<number> {
   validateDeviceId(deviceId);

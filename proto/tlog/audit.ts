@@ -1,6 +1,7 @@
 import type { VerifyKey } from '../keys.js';
 import { leafHash, rootOf } from './merkle.js';
 import { keyHash, NoteError, type NoteVerifier, openNote, parseCheckpoint } from './note.js';
+import { ProofError, parseProof, verifyProof } from './proof.js';
 
 /**
  * The device's audit log as a transparency log: each entry is one line of
@@ -158,4 +159,27 @@ export function checkAuditLog(
     checkedSize = Math.max(checkedSize, size);
   }
   return { entries, problems, checkedSize };
+}
+
+/**
+ * Checks a device's proof of one audit entry (GetAuditProof: a C2SP
+ * tlog-proof whose `extra` is the entry line) offline, with the device's key:
+ * returns the entry, its index and the signed tree's size. Throws ProofError.
+ */
+export function verifyAuditProof(
+  text: string,
+  verifier: NoteVerifier,
+  origin: string,
+): { entry: AuditEntry; index: number; size: number } {
+  const { extra, index } = parseProof(text);
+  if (extra === undefined) throw new ProofError('the proof does not carry its entry (extra)');
+  const line = extra.toString('utf8');
+  let entry: AuditEntry;
+  try {
+    entry = parseAuditLine(line, index + 1);
+  } catch (err) {
+    throw new ProofError(`the entry is malformed: ${(err as Error).message}`);
+  }
+  const size = verifyProof(text, auditLeaf(line), verifier, origin);
+  return { entry, index, size };
 }
