@@ -180,8 +180,10 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
         });
   /** Set once the camera has started (media.enabled); presses before that have no clip. */
   let media: MediaBridge | undefined;
+  /** The clip store could not start: footage commands are then UNSUPPORTED, not BUSY. */
+  let mediaFailed = false;
   const footage = new FootageService({
-    store: () => media?.store,
+    store: () => media?.store ?? (config.media.enabled && !mediaFailed ? 'starting' : undefined),
     // Chunks go straight to the broker, never through the outbox: a fetch is repeated, not replayed.
     sendChunk: async (chunk, correlationId) => {
       await connection.publish(topics.data, signer.seal(topics.data, { itemChunk: chunk }, correlationId), {
@@ -310,6 +312,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
         sim.onLight((on) => media?.setLight(on));
       }
     } catch (err) {
+      mediaFailed = true;
       logger.error({ err }, 'the clip store could not start: no clips are recorded');
       emit({ mediaHealth: { state: 'config-error', detail: (err as Error).message.slice(0, 200) } });
     }

@@ -395,6 +395,44 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
   });
 });
 
+describe('resuming', { timeout: 180_000 }, () => {
+  test('a doorbell restart in the middle of a transfer: the fetch waits for its clip store and completes', async () => {
+    const store = new FootageStore(join(keys, 'device-restart-hub'));
+    const { session } = await fetchSession();
+    try {
+      let restart: Promise<void> | undefined;
+      let atRestart = 0;
+      const got = await fetchItem({
+        ...session,
+        store,
+        itemId: clipId,
+        windowBytes: 12_288 * 2,
+        chunkGapMs: 300,
+        stallTimeoutMs: 60_000,
+        commandTimeoutMs: 2_000,
+        onProgress: (n, total) => {
+          if (restart === undefined && n >= 3 * 12_288 && n < total) {
+            atRestart = n;
+            restart = h.restartDevice();
+          }
+        },
+      });
+      assert.ok(restart, 'the doorbell was restarted during the transfer');
+      await restart;
+      assert.ok(
+        atRestart > 0 && atRestart < got.entry.bytes,
+        `restarted at ${atRestart} of ${got.entry.bytes}`,
+      );
+      assert.equal(got.entry.sha256, clipSha);
+      assert.equal((await run('sha256sum', [got.path])).stdout.slice(0, 64), clipSha);
+    } finally {
+      await session.close();
+      await wires.close();
+      wires = await connectWires(h.device.simSocket ?? '');
+    }
+  });
+});
+
 describe('deletion', { timeout: 120_000 }, () => {
   test('clip delete removes the clip on the doorbell and on the hub, and the doorbell logs who deleted it', async () => {
     await setDeviceHubRole(hubState, 'front-door', 'administer');

@@ -119,7 +119,7 @@ describe('FootageService: ListItems', () => {
     );
   });
 
-  test('bad arguments are INVALID_ARGUMENT; without a camera the footage commands are UNSUPPORTED_COMMAND', async () => {
+  test('bad arguments are INVALID_ARGUMENT; while the store opens the footage commands are BUSY, without a camera UNSUPPORTED_COMMAND', async () => {
     const s = service([item(1)]);
     for (const bad of [
       { limit: MAX_PAGE_ITEMS + 1 },

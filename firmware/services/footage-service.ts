@@ -33,8 +33,11 @@ export const CHUNKS_IN_FLIGHT = 4;
 export const DEFAULT_MAX_WINDOWS = 2;
 
 export interface FootageServiceDeps {
-  /** The clip store, once the camera has started; undefined without media. */
-  store: () => FootageStore | undefined;
+  /**
+   * The clip store once it has started; `'starting'` while media is on but the
+   * store is not open yet (answered BUSY: ask again); undefined without media.
+   */
+  store: () => FootageStore | 'starting' | undefined;
   /**
    * Seals one chunk as an ItemChunk event on the device's `data` topic with
    * the request's correlation id and publishes it at QoS 1; resolves on the
@@ -105,6 +108,7 @@ export class FootageService {
   list(c: doorbell.v1.IListItems | null | undefined, byKeyId = ''): Result {
     const store = this.deps.store();
     if (store === undefined) return noFootage();
+    if (store === 'starting') return starting();
     const since = Number(c?.sinceMs ?? 0);
     const until = Number(c?.untilMs ?? 0);
     const kinds = c?.kinds ?? [];
@@ -149,6 +153,7 @@ export class FootageService {
   ): Promise<Result> {
     const store = this.deps.store();
     if (store === undefined) return noFootage();
+    if (store === 'starting') return starting();
     const id = c?.itemId ?? '';
     const offset = Number(c?.offset ?? 0);
     const maxBytes = c?.maxBytes || DEFAULT_WINDOW_BYTES;
@@ -192,6 +197,7 @@ export class FootageService {
   async delete(c: doorbell.v1.IDeleteItems | null | undefined, byKeyId: string): Promise<Result> {
     const store = this.deps.store();
     if (store === undefined) return noFootage();
+    if (store === 'starting') return starting();
     const ids = c?.itemIds ?? [];
     if (ids.length === 0 || ids.length > MAX_DELETE_IDS)
       return invalid(`name 1 to ${MAX_DELETE_IDS} item ids`);
@@ -261,6 +267,10 @@ export function storedItem(e: StoredItem): doorbell.v1.IStoredItem {
     sha256: Buffer.from(e.sha256, 'hex'),
     recipients: e.recipients ?? [],
   };
+}
+
+function starting(): Result {
+  return failure(ErrorKind.BUSY, 'the clip store is starting; ask again');
 }
 
 function noFootage(): Result {

@@ -206,6 +206,11 @@ export async function clipGet(
   const store = new FootageStore(ctx.stateDir);
   const { session, ttlMs } = await open(ctx, deviceId, asFlag, true);
   const progress = progressReporter(`fetching ${itemId}`);
+  // Ctrl-C stops the transfer cleanly: what arrived stays for the next `clip get` to resume.
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let fetched: Awaited<ReturnType<typeof fetchItem>>;
   try {
     fetched = await fetchItem({
