@@ -1,13 +1,12 @@
 // `audit <device>`: fetches the doorbell's audit log and checks it against every checkpoint this hub has seen.
 
 import { writeFile } from 'node:fs/promises';
-import { doorbell, validateDeviceId } from '../../proto/index.js';
+import { doorbell } from '../../proto/index.js';
 import { auditOrigin, auditVerifier, checkAuditLog, verifyAuditProof } from '../../proto/tlog/audit.js';
 import { openNote, parseCheckpoint } from '../../proto/tlog/note.js';
 import { CheckpointStore } from '../audit/checkpoints.js';
-import { loadDevices } from '../hub-state.js';
-import { openCommandSession } from '../session.js';
 import { type Context, UsageError } from './context.js';
+import { openDeviceSession } from './device-session.js';
 
 /** Pages fetched at most (each holds at least one entry): bounds a device that never stops answering. */
 const MAX_PAGES = 100_000;
@@ -19,22 +18,9 @@ export async function auditProof(
   seq: number,
   output?: string,
 ): Promise<number> {
-  validateDeviceId(deviceId);
   if (!Number.isSafeInteger(seq) || seq < 1)
     throw new UsageError('--proof takes an entry number (its seq, from 1)');
-  const devices = await loadDevices(ctx.stateDir);
-  const key = devices.get(deviceId);
-  if (!key) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
-  const session = await openCommandSession({
-    stateDir: ctx.stateDir,
-    broker: ctx.broker,
-    tls: ctx.tls,
-    logger: ctx.logger,
-    devices,
-    as: 'hub',
-    connectTimeoutMs: ctx.timeoutMs,
-    clientPurpose: '',
-  });
+  const { session, deviceKey: key } = await openDeviceSession(ctx, deviceId, 'getAuditProof', undefined);
   let proof: string;
   try {
     const { result } = await session.commander.send(
@@ -66,22 +52,9 @@ export async function auditProof(
 }
 
 export async function audit(ctx: Context, deviceId: string, verifyOnly: boolean): Promise<number> {
-  validateDeviceId(deviceId);
-  const devices = await loadDevices(ctx.stateDir);
-  const key = devices.get(deviceId);
-  if (!key) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
+  const { session, deviceKey: key } = await openDeviceSession(ctx, deviceId, 'getAudit', undefined);
   const verifier = auditVerifier(deviceId, key);
   const store = new CheckpointStore(ctx.stateDir);
-  const session = await openCommandSession({
-    stateDir: ctx.stateDir,
-    broker: ctx.broker,
-    tls: ctx.tls,
-    logger: ctx.logger,
-    devices,
-    as: 'hub',
-    connectTimeoutMs: ctx.timeoutMs,
-    clientPurpose: '',
-  });
   const lines: string[] = [];
   let latest = '';
   try {

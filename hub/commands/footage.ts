@@ -1,15 +1,13 @@
-// `clips` lists a doorbell's stored footage; `clip get` fetches one item's ciphertext and decrypts it on this machine.
-import { existsSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
-import { doorbell, topicsFor, validateDeviceId } from '../../proto/index.js';
+import { doorbell } from '../../proto/index.js';
 import { ADMINISTER_MAX_LIFETIME_MS } from '../../proto/roles.js';
 import { DecryptError, decryptFile, readIdentityFile } from '../footage/decrypt.js';
 import { FetchError, fetchItem } from '../footage/fetch.js';
 import { FootageStore } from '../footage/store.js';
-import { deviceHubRole, hubKeyPath, loadDevices, ownerKeyPath } from '../hub-state.js';
-import { type CommandSession, openCommandSession } from '../session.js';
-import { chooseSigner } from '../signer.js';
-import { type Context, signerFlag, UsageError } from './context.js';
+import { loadDevices } from '../hub-state.js';
+import type { CommandSession } from '../session.js';
+import { type Context, UsageError } from './context.js';
+import { openDeviceSession } from './device-session.js';
 
 export interface ClipsFilter {
   since?: string;
@@ -38,25 +36,8 @@ export function parseTimeFlag(text: string | undefined, flag: string): number {
 }
 
 async function open(ctx: Context, deviceId: string, asFlag: string | undefined, data: boolean) {
-  validateDeviceId(deviceId);
-  const devices = await loadDevices(ctx.stateDir);
-  if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
-  const as = chooseSigner(data ? 'fetchItem' : 'listItems', {
-    as: signerFlag(asFlag),
-    hubRole: await deviceHubRole(ctx.stateDir, deviceId),
-    hasHubKey: existsSync(hubKeyPath(ctx.stateDir)),
-    hasOwnerKey: existsSync(ownerKeyPath(ctx.stateDir)),
-  });
-  const session = await openCommandSession({
-    stateDir: ctx.stateDir,
-    broker: ctx.broker,
-    tls: ctx.tls,
-    logger: ctx.logger,
-    devices,
-    as,
-    connectTimeoutMs: ctx.timeoutMs,
-    clientPurpose: data ? 'fetch' : '',
-    ...(data ? { extraSubscriptions: [topicsFor(deviceId).data] } : {}),
+  const { session, as } = await openDeviceSession(ctx, deviceId, data ? 'fetchItem' : 'listItems', asFlag, {
+    data,
   });
   return { session, ttlMs: as === 'owner' ? ADMINISTER_MAX_LIFETIME_MS : undefined };
 }
@@ -278,24 +259,7 @@ export async function clipDelete(
   for (const id of itemIds)
     if (!ITEM_ID.test(id)) throw new UsageError(`'${id}' is not an item id (see clips)`);
   const deviceId = await pickDevice(ctx, device);
-  validateDeviceId(deviceId);
-  const devices = await loadDevices(ctx.stateDir);
-  const as = chooseSigner('deleteItems', {
-    as: signerFlag(asFlag),
-    hubRole: await deviceHubRole(ctx.stateDir, deviceId),
-    hasHubKey: existsSync(hubKeyPath(ctx.stateDir)),
-    hasOwnerKey: existsSync(ownerKeyPath(ctx.stateDir)),
-  });
-  const session = await openCommandSession({
-    stateDir: ctx.stateDir,
-    broker: ctx.broker,
-    tls: ctx.tls,
-    logger: ctx.logger,
-    devices,
-    as,
-    connectTimeoutMs: ctx.timeoutMs,
-    clientPurpose: '',
-  });
+  const { session } = await openDeviceSession(ctx, deviceId, 'deleteItems', asFlag);
   let result: doorbell.v1.CommandResult;
   try {
     result = await session.send(deviceId, { deleteItems: { itemIds } }, ctx.timeoutMs);

@@ -1,13 +1,13 @@
 // Sends one signed command to a doorbell, signed by the least powerful key that may send it, and prints its verified result.
 import { existsSync } from 'node:fs';
-import { doorbell, loadSigningKey, validateDeviceId } from '../../proto/index.js';
+import { doorbell, loadSigningKey } from '../../proto/index.js';
 import { type CommandKind, isRole, roleName } from '../../proto/roles.js';
 import type { CommandBody } from '../commander.js';
-import { deviceHubRole, hubKeyPath, loadDevices, ownerKeyPath, setDeviceHubRole } from '../hub-state.js';
-import { openCommandSession } from '../session.js';
-import { chooseSigner, roleRefusalHint } from '../signer.js';
+import { hubKeyPath, setDeviceHubRole } from '../hub-state.js';
+import { roleRefusalHint } from '../signer.js';
 import { resultToJson } from '../tables.js';
-import { type Context, signerFlag, UsageError } from './context.js';
+import type { Context } from './context.js';
+import { openDeviceSession } from './device-session.js';
 
 export async function sendCommand(
   ctx: Context,
@@ -17,30 +17,12 @@ export async function sendCommand(
   /** A table for people (without --json), for a result that has what it shows. */
   render?: (result: doorbell.v1.ICommandResult) => string | undefined,
 ): Promise<number> {
-  validateDeviceId(deviceId);
-  const devices = await loadDevices(ctx.stateDir);
-  if (!devices.has(deviceId)) throw new UsageError(`device '${deviceId}' is not paired or pinned (see pair)`);
   const kind = (Object.keys(body) as CommandKind[]).find((k) => body[k] != null);
   if (kind === undefined) throw new Error('an empty command');
+  const { session, as } = await openDeviceSession(ctx, deviceId, kind, asFlag);
   const hubKey = existsSync(hubKeyPath(ctx.stateDir))
     ? await loadSigningKey(hubKeyPath(ctx.stateDir))
     : undefined;
-  const as = chooseSigner(kind, {
-    as: signerFlag(asFlag),
-    hubRole: await deviceHubRole(ctx.stateDir, deviceId),
-    hasHubKey: hubKey !== undefined,
-    hasOwnerKey: existsSync(ownerKeyPath(ctx.stateDir)),
-  });
-  const session = await openCommandSession({
-    stateDir: ctx.stateDir,
-    broker: ctx.broker,
-    tls: ctx.tls,
-    logger: ctx.logger,
-    devices,
-    as,
-    connectTimeoutMs: ctx.timeoutMs,
-    clientPurpose: '',
-  });
   try {
     const result = await session.send(deviceId, body, ctx.timeoutMs);
     const table = ctx.json || !result.ok ? undefined : render?.(result);
