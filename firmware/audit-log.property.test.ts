@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { FakeClock } from '../common/clock.js';
 import { generateSigningKey, verifyKeyOf } from '../proto/index.js';
 import {
+  auditLeaf,
   auditOrigin,
   auditVerifier,
   checkAuditLog,
@@ -14,6 +15,8 @@ import {
   parseAuditLine,
   type SeenCheckpoint,
 } from '../proto/tlog/audit.js';
+import { rootOf } from '../proto/tlog/merkle.js';
+import { openNote, parseCheckpoint } from '../proto/tlog/note.js';
 import { AuditLog, CHECKPOINT_DELAY_MS } from './audit-log.js';
 
 const dirs: string[] = [];
@@ -136,6 +139,21 @@ describe('the audit log (a transparency log)', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it("the checkpoint's root, kept up to date on every append, is RFC 6962's hash of the entries at every size", async () => {
+    const stateDir = await tempDir();
+    const { log, key } = await openLog(stateDir);
+    for (let n = 1; n <= 70; n++) {
+      await log.append('a.entry', { n });
+      const text = openNote(log.checkpoint(), auditVerifier(DEVICE, verifyKeyOf(key)));
+      const cp = parseCheckpoint(text);
+      assert.equal(cp.size, n);
+      assert.ok(cp.root.equals(rootOf((await linesOf(stateDir)).map(auditLeaf))), `root at ${n}`);
+    }
+    // Reopened, the frontier is rebuilt from the file: the same root.
+    const again = await openLog(stateDir, key);
+    assert.equal(again.log.checkpoint().split('\n')[2], log.checkpoint().split('\n')[2]);
   });
 
   it('a torn last line is cut off; a damaged file is set aside and the new log says so', async () => {

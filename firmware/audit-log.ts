@@ -15,7 +15,7 @@ import {
   MAX_AUDIT_LINE_BYTES,
   parseAuditLine,
 } from '../proto/tlog/audit.js';
-import { consistencyProof, inclusionProof, rootOf } from '../proto/tlog/merkle.js';
+import { consistencyProof, EMPTY_ROOT, inclusionProof, nodeHash } from '../proto/tlog/merkle.js';
 import { formatCheckpoint, signNote } from '../proto/tlog/note.js';
 import { formatProof } from '../proto/tlog/proof.js';
 
@@ -62,6 +62,15 @@ export interface AuditLogOptions {
 export class AuditLog {
   private readonly lines: string[] = [];
   private readonly leaves: Buffer[] = [];
+  /**
+   * The roots of the perfect subtrees the log decomposes into, largest first
+   * (RFC 6962's tree splits at the largest power of two): the current root in
+   * O(log n), kept up to date on every append, so that a checkpoint never
+   * rehashes the whole log on the thread that rings the chime.
+   */
+  private readonly frontier: { hash: Buffer; size: number }[] = [];
+  /** The last signed checkpoint without extensions, reused while the log has not grown. */
+  private signed: { size: number; note: string } | undefined;
   private chain: Promise<void> = Promise.resolve();
   private timer: TimerHandle | undefined;
   private bytes = 0;
@@ -116,13 +125,39 @@ export class AuditLog {
 
   /** A checkpoint of the whole log as it is now, signed by the device key. */
   checkpoint(extensions?: string[]): string {
+    if (extensions === undefined && this.signed?.size === this.size) return this.signed.note;
     const text = formatCheckpoint({
       origin: this.origin,
       size: this.size,
-      root: rootOf(this.leaves),
+      root: this.root(),
       ...(extensions ? { extensions } : {}),
     });
-    return signNote(text, auditKeyName(this.options.deviceId), this.options.key);
+    const note = signNote(text, auditKeyName(this.options.deviceId), this.options.key);
+    if (extensions === undefined) this.signed = { size: this.size, note };
+    return note;
+  }
+
+  /** MTH of the whole log, from the frontier. */
+  private root(): Buffer {
+    if (this.frontier.length === 0) return EMPTY_ROOT;
+    let r = (this.frontier.at(-1) as { hash: Buffer }).hash;
+    for (let i = this.frontier.length - 2; i >= 0; i--)
+      r = nodeHash((this.frontier[i] as { hash: Buffer }).hash, r);
+    return r;
+  }
+
+  private addLeaf(line: string): void {
+    const leaf = auditLeaf(line);
+    this.lines.push(line);
+    this.leaves.push(leaf);
+    this.frontier.push({ hash: leaf, size: 1 });
+    for (;;) {
+      const n = this.frontier.length;
+      const right = this.frontier[n - 1];
+      const left = this.frontier[n - 2];
+      if (!left || !right || left.size !== right.size) break;
+      this.frontier.splice(n - 2, 2, { hash: nodeHash(left.hash, right.hash), size: left.size * 2 });
+    }
   }
 
   /**
@@ -188,8 +223,7 @@ export class AuditLog {
     } finally {
       await handle.close();
     }
-    this.lines.push(line);
-    this.leaves.push(auditLeaf(line));
+    this.addLeaf(line);
     this.bytes += Buffer.byteLength(line) + 1;
     this.timer ??= this.clock.setTimeout(
       () => {
@@ -240,10 +274,7 @@ export class AuditLog {
         return this.setAside(path, `line ${i + 1}: ${(err as Error).message}`);
       }
     }
-    for (const line of lines) {
-      this.lines.push(line);
-      this.leaves.push(auditLeaf(line));
-    }
+    for (const line of lines) this.addLeaf(line);
     this.bytes = Buffer.byteLength(text);
     return undefined;
   }
