@@ -71,7 +71,7 @@ export class AuditLog {
   private readonly frontier: { hash: Buffer; size: number }[] = [];
   /** The last signed checkpoint without extensions, reused while the log has not grown. */
   private signed: { size: number; note: string } | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<unknown> = Promise.resolve();
   private timer: TimerHandle | undefined;
   private bytes = 0;
   private closed = false;
@@ -102,8 +102,8 @@ export class AuditLog {
     return this.lines.length;
   }
 
-  /** Appends one entry; resolves once it is on disk. */
-  append(event: string, data: Record<string, string | number | boolean | undefined> = {}): Promise<void> {
+  /** Appends one entry; resolves with its index (seq - 1) once it is on disk. */
+  append(event: string, data: Record<string, string | number | boolean | undefined> = {}): Promise<number> {
     if (this.closed) return Promise.reject(new Error(`the audit log is closed; ${event} not logged`));
     const run = this.chain.then(() => this.write(event, data));
     this.chain = run.catch(() => undefined);
@@ -211,7 +211,7 @@ export class AuditLog {
   private async write(
     event: string,
     data: Record<string, string | number | boolean | undefined>,
-  ): Promise<void> {
+  ): Promise<number> {
     const line = formatAuditLine(this.size + 1, this.nowMs(), event, data);
     if (Buffer.byteLength(line) > MAX_AUDIT_LINE_BYTES) throw new RangeError('audit entry too long');
     if (this.bytes + Buffer.byteLength(line) + 1 > MAX_AUDIT_BYTES)
@@ -225,6 +225,7 @@ export class AuditLog {
     }
     this.addLeaf(line);
     this.bytes += Buffer.byteLength(line) + 1;
+    const index = this.size - 1;
     this.timer ??= this.clock.setTimeout(
       () => {
         this.timer = undefined;
@@ -235,6 +236,7 @@ export class AuditLog {
       CHECKPOINT_DELAY_MS,
       { background: true },
     );
+    return index;
   }
 
   private async publishCheckpoint(): Promise<void> {

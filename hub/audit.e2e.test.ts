@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { verifyCheckpoint } from '@sigstore/verify/dist/tlog/checkpoint.js';
 import { verifyMerkleInclusion } from '@sigstore/verify/dist/tlog/merkle.js';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
@@ -19,7 +21,8 @@ import { formatProof, parseProof } from '../proto/tlog/proof.js';
 import { docCommand, runDocCommand } from '../test-support/doc-commands.js';
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
 import { runCli } from '../test-support/run-cli.js';
-import { addDevice, hubKeyPath } from './hub-state.js';
+import { waitFor } from '../test-support/wait-for.js';
+import { addDevice, hubKeyPath, setDeviceHubRole } from './hub-state.js';
 
 /**
  * The device's audit log as a transparency log, end to end: the daemon logs
@@ -216,6 +219,73 @@ describe('the audit log as a transparency log', { timeout: 120_000 }, () => {
       const again = await audit();
       assert.equal(again.code, 0, `${what}, restored: ${again.stdout}`);
     }
+  });
+});
+
+describe('footage requests', { timeout: 120_000 }, () => {
+  test('share request, list, deny: each step is logged by the doorbell; an unanswered request expires, is logged so, and cannot be denied', async () => {
+    await setDeviceHubRole(hubState, 'front-door', 'administer');
+    const { stdout: recipient } = await promisify(execFile)('sh', [
+      '-c',
+      'age-keygen 2>/dev/null | age-keygen -y',
+    ]);
+    const cli = (args: string[]) =>
+      runCli('hub/cli.ts', [...args, '--broker', broker.url, '--state-dir', hubState]);
+    const file = async (extra: string[]) => {
+      const r = await cli([
+        'share',
+        'request',
+        'front-door',
+        '--name',
+        'neighbour',
+        '--reason',
+        'a parcel went missing',
+        '--since',
+        '2026-12-01T00:00:00Z',
+        '--until',
+        '2026-12-02T00:00:00Z',
+        '--recipient',
+        recipient.trim(),
+        '--json',
+        ...extra,
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return JSON.parse(r.stdout) as { id: string; expiresAtMs: number; auditIndex: number };
+    };
+    const kept = await file([]);
+    const soon = await file(['--expires', String(Date.now() + 1500)]);
+    await waitFor(() => Date.now() > soon.expiresAtMs, 'the second request to expire', 5000, 50);
+
+    const listed = await cli(['share', 'list', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const states = Object.fromEntries(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => [JSON.parse(l).id, JSON.parse(l).state]),
+    );
+    assert.deepEqual(states, { [kept.id]: 'open', [soon.id]: 'expired' });
+
+    const denied = await cli(['share', 'deny', kept.id]);
+    assert.equal(denied.code, 0, denied.stdout + denied.stderr);
+    assert.equal((await cli(['share', 'deny', soon.id])).code, 2, 'an expired request cannot be answered');
+
+    const log = await cli(['audit', 'front-door']);
+    assert.equal(log.code, 0, log.stdout);
+    const shares = log.stdout.split('\n').filter((l) => / share\./.test(l));
+    assert.deepEqual(
+      shares.map((l) => / (share\.[a-z]+) +request=([0-9a-f]+)/.exec(l)?.slice(1)),
+      [
+        ['share.requested', kept.id],
+        ['share.requested', soon.id],
+        ['share.expired', soon.id],
+        ['share.denied', kept.id],
+      ],
+    );
+    assert.ok(
+      shares.every((l) => !l.includes(recipient.trim())),
+      'the requester is logged by fingerprint only',
+    );
   });
 });
 

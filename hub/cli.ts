@@ -13,6 +13,7 @@ import { clipDelete, clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
 import { pair } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
+import { shareDeny, shareList, shareRequest } from './commands/share.js';
 import { watch } from './commands/watch.js';
 import { hubConfigPath, loadHubConfig, resolveHubSettings, writeHubConfig } from './hub-config.js';
 import { addDevice, defaultHubStateDir, loadDeviceEntries } from './hub-state.js';
@@ -51,6 +52,10 @@ commands:
   audit <device-id> [--verify]    fetch the doorbell's audit log (keys, footage, updates) and check
                                   it against every signed checkpoint this hub has seen (watch keeps
                                   them): a rewritten or cut history is reported, exit 1
+  share request <device-id> --name WHO --reason WHY --since T --until T --recipient age1...
+        [--expires T]             file a footage request (logged by the doorbell; expires in 7 days)
+  share list                      footage requests and their state (expired ones are logged so)
+  share deny <request-id>         deny a request (owner key; logged by the doorbell)
   audit <device-id> --proof N [-o FILE]
                                   a C2SP tlog-proof that entry N is in the log (checked here),
                                   verifiable offline with the doorbell's key
@@ -92,7 +97,9 @@ options:
   --seconds N        open-pairing: how long (30-600, default 180)
   --as owner|hub     sign with the owner key or the hub key
   --since T, --until T   clips: Unix ms or an ISO 8601 time
-  --kind K, --reason R   clips: only clips or snapshots; only one trigger
+  --kind K, --reason R   clips: only clips or snapshots; only one trigger; share request: why
+  --name WHO         share request: who asks for footage
+  --expires T        share request: when an unanswered request expires (default in 7 days)
   --device D         clip get: the doorbell (default: the only one paired)
   --identity FILE    clip get: an age identity file (age-keygen's) to decrypt with
   -o, --output FILE  clip get: where to write (default <item-id>.mp4, .jpg for a snapshot);
@@ -133,6 +140,8 @@ const OPTIONS = {
   raw: { type: 'boolean', default: false },
   verify: { type: 'boolean', default: false },
   proof: { type: 'string' },
+  name: { type: 'string' },
+  expires: { type: 'string' },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -154,6 +163,7 @@ const COMMANDS = [
   'clips',
   'clip',
   'audit',
+  'share',
 ] as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -306,6 +316,24 @@ async function main(argv: string[]): Promise<number> {
       if (values.proof !== undefined)
         return auditProof(ctx, need(1)[0] ?? '', Number(values.proof), values.output);
       return audit(ctx, need(1)[0] ?? '', values.verify);
+    case 'share': {
+      const [sub = '', ...rest] = args;
+      if (sub === 'request' && rest.length === 1) {
+        return shareRequest(ctx, rest[0] ?? '', {
+          name: values.name,
+          reason: values.reason,
+          since: values.since,
+          until: values.until,
+          recipient: values.recipient,
+          expires: values.expires,
+        });
+      }
+      if (sub === 'list' && rest.length === 0) return shareList(ctx);
+      if (sub === 'deny' && rest.length === 1) return shareDeny(ctx, rest[0] ?? '');
+      throw new UsageError(
+        'usage: doorbell-hub share request <device-id> ... | share list | share deny <request-id>',
+      );
+    }
     case 'clips': {
       const [id = ''] = need(1);
       const filter = { since: values.since, until: values.until, kind: values.kind, reason: values.reason };

@@ -157,6 +157,18 @@ export const COMMAND_BODIES: {
   },
   getAudit: { getAudit: { from: 40 } },
   getAuditProof: { getAuditProof: { index: 12 } },
+  recordShare: {
+    recordShare: {
+      event: 'requested',
+      requestId: '0123456789abcdef',
+      requester: 'neighbour',
+      reason: 'a parcel went missing',
+      fromMs: NOW_MS - 86_400_000,
+      untilMs: NOW_MS,
+      recipient: 'age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq',
+      expiresAtMs: NOW_MS + 604_800_000,
+    },
+  },
   deleteItems: { deleteItems: { itemIds: ['1750000000000-0123456789ab'] } },
   fetchItem: { fetchItem: { itemId: '1750000000000-0123456789ab', offset: 12_288, maxBytes: 1_048_576 } },
 };

@@ -31,6 +31,7 @@ import type { EventBody } from './event-signer.js';
 import type { FootageService } from './footage-service.js';
 import { RateLimit } from './rate-limit.js';
 import type { DeviceSettings } from './settings.js';
+import { shareRecord } from './share-record.js';
 
 export interface PairingDeps {
   window: PairingWindow;
@@ -87,6 +88,8 @@ export interface AuditReader {
   checkpoint(): string;
   /** A C2SP tlog-proof of entry `index` against a checkpoint signed now. */
   proof(index: number): string;
+  /** Appends an entry; resolves with its index once it is on disk. */
+  append(event: string, data: Record<string, string | number | boolean | undefined>): Promise<number>;
   readonly size: number;
 }
 
@@ -348,6 +351,13 @@ export class CommandService {
         return this.deps.footage?.list(command.listItems, by.keyId) ?? noFootage();
       case 'deleteItems':
         return this.deps.footage?.delete(command.deleteItems, by.keyId) ?? noFootage();
+      case 'recordShare': {
+        const audit = this.deps.audit;
+        if (!audit) return failure(ErrorKind.UNSUPPORTED_COMMAND, 'no audit log');
+        const record = shareRecord(command.recordShare);
+        if (typeof record === 'string') return failure(ErrorKind.INVALID_ARGUMENT, record);
+        return audit.append(record.event, record.data).then((index) => ({ ok: true, auditIndex: index }));
+      }
       case 'getAuditProof': {
         const audit = this.deps.audit;
         if (!audit) return failure(ErrorKind.UNSUPPORTED_COMMAND, 'no audit log');

@@ -74,6 +74,9 @@ export namespace doorbell {
             /** Command getAuditProof. */
             getAuditProof?: (doorbell.v1.GetAuditProof.$Properties|null);
 
+            /** Command recordShare. */
+            recordShare?: (doorbell.v1.RecordShare.$Properties|null);
+
             /** Command otaBegin. */
             otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -90,7 +93,7 @@ export namespace doorbell {
             setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
             /** Command kind. */
-            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
             /**
              * Creates a new Command instance using the specified properties.
@@ -200,6 +203,9 @@ export namespace doorbell {
                 /** Command getAuditProof */
                 getAuditProof?: (doorbell.v1.GetAuditProof.$Properties|null);
 
+                /** Command recordShare */
+                recordShare?: (doorbell.v1.RecordShare.$Properties|null);
+
                 /** Command otaBegin */
                 otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -216,7 +222,7 @@ export namespace doorbell {
                 setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
                 /** Command kind */
-                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -240,6 +246,7 @@ export namespace doorbell {
               getAudit?: doorbell.v1.GetAudit.$Shape|null;
               deleteItems?: doorbell.v1.DeleteItems.$Shape|null;
               getAuditProof?: doorbell.v1.GetAuditProof.$Shape|null;
+              recordShare?: doorbell.v1.RecordShare.$Shape|null;
               otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
               otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
               otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -247,7 +254,7 @@ export namespace doorbell {
               setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "recordShare"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare: doorbell.v1.RecordShare.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
             );
         }
 
@@ -1579,6 +1586,153 @@ export namespace doorbell {
 
             /** Shape of a GetAuditProof. */
             type $Shape = doorbell.v1.GetAuditProof.$Properties;
+        }
+
+        /**
+         * Properties of a RecordShare.
+         * @deprecated Use doorbell.v1.RecordShare.$Properties instead.
+         */
+        interface IRecordShare extends doorbell.v1.RecordShare.$Properties {
+        }
+
+        /** Represents a RecordShare. */
+        class RecordShare {
+
+            /**
+             * Constructs a new RecordShare.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.RecordShare.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RecordShare event. */
+            event: string;
+
+            /** RecordShare requestId. */
+            requestId: string;
+
+            /** RecordShare requester. */
+            requester: string;
+
+            /** RecordShare reason. */
+            reason: string;
+
+            /** RecordShare fromMs. */
+            fromMs: number;
+
+            /** RecordShare untilMs. */
+            untilMs: number;
+
+            /** RecordShare recipient. */
+            recipient: string;
+
+            /** RecordShare expiresAtMs. */
+            expiresAtMs: number;
+
+            /** RecordShare itemIds. */
+            itemIds: string[];
+
+            /** RecordShare approvalSha256. */
+            approvalSha256: Uint8Array;
+
+            /**
+             * Creates a new RecordShare instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RecordShare instance
+             */
+            static create(properties: doorbell.v1.RecordShare.$Shape): doorbell.v1.RecordShare & doorbell.v1.RecordShare.$Shape;
+            static create(properties?: doorbell.v1.RecordShare.$Properties): doorbell.v1.RecordShare;
+
+            /**
+             * Encodes the specified RecordShare message. Does not implicitly {@link doorbell.v1.RecordShare.verify|verify} messages.
+             * @param message RecordShare message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.RecordShare.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RecordShare message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.RecordShare & doorbell.v1.RecordShare.$Shape} RecordShare
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.RecordShare & doorbell.v1.RecordShare.$Shape;
+
+            /**
+             * Verifies a RecordShare message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RecordShare message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RecordShare
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.RecordShare;
+
+            /**
+             * Creates a plain object from a RecordShare message. Also converts values to other types if specified.
+             * @param message RecordShare
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.RecordShare, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RecordShare to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace RecordShare {
+
+            /** Properties of a RecordShare. */
+            interface $Properties {
+
+                /** RecordShare event */
+                event?: (string|null);
+
+                /** RecordShare requestId */
+                requestId?: (string|null);
+
+                /** RecordShare requester */
+                requester?: (string|null);
+
+                /** RecordShare reason */
+                reason?: (string|null);
+
+                /** RecordShare fromMs */
+                fromMs?: (number|null);
+
+                /** RecordShare untilMs */
+                untilMs?: (number|null);
+
+                /** RecordShare recipient */
+                recipient?: (string|null);
+
+                /** RecordShare expiresAtMs */
+                expiresAtMs?: (number|null);
+
+                /** RecordShare itemIds */
+                itemIds?: (string[]|null);
+
+                /** RecordShare approvalSha256 */
+                approvalSha256?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RecordShare. */
+            type $Shape = doorbell.v1.RecordShare.$Properties;
         }
 
         /**
@@ -4515,8 +4669,11 @@ export namespace doorbell {
             /** CommandResult auditProof. */
             auditProof?: (string|null);
 
+            /** CommandResult auditIndex. */
+            auditIndex?: (number|null);
+
             /** CommandResult detail. */
-            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof");
+            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex");
 
             /**
              * Creates a new CommandResult instance using the specified properties.
@@ -4620,8 +4777,11 @@ export namespace doorbell {
                 /** CommandResult auditProof */
                 auditProof?: (string|null);
 
+                /** CommandResult auditIndex */
+                auditIndex?: (number|null);
+
                 /** CommandResult detail */
-                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof");
+                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -4643,9 +4803,10 @@ export namespace doorbell {
               audit?: doorbell.v1.AuditPage.$Shape|null;
               deleted?: doorbell.v1.DeletedItems.$Shape|null;
               auditProof?: string|null;
+              auditIndex?: number|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string })
+              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null; auditIndex?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string; auditIndex?: null }|{ detail?: "auditIndex"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex: number })
             );
         }
 

@@ -58,12 +58,13 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.GetAudit.$Properties|null} [getAudit] Command getAudit
              * @property {doorbell.v1.DeleteItems.$Properties|null} [deleteItems] Command deleteItems
              * @property {doorbell.v1.GetAuditProof.$Properties|null} [getAuditProof] Command getAuditProof
+             * @property {doorbell.v1.RecordShare.$Properties|null} [recordShare] Command recordShare
              * @property {doorbell.v1.OtaBegin.$Properties|null} [otaBegin] Command otaBegin
              * @property {doorbell.v1.OtaChunk.$Properties|null} [otaChunk] Command otaChunk
              * @property {doorbell.v1.OtaApply.$Properties|null} [otaApply] Command otaApply
              * @property {doorbell.v1.OtaGetState.$Properties|null} [otaGetState] Command otaGetState
              * @property {doorbell.v1.SetChimeMuted.$Properties|null} [setChimeMuted] Command setChimeMuted
-             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
+             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -94,6 +95,7 @@ export const doorbell = $root.doorbell = (() => {
              *   getAudit?: doorbell.v1.GetAudit.$Shape|null;
              *   deleteItems?: doorbell.v1.DeleteItems.$Shape|null;
              *   getAuditProof?: doorbell.v1.GetAuditProof.$Shape|null;
+             *   recordShare?: doorbell.v1.RecordShare.$Shape|null;
              *   otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
              *   otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
              *   otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -101,7 +103,7 @@ export const doorbell = $root.doorbell = (() => {
              *   setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "recordShare"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare: doorbell.v1.RecordShare.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
              * )} doorbell.v1.Command.$Shape
              */
 
@@ -249,6 +251,14 @@ export const doorbell = $root.doorbell = (() => {
             Command.prototype.getAuditProof = null;
 
             /**
+             * Command recordShare.
+             * @member {doorbell.v1.RecordShare.$Properties|null|undefined} recordShare
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.recordShare = null;
+
+            /**
              * Command otaBegin.
              * @member {doorbell.v1.OtaBegin.$Properties|null|undefined} otaBegin
              * @memberof doorbell.v1.Command
@@ -293,12 +303,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Command kind.
-             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
+             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
              * @memberof doorbell.v1.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "getAudit", "deleteItems", "getAuditProof", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
+                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "getAudit", "deleteItems", "getAuditProof", "recordShare", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -366,6 +376,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.DeleteItems.encode(message.deleteItems, writer.uint32(/* id 23, wireType 2 =*/186).fork(), _depth + 1).ldelim();
                 if (message.getAuditProof != null && $Object.hasOwnProperty.call(message, "getAuditProof"))
                     $root.doorbell.v1.GetAuditProof.encode(message.getAuditProof, writer.uint32(/* id 24, wireType 2 =*/194).fork(), _depth + 1).ldelim();
+                if (message.recordShare != null && $Object.hasOwnProperty.call(message, "recordShare"))
+                    $root.doorbell.v1.RecordShare.encode(message.recordShare, writer.uint32(/* id 25, wireType 2 =*/202).fork(), _depth + 1).ldelim();
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin"))
                     $root.doorbell.v1.OtaBegin.encode(message.otaBegin, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk"))
@@ -529,6 +541,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.getAuditProof = $root.doorbell.v1.GetAuditProof.decode(reader, reader.size(), $undefined, _depth + 1, message.getAuditProof);
                             message.kind = "getAuditProof";
+                            continue;
+                        }
+                    case 25: {
+                            if (wireType !== 2)
+                                break;
+                            message.recordShare = $root.doorbell.v1.RecordShare.decode(reader, reader.size(), $undefined, _depth + 1, message.recordShare);
+                            message.kind = "recordShare";
                             continue;
                         }
                     case 30: {
@@ -752,6 +771,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "getAuditProof." + error;
                     }
                 }
+                if (message.recordShare != null && $Object.hasOwnProperty.call(message, "recordShare")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.RecordShare.verify(message.recordShare, _depth + 1);
+                        if (error)
+                            return "recordShare." + error;
+                    }
+                }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -903,6 +932,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Command.getAuditProof: object expected");
                     message.getAuditProof = $root.doorbell.v1.GetAuditProof.fromObject(object.getAuditProof, _depth + 1);
                 }
+                if (object.recordShare != null) {
+                    if (!$util.isObject(object.recordShare))
+                        throw $TypeError(".doorbell.v1.Command.recordShare: object expected");
+                    message.recordShare = $root.doorbell.v1.RecordShare.fromObject(object.recordShare, _depth + 1);
+                }
                 if (object.otaBegin != null) {
                     if (!$util.isObject(object.otaBegin))
                         throw $TypeError(".doorbell.v1.Command.otaBegin: object expected");
@@ -1026,6 +1060,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.getAuditProof = $root.doorbell.v1.GetAuditProof.toObject(message.getAuditProof, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "getAuditProof";
+                }
+                if (message.recordShare != null && $Object.hasOwnProperty.call(message, "recordShare")) {
+                    object.recordShare = $root.doorbell.v1.RecordShare.toObject(message.recordShare, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "recordShare";
                 }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     object.otaBegin = $root.doorbell.v1.OtaBegin.toObject(message.otaBegin, options, _depth + 1);
@@ -4856,6 +4895,570 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return GetAuditProof;
+        })();
+
+        v1.RecordShare = (function() {
+
+            /**
+             * Properties of a RecordShare.
+             * @typedef {Object} doorbell.v1.RecordShare.$Properties
+             * @property {string|null} [event] RecordShare event
+             * @property {string|null} [requestId] RecordShare requestId
+             * @property {string|null} [requester] RecordShare requester
+             * @property {string|null} [reason] RecordShare reason
+             * @property {number|null} [fromMs] RecordShare fromMs
+             * @property {number|null} [untilMs] RecordShare untilMs
+             * @property {string|null} [recipient] RecordShare recipient
+             * @property {number|null} [expiresAtMs] RecordShare expiresAtMs
+             * @property {Array.<string>|null} [itemIds] RecordShare itemIds
+             * @property {Uint8Array|null} [approvalSha256] RecordShare approvalSha256
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RecordShare.
+             * @memberof doorbell.v1
+             * @interface IRecordShare
+             * @augments doorbell.v1.RecordShare.$Properties
+             * @deprecated Use doorbell.v1.RecordShare.$Properties instead.
+             */
+
+            /**
+             * Shape of a RecordShare.
+             * @typedef {doorbell.v1.RecordShare.$Properties} doorbell.v1.RecordShare.$Shape
+             */
+
+            /**
+             * Constructs a new RecordShare.
+             * @memberof doorbell.v1
+             * @classdesc Represents a RecordShare.
+             * @constructor
+             * @param {doorbell.v1.RecordShare.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RecordShare = function (properties) {
+                this.itemIds = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RecordShare event.
+             * @member {string} event
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.event = "";
+
+            /**
+             * RecordShare requestId.
+             * @member {string} requestId
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.requestId = "";
+
+            /**
+             * RecordShare requester.
+             * @member {string} requester
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.requester = "";
+
+            /**
+             * RecordShare reason.
+             * @member {string} reason
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.reason = "";
+
+            /**
+             * RecordShare fromMs.
+             * @member {number} fromMs
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.fromMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * RecordShare untilMs.
+             * @member {number} untilMs
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.untilMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * RecordShare recipient.
+             * @member {string} recipient
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.recipient = "";
+
+            /**
+             * RecordShare expiresAtMs.
+             * @member {number} expiresAtMs
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.expiresAtMs = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * RecordShare itemIds.
+             * @member {Array.<string>} itemIds
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.itemIds = $util.emptyArray;
+
+            /**
+             * RecordShare approvalSha256.
+             * @member {Uint8Array} approvalSha256
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             */
+            RecordShare.prototype.approvalSha256 = $util.newBuffer([]);
+
+            /**
+             * Creates a new RecordShare instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.RecordShare
+             * @static
+             * @param {doorbell.v1.RecordShare.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.RecordShare} RecordShare instance
+             * @type {{
+             *   (properties: doorbell.v1.RecordShare.$Shape): doorbell.v1.RecordShare & doorbell.v1.RecordShare.$Shape;
+             *   (properties?: doorbell.v1.RecordShare.$Properties): doorbell.v1.RecordShare;
+             * }}
+             */
+            RecordShare.create = function(properties) {
+                return new RecordShare(properties);
+            };
+
+            /**
+             * Encodes the specified RecordShare message. Does not implicitly {@link doorbell.v1.RecordShare.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.RecordShare
+             * @static
+             * @param {doorbell.v1.RecordShare.$Properties} message RecordShare message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RecordShare.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event") && message.event !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.event);
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.requestId);
+                if (message.requester != null && $Object.hasOwnProperty.call(message, "requester") && message.requester !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.requester);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.reason);
+                if (message.fromMs != null && $Object.hasOwnProperty.call(message, "fromMs") && (typeof message.fromMs === "object" ? message.fromMs.low || message.fromMs.high : message.fromMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.fromMs);
+                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs") && (typeof message.untilMs === "object" ? message.untilMs.low || message.untilMs.high : message.untilMs !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.untilMs);
+                if (message.recipient != null && $Object.hasOwnProperty.call(message, "recipient") && message.recipient !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.recipient);
+                if (message.expiresAtMs != null && $Object.hasOwnProperty.call(message, "expiresAtMs") && (typeof message.expiresAtMs === "object" ? message.expiresAtMs.low || message.expiresAtMs.high : message.expiresAtMs !== 0))
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.expiresAtMs);
+                if (message.itemIds != null && message.itemIds.length)
+                    for (let i = 0; i < message.itemIds.length; ++i)
+                        writer.uint32(/* id 9, wireType 2 =*/74).string(message.itemIds[i]);
+                if (message.approvalSha256 != null && $Object.hasOwnProperty.call(message, "approvalSha256") && message.approvalSha256.length)
+                    writer.uint32(/* id 10, wireType 2 =*/82).bytes(message.approvalSha256);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a RecordShare message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.RecordShare
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.RecordShare & doorbell.v1.RecordShare.$Shape} RecordShare
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RecordShare.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.RecordShare();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.event = value;
+                            else
+                                delete message.event;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requester = value;
+                            else
+                                delete message.requester;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.fromMs = value;
+                            else
+                                delete message.fromMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.untilMs = value;
+                            else
+                                delete message.untilMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.recipient = value;
+                            else
+                                delete message.recipient;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.expiresAtMs = value;
+                            else
+                                delete message.expiresAtMs;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.itemIds && message.itemIds.length))
+                                message.itemIds = [];
+                            message.itemIds.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.approvalSha256 = value;
+                            else
+                                delete message.approvalSha256;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a RecordShare message.
+             * @function verify
+             * @memberof doorbell.v1.RecordShare
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RecordShare.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    if (!$util.isString(message.event))
+                        return "event: string expected";
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
+                if (message.requester != null && $Object.hasOwnProperty.call(message, "requester"))
+                    if (!$util.isString(message.requester))
+                        return "requester: string expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.fromMs != null && $Object.hasOwnProperty.call(message, "fromMs"))
+                    if (!$util.isInteger(message.fromMs) && !(message.fromMs && $util.isInteger(message.fromMs.low) && $util.isInteger(message.fromMs.high)))
+                        return "fromMs: integer|Long expected";
+                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs"))
+                    if (!$util.isInteger(message.untilMs) && !(message.untilMs && $util.isInteger(message.untilMs.low) && $util.isInteger(message.untilMs.high)))
+                        return "untilMs: integer|Long expected";
+                if (message.recipient != null && $Object.hasOwnProperty.call(message, "recipient"))
+                    if (!$util.isString(message.recipient))
+                        return "recipient: string expected";
+                if (message.expiresAtMs != null && $Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (!$util.isInteger(message.expiresAtMs) && !(message.expiresAtMs && $util.isInteger(message.expiresAtMs.low) && $util.isInteger(message.expiresAtMs.high)))
+                        return "expiresAtMs: integer|Long expected";
+                if (message.itemIds != null && $Object.hasOwnProperty.call(message, "itemIds")) {
+                    if (!$Array.isArray(message.itemIds))
+                        return "itemIds: array expected";
+                    for (let i = 0; i < message.itemIds.length; ++i)
+                        if (!$util.isString(message.itemIds[i]))
+                            return "itemIds: string[] expected";
+                }
+                if (message.approvalSha256 != null && $Object.hasOwnProperty.call(message, "approvalSha256"))
+                    if (!(message.approvalSha256 && typeof message.approvalSha256.length === "number" || $util.isString(message.approvalSha256)))
+                        return "approvalSha256: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a RecordShare message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.RecordShare
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.RecordShare} RecordShare
+             */
+            RecordShare.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.RecordShare)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.RecordShare: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.RecordShare();
+                if (object.event != null)
+                    if (typeof object.event !== "string" || object.event.length)
+                        message.event = $String(object.event);
+                if (object.requestId != null)
+                    if (typeof object.requestId !== "string" || object.requestId.length)
+                        message.requestId = $String(object.requestId);
+                if (object.requester != null)
+                    if (typeof object.requester !== "string" || object.requester.length)
+                        message.requester = $String(object.requester);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.fromMs != null)
+                    if (typeof object.fromMs === "object" ? object.fromMs.low || object.fromMs.high : $Number(object.fromMs) !== 0)
+                        if ($Long)
+                            message.fromMs = $Long.fromValue(object.fromMs, true);
+                        else if (typeof object.fromMs === "string")
+                            message.fromMs = $parseInt(object.fromMs, 10);
+                        else if (typeof object.fromMs === "number")
+                            message.fromMs = object.fromMs;
+                        else if (typeof object.fromMs === "object")
+                            message.fromMs = new $util.LongBits(object.fromMs.low >>> 0, object.fromMs.high >>> 0).toNumber(true);
+                if (object.untilMs != null)
+                    if (typeof object.untilMs === "object" ? object.untilMs.low || object.untilMs.high : $Number(object.untilMs) !== 0)
+                        if ($Long)
+                            message.untilMs = $Long.fromValue(object.untilMs, true);
+                        else if (typeof object.untilMs === "string")
+                            message.untilMs = $parseInt(object.untilMs, 10);
+                        else if (typeof object.untilMs === "number")
+                            message.untilMs = object.untilMs;
+                        else if (typeof object.untilMs === "object")
+                            message.untilMs = new $util.LongBits(object.untilMs.low >>> 0, object.untilMs.high >>> 0).toNumber(true);
+                if (object.recipient != null)
+                    if (typeof object.recipient !== "string" || object.recipient.length)
+                        message.recipient = $String(object.recipient);
+                if (object.expiresAtMs != null)
+                    if (typeof object.expiresAtMs === "object" ? object.expiresAtMs.low || object.expiresAtMs.high : $Number(object.expiresAtMs) !== 0)
+                        if ($Long)
+                            message.expiresAtMs = $Long.fromValue(object.expiresAtMs, true);
+                        else if (typeof object.expiresAtMs === "string")
+                            message.expiresAtMs = $parseInt(object.expiresAtMs, 10);
+                        else if (typeof object.expiresAtMs === "number")
+                            message.expiresAtMs = object.expiresAtMs;
+                        else if (typeof object.expiresAtMs === "object")
+                            message.expiresAtMs = new $util.LongBits(object.expiresAtMs.low >>> 0, object.expiresAtMs.high >>> 0).toNumber(true);
+                if (object.itemIds) {
+                    if (!$Array.isArray(object.itemIds))
+                        throw $TypeError(".doorbell.v1.RecordShare.itemIds: array expected");
+                    message.itemIds = $Array(object.itemIds.length);
+                    for (let i = 0; i < object.itemIds.length; ++i)
+                        message.itemIds[i] = $String(object.itemIds[i]);
+                }
+                if (object.approvalSha256 != null)
+                    if (object.approvalSha256.length)
+                        if (typeof object.approvalSha256 === "string")
+                            $util.base64.decode(object.approvalSha256, message.approvalSha256 = $util.newBuffer($util.base64.length(object.approvalSha256)), 0);
+                        else if (object.approvalSha256.length >= 0)
+                            message.approvalSha256 = object.approvalSha256;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RecordShare message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.RecordShare
+             * @static
+             * @param {doorbell.v1.RecordShare} message RecordShare
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RecordShare.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.itemIds = [];
+                if (options.defaults) {
+                    object.event = "";
+                    object.requestId = "";
+                    object.requester = "";
+                    object.reason = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.fromMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.fromMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.untilMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.untilMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.recipient = "";
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.expiresAtMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.expiresAtMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.approvalSha256 = "";
+                    else {
+                        object.approvalSha256 = [];
+                        if (options.bytes !== $Array)
+                            object.approvalSha256 = $util.newBuffer(object.approvalSha256);
+                    }
+                }
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    object.event = message.event;
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
+                if (message.requester != null && $Object.hasOwnProperty.call(message, "requester"))
+                    object.requester = message.requester;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.fromMs != null && $Object.hasOwnProperty.call(message, "fromMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.fromMs = typeof message.fromMs === "number" ? $BigInt(message.fromMs) : $Long.fromBits(message.fromMs.low >>> 0, message.fromMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.fromMs === "number")
+                        object.fromMs = options.longs === $String ? $String(message.fromMs) : message.fromMs;
+                    else
+                        object.fromMs = options.longs === $String ? $Long.prototype.toString.call(message.fromMs) : options.longs === $Number ? new $util.LongBits(message.fromMs.low >>> 0, message.fromMs.high >>> 0).toNumber(true) : message.fromMs;
+                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.untilMs = typeof message.untilMs === "number" ? $BigInt(message.untilMs) : $Long.fromBits(message.untilMs.low >>> 0, message.untilMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.untilMs === "number")
+                        object.untilMs = options.longs === $String ? $String(message.untilMs) : message.untilMs;
+                    else
+                        object.untilMs = options.longs === $String ? $Long.prototype.toString.call(message.untilMs) : options.longs === $Number ? new $util.LongBits(message.untilMs.low >>> 0, message.untilMs.high >>> 0).toNumber(true) : message.untilMs;
+                if (message.recipient != null && $Object.hasOwnProperty.call(message, "recipient"))
+                    object.recipient = message.recipient;
+                if (message.expiresAtMs != null && $Object.hasOwnProperty.call(message, "expiresAtMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiresAtMs = typeof message.expiresAtMs === "number" ? $BigInt(message.expiresAtMs) : $Long.fromBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.expiresAtMs === "number")
+                        object.expiresAtMs = options.longs === $String ? $String(message.expiresAtMs) : message.expiresAtMs;
+                    else
+                        object.expiresAtMs = options.longs === $String ? $Long.prototype.toString.call(message.expiresAtMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtMs.low >>> 0, message.expiresAtMs.high >>> 0).toNumber(true) : message.expiresAtMs;
+                if (message.itemIds && message.itemIds.length) {
+                    object.itemIds = $Array(message.itemIds.length);
+                    for (let j = 0; j < message.itemIds.length; ++j)
+                        object.itemIds[j] = message.itemIds[j];
+                }
+                if (message.approvalSha256 != null && $Object.hasOwnProperty.call(message, "approvalSha256"))
+                    object.approvalSha256 = options.bytes === $String ? $util.base64.encode(message.approvalSha256, 0, message.approvalSha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.approvalSha256) : message.approvalSha256;
+                return object;
+            };
+
+            /**
+             * Converts this RecordShare to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.RecordShare
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RecordShare.prototype.toJSON = function() {
+                return RecordShare.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return RecordShare;
         })();
 
         v1.SetChimeMuted = (function() {
@@ -13584,7 +14187,8 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.AuditPage.$Properties|null} [audit] CommandResult audit
              * @property {doorbell.v1.DeletedItems.$Properties|null} [deleted] CommandResult deleted
              * @property {string|null} [auditProof] CommandResult auditProof
-             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"} [detail] CommandResult detail
+             * @property {number|null} [auditIndex] CommandResult auditIndex
+             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"} [detail] CommandResult detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -13613,9 +14217,10 @@ export const doorbell = $root.doorbell = (() => {
              *   audit?: doorbell.v1.AuditPage.$Shape|null;
              *   deleted?: doorbell.v1.DeletedItems.$Shape|null;
              *   auditProof?: string|null;
+             *   auditIndex?: number|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string })
+             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null; auditIndex?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string; auditIndex?: null }|{ detail?: "auditIndex"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex: number })
              * )} doorbell.v1.CommandResult.$Shape
              */
 
@@ -13746,17 +14351,25 @@ export const doorbell = $root.doorbell = (() => {
              */
             CommandResult.prototype.auditProof = null;
 
+            /**
+             * CommandResult auditIndex.
+             * @member {number|null|undefined} auditIndex
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.auditIndex = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * CommandResult detail.
-             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|undefined} detail
+             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"|undefined} detail
              * @memberof doorbell.v1.CommandResult
              * @instance
              */
             $Object.defineProperty(CommandResult.prototype, "detail", {
-                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window", "audit", "deleted", "auditProof"]),
+                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window", "audit", "deleted", "auditProof", "auditIndex"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -13820,6 +14433,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.DeletedItems.encode(message.deleted, writer.uint32(/* id 17, wireType 2 =*/138).fork(), _depth + 1).ldelim();
                 if (message.auditProof != null && $Object.hasOwnProperty.call(message, "auditProof"))
                     writer.uint32(/* id 18, wireType 2 =*/146).string(message.auditProof);
+                if (message.auditIndex != null && $Object.hasOwnProperty.call(message, "auditIndex"))
+                    writer.uint32(/* id 19, wireType 0 =*/152).uint64(message.auditIndex);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -13972,6 +14587,13 @@ export const doorbell = $root.doorbell = (() => {
                             message.detail = "auditProof";
                             continue;
                         }
+                    case 19: {
+                            if (wireType !== 0)
+                                break;
+                            message.auditIndex = $readUint64(reader);
+                            message.detail = "auditIndex";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -14104,6 +14726,13 @@ export const doorbell = $root.doorbell = (() => {
                     properties.detail = 1;
                     if (!$util.isString(message.auditProof))
                         return "auditProof: string expected";
+                }
+                if (message.auditIndex != null && $Object.hasOwnProperty.call(message, "auditIndex")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    if (!$util.isInteger(message.auditIndex) && !(message.auditIndex && $util.isInteger(message.auditIndex.low) && $util.isInteger(message.auditIndex.high)))
+                        return "auditIndex: integer|Long expected";
                 }
                 return null;
             };
@@ -14288,6 +14917,15 @@ export const doorbell = $root.doorbell = (() => {
                 }
                 if (object.auditProof != null)
                     message.auditProof = $String(object.auditProof);
+                if (object.auditIndex != null)
+                    if ($Long)
+                        message.auditIndex = $Long.fromValue(object.auditIndex, true);
+                    else if (typeof object.auditIndex === "string")
+                        message.auditIndex = $parseInt(object.auditIndex, 10);
+                    else if (typeof object.auditIndex === "number")
+                        message.auditIndex = object.auditIndex;
+                    else if (typeof object.auditIndex === "object")
+                        message.auditIndex = new $util.LongBits(object.auditIndex.low >>> 0, object.auditIndex.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -14387,6 +15025,16 @@ export const doorbell = $root.doorbell = (() => {
                     object.auditProof = message.auditProof;
                     if (options.oneofs)
                         object.detail = "auditProof";
+                }
+                if (message.auditIndex != null && $Object.hasOwnProperty.call(message, "auditIndex")) {
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.auditIndex = typeof message.auditIndex === "number" ? $BigInt(message.auditIndex) : $Long.fromBits(message.auditIndex.low >>> 0, message.auditIndex.high >>> 0, true).toBigInt();
+                    else if (typeof message.auditIndex === "number")
+                        object.auditIndex = options.longs === $String ? $String(message.auditIndex) : message.auditIndex;
+                    else
+                        object.auditIndex = options.longs === $String ? $Long.prototype.toString.call(message.auditIndex) : options.longs === $Number ? new $util.LongBits(message.auditIndex.low >>> 0, message.auditIndex.high >>> 0).toNumber(true) : message.auditIndex;
+                    if (options.oneofs)
+                        object.detail = "auditIndex";
                 }
                 return object;
             };
