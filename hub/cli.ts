@@ -13,7 +13,7 @@ import { clipDelete, clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
 import { pair } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
-import { shareDeny, shareList, shareRequest } from './commands/share.js';
+import { shareApprove, shareDeny, shareList, shareRequest, shareVerify } from './commands/share.js';
 import { watch } from './commands/watch.js';
 import { hubConfigPath, loadHubConfig, resolveHubSettings, writeHubConfig } from './hub-config.js';
 import { addDevice, defaultHubStateDir, loadDeviceEntries } from './hub-state.js';
@@ -56,6 +56,12 @@ commands:
         [--expires T]             file a footage request (logged by the doorbell; expires in 7 days)
   share list                      footage requests and their state (expired ones are logged so)
   share deny <request-id>         deny a request (owner key; logged by the doorbell)
+  share approve <request-id> --clips ID[,ID...] --identity FILE [-o DIR] [--expires T]
+                                  approve exactly these items (inside the request's window):
+                                  each re-addressed to the requester on this machine, the
+                                  approval signed by the owner key and logged by the doorbell,
+                                  written with its proof as a share package
+  share verify DIR                check a share package offline (for the requester)
   audit <device-id> --proof N [-o FILE]
                                   a C2SP tlog-proof that entry N is in the log (checked here),
                                   verifiable offline with the doorbell's key
@@ -142,6 +148,7 @@ const OPTIONS = {
   proof: { type: 'string' },
   name: { type: 'string' },
   expires: { type: 'string' },
+  clips: { type: 'string' },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -330,6 +337,15 @@ async function main(argv: string[]): Promise<number> {
       }
       if (sub === 'list' && rest.length === 0) return shareList(ctx);
       if (sub === 'deny' && rest.length === 1) return shareDeny(ctx, rest[0] ?? '');
+      if (sub === 'approve' && rest.length === 1) {
+        return shareApprove(ctx, rest[0] ?? '', {
+          clips: values.clips,
+          identity: values.identity,
+          output: values.output,
+          expires: values.expires,
+        });
+      }
+      if (sub === 'verify' && rest.length === 1) return shareVerify(ctx, rest[0] ?? '');
       throw new UsageError(
         'usage: doorbell-hub share request <device-id> ... | share list | share deny <request-id>',
       );

@@ -13,8 +13,9 @@ import { docCommand, runDocCommand, withValues } from '../test-support/doc-comma
 import { type Harness, startHarness } from '../test-support/doorbell-harness.js';
 import { runCli } from '../test-support/run-cli.js';
 import { FetchError, fetchItem } from './footage/fetch.js';
+import { splitHeader } from './footage/rewrap.js';
 import { FootageStore } from './footage/store.js';
-import { addDevice, hubKeyPath, setDeviceHubRole } from './hub-state.js';
+import { addDevice, hubKeyPath, ownerKeyPath, setDeviceHubRole } from './hub-state.js';
 
 const run = promisify(execFile);
 
@@ -392,6 +393,123 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
     } finally {
       await session.close();
     }
+  });
+});
+
+describe('sharing by consent', { timeout: 180_000 }, () => {
+  test('approve re-addresses exactly the approved clip to the requester, the doorbell logs it, and share verify checks the package offline', async () => {
+    await setDeviceHubRole(hubState, 'front-door', 'administer');
+    await loadOrCreateSigningKey(ownerKeyPath(hubState));
+    const requester = join(keys, 'requester.txt');
+    await run('age-keygen', ['-o', requester]);
+    const requesterRecipient = (await run('age-keygen', ['-y', requester])).stdout.trim();
+    const listedClip = JSON.parse(
+      (await hub(['clips', 'front-door', '--json'])).stdout
+        .trim()
+        .split('\n')
+        .find((l) => l.includes(clipId)) ?? '{}',
+    );
+    const fileRequest = async (since: number, until: number) => {
+      const r = await hub([
+        'share',
+        'request',
+        'front-door',
+        '--name',
+        'insurer',
+        '--reason',
+        'claim 42',
+        '--since',
+        String(since),
+        '--until',
+        String(until),
+        '--recipient',
+        requesterRecipient,
+        '--json',
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return JSON.parse(r.stdout).id as string;
+    };
+    // A request for another day: the clip is outside its window, nothing is approved or written.
+    const elsewhere = await fileRequest(1_000, 2_000);
+    const outside = join(keys, 'outside-package');
+    const refused = await hub([
+      'share',
+      'approve',
+      elsewhere,
+      '--clips',
+      clipId,
+      '--identity',
+      ownerIdentity,
+      '-o',
+      outside,
+    ]);
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /not stored within the request's window/);
+    await assert.rejects(stat(outside), /ENOENT/);
+
+    const id = await fileRequest(listedClip.startMs - 1000, listedClip.endMs + 1000);
+    const pkg = join(keys, 'package');
+    const approved = await hub([
+      'share',
+      'approve',
+      id,
+      '--clips',
+      clipId,
+      '--identity',
+      ownerIdentity,
+      '-o',
+      pkg,
+    ]);
+    assert.equal(approved.code, 0, approved.stdout + approved.stderr);
+    const verified = await hub(['share', 'verify', pkg, '--json']);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.deepEqual(JSON.parse(verified.stdout).items, [clipId]);
+
+    // The stock age command: the requester reads it, a stranger and the owner's own key do not.
+    const shared = join(pkg, 'clips', `${clipId}.age`);
+    const plain = await run('age', ['-d', '-i', requester, shared], {
+      encoding: 'buffer',
+      maxBuffer: 64 << 20,
+    });
+    const owners = await run(
+      'age',
+      ['-d', '-i', ownerIdentity, join(hubState, 'footage', 'objects', `${clipSha}.age`)],
+      {
+        encoding: 'buffer',
+        maxBuffer: 64 << 20,
+      },
+    );
+    assert.deepEqual(plain.stdout, owners.stdout, 'the requester gets the same clip');
+    const stranger = join(keys, 'stranger.txt');
+    await assert.rejects(
+      run('age', ['-d', '-i', stranger, shared], { encoding: 'buffer' }),
+      /no identity matched/,
+    );
+    await assert.rejects(
+      run('age', ['-d', '-i', ownerIdentity, shared], { encoding: 'buffer' }),
+      /no identity matched/,
+    );
+    const original = await readFile(join(hubState, 'footage', 'objects', `${clipSha}.age`));
+    const copy = await readFile(shared);
+    assert.ok(
+      original
+        .subarray(splitHeader(original).payloadOffset)
+        .equals(copy.subarray(splitHeader(copy).payloadOffset)),
+      'the payload is the stored one, byte for byte',
+    );
+
+    // Any change to the package is caught.
+    const json = join(pkg, 'approval.json');
+    const text = await readFile(json, 'utf8');
+    await writeFile(json, text.replace('"expiresAtMs": ', '"expiresAtMs": 9'));
+    const bent = await hub(['share', 'verify', pkg]);
+    assert.equal(bent.code, 1);
+    assert.match(bent.stdout, /NOT VERIFIED: approval.sig is not the owner's signature/);
+    await writeFile(json, text);
+    await rm(shared);
+    const short = await hub(['share', 'verify', pkg]);
+    assert.equal(short.code, 1);
+    assert.match(short.stdout, /NOT VERIFIED: the package holds nothing/);
   });
 });
 

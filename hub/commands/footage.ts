@@ -43,7 +43,7 @@ async function open(ctx: Context, deviceId: string, asFlag: string | undefined, 
 }
 
 /** Every item matching the filter, page by page. */
-async function listAll(
+export async function listAll(
   ctx: Context,
   session: CommandSession,
   deviceId: string,
