@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { syncDirectory, writeFileDurably } from '../../common/durable-file.js';
@@ -14,7 +14,10 @@ import { syncDirectory, writeFileDurably } from '../../common/durable-file.js';
  *  - `partial/<device>/<item id>.part`: a transfer under way; its length is
  *    where the transfer resumes;
  *  - `catalog.json`: which device item is which object (what a listing
- *    needs when the device has evicted it).
+ *    needs when the device has evicted it);
+ *  - `log.jsonl`: what the store did, one JSON line each (`item.stored`,
+ *    `item.evicted` by retention, `item.deleted` by the owner), as the
+ *    doorbell logs its own.
  *
  * The hub holds no identity that decrypts any of it.
  */
@@ -170,6 +173,7 @@ export class FootageStore {
       (e) => !(e.deviceId === entry.deviceId && e.id === entry.id),
     );
     catalog.push(entry);
+    await this.note('item.stored', entry);
     await this.applyRetention(catalog, limits);
   }
 
@@ -191,6 +195,7 @@ export class FootageStore {
     );
     const named = new Set(kept.map((e) => e.sha256));
     for (const e of removed) {
+      await this.note('item.deleted', e);
       if (!named.has(e.sha256)) await unlink(this.objectPath(e.sha256)).catch(() => undefined);
     }
     return removed.map((e) => e.id);
@@ -221,6 +226,30 @@ export class FootageStore {
     return r.data.entries;
   }
 
+  /** Appends to `log.jsonl`. */
+  private async note(event: string, e: CatalogEntry, extra: Record<string, string> = {}): Promise<void> {
+    const line = {
+      atMs: Date.now(),
+      event,
+      deviceId: e.deviceId,
+      id: e.id,
+      sha256: e.sha256,
+      bytes: e.bytes,
+      ...extra,
+    };
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await appendFile(join(this.root, 'log.jsonl'), `${JSON.stringify(line)}\n`, { mode: 0o600 });
+  }
+
+  /** What the store did, oldest first. */
+  async log(): Promise<Record<string, unknown>[]> {
+    const text = await readFile(join(this.root, 'log.jsonl'), 'utf8').catch(() => '');
+    return text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
   /** Drops the oldest objects until the total fits; objects no entry names go too. */
   private async applyRetention(catalog: CatalogEntry[], limits: RetentionLimits): Promise<void> {
     catalog.sort((a, b) => a.storedAtMs - b.storedAtMs);
@@ -235,6 +264,7 @@ export class FootageStore {
       total -= e.bytes;
     }
     const kept = catalog.filter((e) => !drop.has(e.sha256));
+    for (const e of catalog) if (drop.has(e.sha256)) await this.note('item.evicted', e, { why: 'size' });
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await writeFileDurably(
       join(this.root, 'catalog.json'),
