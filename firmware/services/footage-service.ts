@@ -3,6 +3,7 @@ import type { Logger } from '../../common/logger.js';
 import type { StoredItem } from '../../media/store/clip-store.js';
 import { ID_PATTERN, REASON_PATTERN } from '../../media/store/index-file.js';
 import { failure } from '../../proto/command-result.js';
+import { ITEM_CHUNK_BYTES } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
 
 type Result = doorbell.v1.ICommandResult;
@@ -19,8 +20,7 @@ export interface FootageStore {
 /** Ids a DeleteItems names at most. */
 export const MAX_DELETE_IDS = 100;
 
-/** Ciphertext bytes per ItemChunk: a sealed chunk stays below the 16 KiB envelope cap. */
-export const ITEM_CHUNK_BYTES = 12_288;
+export { ITEM_CHUNK_BYTES } from '../../proto/footage.js';
 /** A FetchItem's window when it names none, and the largest it may name. */
 export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
 export const MAX_WINDOW_BYTES = 4 * 1024 * 1024;

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_BYTES, headerExtent } from '../../board/manifest.js';
 import { writeFileDurably } from '../../common/durable-file.js';
+import { sha256File } from '../../common/hash-file.js';
 
 /** A bundle arriving chunk by chunk. */
 export interface Transfer {
@@ -95,15 +95,8 @@ export class StagingArea {
   }
 
   /** SHA-256 (hex) of what is staged. */
-  async sha256(): Promise<string> {
-    const hash = createHash('sha256');
-    const handle = await open(this.bundlePath, 'r');
-    try {
-      for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
-    return hash.digest('hex');
+  sha256(): Promise<string> {
+    return sha256File(this.bundlePath);
   }
 
   async discard(): Promise<void> {

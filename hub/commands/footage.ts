@@ -1,4 +1,5 @@
 import { copyFile } from 'node:fs/promises';
+import { ITEM_ID_PATTERN } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
 import { ADMINISTER_MAX_LIFETIME_MS } from '../../proto/roles.js';
 import { DecryptError, decryptFile, readIdentityFile } from '../footage/decrypt.js';
@@ -22,8 +23,6 @@ export interface ClipGetOptions {
   identity?: string;
   raw: boolean;
 }
-
-const ITEM_ID = /^\d{13}-[0-9a-f]{12}$/;
 
 /** A time flag: Unix milliseconds or an ISO 8601 date/time. */
 export function parseTimeFlag(text: string | undefined, flag: string): number {
@@ -177,7 +176,7 @@ export async function clipGet(
   o: ClipGetOptions,
   asFlag?: string,
 ): Promise<number> {
-  if (!ITEM_ID.test(itemId)) throw new UsageError(`'${itemId}' is not an item id (see clips)`);
+  if (!ITEM_ID_PATTERN.test(itemId)) throw new UsageError(`'${itemId}' is not an item id (see clips)`);
   if (!o.raw && o.identity === undefined) {
     throw new UsageError('clip get needs --identity FILE (an age identity that is a recipient) or --raw');
   }
@@ -257,7 +256,7 @@ export async function clipDelete(
   if (itemIds.length === 0 || itemIds.length > 100)
     throw new UsageError('clip delete takes 1 to 100 item ids');
   for (const id of itemIds)
-    if (!ITEM_ID.test(id)) throw new UsageError(`'${id}' is not an item id (see clips)`);
+    if (!ITEM_ID_PATTERN.test(id)) throw new UsageError(`'${id}' is not an item id (see clips)`);
   const deviceId = await pickDevice(ctx, device);
   const { session } = await openDeviceSession(ctx, deviceId, 'deleteItems', asFlag);
   let result: doorbell.v1.CommandResult;

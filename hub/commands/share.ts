@@ -30,28 +30,34 @@ export interface ShareRequestFlags {
 }
 
 /** Sends RecordShare (Administer) and returns the doorbell's audit entry index. */
-async function record(ctx: Context, r: ShareRequest, event: ShareRequest['state']): Promise<number> {
+async function record(
+  ctx: Context,
+  r: ShareRequest,
+  event: 'requested' | 'approved' | 'denied' | 'expired',
+  approved?: { itemIds: string[]; approvalSha256: Buffer; expiresAtMs: number },
+): Promise<number> {
   const { session } = await openDeviceSession(ctx, r.deviceId, 'recordShare', undefined);
   try {
     const result = await session.send(
       r.deviceId,
       {
         recordShare: {
-          event: event === 'open' ? 'requested' : event,
+          event,
           requestId: r.id,
           requester: r.requester,
           reason: r.reason,
           fromMs: r.fromMs,
           untilMs: r.untilMs,
           recipient: r.recipient,
-          expiresAtMs: r.expiresAtMs,
+          expiresAtMs: approved?.expiresAtMs ?? r.expiresAtMs,
+          ...(approved ? { itemIds: approved.itemIds, approvalSha256: approved.approvalSha256 } : {}),
         },
       },
       ctx.timeoutMs,
     );
     if (!result.ok) {
       throw new Error(
-        `${r.deviceId} did not log it: ${doorbell.v1.ErrorKind[result.errorKind]}: ${result.errorMessage}`,
+        `${r.deviceId} did not log it: ${doorbell.v1.ErrorKind[result.errorKind]}: ${result.errorMessage}; nothing was changed`,
       );
     }
     return Number(result.auditIndex);
@@ -86,7 +92,7 @@ export async function shareRequest(ctx: Context, deviceId: string, f: ShareReque
   if (request.untilMs < request.fromMs) throw new UsageError('--until is before --since');
   if (request.expiresAtMs <= now) throw new UsageError('--expires is in the past');
   // Logged on the doorbell first: a request the doorbell did not log is not filed.
-  const auditIndex = await record(ctx, request, 'open');
+  const auditIndex = await record(ctx, request, 'requested');
   await new ShareStore(ctx.stateDir).put({ ...request, auditIndex });
   process.stdout.write(
     ctx.json
@@ -215,7 +221,11 @@ export async function shareApprove(ctx: Context, id: string, f: ShareApproveFlag
       approvedBy: publicKeyToText(owner),
     };
     const signed = signApproval(approval, owner);
-    const auditIndex = await recordApproval(ctx, r, itemIds, signed.sha256, expiresAtMs);
+    const auditIndex = await record(ctx, r, 'approved', {
+      itemIds,
+      approvalSha256: signed.sha256,
+      expiresAtMs,
+    });
     const proofSession = await openDeviceSession(ctx, r.deviceId, 'getAuditProof', undefined);
     let proof: string;
     try {
@@ -244,41 +254,6 @@ export async function shareApprove(ctx: Context, id: string, f: ShareApproveFlag
     `request ${id} approved for ${itemIds.length} item(s); package ${output} (the requester checks it with: doorbell-hub share verify ${output})\n`,
   );
   return 0;
-}
-
-async function recordApproval(
-  ctx: Context,
-  r: ShareRequest,
-  itemIds: string[],
-  approvalSha256: Buffer,
-  expiresAtMs: number,
-): Promise<number> {
-  const { session } = await openDeviceSession(ctx, r.deviceId, 'recordShare', undefined);
-  try {
-    const result = await session.send(
-      r.deviceId,
-      {
-        recordShare: {
-          event: 'approved',
-          requestId: r.id,
-          requester: r.requester,
-          reason: r.reason,
-          fromMs: r.fromMs,
-          untilMs: r.untilMs,
-          recipient: r.recipient,
-          expiresAtMs,
-          itemIds,
-          approvalSha256,
-        },
-      },
-      ctx.timeoutMs,
-    );
-    if (!result.ok)
-      throw new Error(`${r.deviceId} did not log the approval: ${result.errorMessage}; nothing was shared`);
-    return Number(result.auditIndex);
-  } finally {
-    await session.close();
-  }
 }
 
 /** `share verify <package>`: offline, for the requester. */

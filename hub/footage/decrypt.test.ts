@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { sha256File } from '../../common/hash-file.js';
 import { DecryptError, decryptFile, readIdentityFile } from './decrypt.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-
-const sha256 = (path: string) =>
-  new Promise<string>((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (d) => h.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
 
 test('a 160 MiB clip decrypts with memory flat: resident memory grows by far less than the clip', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'decrypt-flat-'));
@@ -48,7 +38,7 @@ test('a 160 MiB clip decrypts with memory flat: resident memory grows by far les
     peak = Math.max(peak, process.memoryUsage().rss);
     assert.ok(peak - before < 64 * MiB, `resident memory grew by ${Math.round((peak - before) / MiB)} MiB`);
     assert.equal((await stat(join(dir, 'out.bin'))).size, 160 * MiB);
-    assert.equal(await sha256(join(dir, 'out.bin')), await sha256(plain), 'the same bytes');
+    assert.equal(await sha256File(join(dir, 'out.bin')), await sha256File(plain), 'the same bytes');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

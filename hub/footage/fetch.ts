@@ -1,12 +1,13 @@
 import { type Clock, systemClock, type TimerHandle } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
+import { ITEM_CHUNK_BYTES } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
 import type { Commander } from '../commander.js';
 import type { EventWatcher, VerifiedEvent } from '../event-watcher.js';
 import { type CatalogEntry, type FootageStore, FootageStoreError } from './store.js';
 
-/** The largest chunk a device sends (firmware/services/footage-service.ts): anything larger is refused. */
-export const MAX_CHUNK_BYTES = 12_288;
+/** The largest chunk a device sends: anything larger is refused. */
+export const MAX_CHUNK_BYTES = ITEM_CHUNK_BYTES;
 export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
 
 export type FetchErrorKind =

@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { syncDirectory, writeFileDurably } from '../../common/durable-file.js';
+import { sha256File } from '../../common/hash-file.js';
+import { ITEM_ID_PATTERN } from '../../proto/footage.js';
+import { isDeviceId } from '../../proto/index.js';
 
 /**
  * The hub's footage store: ciphertext only, content-addressed and so
@@ -35,14 +37,12 @@ export class FootageStoreError extends Error {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const ITEM_ID = /^\d{13}-[0-9a-f]{12}$/;
-const DEVICE_ID = /^[a-z0-9][a-z0-9-]{2,62}$/;
 const MAX_CATALOG_BYTES = 16 * 1024 * 1024;
 
 const catalogEntrySchema = z
   .object({
-    deviceId: z.string().regex(DEVICE_ID),
-    id: z.string().regex(ITEM_ID),
+    deviceId: z.string().refine(isDeviceId, 'not a device id'),
+    id: z.string().regex(ITEM_ID_PATTERN),
     kind: z.enum(['clip', 'snapshot']),
     reason: z.string().max(32),
     startMs: z.number().int().min(0),
@@ -85,7 +85,7 @@ export class FootageStore {
   }
 
   partialPath(deviceId: string, itemId: string): string {
-    if (!DEVICE_ID.test(deviceId) || !ITEM_ID.test(itemId)) throw new TypeError('bad device or item id');
+    if (!isDeviceId(deviceId) || !ITEM_ID_PATTERN.test(itemId)) throw new TypeError('bad device or item id');
     return join(this.root, 'partial', deviceId, `${itemId}.part`);
   }
 
@@ -279,14 +279,4 @@ export class FootageStore {
         await unlink(join(this.root, 'objects', name)).catch(() => undefined);
     }
   }
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (d) => hash.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

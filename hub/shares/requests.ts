@@ -3,6 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileDurably } from '../../common/durable-file.js';
+import { isDeviceId } from '../../proto/index.js';
 
 /**
  * Footage requests filed with the hub (`<hubState>/shares/requests.json`):
@@ -19,7 +20,7 @@ const MAX_FILE_BYTES = 4 * 1024 * 1024;
 const requestSchema = z
   .object({
     id: z.string().regex(/^[0-9a-f]{16}$/),
-    deviceId: z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/),
+    deviceId: z.string().refine(isDeviceId, 'not a device id'),
     requester: z.string().min(1).max(64),
     reason: z.string().max(200),
     fromMs: z.number().int().min(0),

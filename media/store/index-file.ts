@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { RECIPIENT_FINGERPRINT } from '../../proto/age-recipient.js';
+import { ITEM_ID_PATTERN } from '../../proto/footage.js';
 
 /** More recipients than anyone configures; bounds an index entry. */
 export const MAX_RECIPIENTS = 32;
 
-/**
- * Item ids: 13 decimal digits of the store time in ms (sorts lexicographically until the year
- * 2286), a dash, 12 random hex digits. Sorting ids sorts items by the time they were stored.
- */
-export const ID_PATTERN = /^\d{13}-[0-9a-f]{12}$/;
+/** Item ids (proto/footage.ts): sorting them sorts items by the time they were stored. */
+export const ID_PATTERN = ITEM_ID_PATTERN;
 
 export function newId(nowMs: number): string {
   return `${Math.max(0, Math.floor(nowMs)).toString().padStart(13, '0')}-${randomBytes(6).toString('hex')}`;
