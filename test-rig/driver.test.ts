@@ -102,11 +102,17 @@ describe('RigDriver over a socat pty pair', () => {
     assert.equal((await driver.info()).power, true);
   });
 
-  test('a request the rig ignores times out with an error naming type, id and wait', async () => {
+  test('a request the rig ignores times out with an error naming type, id, wait and how often it was sent', async () => {
     b.rig.override = (f) => (f.message.type === 'LAMP' ? null : undefined);
     await assert.rejects(driver.lamp(true), (err) => {
       assert.ok(isRigError(err, 'timeout'));
-      assert.match(err.message, /^no reply to LAMP \(request #\d+\) within 400 ms$/);
+      assert.match(err.message, /^no reply to LAMP \(request #\d+\) within 400 ms \(sent 4 times\)$/);
+      return true;
+    });
+    b.rig.override = (f) => (f.message.type === 'PRESS' ? null : undefined);
+    await assert.rejects(driver.press(5), (err) => {
+      assert.ok(isRigError(err, 'timeout'));
+      assert.match(err.message, /^no reply to PRESS \(request #\d+\) within 405 ms$/);
       return true;
     });
     b.rig.override = undefined;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeRig } from '../fake-rig.js';
-import { RigDriver } from './driver.js';
+import { REQUEST_ATTEMPTS, RigDriver } from './driver.js';
 import { isRigError } from './errors.js';
 import { CAPABILITIES } from './message-types.js';
 import type { RigTransport } from './transport.js';
@@ -86,5 +86,62 @@ test('request ids count up from 1, starting with the HELLO', async () => {
     rig.received.map((f) => f.id),
     [1, 2, 3],
   );
+  await driver.close();
+});
+
+test('a HELLO lost on the link is sent again: the handshake succeeds on the second attempt', async () => {
+  const [host, far] = memoryPair();
+  const rig = new FakeRig(far);
+  let hellos = 0;
+  // The first HELLO goes unanswered, as when a corrupted frame is dropped.
+  rig.override = (f) => (f.message.type === 'HELLO' && ++hellos === 1 ? null : undefined);
+  const driver = new RigDriver(host, { keepaliveMs: 0, replyMarginMs: 50 });
+  const id = await driver.open();
+  assert.equal(id.version, 1);
+  assert.deepEqual(
+    rig.received.map((f) => f.message.type),
+    ['HELLO', 'HELLO'],
+  );
+  await driver.close();
+});
+
+test(`a rig that never answers fails the handshake after ${REQUEST_ATTEMPTS} HELLOs, as \`handshake\` naming the timeout`, async () => {
+  const [host, far] = memoryPair();
+  const rig = new FakeRig(far);
+  rig.override = () => null;
+  await assert.rejects(new RigDriver(host, { keepaliveMs: 0, replyMarginMs: 50 }).open(), (err) => {
+    assert.ok(isRigError(err, 'handshake'));
+    assert.match(err.message, new RegExp(`no reply to HELLO .* \\(sent ${REQUEST_ATTEMPTS} times\\)`));
+    return true;
+  });
+  assert.equal(rig.received.length, REQUEST_ATTEMPTS);
+});
+
+test('a HELLO refused by the rig is not sent again', async () => {
+  const [host, far] = memoryPair();
+  const rig = new FakeRig(far);
+  rig.override = () => ({ type: 'ERROR', code: 'busy', detail: 'flashing' });
+  await assert.rejects(new RigDriver(host, { keepaliveMs: 0, replyMarginMs: 50 }).open(), (err) =>
+    isRigError(err, 'handshake'),
+  );
+  assert.equal(rig.received.length, 1);
+});
+
+test('a lost LAMP or INFO is sent again, a lost PRESS is not (it could press twice)', async () => {
+  const [host, far] = memoryPair();
+  const rig = new FakeRig(far);
+  const driver = new RigDriver(host, { keepaliveMs: 0, replyMarginMs: 50 });
+  await driver.open();
+  const seen = new Map<string, number>();
+  // The first of each request goes unanswered.
+  rig.override = (f) => {
+    const n = (seen.get(f.message.type) ?? 0) + 1;
+    seen.set(f.message.type, n);
+    return n === 1 ? null : undefined;
+  };
+  await driver.lamp(true);
+  await driver.info();
+  await assert.rejects(driver.press(5), (err) => isRigError(err, 'timeout'));
+  assert.deepEqual(Object.fromEntries(seen), { LAMP: 2, INFO: 2, PRESS: 1 });
   await driver.close();
 });

@@ -14,7 +14,7 @@ import {
   type RigInfo,
   requireCapability,
 } from './driver-support.js';
-import { asDisconnected, type CodecErrorKind, RigProtocolError } from './errors.js';
+import { asDisconnected, type CodecErrorKind, isRigError, RigProtocolError } from './errors.js';
 import type { Frame } from './frame.js';
 import { Keepalive, Reconnector } from './link-upkeep.js';
 import {
@@ -33,6 +33,25 @@ import { rigReplyWaiter } from './waiter.js';
 import { flushBytes, writeFrame } from './writer.js';
 
 export type { RigDriverOptions } from './driver-support.js';
+
+/**
+ * How many times a request that changes nothing on the rig, or sets a state
+ * to a given value (HELLO, PING, INFO, CHIME_WATCH, POWER, LAMP, CONSOLE), is
+ * sent before it fails for want of a reply. A frame lost on a noisy link (or a
+ * rig still starting) then costs one reply deadline. Actions (PRESS, HOLD,
+ * BOUNCE) are sent once: repeating one blindly could press twice.
+ */
+export const REQUEST_ATTEMPTS = 4;
+
+const REPEATABLE: ReadonlySet<MessageType> = new Set([
+  'HELLO',
+  'PING',
+  'INFO',
+  'CHIME_WATCH',
+  'POWER',
+  'LAMP',
+  'CONSOLE',
+]);
 
 /**
  * Drives a test rig over a RigTransport. The constructor only assigns;
@@ -99,8 +118,10 @@ export class RigDriver {
   /** Echoes `payload` (at most 504 bytes) and measures the round trip. */
   async ping(payload: Uint8Array = new Uint8Array(0)): Promise<{ payload: Uint8Array; roundTripMs: number }> {
     checkArg('payload.length', payload.length, { min: 0, max: MAX_PAYLOAD_BYTES });
-    const start = performance.now();
-    const pong = await this.request({ type: 'PING', payload }, 'PONG', 0);
+    let start = 0;
+    const pong = await this.request({ type: 'PING', payload }, 'PONG', 0, undefined, () => {
+      start = performance.now();
+    });
     return { payload: pong.payload, roundTripMs: performance.now() - start };
   }
 
@@ -191,11 +212,41 @@ export class RigDriver {
     await this.request({ type, on } as RigMessage, 'ACK', 0);
   }
 
+  /**
+   * Sends `message` and waits for its reply; a repeatable request is sent again
+   * (with a new id) when its reply does not come, at most REQUEST_ATTEMPTS
+   * times. `onSend` runs just before each attempt is written.
+   */
   private async request<T extends MessageType>(
     message: RigMessage,
     expect: T,
     durationMs: number,
     version = this.rig?.version ?? HANDSHAKE_FRAME_VERSION,
+    onSend?: () => void,
+  ): Promise<MessageOf<T>> {
+    const attempts = REPEATABLE.has(message.type) ? REQUEST_ATTEMPTS : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        onSend?.();
+        return await this.requestOnce(message, expect, durationMs, version);
+      } catch (err) {
+        if (!isRigError(err, 'timeout') || attempts === 1) throw err;
+        if (attempt >= attempts) {
+          throw new RigProtocolError('timeout', `${err.message} (sent ${attempts} times)`, {
+            cause: err,
+            ...(err.requestId !== undefined ? { requestId: err.requestId } : {}),
+          });
+        }
+        this.logger.debug({ request: message.type, attempt }, 'no reply, sending the request again');
+      }
+    }
+  }
+
+  private async requestOnce<T extends MessageType>(
+    message: RigMessage,
+    expect: T,
+    durationMs: number,
+    version: number,
   ): Promise<MessageOf<T>> {
     if (this.closed) throw new RigProtocolError('closed', `${message.type}: rig driver is closed`);
     if (!this.connected) throw new RigProtocolError('disconnected', `${message.type}: rig is disconnected`);

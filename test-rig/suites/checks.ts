@@ -32,6 +32,8 @@ export const handshake: Check = {
 export const pressRingsChime: Check = {
   name: 'press rings the chime',
   async run(ctx) {
+    // A retry after a lost ACK follows a press that did happen: let its lockout pass.
+    await sleep(LOCKOUT_MS);
     const from = ctx.chime.length;
     await ctx.driver.press(100);
     const on = await waitForEdge(ctx, from, 1, 2000, 'after a 100 ms press');

@@ -49,7 +49,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteReport> {
 }
 
 /** How many times a check is run again when link errors were seen while it failed. */
-export const LINK_RETRIES = 2;
+export const LINK_RETRIES = 4;
 
 /** The report's link errors: the host's by kind, the rig's as `rig <code>`. */
 export function linkErrorReport(driver: RigDriver): Record<string, number> {
