@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +8,7 @@ import { silentLogger } from '../common/logger.js';
 import { type MediaConfig, mediaConfigSchema } from '../media/config.js';
 import { buildMediaGraph } from '../media/pipeline/build.js';
 import { toLaunchArgv } from '../media/pipeline/launch.js';
+import { blackPixelPng, MASK_IMAGE_FILE } from '../media/pipeline/mask-image.js';
 import { type ClipFinished, MediaService } from '../media/service.js';
 import { ClipStore } from '../media/store/clip-store.js';
 import { storeConfigSchema } from '../media/store/config.js';
@@ -123,10 +124,12 @@ async function runOurs(config: MediaConfig, storeDir: string): Promise<OursResul
 
 /** Baseline: the same pipeline description in a plain gst-launch-1.0, fakesinks for the appsinks. */
 async function runBaseline(config: MediaConfig, dir: string): Promise<number> {
+  await writeFile(path.join(dir, MASK_IMAGE_FILE), blackPixelPng());
   const argv = toLaunchArgv(
     buildMediaGraph(config, {
       encoder: 'x264enc',
       segmentLocation: path.join(dir, 'b-%05d.ts'),
+      maskImage: path.join(dir, MASK_IMAGE_FILE),
       sinks: 'fake',
     }),
   );

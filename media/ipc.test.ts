@@ -32,6 +32,7 @@ describe('ipc validation', () => {
         config,
         encoder: 'x264enc',
         segmentLocation: '/x/r2-%05d.ts',
+        maskImage: '/x/mask.png',
       }).ok,
     );
     assert.ok(parseParentMessage({ type: 'stop' }).ok);
@@ -43,6 +44,7 @@ describe('ipc validation', () => {
         config,
         encoder: 'x264enc',
         segmentLocation: '/x/r3-%05d.ts',
+        maskImage: '/x/mask.png',
         light: true,
       }).ok,
     );
@@ -92,6 +94,7 @@ describe('ipc validation', () => {
         config: { fps: 1000 },
         encoder: 'x264enc',
         segmentLocation: 'x',
+        maskImage: 'x',
       }).ok,
       false,
     );

@@ -31,6 +31,8 @@ export const parentMessageSchema = z.discriminatedUnion('type', [
       config: mediaConfigSchema,
       encoder: encoderFactorySchema,
       segmentLocation: str,
+      /** The black pixel PNG the privacy masks scale (written by the service before the start). */
+      maskImage: str,
       /** The sim camera's light is on (test source only). */
       light: z.boolean().optional(),
     })

@@ -1,5 +1,6 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { MASK_IMAGE_FILE } from './pipeline/mask-image.js';
 
 /** One MPEG-TS segment of the pre-roll ring, with wall-clock times (ms). */
 export interface Segment {
@@ -17,6 +18,11 @@ const SEGMENT_NAME = /^r\d{1,9}-\d{5,}\.ts$/;
 /** The splitmuxsink location pattern for one worker run (each run gets its own names). */
 export function segmentLocation(ringDir: string, runId: number): string {
   return path.join(ringDir, `r${runId}-%05d.ts`);
+}
+
+/** Where the worker's privacy masks read their black pixel (mask-image.ts). */
+export function maskImagePath(ringDir: string): string {
+  return path.join(ringDir, MASK_IMAGE_FILE);
 }
 
 /** True for file names the ring writes (used to clear stale segments at start). */

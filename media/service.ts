@@ -19,7 +19,7 @@
  * the event loop: frames and snapshots arrive as IPC messages.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, rm, rmdir, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
@@ -30,8 +30,9 @@ import type { FrameAnalyser, GrayFrame, Snapshot } from './frame.js';
 import type { WorkerMessage } from './ipc.js';
 import { buildMediaGraph } from './pipeline/build.js';
 import { type ElementCheck, gstInspectCheck } from './pipeline/gst-element-check.js';
+import { blackPixelPng, MASK_IMAGE_FILE } from './pipeline/mask-image.js';
 import { checkElements, chooseEncoder, MediaConfigError } from './pipeline/preflight.js';
-import { isSegmentName, SegmentRing, segmentLocation } from './ring.js';
+import { isSegmentName, maskImagePath, SegmentRing, segmentLocation } from './ring.js';
 import { type MediaHealth, MediaSupervisor } from './supervisor.js';
 
 export type { ClipFailed, ClipFinished } from './clips.js';
@@ -101,7 +102,12 @@ export class MediaService extends EventEmitter<{
     const encoder = await chooseEncoder(c, check);
     const ringDir = path.resolve(c.ringDir);
     await checkElements(
-      buildMediaGraph(c, { encoder, segmentLocation: segmentLocation(ringDir, 0), sinks: 'app' }),
+      buildMediaGraph(c, {
+        encoder,
+        segmentLocation: segmentLocation(ringDir, 0),
+        maskImage: maskImagePath(ringDir),
+        sinks: 'app',
+      }),
       check,
     );
     await mkdir(ringDir, { recursive: true, mode: 0o700 });
@@ -114,6 +120,8 @@ export class MediaService extends EventEmitter<{
     }
     // Segments of an earlier life of the daemon: nothing refers to them any more.
     await removeRingFiles(ringDir);
+    // Written whether or not masks are configured, so the worker's start never depends on it.
+    await writeFile(maskImagePath(ringDir), blackPixelPng(), { mode: 0o600 });
     const ring = new SegmentRing(ringDir);
     this.ring = ring;
     const segmentMs = c.segmentS * 1000;
@@ -140,6 +148,7 @@ export class MediaService extends EventEmitter<{
         config: c,
         encoder,
         segmentLocation: segmentLocation(ringDir, runId),
+        maskImage: maskImagePath(ringDir),
         light: this.lit,
       }),
       ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
@@ -333,10 +342,10 @@ export class MediaService extends EventEmitter<{
   }
 }
 
-/** Deletes every file the media worker writes in the ring directory (segments, faststart remuxes). */
+/** Deletes every file the media worker writes or reads in the ring directory (segments, faststart remuxes, the mask image). */
 async function removeRingFiles(ringDir: string): Promise<void> {
   for (const name of await readdir(ringDir)) {
-    if (isSegmentName(name) || name.startsWith('.faststart-'))
+    if (isSegmentName(name) || name.startsWith('.faststart-') || name === MASK_IMAGE_FILE)
       await rm(path.join(ringDir, name), { force: true });
   }
 }

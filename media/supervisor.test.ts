@@ -21,6 +21,7 @@ const startMessage = (runId: number) => ({
   config: mediaConfigSchema.parse({}),
   encoder: 'x264enc' as const,
   segmentLocation: `/dev/shm/none/r${runId}-%05d.ts`,
+  maskImage: '/dev/shm/none/mask.png',
 });
 
 describe('MediaSupervisor', { timeout: 30_000 }, () => {

@@ -6,7 +6,6 @@ export const NAMES = {
   source: 'src',
   /** The sim camera's light (videobalance after the test source): a rig's lamp brightens the scene. */
   light: 'light',
-  mask: 'mask',
   tee: 't',
   ring: 'ring',
   motion: 'motion',
@@ -21,6 +20,8 @@ export interface BuildOptions {
   segmentLocation: string;
   /** `app`: appsinks for the worker; `fake`: fakesinks (the benchmark's plain gst-launch baseline). */
   sinks: 'app' | 'fake';
+  /** The black pixel PNG (mask-image.ts) each privacy mask scales over its rectangle. */
+  maskImage: string;
 }
 
 const fps = (n: number) => ({ num: n, den: 1 });
@@ -94,6 +95,31 @@ function sink(kind: BuildOptions['sinks'], name: string, maxBuffers: number): El
 }
 
 /**
+ * The privacy masks: one `gdkpixbufoverlay` per mask, each blending an opaque
+ * black image over its rectangle into every buffer that passes, in place.
+ * Fail-closed by construction: the element has one input, so there is no
+ * frame it can let through without drawing (no second stream that can be late,
+ * as a compositor's mask input can); it loads its image when the pipeline
+ * starts and stops the pipeline with an error when it cannot; and the overlay
+ * is blended into the pixels (never attached as metadata that an encoder
+ * could ignore). Rectangles are rounded outwards (maskPixels).
+ */
+export function maskChain(c: Pick<MediaConfig, 'masks' | 'width' | 'height'>, maskImage: string): Chain {
+  return c.masks.map((m) => {
+    const p = maskPixels(m, c.width, c.height);
+    return el('gdkpixbufoverlay', {
+      location: maskImage,
+      'positioning-mode': word('pixels-absolute'),
+      'offset-x': p.x,
+      'offset-y': p.y,
+      'overlay-width': p.w,
+      'overlay-height': p.h,
+      alpha: 1,
+    });
+  });
+}
+
+/**
  * The one media pipeline:
  * source -> scale/rate -> [privacy mask] -> tee -> (a) H.264 -> splitmuxsink ring,
  * (b) GRAY8 low-res few fps -> appsink `motion`, (c) JPEG few fps -> appsink `snapshot`.
@@ -108,34 +134,8 @@ export function buildMediaGraph(c: MediaConfig, o: BuildOptions): LaunchGraph {
   });
   const graph: Chain[] = [];
   const normalise: Chain = [el('videoconvert'), el('videoscale'), el('videorate'), frame];
-  if (c.masks.length === 0) {
-    graph.push([...sourceChain(c), ...normalise, el('tee', {}, NAMES.tee)]);
-  } else {
-    // Black boxes composited over the picture before the tee: every branch sees the masked image.
-    const padProps: Record<string, number> = { 'sink_0::zorder': 0 };
-    c.masks.forEach((m, i) => {
-      const p = maskPixels(m, c.width, c.height);
-      const pad = `sink_${i + 1}`;
-      padProps[`${pad}::xpos`] = p.x;
-      padProps[`${pad}::ypos`] = p.y;
-      padProps[`${pad}::width`] = p.w;
-      padProps[`${pad}::height`] = p.h;
-      padProps[`${pad}::zorder`] = i + 1;
-    });
-    graph.push([...sourceChain(c), ...normalise, ref(NAMES.mask, 'sink_0')]);
-    graph.push([
-      el('compositor', { background: word('black'), ...padProps }, NAMES.mask),
-      frame,
-      el('tee', {}, NAMES.tee),
-    ]);
-    c.masks.forEach((_m, i) => {
-      graph.push([
-        el('videotestsrc', { 'is-live': true, pattern: word('black') }),
-        caps('video/x-raw', { format: { word: 'I420' }, width: 16, height: 16, framerate: fps(1) }),
-        ref(NAMES.mask, `sink_${i + 1}`),
-      ]);
-    });
-  }
+  // The masks are drawn into each frame before the tee: every branch sees the masked image.
+  graph.push([...sourceChain(c), ...normalise, ...maskChain(c, o.maskImage), el('tee', {}, NAMES.tee)]);
   const segmentNs = Math.round(c.segmentS * 1e9);
   graph.push([
     ref(NAMES.tee),

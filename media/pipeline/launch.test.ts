@@ -116,13 +116,19 @@ describe('launch builder', () => {
       masks: [{ x: 0.5, y: 0, w: 0.5, h: 0.25 }],
     });
     const launch = toLaunchString(
-      buildMediaGraph(c, { encoder: 'x264enc', segmentLocation: '/dev/shm/r/r1-%05d.ts', sinks: 'app' }),
+      buildMediaGraph(c, {
+        encoder: 'x264enc',
+        segmentLocation: '/dev/shm/r/r1-%05d.ts',
+        maskImage: '/dev/shm/r/mask.png',
+        sinks: 'app',
+      }),
     );
     assert.match(
       launch,
-      /compositor name=mask .*sink_1::xpos=160 sink_1::ypos=0 sink_1::width=160 sink_1::height=60/,
+      /gdkpixbufoverlay location="\/dev\/shm\/r\/mask.png" positioning-mode=pixels-absolute offset-x=160 offset-y=0 overlay-width=160 overlay-height=60 alpha=1 ! tee name=t/,
     );
-    assert.ok(launch.indexOf('compositor') < launch.indexOf('tee name=t'));
+    // One input per mask element: no second stream (a compositor's) that could be late.
+    assert.doesNotMatch(launch, /compositor|videotestsrc pattern=black/);
     assert.match(launch, /key-int-max=15/);
     assert.match(launch, /max-size-time=1000000000/);
     assert.match(launch, /appsink name=motion/);
@@ -166,7 +172,12 @@ describe('launch builder', () => {
       chooseEncoder(mediaConfigSchema.parse({ encoder: 'openh264enc' }), has(['x264enc'])),
       /openh264enc" is not installed/,
     );
-    const g = buildMediaGraph(c, { encoder: 'x264enc', segmentLocation: '/tmp/x-%05d.ts', sinks: 'app' });
+    const g = buildMediaGraph(c, {
+      encoder: 'x264enc',
+      segmentLocation: '/tmp/x-%05d.ts',
+      maskImage: '/tmp/mask.png',
+      sinks: 'app',
+    });
     await assert.rejects(
       checkElements(g, async (e) => e !== 'splitmuxsink' && e !== 'jpegenc'),
       /not installed: jpegenc, splitmuxsink/,

@@ -106,7 +106,12 @@ function startWorker(msg: StartMessage): MediaWorker {
   const require = createRequire(import.meta.url);
   const gst = require('gstreamer-superficial') as typeof import('gstreamer-superficial');
   const launch = toLaunchString(
-    buildMediaGraph(msg.config, { encoder: msg.encoder, segmentLocation: msg.segmentLocation, sinks: 'app' }),
+    buildMediaGraph(msg.config, {
+      encoder: msg.encoder,
+      segmentLocation: msg.segmentLocation,
+      maskImage: msg.maskImage,
+      sinks: 'app',
+    }),
   );
   const w = new MediaWorker(gst, msg, launch, send, exit);
   w.start();
