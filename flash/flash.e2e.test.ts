@@ -370,6 +370,8 @@ describe('doorbell-flash on the real bundle', () => {
     const text = readFileSync(unit, 'utf8');
     assert.match(text, /^Type=notify$/m);
     assert.match(text, /^WatchdogSec=/m);
+    // Plaintext video in the RAM ring never reaches swap on the SD card.
+    assert.match(text, /^MemorySwapMax=0$/m);
     assert.doesNotMatch(text, /@ROOT@|@NODE@/);
     const r = await new Promise<Run>((res) =>
       execFile('systemd-analyze', ['verify', unit], (err, stdout, stderr) =>

@@ -66,6 +66,11 @@ export const mediaConfigSchema = z
     maxClipS: z.number().min(5).max(600).default(120),
     /** Where the segment ring lives; a tmpfs (RAM), since it holds plaintext video. */
     ringDir: pathString.default('/dev/shm/doorbell-ring'),
+    /**
+     * Accept a ringDir that is not in RAM (tmpfs/ramfs). Off by default: the ring
+     * holds plaintext video, which must never reach the SD card.
+     */
+    ringOnPersistentStorage: z.boolean().default(false),
     masks: z.array(maskSchema).max(16).default([]),
     /** The grayscale branch for motion analysis. */
     motion: z

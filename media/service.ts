@@ -19,7 +19,7 @@
  * the event loop: frames and snapshots arrive as IPC messages.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir, rm, rmdir, statfs, writeFile } from 'node:fs/promises';
+import { readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
@@ -33,6 +33,7 @@ import { type ElementCheck, gstInspectCheck } from './pipeline/gst-element-check
 import { blackPixelPng, MASK_IMAGE_FILE } from './pipeline/mask-image.js';
 import { checkElements, chooseEncoder, MediaConfigError } from './pipeline/preflight.js';
 import { isSegmentName, maskImagePath, SegmentRing, segmentLocation } from './ring.js';
+import { prepareRingDir } from './ring-dir.js';
 import { type MediaHealth, MediaSupervisor } from './supervisor.js';
 
 export type { ClipFailed, ClipFinished } from './clips.js';
@@ -55,8 +56,6 @@ export interface MediaServiceOptions {
 }
 
 const SNAPSHOT_MAX_AGE_MS = 1000;
-const TMPFS_MAGIC = 0x01021994;
-const RAMFS_MAGIC = 0x858458f6;
 const SNAPSHOT_WAIT_MS = 2000;
 
 export class MediaService extends EventEmitter<{
@@ -110,14 +109,10 @@ export class MediaService extends EventEmitter<{
       }),
       check,
     );
-    await mkdir(ringDir, { recursive: true, mode: 0o700 });
-    const fsType = (await statfs(ringDir)).type;
-    if (fsType !== TMPFS_MAGIC && fsType !== RAMFS_MAGIC) {
-      this.options.logger?.warn(
-        { ringDir, fsType: fsType.toString(16) },
-        'media ring is not on tmpfs: plaintext video segments will reach persistent storage',
-      );
-    }
+    await prepareRingDir(ringDir, {
+      allowPersistent: c.ringOnPersistentStorage,
+      ...(this.options.logger ? { logger: this.options.logger } : {}),
+    });
     // Segments of an earlier life of the daemon: nothing refers to them any more.
     await removeRingFiles(ringDir);
     // Written whether or not masks are configured, so the worker's start never depends on it.
