@@ -28,7 +28,7 @@ export const sourceSchema = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('test'),
-      /** videotestsrc pattern; `ball` moves (motion), `black`/`smpte` are static. */
+      /** videotestsrc pattern; `ball` moves (drawn 320 px wide, then scaled: motion at any size), `black`/`smpte` are static. */
       pattern: z.enum(['ball', 'smpte', 'black', 'white', 'snow', 'gradient']).default('ball'),
     })
     .strict(),

@@ -116,6 +116,19 @@ describe('MediaService on a real GStreamer pipeline', { timeout: 90_000 }, () =>
     assert.ok(data.indexOf('moov') < data.indexOf('mdat'));
     const expectedS = (expectedEnd - expectedStart) / 1000;
     const probed = await ffprobeDuration(file);
+    // The profile docs/media.md names, as ffprobe reads it from the stream.
+    const { stdout: profile } = await execFileP('ffprobe', [
+      '-v',
+      'error',
+      '-select_streams',
+      'v',
+      '-show_entries',
+      'stream=profile',
+      '-of',
+      'default=nw=1:nk=1',
+      file,
+    ]);
+    assert.equal(profile.trim(), 'Constrained Baseline');
     assert.ok(Math.abs(probed - expectedS) <= 1, `ffprobe duration ${probed} s, expected ${expectedS} s`);
     const discovered = await discovererDuration(file);
     assert.ok(Math.abs(discovered - probed) < 0.2, `gst-discoverer ${discovered} s vs ffprobe ${probed} s`);

@@ -26,6 +26,21 @@ export interface BuildOptions {
 
 const fps = (n: number) => ({ num: n, den: 1 });
 
+/** The width the moving test ball is drawn at before it is scaled to the configured size. */
+export const BALL_WIDTH = 320;
+
+/**
+ * videotestsrc draws its ball with a fixed 20-pixel radius, so at 720p it covers
+ * 0.1 % of the picture and the motion detector's default `minArea` (1 %) never
+ * sees it move. Drawn at 320 pixels wide and scaled up, it fills the same share
+ * of the picture at any resolution, and the demo's motion shows with defaults.
+ */
+function ballScale(c: MediaConfig): Chain {
+  if (c.source.kind !== 'test' || c.source.pattern !== 'ball' || c.width <= BALL_WIDTH) return [];
+  const height = Math.max(2, Math.round((BALL_WIDTH * c.height) / c.width / 2) * 2);
+  return [caps('video/x-raw', { width: BALL_WIDTH, height })];
+}
+
 function sourceChain(c: MediaConfig): Chain {
   const s = c.source;
   switch (s.kind) {
@@ -34,6 +49,7 @@ function sourceChain(c: MediaConfig): Chain {
       // while the sim board's light (a rig's lamp) is on.
       return [
         el('videotestsrc', { 'is-live': true, pattern: word(s.pattern) }, NAMES.source),
+        ...ballScale(c),
         el('videobalance', {}, NAMES.light),
       ];
     case 'file':
@@ -74,8 +90,9 @@ function encoder(c: MediaConfig, factory: EncoderFactory): Chain {
           bitrate: c.bitrateKbps,
           'key-int-max': gop,
         }),
-        // Main profile: plays in every browser and in ffprobe/gst-discoverer.
-        caps('video/x-h264', { profile: { word: 'main' } }),
+        // Constrained Baseline, which ultrafast produces anyway (no CABAC, no B-frames):
+        // the profile every browser, phone and MSE player decodes.
+        caps('video/x-h264', { profile: { word: 'constrained-baseline' } }),
       ];
     case 'openh264enc':
       return [el('openh264enc', { bitrate: c.bitrateKbps * 1000, 'gop-size': gop })];
