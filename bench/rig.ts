@@ -88,7 +88,8 @@ export async function rigPressToChime(options: BenchArgs): Promise<Record<string
       return at === undefined || wrote === undefined ? undefined : at - wrote;
     };
 
-    // The daemon may still be connecting its wire socket: press until the chime answers.
+    // The stack returned once the daemon's wire socket was connected; a press that gives no
+    // chime edge now (the daemon still wiring its button) is tried again.
     const deadline = performance.now() + 20_000;
     while ((await pressOnce()) === undefined) {
       if (performance.now() > deadline) throw new Error('the sim daemon never rang the chime');

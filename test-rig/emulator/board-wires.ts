@@ -14,6 +14,8 @@ export class BoardWires {
   private generation = 0;
   private readonly chimeListeners = new Set<(on: boolean, atNs: bigint) => void>();
   private connecting: Promise<void> | undefined;
+  /** Called once with each new connection (waitConnected's waiters). */
+  private readonly connectWaiters = new Set<() => void>();
   /** The rig's lamp: it lights the board's camera scene whenever the board is up. */
   private lamp = false;
 
@@ -53,15 +55,21 @@ export class BoardWires {
     this.connecting = this.loop(generation);
   }
 
-  /** Resolves once connected, or rejects after `timeoutMs`. */
-  async waitConnected(timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.client === undefined) {
-      if (performance.now() > deadline) {
-        throw new Error(`board wire socket ${this.socketPath} not up within ${timeoutMs} ms`);
-      }
-      await sleep(this.retryMs);
-    }
+  /** Resolves when the board's wire socket is connected (at once if it is), or rejects after `timeoutMs`. */
+  waitConnected(timeoutMs: number): Promise<void> {
+    if (this.client !== undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.connectWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.connectWaiters.delete(done);
+        reject(new Error(`board wire socket ${this.socketPath} not up within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.connectWaiters.add(done);
+    });
   }
 
   /** Drops the connection (board unpowered). */
@@ -88,6 +96,7 @@ export class BoardWires {
         if (this.lamp) await client.light(true);
         this.client = client;
         this.logger.info({ attempts }, 'board wires connected');
+        for (const w of [...this.connectWaiters]) w();
       } catch {
         attempts++;
         await sleep(this.retryMs);

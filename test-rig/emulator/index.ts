@@ -28,6 +28,8 @@ export interface RunningEmulator {
   emulator: RigEmulator;
   /** The socat process behind the pty pair. */
   socatPid: number;
+  /** Resolves once the powered board's wire socket is connected: the rig's actions reach the board from then on. */
+  boardConnected(timeoutMs: number): Promise<void>;
   /** Closes the emulator's port and kills its socat (by pid). Does not touch the power. */
   stop(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       hostPath: pty.paths[0],
       emulator,
       socatPid: pty.pid,
+      boardConnected: (timeoutMs) => board.waitConnected(timeoutMs),
       async stop() {
         await emulator.close().catch(() => undefined);
         await pty.kill();

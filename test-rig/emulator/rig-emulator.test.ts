@@ -206,3 +206,43 @@ test('heavy corruption: requests fail as clear timeouts or rejections, the drive
   assert.ok(errors > 0 || outcomes.includes('timeout') || outcomes.includes('open failed'));
   await driver.close();
 });
+
+test('waitConnected resolves when the board serves its wire socket (after refused attempts), and rejects naming the socket when it never does', async () => {
+  const wires = new FakeWires();
+  let attempts = 0;
+  let serve: () => void = () => {};
+  const served = new Promise<void>((resolve) => {
+    serve = resolve;
+  });
+  // Refused until the test says the daemon serves its socket.
+  const board = new BoardWires(
+    '/booting.sock',
+    silentLogger(),
+    async () => {
+      attempts += 1;
+      if (attempts < 3) throw new Error('ECONNREFUSED');
+      await served;
+      return wires;
+    },
+    5,
+  );
+  board.powerOn();
+  const up = board.waitConnected(5000);
+  assert.equal(board.connected, false);
+  serve();
+  await up;
+  assert.equal(board.connected, true);
+  assert.equal(attempts, 3);
+  await board.waitConnected(0); // already connected: at once
+  await board.powerOff();
+
+  const never = new BoardWires(
+    '/never.sock',
+    silentLogger(),
+    async () => Promise.reject(new Error('ENOENT')),
+    5,
+  );
+  never.powerOn();
+  await assert.rejects(never.waitConnected(50), /board wire socket \/never.sock not up within 50 ms/);
+  await never.powerOff();
+});

@@ -21,6 +21,9 @@ export interface EmulatedStack {
   stop(): Promise<void>;
 }
 
+/** How long a powered sim board may take to serve its wire socket (a daemon start, under load). */
+const BOARD_UP_TIMEOUT_MS = 30_000;
+
 export async function startEmulatedStack(options: {
   brokerUrl?: string;
   faults?: LinkFaults;
@@ -63,6 +66,8 @@ export async function startEmulatedStack(options: {
     emulator = emu;
     options.onSpawn?.('socat', emu.socatPid);
     cleanups.push(() => emu.stop());
+    // Ready means the rig's PRESS reaches the daemon: its wire socket is connected.
+    await emu.boardConnected(BOARD_UP_TIMEOUT_MS);
     const deviceKey = await board.deviceKey();
     return {
       hostPath: emu.hostPath,
