@@ -60,6 +60,26 @@ export function mosquittoPub(
   ]);
 }
 
+/** Like mosquittoPub, with the payload read from a file (`-f`): payloads beyond an argument's size limit. */
+export function mosquittoPubFile(
+  port: number,
+  tls: TlsFiles,
+  clientId: string,
+  topic: string,
+  file: string,
+): Promise<CommandResult> {
+  return runMosquittoClient('mosquitto_pub', [
+    ...connectArgs(port, tls, clientId),
+    '-d',
+    '-q',
+    '1',
+    '-t',
+    topic,
+    '-f',
+    file,
+  ]);
+}
+
 /** The PUBACK reason code printed by `mosquitto_pub -d`, e.g. 0, 16 (no subscribers) or 135 (not authorized). */
 export function pubackReason(result: CommandResult): number | undefined {
   const match = /received PUBACK \(Mid: \d+, RC:(\d+)\)/.exec(result.stdout);

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { freePort } from '../common/free-port.js';
-import { MAX_ENVELOPE_BYTES } from '../proto/index.js';
+import { MAX_DATA_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES } from '../proto/index.js';
 import { openssl } from './certs.js';
 import { launchMosquitto } from './local-mosquitto.js';
 import { type BrokerConfigFiles, makeBrokerConfig } from './make-broker-config.js';
@@ -130,9 +130,11 @@ describe('make-broker-config', () => {
       `plugin_opt_crl_file ${files.crl}`,
       `crlfile ${files.crl}`,
       `acl_file ${files.acl}`,
-      // Sized from the protocol's envelope cap, not hard-coded.
-      `message_size_limit ${MAX_ENVELOPE_BYTES}`,
-      `max_packet_size ${MAX_ENVELOPE_BYTES + 1024}`,
+      // Sized from the protocol's envelope caps, not hard-coded: the data topic's globally,
+      // every other topic's by the plugin.
+      `message_size_limit ${MAX_DATA_ENVELOPE_BYTES}`,
+      `max_packet_size ${MAX_DATA_ENVELOPE_BYTES + 1024}`,
+      `plugin_opt_message_limit ${MAX_ENVELOPE_BYTES}`,
     ]) {
       assert.ok(conf.includes(line), `missing "${line}"`);
     }

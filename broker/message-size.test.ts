@@ -1,21 +1,28 @@
 // Message size limits of the locked-down broker, on a real Mosquitto.
 //
 // Every message on the doorbell's topics is one signed envelope of at most
-// MAX_ENVELOPE_BYTES. The generated mosquitto.conf sets `message_size_limit` to
-// that (a larger payload is read, then dropped: PUBACK "packet too large") and
-// `max_packet_size` a little above it (a larger packet is refused as soon as its
-// fixed header is read, before its body is received).
+// MAX_ENVELOPE_BYTES, except on a device's own `data` topic (footage chunks), where
+// it is MAX_DATA_ENVELOPE_BYTES. The generated mosquitto.conf sets
+// `message_size_limit` to the larger (a larger payload is read, then dropped:
+// PUBACK "packet too large") and `max_packet_size` a little above it (a larger
+// packet is refused as soon as its fixed header is read, before its body is
+// received); the doorbell_auth plugin refuses a payload above MAX_ENVELOPE_BYTES
+// on every other topic (PUBACK "not authorized").
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { MAX_ENVELOPE_BYTES, topicsFor } from '../proto/index.js';
+import { MAX_DATA_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES, topicsFor } from '../proto/index.js';
 import { type RunningTlsBroker, startTlsMosquitto } from '../test-support/tls-mosquitto.js';
-import { mosquittoPub, pubackReason, Recorder } from './broker-test-clients.js';
+import { mosquittoPub, mosquittoPubFile, pubackReason, Recorder } from './broker-test-clients.js';
 import { MAX_PACKET_SIZE } from './mosquitto-config.js';
 
 const A = topicsFor('dev-a');
+const B = topicsFor('dev-b');
 const PACKET_TOO_LARGE = 149;
+const NOT_AUTHORIZED = 135;
 
 /** MQTT's variable byte integer (remaining length, property lengths). */
 function varint(n: number): Buffer {
@@ -134,16 +141,23 @@ describe('message size limits on the locked-down broker', () => {
   let broker: RunningTlsBroker;
   let hub: Recorder;
   before(async () => {
-    broker = await startTlsMosquitto({ deviceIds: ['dev-a'] });
+    broker = await startTlsMosquitto({ deviceIds: ['dev-a', 'dev-b'] });
     hub = await Recorder.connect(broker.url, broker.hubTls(), `hub:test-${process.pid}`);
-    await hub.subscribe([A.evt]);
+    await hub.subscribe([A.evt, A.data, B.data]);
   });
   after(async () => {
     await hub?.end();
     await broker?.stop();
+    rmSync(files, { recursive: true, force: true });
   });
+  const files = mkdtempSync(join(tmpdir(), 'message-size-'));
+  const payloadFile = (name: string, bytes: number, fill: string): string => {
+    const path = join(files, name);
+    writeFileSync(path, fill.repeat(bytes));
+    return path;
+  };
 
-  test('a payload of MAX_ENVELOPE_BYTES is delivered; one byte more is dropped (PUBACK 149) and never reaches the subscriber', async () => {
+  test('a payload of MAX_ENVELOPE_BYTES is delivered; one byte more is refused (PUBACK 135, the plugin) and never reaches the subscriber', async () => {
     const fits = 'a'.repeat(MAX_ENVELOPE_BYTES);
     const ok = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a', A.evt, fits);
     assert.equal(pubackReason(ok), 0, ok.stdout);
@@ -151,11 +165,38 @@ describe('message size limits on the locked-down broker', () => {
 
     const over = 'b'.repeat(MAX_ENVELOPE_BYTES + 1);
     const dropped = await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a', A.evt, over);
-    assert.equal(pubackReason(dropped), PACKET_TOO_LARGE, dropped.stdout);
+    assert.equal(pubackReason(dropped), NOT_AUTHORIZED, dropped.stdout);
+    assert.match(
+      broker.output(),
+      /doorbell_auth: refused a 16385-byte message from dev-a on doorbell\/v1\/dev-a\/evt/,
+    );
     // Delivery is in order: once the sentinel is in, the oversized message would be too.
     await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a', A.evt, 'sentinel-after-oversized');
     await hub.waitFor((m) => m.payload === 'sentinel-after-oversized', 'the sentinel');
     assert.ok(!hub.received.some((m) => m.payload.startsWith('b')), 'the oversized payload was delivered');
+  });
+
+  test("a device's own data topic carries up to MAX_DATA_ENVELOPE_BYTES; one byte more is dropped (PUBACK 149), and no other device's data topic takes a large payload", async () => {
+    const fits = payloadFile('fits', MAX_DATA_ENVELOPE_BYTES, 'd');
+    const ok = await mosquittoPubFile(broker.port, broker.deviceTls('dev-a'), 'dev-a', A.data, fits);
+    assert.equal(pubackReason(ok), 0, ok.stdout);
+    await hub.waitFor(
+      (m) => m.topic === A.data && m.payload.length === MAX_DATA_ENVELOPE_BYTES,
+      'the data-sized payload on the data topic',
+    );
+    const over = payloadFile('over', MAX_DATA_ENVELOPE_BYTES + 1, 'e');
+    const dropped = await mosquittoPubFile(broker.port, broker.deviceTls('dev-a'), 'dev-a', A.data, over);
+    assert.equal(pubackReason(dropped), PACKET_TOO_LARGE, dropped.stdout);
+    // dev-a on dev-b's data topic: the ACL refuses it whatever its size.
+    const foreign = payloadFile('foreign', MAX_ENVELOPE_BYTES + 1, 'f');
+    const refused = await mosquittoPubFile(broker.port, broker.deviceTls('dev-a'), 'dev-a', B.data, foreign);
+    assert.equal(pubackReason(refused), NOT_AUTHORIZED, refused.stdout);
+    await mosquittoPub(broker.port, broker.deviceTls('dev-a'), 'dev-a', A.data, 'sentinel-after-data');
+    await hub.waitFor((m) => m.payload === 'sentinel-after-data', 'the sentinel');
+    assert.ok(
+      !hub.received.some((m) => m.payload.startsWith('e') || m.payload.startsWith('f')),
+      'an oversized or foreign payload was delivered',
+    );
   });
 
   test('a PUBLISH whose header announces 200 MiB is refused at the header (DISCONNECT 149), before its body is sent', async () => {

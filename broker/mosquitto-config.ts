@@ -5,17 +5,24 @@
 // CONNECT; revoked certificates are refused through the home CA's CRL.
 import { writeFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { MAX_ENVELOPE_BYTES } from '../proto/index.js';
+import { MAX_DATA_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES } from '../proto/index.js';
 
 /**
  * Mosquitto's `message_size_limit`: the largest PUBLISH payload (and will
- * payload) it accepts. Every message on the doorbell's topics is one signed
- * envelope, which no receiver accepts above MAX_ENVELOPE_BYTES and no sender
- * seals above it (OTA chunks travel inside such envelopes). Mosquitto reads a
- * PUBLISH whole before this check, then drops it (PUBACK "packet too large"
- * under MQTT 5); MAX_PACKET_SIZE stops larger packets before their payload.
+ * payload) it accepts, on any topic. Every message on the doorbell's topics is
+ * one signed envelope, which no receiver accepts above the topic's limit
+ * (maxEnvelopeBytes) and no sender seals above it: MAX_ENVELOPE_BYTES
+ * everywhere but a device's `data` topic, MAX_DATA_ENVELOPE_BYTES there
+ * (footage chunks). Mosquitto has one global figure, so it is the larger one,
+ * and the doorbell_auth plugin refuses a payload above TOPIC_MESSAGE_LIMIT on
+ * any topic but the sender's own `data` topic. Mosquitto reads a PUBLISH whole
+ * before this check, then drops it (PUBACK "packet too large" under MQTT 5);
+ * MAX_PACKET_SIZE stops larger packets before their payload.
  */
-export const MESSAGE_SIZE_LIMIT = MAX_ENVELOPE_BYTES;
+export const MESSAGE_SIZE_LIMIT = MAX_DATA_ENVELOPE_BYTES;
+
+/** The plugin's limit (`plugin_opt_message_limit`) on every topic but a device's own `data` topic. */
+export const TOPIC_MESSAGE_LIMIT = MAX_ENVELOPE_BYTES;
 
 /**
  * Room around the largest payload for the rest of the largest packet: a
@@ -79,7 +86,8 @@ export function renderMosquittoConf(s: ListenerSettings): string {
     ...(s.persistence && s.persistenceLocation ? [`persistence_location ${s.persistenceLocation}/`] : []),
     // Doorbell messages are small: do not let Nagle's algorithm hold them back.
     'set_tcp_nodelay true',
-    // Every message is one signed envelope of at most MAX_ENVELOPE_BYTES.
+    // Every message is one signed envelope: at most MAX_DATA_ENVELOPE_BYTES on a device's data
+    // topic, MAX_ENVELOPE_BYTES on every other (plugin_opt_message_limit below).
     ...sizeLimitLines(),
     `acl_file ${s.aclFile}`,
     // Not `use_identity_as_username`: with it Mosquitto 2.0 skips the basic-auth
@@ -91,6 +99,7 @@ export function renderMosquittoConf(s: ListenerSettings): string {
     `plugin ${s.pluginPath}`,
     `plugin_opt_hub_name ${s.hubName}`,
     `plugin_opt_crl_file ${s.crlFile}`,
+    `plugin_opt_message_limit ${TOPIC_MESSAGE_LIMIT}`,
     ...(s.runAs ? [`user ${s.runAs}`] : []),
     '',
     `listener ${s.port} ${s.host}`,

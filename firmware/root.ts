@@ -190,6 +190,7 @@ export async function startDoorbell(config: DoorbellConfig, options: StartOption
         qos: 1,
       });
     },
+    ringPathIdle: () => outbox.whenEmpty(),
     logger: logger.child({ module: 'footage' }),
     audit: record,
   });

@@ -3,6 +3,7 @@ import type { Logger } from '../common/logger.js';
 import { maxPublishPacketBytes } from '../common/mqtt-frames.js';
 import {
   type doorbell,
+  MAX_DATA_ENVELOPE_BYTES,
   MAX_ENVELOPE_BYTES,
   openEvent,
   parseDeviceTopic,
@@ -70,6 +71,12 @@ export class EventWatcher extends EventEmitter<WatcherEvents> {
   static readonly maxPacketBytes = maxPublishPacketBytes(
     Buffer.byteLength(topicsFor('a'.repeat(MAX_DEVICE_ID_CHARS)).status),
     MAX_ENVELOPE_BYTES,
+  );
+
+  /** The same for a connection that also subscribes to a device's `data` topic (footage chunks). */
+  static readonly maxDataPacketBytes = maxPublishPacketBytes(
+    Buffer.byteLength(topicsFor('a'.repeat(MAX_DEVICE_ID_CHARS)).data),
+    MAX_DATA_ENVELOPE_BYTES,
   );
 
   handle(topic: string, payload: Uint8Array, retained: boolean): void {

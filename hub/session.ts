@@ -61,7 +61,10 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
     clientId: hubClientId(o.tls, o.clientPurpose, 'unique'),
     logger: o.logger.child({ module: 'mqtt' }),
     subscriptions: [...EventWatcher.subscriptions, ...(o.extraSubscriptions ?? [])],
-    maximumPacketSize: EventWatcher.maxPacketBytes,
+    // Only a connection that fetches footage (a device's data topic) accepts the larger chunks.
+    maximumPacketSize: (o.extraSubscriptions ?? []).some((t) => t.endsWith('/data'))
+      ? EventWatcher.maxDataPacketBytes
+      : EventWatcher.maxPacketBytes,
     tls: o.tls,
   });
   connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));

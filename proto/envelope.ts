@@ -13,6 +13,17 @@ export type { HeaderFields, HeaderInit } from './header.js';
 /** The largest envelope a receiver decodes; checked before decoding anything. */
 export const MAX_ENVELOPE_BYTES = 16 * 1024;
 
+/**
+ * The largest envelope on a device's `data` topic, the one topic with a larger
+ * limit: footage chunks (ItemChunk) travel there.
+ */
+export const MAX_DATA_ENVELOPE_BYTES = 256 * 1024;
+
+/** The envelope limit of a topic: MAX_DATA_ENVELOPE_BYTES on a device's `data` topic, else MAX_ENVELOPE_BYTES. */
+export function maxEnvelopeBytes(topic: string): number {
+  return /^doorbell\/v1\/[^/]+\/data$/.test(topic) ? MAX_DATA_ENVELOPE_BYTES : MAX_ENVELOPE_BYTES;
+}
+
 /** A message that cannot be sealed; the message names the field. */
 export class SealError extends TypeError {
   override readonly name = 'SealError';
@@ -20,12 +31,19 @@ export class SealError extends TypeError {
 
 /** Encodes, signs and wraps a Command. Throws SealError for a malformed command. */
 export function sealCommand(command: doorbell.v1.ICommand, key: SigningKey): Uint8Array {
-  return seal('Command', doorbell.v1.Command, command, key);
+  return seal('Command', doorbell.v1.Command, command, key, MAX_ENVELOPE_BYTES);
 }
 
-/** Encodes, signs and wraps an Event. Throws SealError for a malformed event. */
-export function sealEvent(event: doorbell.v1.IEvent, key: SigningKey): Uint8Array {
-  return seal('Event', doorbell.v1.Event, event, key);
+/**
+ * Encodes, signs and wraps an Event. Throws SealError for a malformed event or
+ * one above `maxBytes` (the topic's limit, maxEnvelopeBytes).
+ */
+export function sealEvent(
+  event: doorbell.v1.IEvent,
+  key: SigningKey,
+  maxBytes: number = MAX_ENVELOPE_BYTES,
+): Uint8Array {
+  return seal('Event', doorbell.v1.Event, event, key, maxBytes);
 }
 
 /** What seal needs of a generated message class. */
@@ -40,6 +58,7 @@ function seal<P extends { header?: doorbell.v1.Header.$Properties | null }>(
   codec: BodyCodec<P>,
   message: P,
   key: SigningKey,
+  maxBytes: number,
 ): Uint8Array {
   const header = checkHeader(message.header);
   if (!header.ok) throw new SealError(`cannot seal ${what}: ${header.problem}`);
@@ -58,10 +77,8 @@ function seal<P extends { header?: doorbell.v1.Header.$Properties | null }>(
   if (kind === undefined) throw new SealError(`cannot seal ${what}: no kind is set`);
   const signature = sign(null, body, key.privateKey);
   const envelope = doorbell.v1.Envelope.encode({ body, signature, keyId: key.keyId }).finish();
-  if (envelope.length > MAX_ENVELOPE_BYTES) {
-    throw new SealError(
-      `cannot seal ${what}: envelope is ${envelope.length} bytes, above ${MAX_ENVELOPE_BYTES}`,
-    );
+  if (envelope.length > maxBytes) {
+    throw new SealError(`cannot seal ${what}: envelope is ${envelope.length} bytes, above ${maxBytes}`);
   }
   return envelope;
 }

@@ -6,5 +6,12 @@
  */
 export const ITEM_ID_PATTERN = /^\d{13}-[0-9a-f]{12}$/;
 
-/** Ciphertext bytes per ItemChunk at most: a sealed chunk stays below the 16 KiB envelope cap. */
-export const ITEM_CHUNK_BYTES = 12_288;
+/**
+ * Ciphertext bytes per ItemChunk at most (240 KiB): a sealed chunk (header,
+ * fields, signature: under 1 KiB more) stays below the `data` topic's 256 KiB
+ * envelope cap (MAX_DATA_ENVELOPE_BYTES).
+ */
+export const ITEM_CHUNK_BYTES = 240 * 1024;
+
+/** The largest window one FetchItem may ask for (its max_bytes). */
+export const MAX_WINDOW_BYTES = 4 * 1024 * 1024;

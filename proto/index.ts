@@ -18,7 +18,14 @@ export {
   type CounterStoreOptions,
   DEFAULT_COUNTER_RESERVE,
 } from './counter-store.js';
-export { MAX_ENVELOPE_BYTES, SealError, sealCommand, sealEvent } from './envelope.js';
+export {
+  MAX_DATA_ENVELOPE_BYTES,
+  MAX_ENVELOPE_BYTES,
+  maxEnvelopeBytes,
+  SealError,
+  sealCommand,
+  sealEvent,
+} from './envelope.js';
 export { doorbell } from './gen/doorbell.js';
 export { checkHeader, type HeaderFields, type HeaderInit, MAX_COUNTER } from './header.js';
 export {

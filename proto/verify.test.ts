@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { MAX_ENVELOPE_BYTES, sealCommand, sealEvent } from './envelope.js';
+import {
+  MAX_DATA_ENVELOPE_BYTES,
+  MAX_ENVELOPE_BYTES,
+  maxEnvelopeBytes,
+  sealCommand,
+  sealEvent,
+} from './envelope.js';
+import { ITEM_CHUNK_BYTES } from './footage.js';
 import { doorbell } from './gen/doorbell.js';
 import { MAX_COUNTER } from './header.js';
 import { generateSigningKey, type SigningKey } from './keys.js';
@@ -229,6 +236,32 @@ describe('wire details', () => {
     assert.equal(padded.length, MAX_ENVELOPE_BYTES - 1);
     openCommand(padded, commandCtx());
     rejects(Buffer.concat([padded, Buffer.alloc(2)]), 'oversized');
+  });
+
+  test("a full footage chunk seals and opens on the device's data topic only: everywhere else it is oversized", () => {
+    const chunk = {
+      itemChunk: { itemId: '1750000000000-0123456789ab', offset: 0, data: Buffer.alloc(ITEM_CHUNK_BYTES, 7) },
+    };
+    const sealed = sealEvent(
+      { header: header(TOPICS.data), ...chunk },
+      DEVICE_KEY,
+      maxEnvelopeBytes(TOPICS.data),
+    );
+    assert.ok(
+      sealed.length > MAX_ENVELOPE_BYTES && sealed.length <= MAX_DATA_ENVELOPE_BYTES,
+      `${sealed.length}`,
+    );
+    assert.equal(openEvent(sealed, eventCtx({ topic: TOPICS.data })).event.kind, 'itemChunk');
+    for (const topic of [TOPICS.evt, TOPICS.status, TOPICS.cmd, 'doorbell/v1/x/data/extra']) {
+      assert.throws(() => openEvent(sealed, eventCtx({ topic })), { kind: 'oversized' }, topic);
+    }
+    // Sealed for another topic, the same event is refused by the sender itself.
+    assert.throws(() => sealEvent({ header: header(TOPICS.evt), ...chunk }, DEVICE_KEY), /above 16384/);
+    assert.throws(
+      () =>
+        openEvent(new Uint8Array(MAX_DATA_ENVELOPE_BYTES + 1).fill(0xff), eventCtx({ topic: TOPICS.data })),
+      { kind: 'oversized' },
+    );
   });
 
   test('errorKindOf maps each reject kind to the wire enum of the same name', () => {

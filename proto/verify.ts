@@ -1,6 +1,6 @@
 import { verify as verifySignature } from 'node:crypto';
 import { isCorrelationId } from './correlation.js';
-import { MAX_ENVELOPE_BYTES } from './envelope.js';
+import { MAX_ENVELOPE_BYTES, maxEnvelopeBytes } from './envelope.js';
 import { doorbell } from './gen/doorbell.js';
 import { checkHeader, type HeaderFields } from './header.js';
 import { type VerifyKey, verifyKeyFromRaw } from './keys.js';
@@ -10,7 +10,8 @@ import type { ReplayGuard } from './replay-guard.js';
 /**
  * Opening: the receiver's checks, in this order, failing closed with a typed
  * VerifyError at the first that fails:
- *   1. size cap (before decoding anything)              -> 'oversized'
+ *   1. size cap of the arrival topic (maxEnvelopeBytes: 16 KiB, 256 KiB on a
+ *      device's `data` topic), before decoding anything   -> 'oversized'
  *   2. decode Envelope                                    -> 'undecodable'
  *      empty body or signature                            -> 'unsigned'
  *      signature not 64 bytes                             -> 'bad-signature'
@@ -234,8 +235,9 @@ function open<M extends { header?: doorbell.v1.Header.$Properties | null; kind?:
 ): Opened<M> {
   const skew = checkContext(ctx);
   if (!(bytes instanceof Uint8Array)) throw new VerifyError('undecodable', 'payload is not bytes');
-  if (bytes.length > MAX_ENVELOPE_BYTES) {
-    throw new VerifyError('oversized', `envelope is ${bytes.length} bytes, above ${MAX_ENVELOPE_BYTES}`);
+  const maxBytes = maxEnvelopeBytes(ctx.topic);
+  if (bytes.length > maxBytes) {
+    throw new VerifyError('oversized', `envelope is ${bytes.length} bytes, above ${maxBytes}`);
   }
   let envelope: doorbell.v1.Envelope;
   try {

@@ -5,6 +5,9 @@
  * Options (mosquitto.conf, after the `plugin` line):
  *   plugin_opt_hub_name NAME   required: the CN of the hub's certificate
  *   plugin_opt_crl_file PATH   optional: the home CA's CRL (the listener's crlfile)
+ *   plugin_opt_message_limit N optional: the largest payload on any topic but a
+ *                              device's `data` topic (message_size_limit is then
+ *                              the data topic's larger limit)
  *
  * At CONNECT (MOSQ_EVT_BASIC_AUTH) it:
  *   1. refuses a client whose MQTT client id is empty or contains '#', '+' or
@@ -21,6 +24,13 @@
  *      `pattern ... %u` rules apply to the certificate's identity exactly as
  *      `use_identity_as_username` did.
  * Whatever username the client sent is replaced; its password is ignored.
+ *
+ * On every PUBLISH (MOSQ_EVT_MESSAGE), with plugin_opt_message_limit set, a
+ * payload above that limit is refused (MQTT 5: PUBACK "not authorized") unless
+ * its topic is `doorbell/v1/<the client's own username>/data`, where a device
+ * sends footage chunks: Mosquitto's message_size_limit is one global figure,
+ * so the per-topic limit lives here. The ACL already confines each device to
+ * its own topics; this keeps large messages to the one topic that needs them.
  *
  * Why the client id matters: Mosquitto lets a new connection with an existing
  * client id take that id's session over (the old connection is dropped; with
@@ -48,6 +58,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mosquitto.h>
@@ -67,6 +78,8 @@ static mosquitto_plugin_id_t *plugin_id = NULL;
 static char hub_name[CN_MAX + 1];
 static char crl_path[PATH_MAX_LEN];
 static STACK_OF(X509_CRL) *crls = NULL;
+/* Payloads above this need the sender's own data topic; 0: no per-topic limit. */
+static unsigned long message_limit = 0;
 /* True from MOSQ_EVT_RELOAD to the next MOSQ_EVT_TICK: see "Reload" above. */
 static bool rechecking = false;
 
@@ -261,6 +274,34 @@ static int on_reload(int event, void *event_data, void *userdata)
 	return MOSQ_ERR_PLUGIN_DEFER;
 }
 
+/* True when topic is exactly "doorbell/v1/<username>/data". */
+static bool own_data_topic(const char *topic, const char *username)
+{
+	static const char prefix[] = "doorbell/v1/";
+	static const char suffix[] = "/data";
+	if (topic == NULL || username == NULL) return false;
+	size_t plen = sizeof prefix - 1;
+	size_t ulen = strlen(username);
+	size_t slen = sizeof suffix - 1;
+	return strlen(topic) == plen + ulen + slen && strncmp(topic, prefix, plen) == 0
+			&& strncmp(topic + plen, username, ulen) == 0 && strcmp(topic + plen + ulen, suffix) == 0;
+}
+
+static int on_message(int event, void *event_data, void *userdata)
+{
+	(void)event;
+	(void)userdata;
+	struct mosquitto_evt_message *ed = event_data;
+	if (message_limit == 0 || ed->payloadlen <= message_limit) return MOSQ_ERR_SUCCESS;
+	const char *username = mosquitto_client_username(ed->client);
+	if (own_data_topic(ed->topic, username)) return MOSQ_ERR_SUCCESS;
+	mosquitto_log_printf(MOSQ_LOG_NOTICE,
+			"doorbell_auth: refused a %lu-byte message from %s on %s (above %lu bytes, not its data topic)",
+			(unsigned long)ed->payloadlen, username != NULL ? username : "?", ed->topic != NULL ? ed->topic : "?",
+			message_limit);
+	return MOSQ_ERR_ACL_DENIED;
+}
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
 	(void)event;
@@ -282,6 +323,7 @@ static int read_options(struct mosquitto_opt *options, int option_count)
 {
 	hub_name[0] = '\0';
 	crl_path[0] = '\0';
+	message_limit = 0;
 	for (int i = 0; i < option_count; i++) {
 		const char *key = options[i].key;
 		const char *value = options[i].value;
@@ -301,6 +343,15 @@ static int read_options(struct mosquitto_opt *options, int option_count)
 				return MOSQ_ERR_INVAL;
 			}
 			memcpy(crl_path, value, len + 1);
+		} else if (strcmp(key, "message_limit") == 0) {
+			char *end = NULL;
+			unsigned long n = strtoul(value, &end, 10);
+			if (value[0] < '0' || value[0] > '9' || end == NULL || *end != '\0' || n == 0) {
+				mosquitto_log_printf(MOSQ_LOG_ERR, "doorbell_auth: plugin_opt_message_limit \"%s\" is not a positive number",
+						value);
+				return MOSQ_ERR_INVAL;
+			}
+			message_limit = n;
 		} else {
 			mosquitto_log_printf(MOSQ_LOG_ERR, "doorbell_auth: unknown option plugin_opt_%s", key);
 			return MOSQ_ERR_INVAL;
@@ -328,6 +379,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL);
 	if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL, NULL);
 	if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_TICK, on_tick, NULL, NULL);
+	if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL, NULL);
 	return rc;
 }
 
@@ -336,6 +388,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
 	(void)userdata;
 	(void)options;
 	(void)option_count;
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL);
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_TICK, on_tick, NULL);
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL);
 	int rc = mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);

@@ -1,6 +1,7 @@
 import {
   type CounterStore,
   doorbell,
+  maxEnvelopeBytes,
   newCorrelationId,
   type SigningKey,
   sealEvent,
@@ -37,6 +38,6 @@ export class EventSigner {
       correlationId: correlationId ?? newCorrelationId(),
       keyEpoch: this.deps.keyEpoch?.() ?? 0,
     };
-    return sealEvent(doorbell.v1.Event.create({ ...body, header }), this.deps.key);
+    return sealEvent(doorbell.v1.Event.create({ ...body, header }), this.deps.key, maxEnvelopeBytes(topic));
   }
 }

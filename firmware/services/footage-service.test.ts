@@ -12,6 +12,7 @@ import {
   AUDIT_INTERVAL_MS,
   CHUNKS_IN_FLIGHT,
   DEFAULT_MAX_WINDOWS,
+  DEFAULT_WINDOW_BYTES,
   FootageService,
   type FootageStore,
   ITEM_CHUNK_BYTES,
@@ -144,8 +145,8 @@ describe('FootageService: ListItems', () => {
 });
 
 describe('FootageService: FetchItem', () => {
-  test('a window is sent as chunks of at most 12288 bytes covering exactly [offset, end), in order, bound to the request', async () => {
-    const file = randomBytes(100_000);
+  test('a window is sent as chunks of at most ITEM_CHUNK_BYTES (240 KiB) covering exactly [offset, end), in order, bound to the request', async () => {
+    const file = randomBytes(1_000_000);
     const it = item(7, { bytes: file.length });
     writeFileSync(it.path, file);
     const sent: { chunk: doorbell.v1.IItemChunk; cid: string }[] = [];
@@ -155,12 +156,12 @@ describe('FootageService: FetchItem', () => {
     });
     const s = service([it], async (chunk, cid) => {
       sent.push({ chunk, cid });
-      if (Number(chunk.offset) + (chunk.data?.length ?? 0) === 70_000) done();
+      if (Number(chunk.offset) + (chunk.data?.length ?? 0) === 705_000) done();
     });
-    const r = await s.fetch({ itemId: it.id, offset: 5_000, maxBytes: 65_000 }, 'the-request', 'key-1');
+    const r = await s.fetch({ itemId: it.id, offset: 5_000, maxBytes: 700_000 }, 'the-request', 'key-1');
     assert.equal(r.ok, true);
     assert.equal(Number(r.window?.offset), 5_000);
-    assert.equal(Number(r.window?.end), 70_000);
+    assert.equal(Number(r.window?.end), 705_000);
     assert.equal(r.window?.item?.id, it.id);
     await finished;
     let at = 5_000;
@@ -172,7 +173,8 @@ describe('FootageService: FetchItem', () => {
       assert.deepEqual(Buffer.from(chunk.data ?? []), file.subarray(at, at + (chunk.data?.length ?? 0)));
       at += chunk.data?.length ?? 0;
     }
-    assert.equal(at, 70_000);
+    assert.equal(at, 705_000);
+    assert.equal(sent.length, Math.ceil(700_000 / ITEM_CHUNK_BYTES));
     await s.stop();
   });
 
@@ -192,9 +194,11 @@ describe('FootageService: FetchItem', () => {
     assert.equal((await service([gone]).fetch({ itemId: gone.id }, 'c', 'k')).errorKind, ErrorKind.NOT_FOUND);
   });
 
-  test('a broker that never acknowledges holds four chunks per window, at most two windows; the next fetch is BUSY; stop() ends them', async () => {
-    const it = item(10, { bytes: 200_000 });
-    writeFileSync(it.path, randomBytes(200_000));
+  test('a broker that never acknowledges holds CHUNKS_IN_FLIGHT (2) chunks per window, at most two windows; the next fetch is BUSY; stop() ends them', async () => {
+    // A default window (1 MiB) holds more chunks than may be in flight.
+    const it = item(10, { bytes: 2_000_000 });
+    writeFileSync(it.path, randomBytes(2_000_000));
+    assert.ok(DEFAULT_WINDOW_BYTES > CHUNKS_IN_FLIGHT * ITEM_CHUNK_BYTES);
     let pending = 0;
     let twoPending: () => void = () => {};
     const both = new Promise<void>((r) => {
@@ -219,6 +223,58 @@ describe('FootageService: FetchItem', () => {
     assert.equal((await s.fetch({ itemId: it.id }, 'c4', 'k')).ok, true, 'the windows are free again');
     await s.stop();
   });
+});
+
+test('each chunk waits while a ring-path event waits to be sent, and goes once the outbox is empty', async () => {
+  const file = randomBytes(3 * ITEM_CHUNK_BYTES);
+  const it = item(12, { bytes: file.length });
+  writeFileSync(it.path, file);
+  let eventPending = true;
+  let emptied: () => void = () => {};
+  const sent: number[] = [];
+  /** How many chunks had been sent each time the service asked whether the ring path is idle. */
+  const asked: number[] = [];
+  const waiters: { n: number; list: unknown[]; resolve: () => void }[] = [];
+  const reaches = (list: unknown[], n: number) =>
+    new Promise<void>((resolve) => (list.length >= n ? resolve() : waiters.push({ n, list, resolve })));
+  const wake = () => {
+    for (const w of waiters.filter((w) => w.list.length >= w.n)) w.resolve();
+  };
+  const s = new FootageService({
+    store: () => storeOf([it]),
+    sendChunk: async (chunk) => {
+      sent.push(Number(chunk.offset));
+      // A press arrives while the first chunk travels: its event is queued in the outbox.
+      if (sent.length === 1) eventPending = true;
+      wake();
+    },
+    ringPathIdle: () => {
+      asked.push(sent.length);
+      wake();
+      return eventPending
+        ? new Promise<void>((resolve) => {
+            emptied = () => {
+              eventPending = false;
+              resolve();
+            };
+          })
+        : Promise.resolve();
+    },
+    logger: silentLogger(),
+  });
+  assert.equal((await s.fetch({ itemId: it.id, maxBytes: file.length }, 'c', 'k')).ok, true);
+  // An event was waiting when the window started: the service asks and waits, having sent nothing.
+  await reaches(asked, 1);
+  assert.deepEqual(sent, []);
+  emptied();
+  // The press during the first chunk: the second chunk waits for its event.
+  await reaches(asked, 2);
+  assert.deepEqual(sent, [0]);
+  emptied();
+  await reaches(sent, 3);
+  assert.deepEqual(sent, [0, ITEM_CHUNK_BYTES, 2 * ITEM_CHUNK_BYTES]);
+  assert.deepEqual(asked, [0, 1, 2], 'asked before every chunk');
+  await s.stop();
 });
 
 describe('FootageService: the audit log', () => {

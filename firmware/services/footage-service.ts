@@ -3,7 +3,7 @@ import type { Logger } from '../../common/logger.js';
 import type { StoredItem } from '../../media/store/clip-store.js';
 import { ID_PATTERN, REASON_PATTERN } from '../../media/store/index-file.js';
 import { failure } from '../../proto/command-result.js';
-import { ITEM_CHUNK_BYTES } from '../../proto/footage.js';
+import { ITEM_CHUNK_BYTES, MAX_WINDOW_BYTES } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
 
 type Result = doorbell.v1.ICommandResult;
@@ -20,15 +20,14 @@ export interface FootageStore {
 /** Ids a DeleteItems names at most. */
 export const MAX_DELETE_IDS = 100;
 
-export { ITEM_CHUNK_BYTES } from '../../proto/footage.js';
-/** A FetchItem's window when it names none, and the largest it may name. */
+export { ITEM_CHUNK_BYTES, MAX_WINDOW_BYTES } from '../../proto/footage.js';
+/** A FetchItem's window when it names none (the largest it may name is MAX_WINDOW_BYTES). */
 export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
-export const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Items a ListItems page holds at most, and the bytes its items take at most (the envelope is 16 KiB). */
 export const MAX_PAGE_ITEMS = 40;
 export const PAGE_BUDGET_BYTES = 12 * 1024;
 /** Chunks of one window published and not yet acknowledged by the broker, at most. */
-export const CHUNKS_IN_FLIGHT = 4;
+export const CHUNKS_IN_FLIGHT = 1;
 /** Windows sent at once; a FetchItem beyond them is BUSY. */
 export const DEFAULT_MAX_WINDOWS = 2;
 
@@ -44,6 +43,13 @@ export interface FootageServiceDeps {
    * broker's acknowledgement, rejects when the connection is down.
    */
   sendChunk: (chunk: doorbell.v1.IItemChunk, correlationId: string) => Promise<void>;
+  /**
+   * Resolves when no ring-path event waits to be sent (the durable outbox is
+   * empty). Each chunk waits for it, so a press's events leave before the next
+   * chunk, on the wire and in the broker, and the doorbell's CPU goes to them
+   * first. Default: never waits.
+   */
+  ringPathIdle?: () => Promise<void>;
   logger: Logger;
   maxWindows?: number;
   /**
@@ -237,6 +243,8 @@ export class FootageService {
     const inFlight = new Set<Promise<void>>();
     for (let at = offset; at < end; ) {
       if (signal.aborted) throw new Error('stopped');
+      // The ring path first: a press's events leave before the next chunk does.
+      if (this.deps.ringPathIdle) await Promise.race([this.deps.ringPathIdle(), stopped]);
       const n = Math.min(ITEM_CHUNK_BYTES, end - at);
       const data = Buffer.allocUnsafe(n);
       const { bytesRead } = await file.read(data, 0, n, at);

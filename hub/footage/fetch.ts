@@ -1,6 +1,6 @@
 import { type Clock, systemClock, type TimerHandle } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import { ITEM_CHUNK_BYTES } from '../../proto/footage.js';
+import { ITEM_CHUNK_BYTES, MAX_WINDOW_BYTES } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
 import type { Commander } from '../commander.js';
 import type { EventWatcher, VerifiedEvent } from '../event-watcher.js';
@@ -8,7 +8,8 @@ import { type CatalogEntry, type FootageStore, FootageStoreError } from './store
 
 /** The largest chunk a device sends: anything larger is refused. */
 export const MAX_CHUNK_BYTES = ITEM_CHUNK_BYTES;
-export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
+/** The largest window a device sends: fewer round trips (each window is one signed FetchItem). */
+export const DEFAULT_WINDOW_BYTES = MAX_WINDOW_BYTES;
 
 export type FetchErrorKind =
   | 'aborted'
@@ -149,8 +150,8 @@ export async function fetchItem(o: FetchOptions): Promise<Fetched & { rejects: C
         );
       }
       const start = partial.length;
-      // The first window is one chunk: its answer says whether the object is here already.
-      const max = item === undefined ? MAX_CHUNK_BYTES : windowBytes;
+      // The first window is one chunk at most: its answer says whether the object is here already.
+      const max = item === undefined ? Math.min(MAX_CHUNK_BYTES, windowBytes) : windowBytes;
       target = start + max;
       const reached = new Promise<void>((resolve) => {
         wake = resolve;
