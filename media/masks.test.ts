@@ -112,7 +112,8 @@ describe('privacy masks fail closed', { timeout: 300_000 }, () => {
     height: H,
     fps: 15,
     bitrateKbps: 300,
-    segmentS: 1,
+    // Half-second segments: each start's first segment (from frame 0) closes sooner.
+    segmentS: 0.5,
     prerollS: 1,
     postrollS: 1,
     ringDir,
@@ -166,7 +167,7 @@ describe('privacy masks fail closed', { timeout: 300_000 }, () => {
 
   it('across 50 starts of the real media worker, frame 0 and every other frame of each first segment is masked', async (t) => {
     const STARTS = 50;
-    const LANES = 1;
+    const LANES = 2;
     const segments: string[] = [];
     const oneStart = async (n: number): Promise<void> => {
       const sup = new MediaSupervisor({
