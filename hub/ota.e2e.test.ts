@@ -317,6 +317,19 @@ describe('updates over MQTT on a flashed board', () => {
     broker = await startMosquitto();
     supervisor = new Supervisor(root, broker.url);
     supervisor.start();
+    // Ready when the device's retained ONLINE status is on the broker: the daemon publishes it once
+    // its command subscription is confirmed, so the first push is heard.
+    await new Promise<void>((resolveReady, reject) =>
+      execFile(
+        'mosquitto_sub',
+        ['-L', `${broker?.url}/${topicsFor(DEVICE).status}`, '-C', '1', '-W', '60'],
+        { encoding: 'buffer' },
+        (err) =>
+          err
+            ? reject(new Error(`no status from ${DEVICE}: ${err.message}\n${supervisor?.output()}`))
+            : resolveReady(),
+      ),
+    );
   });
 
   after(async () => {

@@ -65,10 +65,10 @@ export class DeviceChannel {
 
   start(): void {
     const { connection, outbox } = this.deps;
-    connection.on('connected', () => {
-      this.publishStatus();
-      this.kick();
-    });
+    connection.on('connected', () => this.kick());
+    // ONLINE once the broker confirmed the command subscription: a hub that sees it can send
+    // a command and be heard (published on 'connected', a command sent at once could be lost).
+    connection.on('subscribed', () => this.publishStatus());
     this.unsubscribe = outbox.onPush(() => this.kick());
     connection.start();
     this.scheduleHeartbeat();
