@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadDeviceEpochs, ownerKeyPath } from '../hub/hub-state.js';
 import {
   CounterStore,
@@ -14,22 +13,13 @@ import {
   topicsFor,
 } from '../proto/index.js';
 import { runCli } from '../test-support/run-cli.js';
-import { ageRecipient, pairedDoorbell, withDoorbell } from '../test-support/trust-doorbell.js';
+import { fileAgeRecipient, withDoorbell } from '../test-support/trust-doorbell.js';
 
 const { ErrorKind, Role } = doorbell.v1;
 
-let ageDir: string;
-let recipient: string;
-/** A doorbell paired as the README has it, with this file's age recipient. */
-const paired = () => pairedDoorbell(recipient);
-
-before(async () => {
-  ({ recipient, dir: ageDir } = await ageRecipient());
-});
-
-after(async () => {
-  await rm(ageDir, { recursive: true, force: true });
-});
+/** This file's age recipient, and doorbells paired with it as the README has it. */
+const age = fileAgeRecipient();
+const paired = age.paired;
 
 describe('roles and key epochs against a real Mosquitto', () => {
   test(
@@ -113,7 +103,7 @@ describe('roles and key epochs against a real Mosquitto', () => {
       assert.equal(r.result.ok, true, 'a View command may live 20 s');
       const slow = await admin.send(
         'front-door',
-        { setRecipients: { footageRecipients: [recipient] } },
+        { setRecipients: { footageRecipients: [age.recipient] } },
         5000,
         {
           ttlMs: 20_000,

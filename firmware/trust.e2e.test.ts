@@ -3,39 +3,29 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { silentLogger } from '../common/logger.js';
 import { doorbell, formatPairingCode, generateSigningKey, parsePairingCode } from '../proto/index.js';
 import { runCli } from '../test-support/run-cli.js';
 import {
-  ageRecipient,
+  fileAgeRecipient,
   newDoorbell,
   openWindowByHold,
-  pairedDoorbell,
   withDoorbell,
 } from '../test-support/trust-doorbell.js';
 
 const { Role } = doorbell.v1;
 
-let ageDir: string;
-let recipient: string;
-/** A doorbell paired as the README has it, with this file's age recipient. */
-const paired = () => pairedDoorbell(recipient);
-
-before(async () => {
-  ({ recipient, dir: ageDir } = await ageRecipient());
-});
-
-after(async () => {
-  await rm(ageDir, { recursive: true, force: true });
-});
+/** This file's age recipient, and doorbells paired with it as the README has it. */
+const age = fileAgeRecipient();
+const paired = age.paired;
 
 describe('pairing and the pairing window against a real Mosquitto', () => {
   test(
     'a new doorbell refuses to pair while its window is closed, and says so verifiably',
     withDoorbell(newDoorbell, async ({ h, hub, code }) => {
       assert.equal(h.device.trust.isPaired, false);
-      const r = await hub('pair', '--code', code, '--recipient', recipient);
+      const r = await hub('pair', '--code', code, '--recipient', age.recipient);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /PAIRING_WINDOW_CLOSED/);
       assert.match(r.stderr, /next: on a new doorbell, hold its button for 5 s/, 'the next step');
@@ -51,7 +41,7 @@ describe('pairing and the pairing window against a real Mosquitto', () => {
       assert.equal(h.device.hal.led.state, 'pairing', 'the LED shows the open window');
       const real = parsePairingCode(code);
       const guessed = formatPairingCode({ ...real, secret: randomBytes(32) });
-      const r = await hub('pair', '--code', guessed, '--recipient', recipient);
+      const r = await hub('pair', '--code', guessed, '--recipient', age.recipient);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /PAIRING_PROOF_INVALID/);
       assert.match(
@@ -66,7 +56,7 @@ describe('pairing and the pairing window against a real Mosquitto', () => {
     'the owner pairs with the code: owner Administer, hub Operate, recipients, device key pinned',
     withDoorbell(newDoorbell, async ({ h, wires, hub, hubDir, code }) => {
       await openWindowByHold({ h, wires });
-      const r = await hub('pair', '--code', code, '--recipient', recipient, '--label', 'alice');
+      const r = await hub('pair', '--code', code, '--recipient', age.recipient, '--label', 'alice');
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^paired front-door: its key [0-9a-f]{16} matches the pairing code/);
       // The owner key was created by this pairing: a notice that cannot be missed, and no log lines.
@@ -75,7 +65,7 @@ describe('pairing and the pairing window against a real Mosquitto', () => {
       assert.match(r.stdout, /administer\s+alice/);
       assert.match(r.stdout, /operate\s+hub/);
       assert.equal(h.device.trust.isPaired, true);
-      assert.deepEqual(h.device.trust.recipients, [recipient]);
+      assert.deepEqual(h.device.trust.recipients, [age.recipient]);
       await h.waitForEvent(
         (e) => e.event.pairingWindow?.open === false && e.event.pairingWindow.reason === 'paired',
       );
@@ -124,7 +114,7 @@ describe('pairing and the pairing window against a real Mosquitto', () => {
         rows.some((r) => /^[0-9a-f]{16} +operate +hub +paired +ed25519:/.test(r)),
         keys.stdout,
       );
-      assert.match(keys.stdout, new RegExp(`footage recipients \\(1\\):\\n  ${recipient}\\n`));
+      assert.match(keys.stdout, new RegExp(`footage recipients \\(1\\):\\n  ${age.recipient}\\n`));
       const json = await hub('keys', 'front-door', '--json');
       const parsed = JSON.parse(json.stdout) as { keys: { keys: { publicKey: string }[] } };
       assert.ok(

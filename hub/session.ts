@@ -1,6 +1,12 @@
 import type { Logger } from '../common/logger.js';
 import { MqttConnection, type TlsFiles } from '../common/mqtt-connection.js';
-import { CounterStore, type doorbell, loadOrCreateSigningKey, type VerifyKey } from '../proto/index.js';
+import {
+  CounterStore,
+  type doorbell,
+  loadOrCreateSigningKey,
+  parseDeviceTopic,
+  type VerifyKey,
+} from '../proto/index.js';
 import { ADMINISTER_MAX_LIFETIME_MS, COMMAND_ROLES, type CommandKind, Role } from '../proto/roles.js';
 import { waitForBroker } from './broker-wait.js';
 import { hubClientId } from './client-id.js';
@@ -62,7 +68,7 @@ export async function openCommandSession(o: SessionOptions): Promise<CommandSess
     logger: o.logger.child({ module: 'mqtt' }),
     subscriptions: [...EventWatcher.subscriptions, ...(o.extraSubscriptions ?? [])],
     // Only a connection that fetches footage (a device's data topic) accepts the larger chunks.
-    maximumPacketSize: (o.extraSubscriptions ?? []).some((t) => t.endsWith('/data'))
+    maximumPacketSize: (o.extraSubscriptions ?? []).some((t) => parseDeviceTopic(t)?.channel === 'data')
       ? EventWatcher.maxDataPacketBytes
       : EventWatcher.maxPacketBytes,
     tls: o.tls,

@@ -2,6 +2,7 @@ import { sign } from 'node:crypto';
 import { doorbell } from './gen/doorbell.js';
 import { checkHeader } from './header.js';
 import type { SigningKey } from './keys.js';
+import { parseDeviceTopic } from './topics.js';
 
 export type { HeaderFields, HeaderInit } from './header.js';
 
@@ -21,7 +22,7 @@ export const MAX_DATA_ENVELOPE_BYTES = 256 * 1024;
 
 /** The envelope limit of a topic: MAX_DATA_ENVELOPE_BYTES on a device's `data` topic, else MAX_ENVELOPE_BYTES. */
 export function maxEnvelopeBytes(topic: string): number {
-  return /^doorbell\/v1\/[^/]+\/data$/.test(topic) ? MAX_DATA_ENVELOPE_BYTES : MAX_ENVELOPE_BYTES;
+  return parseDeviceTopic(topic)?.channel === 'data' ? MAX_DATA_ENVELOPE_BYTES : MAX_ENVELOPE_BYTES;
 }
 
 /** A message that cannot be sealed; the message names the field. */

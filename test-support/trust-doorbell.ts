@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { promisify } from 'node:util';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
 import { silentLogger } from '../common/logger.js';
@@ -14,8 +15,35 @@ import { CounterStore, type SigningKey } from '../proto/index.js';
 import { type Harness, startHarness } from './doorbell-harness.js';
 import { runCli } from './run-cli.js';
 
+/**
+ * For one test file: an age recipient made in `before` and removed in `after`,
+ * and the doorbell factory pairing with it (`withDoorbell(age.paired, ...)`).
+ */
+export function fileAgeRecipient(): {
+  readonly recipient: string;
+  paired: () => Promise<Doorbell & { stop(): Promise<void> }>;
+} {
+  let made: { recipient: string; dir: string } | undefined;
+  before(async () => {
+    made = await ageRecipient();
+  });
+  after(async () => {
+    if (made) await rm(made.dir, { recursive: true, force: true });
+  });
+  const recipient = (): string => {
+    if (!made) throw new Error('the age recipient is made in before()');
+    return made.recipient;
+  };
+  return {
+    get recipient() {
+      return recipient();
+    },
+    paired: () => pairedDoorbell(recipient()),
+  };
+}
+
 /** An age recipient made by the age tools themselves, and the directory holding its identity. */
-export async function ageRecipient(): Promise<{ recipient: string; dir: string }> {
+async function ageRecipient(): Promise<{ recipient: string; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-trust-age-'));
   await promisify(execFile)('age-keygen', ['-o', join(dir, 'owner-age.txt')]);
   const recipient =
