@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -59,10 +59,25 @@ after(async () => {
 const clipsDir = (): string => join(h.dir, 'device', 'clips');
 
 async function storedFile(id: string): Promise<string> {
-  const name = (await readdir(clipsDir())).find((f) => f.startsWith(`${id}_`) && f.endsWith('.age'));
+  const name = (await readdir(clipsDir())).find(
+    (f) => f.startsWith(`${id}_`) && f.endsWith('.age') && !f.endsWith('.meta.age'),
+  );
   assert.ok(name, `no stored file for ${id}`);
   return join(clipsDir(), name);
 }
+
+/** The kind of every stored item, read from its sealed metadata with the owner's key (the age command). */
+async function sealedKinds(): Promise<string[]> {
+  const metas = (await readdir(clipsDir())).filter((f) => f.endsWith('.meta.age'));
+  const kinds: string[] = [];
+  for (const m of metas) {
+    const { stdout } = await run('age', ['-d', '-i', ownerIdentity, join(clipsDir(), m)]);
+    kinds.push((JSON.parse(stdout) as { kind: string }).kind);
+  }
+  return kinds;
+}
+
+const DAY_MS = 86_400_000;
 
 describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
   test('a press rings, names a snapshot, and yields an encrypted pre-roll clip the owner can play', async () => {
@@ -113,6 +128,61 @@ describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
     await run('age', ['-d', '-i', ownerIdentity, '-o', snapshot, await storedFile(snapshotId)]);
     const jpeg = await readFile(snapshot);
     assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
+  });
+
+  test('the card tells nothing of when anyone rang: names, index and dates show only the day; the trigger and times are sealed to the owner', async () => {
+    // The press of the test before is stored: its clip and snapshot.
+    const pressed = h.hub.events.find((e) => e.event.kind === 'buttonPressed')?.event.buttonPressed;
+    const clip = h.hub.events.find((e) => e.event.kind === 'clipRecorded')?.event.clipRecorded;
+    assert.ok(pressed && clip, 'the first test stored a press clip');
+    const pressMs = Number(pressed.pressedAtMs);
+    const times = [pressMs, Number(clip.startMs), Number(clip.endMs), Number(clip.triggerMs)];
+    const names = await readdir(clipsDir());
+    const index = await readFile(join(clipsDir(), 'index.json'), 'utf8');
+    const plaintext = [...names, index].join('\n');
+    for (const word of ['press', 'motion', 'snapshot', 'clip', 'trigger', 'startMs', 'endMs'])
+      assert.ok(!plaintext.includes(word), `"${word}" is not in a file name or the index`);
+    // Every number of 10+ digits (a time in s or ms) is a UTC day boundary; none is within a
+    // minute of the press in seconds or milliseconds, or its ISO form.
+    // (Not digit runs inside a hash or an id's random part: those are bounded by hex digits or a dash.)
+    for (const m of plaintext.matchAll(/(?<![0-9a-f-])\d{10,}(?![0-9a-f])/g)) {
+      const n = Number(m[0]);
+      if (/^0{3}/.test(m[0])) continue; // an id's sequence number: zero-padded and small
+      assert.equal(
+        n % DAY_MS,
+        0,
+        `${m[0]} in ${plaintext.slice(Math.max(0, m.index - 40), m.index + 20)} is not a day boundary`,
+      );
+    }
+    for (const t of times) {
+      for (const form of [String(t), String(Math.floor(t / 1000)), new Date(t).toISOString().slice(0, 16)])
+        assert.ok(!plaintext.includes(form), `${form} (a clip time) is not in plaintext`);
+    }
+    // The dates `ls -l` shows are the day too.
+    for (const n of names.filter((f) => f.endsWith('.age'))) {
+      const { mtimeMs } = await stat(join(clipsDir(), n));
+      assert.equal(mtimeMs % DAY_MS, 0, `${n} is dated ${new Date(mtimeMs).toISOString()}`);
+    }
+    // The audit log names what was stored, not what set it off.
+    const audit = await readFile(join(h.dir, 'device', 'audit', 'log.jsonl'), 'utf8');
+    const created = audit.split('\n').filter((l) => l.includes('.created'));
+    assert.ok(created.length >= 2, 'the clip and the snapshot are in the audit log');
+    for (const l of created) assert.ok(!/press|motion|reason/.test(l), l);
+    // The owner's key (the stock age command) opens what is sealed.
+    const meta = JSON.parse(
+      (
+        await run('age', [
+          '-d',
+          '-i',
+          ownerIdentity,
+          (await storedFile(clip.clipId ?? '')).replace(/\.age$/, '.meta.age'),
+        ])
+      ).stdout,
+    );
+    assert.deepEqual(
+      [meta.kind, meta.reason, meta.startMs, meta.endMs, meta.triggerMs],
+      ['clip', 'press', Number(clip.startMs), Number(clip.endMs), Number(clip.triggerMs)],
+    );
   });
 
   test('the moving test pattern is reported as motion', async () => {
@@ -176,7 +246,7 @@ describe('the doorbell with its camera (real GStreamer, sim hardware)', () => {
       'the named snapshot stored',
       10_000,
     );
-    const snapshots = async () => (await readdir(clipsDir())).filter((f) => f.includes('_snapshot_')).length;
+    const snapshots = async () => (await sealedKinds()).filter((k) => k === 'snapshot').length;
     const before = await snapshots();
     // Stop as soon as the chime rings: the snapshot's write is still waiting
     // for the press event to be on its way.

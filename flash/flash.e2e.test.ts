@@ -341,7 +341,9 @@ describe('doorbell-flash on the real bundle', () => {
       const recorded = await hub.log.waitFor((e) => e.event.kind === 'clipRecorded', 60_000, 'a clip');
       const id = recorded.event.clipRecorded?.clipId ?? '';
       const clips = join(state, 'clips');
-      const file = readdirSync(clips).find((f) => f.startsWith(`${id}_`) && f.endsWith('.age'));
+      const file = readdirSync(clips).find(
+        (f) => f.startsWith(`${id}_`) && f.endsWith('.age') && !f.endsWith('.meta.age'),
+      );
       assert.ok(file, `the clip ${id} is stored`);
       const mp4 = join(dir, 'camera-board.mp4');
       await promisify(execFile)('age', ['-d', '-i', ownerKey, '-o', mp4, join(clips, file)]);

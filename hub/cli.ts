@@ -65,9 +65,10 @@ commands:
   audit <device-id> --proof N [-o FILE]
                                   a C2SP tlog-proof that entry N is in the log (checked here),
                                   verifiable offline with the doorbell's key
-  clips <device-id> [--since T] [--until T] [--kind clip|snapshot] [--reason press|motion]
-                                  list the stored clips and snapshots (ciphertext: id, times,
-                                  size, SHA-256, recipients' fingerprints)
+  clips <device-id> [--identity FILE] [--since T] [--until T] [--kind clip|snapshot]
+        [--reason press|motion]   list the stored clips and snapshots: id, size, SHA-256 and
+                                  expiry; with the owner's identity also kind, trigger, times
+                                  and recipients (sealed on the doorbell), and the filters
   clip get <item-id> --identity FILE [-o FILE] [--device D]
                                   fetch an item (resumable, its SHA-256 checked), keep its
                                   ciphertext in the hub's store and decrypt it here with the
@@ -102,12 +103,14 @@ options:
   --role ROLE        keys add: the new key's role
   --seconds N        open-pairing: how long (30-600, default 180)
   --as owner|hub     sign with the owner key or the hub key
-  --since T, --until T   clips: Unix ms or an ISO 8601 time
-  --kind K, --reason R   clips: only clips or snapshots; only one trigger; share request: why
+  --since T, --until T   clips (with --identity): Unix ms or an ISO 8601 time
+  --kind K, --reason R   clips (with --identity): only clips or snapshots; only one trigger;
+                         share request: why
   --name WHO         share request: who asks for footage
   --expires T        share request: when an unanswered request expires (default in 7 days)
   --device D         clip get: the doorbell (default: the only one paired)
-  --identity FILE    clip get: an age identity file (age-keygen's) to decrypt with
+  --identity FILE    clip get, clips, share approve: an age identity file (age-keygen's) to
+                     decrypt with
   -o, --output FILE  clip get: where to write (default <item-id>.mp4, .jpg for a snapshot);
                      audit --proof: where to write the proof (default stdout)
   --raw              clip get: write the ciphertext (.age), decrypt nothing
@@ -352,7 +355,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'clips': {
       const [id = ''] = need(1);
-      const filter = { since: values.since, until: values.until, kind: values.kind, reason: values.reason };
+      const filter = {
+        since: values.since,
+        until: values.until,
+        kind: values.kind,
+        reason: values.reason,
+        identity: values.identity,
+      };
       return clips(ctx, id, filter, values.as);
     }
     case 'clip': {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -98,13 +98,29 @@ after(async () => {
 });
 
 describe('footage reaches its owner', { timeout: 180_000 }, () => {
-  test('clips lists what the clip events announced: id, kind, trigger, size, SHA-256 and the recipient fingerprint', async () => {
+  test('clips lists what the clip events announced (id, size, SHA-256); with the owner identity also kind, trigger and the recipient fingerprint, and filters', async () => {
     const listed = await docRun(
       docCommand('docs/footage.md', 'npm run doorbell-hub -- clips front-door').text,
     );
     assert.equal(listed.code, 0, listed.stderr);
-    assert.match(listed.stdout, new RegExp(`^${clipId} +clip +press +.* ${clipSha.slice(0, 16)} `, 'm'));
-    const r = await hub(['clips', 'front-door', '--json']);
+    assert.match(listed.stdout, new RegExp(`^${clipId} +\\d+ +${clipSha.slice(0, 16)} `, 'm'));
+    assert.doesNotMatch(listed.stdout, /press|motion/, 'without the identity nobody learns the trigger');
+    const blind = await hub(['clips', 'front-door', '--json']);
+    assert.equal(blind.code, 0, blind.stderr);
+    const blindClip = blind.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((i) => i.id === clipId);
+    assert.deepEqual(Object.keys(blindClip).sort(), ['bytes', 'deviceId', 'expiresMs', 'id', 'sha256']);
+
+    const documented = docCommand('docs/footage.md', 'npm run doorbell-hub -- clips front-door --identity');
+    const pressOnly = await docRun(withValues(documented, { 'owner.txt': ownerIdentity }));
+    assert.equal(pressOnly.code, 0, pressOnly.stderr);
+    assert.match(pressOnly.stdout, new RegExp(`^${clipId} .* clip +press `, 'm'));
+    assert.doesNotMatch(pressOnly.stdout, / snapshot /, '--reason press leaves the snapshot out');
+
+    const r = await hub(['clips', 'front-door', '--json', '--identity', ownerIdentity]);
     assert.equal(r.code, 0, r.stderr);
     const items = r.stdout
       .trim()
@@ -115,16 +131,11 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
     assert.equal(clip.kind, 'clip');
     assert.equal(clip.reason, 'press');
     assert.equal(clip.sha256, clipSha, 'the index and the ClipRecorded event agree');
-    const onDisk = (
-      await run('sha256sum', [
-        join(
-          h.dir,
-          'device',
-          'clips',
-          `${clipId}_clip_press_${clip.startMs}_${clip.endMs}_${clip.triggerMs}.age`,
-        ),
-      ])
-    ).stdout;
+    const file = (await readdir(join(h.dir, 'device', 'clips'))).find(
+      (f) => f.startsWith(`${clipId}_`) && !f.endsWith('.meta.age'),
+    );
+    assert.ok(file);
+    const onDisk = (await run('sha256sum', [join(h.dir, 'device', 'clips', file)])).stdout;
     assert.equal(onDisk.slice(0, 64), clipSha, 'sha256sum of the stored file');
     const fingerprint = (
       await run('sh', ['-c', `printf %s '${recipient}' | sha256sum | cut -c1-16`])
@@ -135,7 +146,15 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
       'the press snapshot is listed too',
     );
 
-    const onlySnapshots = await hub(['clips', 'front-door', '--json', '--kind', 'snapshot']);
+    const onlySnapshots = await hub([
+      'clips',
+      'front-door',
+      '--json',
+      '--kind',
+      'snapshot',
+      '--identity',
+      ownerIdentity,
+    ]);
     const kinds = new Set(
       onlySnapshots.stdout
         .trim()
@@ -143,20 +162,31 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
         .map((l) => JSON.parse(l).kind),
     );
     assert.deepEqual([...kinds], ['snapshot']);
-    const future = await hub(['clips', 'front-door', '--json', '--since', String(Date.now() + 3_600_000)]);
+    const future = await hub([
+      'clips',
+      'front-door',
+      '--json',
+      '--identity',
+      ownerIdentity,
+      '--since',
+      String(Date.now() + 3_600_000),
+    ]);
     assert.equal(future.code, 0, future.stderr);
     assert.equal(future.stdout, '', 'nothing overlaps an hour from now');
+    const noKey = await hub(['clips', 'front-door', '--kind', 'snapshot']);
+    assert.equal(noKey.code, 2);
+    assert.match(noKey.stderr, /need --identity/);
   });
 
   test('clip get fetches, checks the hash, and decrypts with the owner identity; age -d agrees and ffprobe plays it', async () => {
     const out = join(keys, 'clip.mp4');
     const documented = docCommand(
       'docs/footage.md',
-      'npm run doorbell-hub -- clip get 1764840000000-0a1b2c3d4e5f --identity',
+      'npm run doorbell-hub -- clip get 0000000000042-0a1b2c3d4e5f --identity',
     );
     const r = await docRun(
       withValues(documented, {
-        '1764840000000-0a1b2c3d4e5f': clipId,
+        '0000000000042-0a1b2c3d4e5f': clipId,
         'owner.txt': ownerIdentity,
         'clip.mp4': out,
       }),
@@ -188,11 +218,11 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
 
     const raw = docCommand(
       'docs/footage.md',
-      'npm run doorbell-hub -- clip get 1764840000000-0a1b2c3d4e5f --raw',
+      'npm run doorbell-hub -- clip get 0000000000042-0a1b2c3d4e5f --raw',
     );
     const rawOut = join(keys, 'clip.mp4.age');
     const again = await docRun(
-      withValues(raw, { '1764840000000-0a1b2c3d4e5f': clipId, 'clip.mp4.age': rawOut }),
+      withValues(raw, { '0000000000042-0a1b2c3d4e5f': clipId, 'clip.mp4.age': rawOut }),
     );
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /already on this hub/, 'a second get is served from the hub store');
@@ -254,7 +284,14 @@ describe('footage reaches its owner', { timeout: 180_000 }, () => {
 
       // A snapshot travels the same way.
       const snap = await fetchItem({ ...session, store, itemId: snapshotId });
-      assert.equal(snap.entry.kind, 'snapshot');
+      const metaFile = join(keys, 'snapshot.meta.age');
+      await writeFile(metaFile, Buffer.from(snap.entry.meta ?? '', 'base64'));
+      const snapMeta = await run('age', ['-d', '-i', ownerIdentity, metaFile]);
+      assert.equal(
+        JSON.parse(snapMeta.stdout).kind,
+        'snapshot',
+        'its sealed metadata came along, for the owner',
+      );
       const jpeg = await run('age', ['-d', '-i', ownerIdentity, snap.path], { encoding: 'buffer' });
       assert.deepEqual([...jpeg.stdout.subarray(0, 2)], [0xff, 0xd8], 'a JPEG');
     } finally {
@@ -404,7 +441,7 @@ describe('sharing by consent', { timeout: 180_000 }, () => {
     await run('age-keygen', ['-o', requester]);
     const requesterRecipient = (await run('age-keygen', ['-y', requester])).stdout.trim();
     const listedClip = JSON.parse(
-      (await hub(['clips', 'front-door', '--json'])).stdout
+      (await hub(['clips', 'front-door', '--json', '--identity', ownerIdentity])).stdout
         .trim()
         .split('\n')
         .find((l) => l.includes(clipId)) ?? '{}',
@@ -557,7 +594,7 @@ describe('deletion', { timeout: 120_000 }, () => {
     const object = join(hubState, 'footage', 'objects', `${clipSha}.age`);
     assert.ok((await stat(object)).isFile(), 'fetched by an earlier test');
     const documented = docCommand('docs/footage.md', 'npm run doorbell-hub -- clip delete');
-    const r = await docRun(withValues(documented, { '1764840000000-0a1b2c3d4e5f': clipId }));
+    const r = await docRun(withValues(documented, { '0000000000042-0a1b2c3d4e5f': clipId }));
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /deleted on front-door: 1 \(not stored there: 0\); deleted on this hub: 1/);
     await assert.rejects(stat(object), /ENOENT/, 'the hub keeps no copy');

@@ -1,8 +1,9 @@
 /**
  * The footage part of the wire contract that both ends check.
  *
- * Item ids: 13 decimal digits of the store time in ms (sorts lexicographically until the year
- * 2286), a dash, 12 random hex digits. Sorting ids sorts items by the time they were stored.
+ * Item ids: 13 decimal digits of the store's sequence number (not a time: an id tells nothing of
+ * when its item was recorded), a dash, 12 random hex digits. Sorting ids sorts items in the
+ * order they were stored.
  */
 export const ITEM_ID_PATTERN = /^\d{13}-[0-9a-f]{12}$/;
 

@@ -153,7 +153,7 @@ export const COMMAND_BODIES: {
   otaApply: { otaApply: { bundleSha256: Buffer.alloc(32, 8) } },
   otaGetState: { otaGetState: {} },
   listItems: {
-    listItems: { sinceMs: NOW_MS - 86_400_000, kinds: ['clip'], reasons: ['press'], afterId: '', limit: 20 },
+    listItems: { afterId: '0000000000041-0123456789ab', limit: 20 },
   },
   getAudit: { getAudit: { from: 40 } },
   getAuditProof: { getAuditProof: { index: 12 } },

@@ -44,7 +44,7 @@ test('npm start: a key press rings the sim chime and the hub shows the verified 
     const clipId = /clip (\S+) recorded \(press/.exec(result.stdout)?.[1];
     assert.ok(clipId, 'a clip was recorded for the press');
     const clips = join(dir, 'doorbell', 'clips');
-    const file = (await readdir(clips)).find((f) => f.startsWith(`${clipId}_`));
+    const file = (await readdir(clips)).find((f) => f.startsWith(`${clipId}_`) && !f.endsWith('.meta.age'));
     assert.ok(file);
     const mp4 = join(dir, 'clip.mp4');
     await run('age', ['-d', '-i', join(dir, 'owner-age-identity.txt'), '-o', mp4, join(clips, file)]);

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { silentLogger } from '../../common/logger.js';
 import type { StoredItem } from '../../media/store/clip-store.js';
 import { doorbell, generateSigningKey, MAX_ENVELOPE_BYTES, sealEvent } from '../../proto/index.js';
+import { MAX_SEALED_META_BYTES } from '../../proto/item-meta.js';
 import {
   AUDIT_INTERVAL_MS,
   CHUNKS_IN_FLIGHT,
@@ -25,26 +26,25 @@ const dir = mkdtempSync(join(tmpdir(), 'footage-service-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function item(n: number, over: Partial<StoredItem> = {}): StoredItem {
-  const id = `${String(1_750_000_000_000 + n * 1000).padStart(13, '0')}-${n.toString(16).padStart(12, '0')}`;
+  const id = `${String(n).padStart(13, '0')}-${n.toString(16).padStart(12, '0')}`;
   return {
     id,
-    kind: n % 3 === 0 ? 'snapshot' : 'clip',
-    reason: n % 3 === 0 ? 'snapshot' : n % 2 === 0 ? 'press' : 'motion',
-    startMs: 1_750_000_000_000 + n * 1000,
-    endMs: 1_750_000_000_000 + n * 1000 + 500,
-    triggerMs: 1_750_000_000_000 + n * 1000,
+    storedBucketMs: 1_749_945_600_000,
     bytes: 0,
     sha256: 'ab'.repeat(32),
-    recipients: ['0123456789abcdef'],
     path: join(dir, `${id}.age`),
+    metaPath: join(dir, `${id}.meta.age`),
+    expiresMs: 1_749_945_600_000 + 15 * 86_400_000,
     ...over,
   };
 }
 
-function storeOf(items: StoredItem[]): FootageStore {
+/** A store over `items`; each item's sealed metadata is `metaBytes(item)` bytes of stand-in ciphertext. */
+function storeOf(items: StoredItem[], metaBytes: (i: StoredItem) => number = () => 400): FootageStore {
   return {
     list: () => [...items],
     get: (id) => items.find((i) => i.id === id),
+    readMeta: async (i) => (i.metaPath === undefined ? undefined : new Uint8Array(metaBytes(i)).fill(7)),
     delete: async (ids) => {
       const gone = items.filter((i) => ids.includes(i.id)).map((i) => i.id);
       for (const id of gone)
@@ -80,63 +80,58 @@ function sealedBytes(result: doorbell.v1.ICommandResult): number {
 }
 
 describe('FootageService: ListItems', () => {
-  test('paging through any store with any filter lists each matching item once, in id order, each page within the envelope cap', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.integer({ min: 0, max: 32 }), { minLength: 0, maxLength: 150 }),
+  test('paging through any store lists each item once, in id order, with its sealed metadata, each page within the envelope cap', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: MAX_SEALED_META_BYTES }), { minLength: 0, maxLength: 150 }),
         fc.integer({ min: 0, max: MAX_PAGE_ITEMS }),
-        fc.constantFrom<string[]>([], ['clip'], ['snapshot']),
-        fc.constantFrom<string[]>([], ['press'], ['motion', 'snapshot']),
         fc.integer({ min: 0, max: 160 }),
-        (recipientCounts, limit, kinds, reasons, sinceN) => {
-          const items = recipientCounts.map((r, n) =>
-            item(n, { recipients: Array.from({ length: r }, (_, i) => i.toString(16).padStart(16, '0')) }),
-          );
-          const since = sinceN === 0 ? 0 : 1_750_000_000_000 + sinceN * 1000;
-          const expected = items
-            .filter((i) => i.endMs >= since || since === 0)
-            .filter((i) => kinds.length === 0 || kinds.includes(i.kind))
-            .filter((i) => reasons.length === 0 || reasons.includes(i.reason))
-            .map((i) => i.id);
-          const s = service(items);
+        async (metaSizes, limit, afterN) => {
+          const items = metaSizes.map((m, n) => item(n, m === 0 ? { metaPath: undefined } : {}));
+          const sizes = new Map(items.map((i, n) => [i.id, metaSizes[n] ?? 0]));
+          const s = new FootageService({
+            store: () => storeOf(items, (i) => sizes.get(i.id) ?? 0),
+            sendChunk: async () => {},
+            logger: silentLogger(),
+          });
+          const start = afterN === 0 ? '' : item(afterN - 1).id;
+          const expected = items.map((i) => i.id).filter((id) => id > start);
           const seen: string[] = [];
-          let afterId = '';
+          let afterId = start;
           for (let page = 0; page < 1000; page++) {
-            const r = s.list({ sinceMs: since, kinds, reasons, afterId, limit });
+            const r = await s.list({ afterId, limit });
             assert.equal(r.ok, true, r.errorMessage ?? '');
             assert.ok(sealedBytes(r) <= MAX_ENVELOPE_BYTES, `page of ${r.items?.items?.length} items seals`);
-            const ids = (r.items?.items ?? []).map((i) => i.id ?? '');
-            assert.ok(ids.length <= (limit || MAX_PAGE_ITEMS));
-            seen.push(...ids);
+            const listed = r.items?.items ?? [];
+            assert.ok(listed.length <= (limit || MAX_PAGE_ITEMS));
+            for (const l of listed) {
+              assert.equal(l.meta?.length ?? 0, sizes.get(l.id ?? ''), 'its sealed metadata, whole');
+              assert.equal(Number(l.expiresMs), 1_749_945_600_000 + 15 * 86_400_000);
+            }
+            seen.push(...listed.map((i) => i.id ?? ''));
             afterId = r.items?.nextAfterId ?? '';
             if (afterId === '') break;
-            assert.ok(ids.length > 0, 'a page that promises more holds at least one item');
+            assert.ok(listed.length > 0, 'a page that promises more holds at least one item');
           }
           assert.deepEqual(seen, expected);
         },
       ),
-      // The largest pages: every item with the most recipients an entry holds.
-      { numRuns: 150, examples: [[Array(150).fill(32), 0, [], [], 0]] },
+      // The largest pages: every item with the largest sealed metadata a hub accepts.
+      { numRuns: 150, examples: [[Array(150).fill(MAX_SEALED_META_BYTES), 0, 0]] },
     );
   });
 
   test('bad arguments are INVALID_ARGUMENT; while the store opens the footage commands are BUSY, without a camera UNSUPPORTED_COMMAND', async () => {
     const s = service([item(1)]);
-    for (const bad of [
-      { limit: MAX_PAGE_ITEMS + 1 },
-      { kinds: ['video'] },
-      { reasons: ['Press!'] },
-      { afterId: 'x' },
-      { sinceMs: 10, untilMs: 5 },
-    ]) {
-      assert.equal(s.list(bad).errorKind, ErrorKind.INVALID_ARGUMENT, JSON.stringify(bad));
+    for (const bad of [{ limit: MAX_PAGE_ITEMS + 1 }, { afterId: 'x' }, { afterId: '1750000000000' }]) {
+      assert.equal((await s.list(bad)).errorKind, ErrorKind.INVALID_ARGUMENT, JSON.stringify(bad));
     }
     const none = new FootageService({
       store: () => undefined,
       sendChunk: async () => {},
       logger: silentLogger(),
     });
-    assert.equal(none.list({}).errorKind, ErrorKind.UNSUPPORTED_COMMAND);
+    assert.equal((await none.list({})).errorKind, ErrorKind.UNSUPPORTED_COMMAND);
     assert.equal(
       (await none.fetch({ itemId: item(1).id }, 'c', 'k')).errorKind,
       ErrorKind.UNSUPPORTED_COMMAND,
@@ -291,7 +286,7 @@ describe('FootageService: the audit log', () => {
       nowMs: () => now,
     });
     for (let i = 0; i < 1000; i++) {
-      s.list({}, 'viewer');
+      await s.list({}, 'viewer');
       await s.fetch({ itemId: it.id }, `c${i}`, 'viewer');
       await s.stop();
       now += 50; // 2000 reads in 50 s
@@ -299,10 +294,10 @@ describe('FootageService: the audit log', () => {
     assert.equal(entries.length, 1, 'one entry for the first minute');
     assert.equal(entries[0]?.data.by, 'viewer');
     now += AUDIT_INTERVAL_MS;
-    s.list({}, 'viewer');
+    await s.list({}, 'viewer');
     assert.equal(entries.length, 2);
     assert.equal(entries[1]?.data.readsBefore, 1999, 'the reads in between are counted');
-    s.list({}, 'another-key');
+    await s.list({}, 'another-key');
     assert.equal(entries.length, 3, 'each key has its own minute');
   });
 });

@@ -1,7 +1,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Logger } from '../../common/logger.js';
 import type { StoredItem } from '../../media/store/clip-store.js';
-import { ID_PATTERN, REASON_PATTERN } from '../../media/store/index-file.js';
+import { ID_PATTERN } from '../../media/store/index-file.js';
 import { failure } from '../../proto/command-result.js';
 import { ITEM_CHUNK_BYTES, MAX_WINDOW_BYTES } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
@@ -13,6 +13,8 @@ const { ErrorKind } = doorbell.v1;
 export interface FootageStore {
   list(): StoredItem[];
   get(id: string): StoredItem | undefined;
+  /** An item's sealed metadata (age ciphertext), undefined when it has none. */
+  readMeta(item: StoredItem): Promise<Uint8Array | undefined>;
   /** Deletes the named items; returns those that were stored. */
   delete(ids: readonly string[]): Promise<string[]>;
 }
@@ -74,7 +76,7 @@ interface Window {
 }
 
 /**
- * The footage commands: ListItems answers from the store's index, FetchItem
+ * The footage commands: ListItems answers from the store's index (with each item's sealed metadata), FetchItem
  * sends a window of one item's ciphertext as signed chunks. The device keeps
  * no transfer state: each window is a new request, so a transfer resumes
  * from whatever offset the requester has, after any interruption on either
@@ -111,35 +113,31 @@ export class FootageService {
     });
   }
 
-  list(c: doorbell.v1.IListItems | null | undefined, byKeyId = ''): Result {
+  /**
+   * One page of items, oldest first, each with its sealed metadata: the
+   * device cannot read when an item was recorded or why, so it cannot filter
+   * by them; the owner's side does.
+   */
+  async list(c: doorbell.v1.IListItems | null | undefined, byKeyId = ''): Promise<Result> {
     const store = this.deps.store();
     if (store === undefined) return noFootage();
     if (store === 'starting') return starting();
-    const since = Number(c?.sinceMs ?? 0);
-    const until = Number(c?.untilMs ?? 0);
-    const kinds = c?.kinds ?? [];
-    const reasons = c?.reasons ?? [];
     const afterId = c?.afterId ?? '';
     const limit = c?.limit || MAX_PAGE_ITEMS;
     if (limit > MAX_PAGE_ITEMS) return invalid(`limit is 1 to ${MAX_PAGE_ITEMS}`);
-    if (until !== 0 && until < since) return invalid('until_ms is before since_ms');
-    if (kinds.length > 2 || kinds.some((k) => k !== 'clip' && k !== 'snapshot'))
-      return invalid('kinds are "clip" and "snapshot"');
-    if (reasons.length > 8 || reasons.some((r) => !REASON_PATTERN.test(r)))
-      return invalid('reasons are at most 8 names like "press" or "motion"');
     if (afterId !== '' && !ID_PATTERN.test(afterId)) return invalid('after_id is not an item id');
     const items: doorbell.v1.IStoredItem[] = [];
     let bytes = 0;
     let more = false;
     for (const e of store.list()) {
       if (afterId !== '' && e.id <= afterId) continue;
-      if (since !== 0 && e.endMs < since) continue;
-      if (until !== 0 && e.startMs > until) continue;
-      if (kinds.length > 0 && !kinds.includes(e.kind)) continue;
-      if (reasons.length > 0 && !reasons.includes(e.reason)) continue;
-      const item = storedItem(e);
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
+      const item = storedItem(e, await store.readMeta(e).catch(() => undefined));
       const size = doorbell.v1.StoredItem.encode(item).finish().length + 4;
-      if (items.length === limit || bytes + size > PAGE_BUDGET_BYTES) {
+      if (bytes + size > PAGE_BUDGET_BYTES) {
         more = true;
         break;
       }
@@ -196,7 +194,8 @@ export class FootageService {
         this.windows.delete(window);
         void file.close().catch(() => undefined);
       });
-    return { ok: true, window: { item: storedItem(item), offset, end } };
+    const meta = await store.readMeta(item).catch(() => undefined);
+    return { ok: true, window: { item: storedItem(item, meta), offset, end } };
   }
 
   /** Deletes items (Administer): windows of them stop, each deletion is an audit entry. */
@@ -263,17 +262,14 @@ export class FootageService {
   }
 }
 
-export function storedItem(e: StoredItem): doorbell.v1.IStoredItem {
+/** An item as the wire lists it: what retention needs, and its sealed metadata. */
+export function storedItem(e: StoredItem, meta: Uint8Array | undefined): doorbell.v1.IStoredItem {
   return {
     id: e.id,
-    kind: e.kind,
-    reason: e.reason,
-    startMs: e.startMs,
-    endMs: e.endMs,
-    triggerMs: e.triggerMs,
     bytes: e.bytes,
     sha256: Buffer.from(e.sha256, 'hex'),
-    recipients: e.recipients ?? [],
+    expiresMs: e.expiresMs,
+    ...(meta ? { meta } : {}),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from '../../common/logger.js';
 import { MotionAnalyser } from '../../media/motion/analyser.js';
 import { MotionDetector } from '../../media/motion/detector.js';
 import { type MediaHealth, MediaService } from '../../media/service.js';
-import { ClipStore, newItemId, StoreError, type StoreEvent } from '../../media/store/clip-store.js';
+import { ClipStore, StoreError, type StoreEvent } from '../../media/store/clip-store.js';
 import type { DoorbellConfig } from '../config/schema.js';
 import { AfterPressQueue } from './after-press.js';
 import type { EventBody } from './event-signer.js';
@@ -69,8 +69,9 @@ export async function startMediaBridge(
   store.onEvent((e) => {
     reportStore(e, emit);
     if (e.type === 'stored') {
-      const { id, kind, reason, bytes, sha256 } = e.item;
-      deps.audit?.(`${kind}.created`, { id, reason, bytes, sha256 });
+      // Not its trigger: the log is plaintext on the card (docs/security.md, "What the card shows").
+      const { id, bytes, sha256 } = e.item;
+      deps.audit?.(`${e.kind}.created`, { id, bytes, sha256 });
     } else if (e.type === 'evicted') {
       for (const item of e.items)
         deps.audit?.('item.evicted', { id: item.id, bytes: item.bytes, why: item.why });
@@ -159,7 +160,7 @@ export async function startMediaBridge(
         media?.trigger('press', atMs);
         const snapshot = media?.latestSnapshot();
         if (snapshot === undefined || atMs - snapshot.tsMs > 1000) return {};
-        const id = newItemId(atMs);
+        const id = store.reserveId();
         // Encrypting starts with an X25519 operation: not while the press event is in flight.
         afterPress.add(() => writeSnapshot(snapshot.bytes, snapshot.tsMs, id));
         return { snapshotId: id };

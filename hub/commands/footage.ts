@@ -1,10 +1,11 @@
 import { copyFile } from 'node:fs/promises';
 import { ITEM_ID_PATTERN } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
+import type { ItemMeta } from '../../proto/item-meta.js';
 import { ADMINISTER_MAX_LIFETIME_MS } from '../../proto/roles.js';
-import { DecryptError, decryptFile, readIdentityFile } from '../footage/decrypt.js';
+import { DecryptError, decryptFile, openItemMeta, readIdentityFile } from '../footage/decrypt.js';
 import { FetchError, fetchItem } from '../footage/fetch.js';
-import { FootageStore } from '../footage/store.js';
+import { type CatalogEntry, FootageStore } from '../footage/store.js';
 import { loadDevices } from '../hub-state.js';
 import type { CommandSession } from '../session.js';
 import { type Context, UsageError } from './context.js';
@@ -15,6 +16,8 @@ export interface ClipsFilter {
   until?: string;
   kind?: string;
   reason?: string;
+  /** The owner's age identity file: it opens each item's sealed metadata (times, kind, trigger). */
+  identity?: string;
 }
 
 export interface ClipGetOptions {
@@ -41,20 +44,19 @@ async function open(ctx: Context, deviceId: string, asFlag: string | undefined, 
   return { session, ttlMs: as === 'owner' ? ADMINISTER_MAX_LIFETIME_MS : undefined };
 }
 
-/** Every item matching the filter, page by page. */
+/** Every stored item, page by page, oldest first. */
 export async function listAll(
   ctx: Context,
   session: CommandSession,
   deviceId: string,
   ttlMs: number | undefined,
-  filter: doorbell.v1.IListItems,
 ): Promise<doorbell.v1.IStoredItem[]> {
   const items: doorbell.v1.IStoredItem[] = [];
   let afterId = '';
   for (;;) {
     const { result } = await session.commander.send(
       deviceId,
-      { listItems: { ...filter, afterId } },
+      { listItems: { afterId } },
       ctx.timeoutMs,
       ttlMs ? { ttlMs } : {},
     );
@@ -69,6 +71,53 @@ export async function listAll(
   }
 }
 
+/** A listed item with its metadata opened, or why it could not be. */
+export interface OpenedItem {
+  item: doorbell.v1.IStoredItem;
+  id: string;
+  sha256: string;
+  meta?: ItemMeta;
+  unreadable?: string;
+}
+
+/** Opens each item's sealed metadata with the owner's identities (never throws for one item). */
+export async function openItems(
+  items: doorbell.v1.IStoredItem[],
+  identities: readonly string[] | undefined,
+): Promise<OpenedItem[]> {
+  const out: OpenedItem[] = [];
+  for (const item of items) {
+    const id = item.id ?? '';
+    const sha256 = Buffer.from(item.sha256 ?? []).toString('hex');
+    if (identities === undefined) {
+      out.push({ item, id, sha256 });
+      continue;
+    }
+    try {
+      const meta = await openItemMeta({ id, sha256, meta: item.meta ?? undefined }, identities);
+      out.push({ item, id, sha256, meta });
+    } catch (err) {
+      out.push({ item, id, sha256, unreadable: err instanceof DecryptError ? err.message : String(err) });
+    }
+  }
+  return out;
+}
+
+/** Whether an opened item passes the owner-side filter (overlap with [since, until], kind, trigger). */
+function matches(
+  o: OpenedItem,
+  f: { since: number; until: number; kind?: string; reason?: string },
+): boolean {
+  const m = o.meta;
+  if (m === undefined)
+    return f.since === 0 && f.until === 0 && f.kind === undefined && f.reason === undefined;
+  if (f.since !== 0 && m.endMs < f.since) return false;
+  if (f.until !== 0 && m.startMs > f.until) return false;
+  if (f.kind !== undefined && m.kind !== f.kind) return false;
+  if (f.reason !== undefined && !m.reasons.includes(f.reason)) return false;
+  return true;
+}
+
 export async function clips(
   ctx: Context,
   deviceId: string,
@@ -78,19 +127,29 @@ export async function clips(
   if (f.kind !== undefined && f.kind !== 'clip' && f.kind !== 'snapshot') {
     throw new UsageError(`--kind is clip or snapshot, got '${f.kind}'`);
   }
-  const filter: doorbell.v1.IListItems = {
-    sinceMs: parseTimeFlag(f.since, '--since'),
-    untilMs: parseTimeFlag(f.until, '--until'),
-    kinds: f.kind ? [f.kind] : [],
-    reasons: f.reason ? [f.reason] : [],
+  const filter = {
+    since: parseTimeFlag(f.since, '--since'),
+    until: parseTimeFlag(f.until, '--until'),
+    ...(f.kind !== undefined ? { kind: f.kind } : {}),
+    ...(f.reason !== undefined ? { reason: f.reason } : {}),
   };
+  if (filter.until !== 0 && filter.until < filter.since) throw new UsageError('--until is before --since');
+  const filtered = filter.since !== 0 || filter.until !== 0 || f.kind !== undefined || f.reason !== undefined;
+  if (filtered && f.identity === undefined) {
+    throw new UsageError(
+      "--since, --until, --kind and --reason need --identity: only the owner's age identity reads when an item was recorded and why",
+    );
+  }
+  const identities = f.identity === undefined ? undefined : await readIdentityFile(f.identity).catch(usage);
   const { session, ttlMs } = await open(ctx, deviceId, asFlag, false);
   try {
-    const items = await listAll(ctx, session, deviceId, ttlMs, filter);
+    const opened = (await openItems(await listAll(ctx, session, deviceId, ttlMs), identities)).filter((o) =>
+      matches(o, filter),
+    );
     if (ctx.json) {
-      for (const i of items) process.stdout.write(`${JSON.stringify(itemJson(deviceId, i))}\n`);
+      for (const o of opened) process.stdout.write(`${JSON.stringify(itemJson(deviceId, o))}\n`);
     } else {
-      process.stdout.write(itemsTable(items));
+      process.stdout.write(itemsTable(opened, identities !== undefined));
     }
     return 0;
   } finally {
@@ -98,44 +157,59 @@ export async function clips(
   }
 }
 
-function itemJson(deviceId: string, i: doorbell.v1.IStoredItem) {
+function itemJson(deviceId: string, o: OpenedItem) {
+  const m = o.meta;
   return {
     deviceId,
-    id: i.id,
-    kind: i.kind,
-    reason: i.reason,
-    startMs: Number(i.startMs),
-    endMs: Number(i.endMs),
-    triggerMs: Number(i.triggerMs),
-    durationMs: Number(i.endMs) - Number(i.startMs),
-    bytes: Number(i.bytes),
-    sha256: Buffer.from(i.sha256 ?? []).toString('hex'),
-    recipients: i.recipients ?? [],
+    id: o.id,
+    bytes: Number(o.item.bytes),
+    sha256: o.sha256,
+    expiresMs: Number(o.item.expiresMs),
+    ...(m
+      ? {
+          kind: m.kind,
+          reason: m.reason,
+          reasons: m.reasons,
+          startMs: m.startMs,
+          endMs: m.endMs,
+          triggerMs: m.triggerMs,
+          durationMs: m.endMs - m.startMs,
+          truncated: m.truncated,
+          recipients: m.recipients,
+        }
+      : {}),
+    ...(o.unreadable !== undefined ? { unreadable: o.unreadable } : {}),
   };
 }
 
-function itemsTable(items: doorbell.v1.IStoredItem[]): string {
+const utc = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+
+function itemsTable(items: OpenedItem[], opened: boolean): string {
   if (items.length === 0) return 'no clips or snapshots stored\n';
-  const rows = items.map((i) => [
-    i.id ?? '',
-    i.kind ?? '',
-    i.reason ?? '',
-    new Date(Number(i.startMs)).toISOString().replace('T', ' ').slice(0, 19),
-    `${((Number(i.endMs) - Number(i.startMs)) / 1000).toFixed(1)} s`,
-    `${Number(i.bytes)}`,
-    Buffer.from(i.sha256 ?? [])
-      .toString('hex')
-      .slice(0, 16),
-    (i.recipients ?? []).join(','),
-  ]);
-  const head = ['ID', 'KIND', 'TRIGGER', 'START (UTC)', 'LENGTH', 'BYTES', 'SHA-256', 'RECIPIENTS'];
+  const rows = items.map((o) => {
+    const m = o.meta;
+    const base = [o.id, `${Number(o.item.bytes)}`, o.sha256.slice(0, 16), utc(Number(o.item.expiresMs))];
+    if (!opened) return base;
+    if (m === undefined) return [...base, '?', '?', '?', '?', `metadata unreadable: ${o.unreadable ?? ''}`];
+    return [
+      ...base,
+      m.kind,
+      m.reasons.join('+'),
+      utc(m.startMs),
+      `${((m.endMs - m.startMs) / 1000).toFixed(1)} s`,
+      m.recipients.join(','),
+    ];
+  });
+  const head = ['ID', 'BYTES', 'SHA-256', 'EXPIRES (UTC)'];
+  if (opened) head.push('KIND', 'TRIGGER', 'START (UTC)', 'LENGTH', 'RECIPIENTS');
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
   const line = (r: string[]) =>
     `${r
       .map((v, c) => v.padEnd(widths[c] ?? 0))
       .join('  ')
       .trimEnd()}\n`;
-  return line(head) + rows.map(line).join('');
+  const note = opened ? '' : '(kind, trigger and times are sealed to the owners: add --identity FILE)\n';
+  return line(head) + rows.map(line).join('') + note;
 }
 
 async function pickDevice(ctx: Context, device: string | undefined): Promise<string> {
@@ -212,8 +286,10 @@ export async function clipGet(
     progress.end();
     await session.close();
   }
-  const ext = fetched.entry.kind === 'snapshot' ? 'jpg' : 'mp4';
-  const output = o.output ?? (o.raw ? `${itemId}.${ext}.age` : `${itemId}.${ext}`);
+  // The kind is sealed: with the owner's identity the file gets its extension, else a plain `.age`.
+  const meta = await entryMeta(fetched.entry, identities);
+  const ext = meta?.kind === 'snapshot' ? 'jpg' : 'mp4';
+  const output = o.output ?? (o.raw ? (meta ? `${itemId}.${ext}.age` : `${itemId}.age`) : `${itemId}.${ext}`);
   if (o.raw) {
     await copyFile(fetched.path, output);
   } else {
@@ -236,6 +312,18 @@ export async function clipGet(
     );
   }
   return 0;
+}
+
+/** A catalog entry's sealed metadata, opened with the owner's identities; undefined when it cannot be. */
+export async function entryMeta(
+  entry: CatalogEntry,
+  identities: readonly string[],
+): Promise<ItemMeta | undefined> {
+  if (identities.length === 0 || entry.meta === undefined) return undefined;
+  return openItemMeta(
+    { id: entry.id, sha256: entry.sha256, meta: Buffer.from(entry.meta, 'base64') },
+    identities,
+  ).catch(() => undefined);
 }
 
 function usage(err: unknown): never {

@@ -18,7 +18,7 @@ import { type Approval, PackageError, signApproval, verifyPackage } from '../sha
 import { DEFAULT_REQUEST_LIFETIME_MS, type ShareRequest, ShareStore } from '../shares/requests.js';
 import { type Context, UsageError } from './context.js';
 import { openDeviceSession } from './device-session.js';
-import { listAll, parseTimeFlag } from './footage.js';
+import { listAll, openItems, parseTimeFlag } from './footage.js';
 
 export interface ShareRequestFlags {
   name?: string;
@@ -184,15 +184,23 @@ export async function shareApprove(ctx: Context, id: string, f: ShareApproveFlag
     });
     const items: Approval['items'] = [];
     try {
-      const inWindow = await listAll(ctx, session, r.deviceId, undefined, {
-        sinceMs: r.fromMs,
-        untilMs: r.untilMs || r.fromMs,
-      });
-      const byId = new Map(inWindow.map((i) => [i.id ?? '', i]));
+      // The device cannot tell when an item was recorded: the owner's identity opens each
+      // item's sealed metadata, and only items inside the request's window may be approved.
+      const listed = await openItems(await listAll(ctx, session, r.deviceId, undefined), identities);
+      const byId = new Map(listed.map((o) => [o.id, o]));
+      const untilMs = r.untilMs || r.fromMs;
       for (const itemId of itemIds) {
-        const listed = byId.get(itemId);
-        if (!listed)
+        const o = byId.get(itemId);
+        if (!o) throw new UsageError(`${itemId} is not stored on ${r.deviceId}; nothing was approved`);
+        if (!o.meta)
+          throw new UsageError(
+            `${itemId}: its metadata cannot be read (${o.unreadable}); nothing was approved`,
+          );
+        if (o.meta.endMs < r.fromMs || o.meta.startMs > untilMs)
           throw new UsageError(`${itemId} is not stored within the request's window; nothing was approved`);
+      }
+      for (const itemId of itemIds) {
+        const kind = byId.get(itemId)?.meta?.kind ?? 'clip';
         const fetched = await fetchItem({
           commander: session.commander,
           watcher: session.watcher,
@@ -203,7 +211,7 @@ export async function shareApprove(ctx: Context, id: string, f: ShareApproveFlag
           commandTimeoutMs: ctx.timeoutMs,
         });
         await rewrapFile(fetched.path, join(tmp, 'clips', `${itemId}.age`), identities, [r.recipient]);
-        items.push({ id: itemId, kind: fetched.entry.kind, sha256: fetched.entry.sha256 });
+        items.push({ id: itemId, kind, sha256: fetched.entry.sha256 });
       }
     } finally {
       await session.close();

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { sha256File } from '../../common/hash-file.js';
-import { DecryptError, decryptFile, readIdentityFile } from './decrypt.js';
+import { serializeItemMeta } from '../../proto/item-meta.js';
+import { DecryptError, decryptFile, openItemMeta, readIdentityFile } from './decrypt.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -63,4 +65,50 @@ test('an identity file that is not one, or names no key, is a typed error', asyn
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("an item's sealed metadata opens with an owner's identity only, and only as that item's", async () => {
+  const owner = await generateX25519Identity();
+  const stranger = await generateX25519Identity();
+  const a = { id: '0000000000001-aaaaaaaaaaaa', sha256: '11'.repeat(32) };
+  const b = { id: '0000000000002-bbbbbbbbbbbb', sha256: '22'.repeat(32) };
+  const seal = async (item: typeof a) => {
+    const e = new Encrypter();
+    e.addRecipient(await identityToRecipient(owner));
+    return e.encrypt(
+      serializeItemMeta({
+        v: 1,
+        ...item,
+        kind: 'clip',
+        reason: 'press',
+        reasons: ['press'],
+        startMs: 10,
+        endMs: 20,
+        triggerMs: 15,
+        truncated: false,
+        recipients: [],
+      }),
+    );
+  };
+  const metaA = await seal(a);
+  assert.equal((await openItemMeta({ ...a, meta: metaA }, [owner])).reason, 'press');
+  await assert.rejects(
+    openItemMeta({ ...a, meta: metaA }, [stranger]),
+    (e: unknown) => e instanceof DecryptError && e.kind === 'no-identity',
+  );
+  // A's record listed under B (metadata moved between items on the card) is refused.
+  await assert.rejects(
+    openItemMeta({ ...b, meta: metaA }, [owner]),
+    (e: unknown) => e instanceof DecryptError && e.kind === 'damaged' && /names item/.test(e.message),
+  );
+  const flipped = metaA.slice();
+  flipped[flipped.length - 5] = (flipped[flipped.length - 5] ?? 0) ^ 1;
+  await assert.rejects(
+    openItemMeta({ ...a, meta: flipped }, [owner]),
+    (e: unknown) => e instanceof DecryptError && e.kind === 'damaged',
+  );
+  await assert.rejects(
+    openItemMeta({ ...a, meta: undefined }, [owner]),
+    (e: unknown) => e instanceof DecryptError && /no metadata/.test(e.message),
+  );
 });

@@ -4,6 +4,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Decrypter } from 'age-encryption';
+import { type ItemMeta, ItemMetaError, MAX_SEALED_META_BYTES, parseItemMeta } from '../../proto/item-meta.js';
 
 /** An identity file larger than this is not one (age-keygen writes about 190 bytes). */
 const MAX_IDENTITY_FILE_BYTES = 64 * 1024;
@@ -94,4 +95,39 @@ export async function decryptFile(
   }
   await rename(tmp, output);
   return bytes;
+}
+
+/**
+ * Opens an item's sealed metadata (proto/item-meta.ts) with the owner's
+ * identities and checks it belongs to the item: when it was recorded, its
+ * kind and trigger, which only an owner can read. A DecryptError when the
+ * identities cannot open it or it is damaged or belongs elsewhere.
+ */
+export async function openItemMeta(
+  item: { id: string; sha256: string; meta: Uint8Array | undefined },
+  identities: readonly string[],
+): Promise<ItemMeta> {
+  if (item.meta === undefined || item.meta.length === 0)
+    throw new DecryptError('damaged', `item ${item.id} has no metadata`);
+  if (item.meta.length > MAX_SEALED_META_BYTES)
+    throw new DecryptError(
+      'damaged',
+      `item ${item.id}'s metadata is larger than ${MAX_SEALED_META_BYTES} bytes`,
+    );
+  const d = new Decrypter();
+  for (const i of identities) d.addIdentity(i);
+  let plain: Uint8Array;
+  try {
+    plain = await d.decrypt(item.meta);
+  } catch (err) {
+    const msg = (err as Error)?.message ?? String(err);
+    throw /no identity matched/i.test(msg)
+      ? new DecryptError('no-identity', `none of the identities opens item ${item.id}'s metadata`)
+      : new DecryptError('damaged', `item ${item.id}'s metadata is damaged: ${msg}`);
+  }
+  try {
+    return parseItemMeta(plain, item);
+  } catch (err) {
+    throw new DecryptError('damaged', err instanceof ItemMetaError ? err.message : String(err));
+  }
 }

@@ -161,7 +161,7 @@ describe('fetchItem (the hub side of a transfer)', () => {
         const result = doorbell.v1.CommandResult.create({
           ok: true,
           window: {
-            item: { id: ITEM, kind: 'clip', bytes: 10, sha256: Buffer.alloc(32) },
+            item: { id: ITEM, bytes: 10, sha256: Buffer.alloc(32) },
             offset: 0,
             end: 10,
           },

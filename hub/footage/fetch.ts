@@ -2,6 +2,7 @@ import { type Clock, systemClock, type TimerHandle } from '../../common/clock.js
 import type { Logger } from '../../common/logger.js';
 import { ITEM_CHUNK_BYTES, MAX_WINDOW_BYTES } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
+import { MAX_SEALED_META_BYTES } from '../../proto/item-meta.js';
 import type { Commander } from '../commander.js';
 import type { EventWatcher, VerifiedEvent } from '../event-watcher.js';
 import { type CatalogEntry, type FootageStore, FootageStoreError } from './store.js';
@@ -230,15 +231,13 @@ export async function fetchItem(o: FetchOptions): Promise<Fetched & { rejects: C
 }
 
 function catalogEntry(deviceId: string, item: doorbell.v1.StoredItem, nowMs: number): CatalogEntry {
+  const meta = item.meta.length > 0 && item.meta.length <= MAX_SEALED_META_BYTES ? item.meta : undefined;
   return {
     deviceId,
     id: item.id,
-    kind: item.kind === 'snapshot' ? 'snapshot' : 'clip',
-    reason: item.reason.slice(0, 32),
-    startMs: Number(item.startMs),
-    endMs: Number(item.endMs),
     bytes: Number(item.bytes),
     sha256: Buffer.from(item.sha256).toString('hex'),
     storedAtMs: nowMs,
+    ...(meta ? { meta: Buffer.from(meta).toString('base64') } : {}),
   };
 }

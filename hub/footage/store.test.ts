@@ -13,11 +13,7 @@ async function put(store: FootageStore, id: string, bytes: number, atMs: number,
   partial.append(0, data);
   partial.close();
   const sha256 = createHash('sha256').update(data).digest('hex');
-  await store.commit(
-    { deviceId: 'front-door', id, kind: 'clip', reason: 'press', startMs: 1, endMs: 2, bytes, sha256 },
-    atMs,
-    { maxBytes },
-  );
+  await store.commit({ deviceId: 'front-door', id, bytes, sha256 }, atMs, { maxBytes });
   return sha256;
 }
 

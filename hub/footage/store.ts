@@ -6,6 +6,7 @@ import { syncDirectory, writeFileDurably } from '../../common/durable-file.js';
 import { sha256File } from '../../common/hash-file.js';
 import { ITEM_ID_PATTERN } from '../../proto/footage.js';
 import { isDeviceId } from '../../proto/index.js';
+import { MAX_SEALED_META_BYTES } from '../../proto/item-meta.js';
 
 /**
  * The hub's footage store: ciphertext only, content-addressed and so
@@ -43,17 +44,34 @@ const catalogEntrySchema = z
   .object({
     deviceId: z.string().refine(isDeviceId, 'not a device id'),
     id: z.string().regex(ITEM_ID_PATTERN),
-    kind: z.enum(['clip', 'snapshot']),
-    reason: z.string().max(32),
-    startMs: z.number().int().min(0),
-    endMs: z.number().int().min(0),
     bytes: z.number().int().min(0),
     sha256: z.string().regex(SHA256_HEX),
     storedAtMs: z.number().int().min(0),
+    /** The item's sealed metadata (proto/item-meta.ts) as the device listed it, base64: only an owner opens it. */
+    meta: z
+      .string()
+      .max(Math.ceil(MAX_SEALED_META_BYTES / 3) * 4)
+      .optional(),
   })
   .strict();
 export type CatalogEntry = z.infer<typeof catalogEntrySchema>;
-const catalogSchema = z.object({ version: z.literal(1), entries: z.array(catalogEntrySchema) }).strict();
+/** A catalog of an earlier version kept the metadata in plaintext: read, it is dropped. */
+const legacyCatalogSchema = z
+  .object({
+    version: z.literal(1),
+    entries: z.array(
+      catalogEntrySchema
+        .omit({ meta: true })
+        .extend({ kind: z.string(), reason: z.string(), startMs: z.number(), endMs: z.number() })
+        .strict()
+        .transform(({ kind: _k, reason: _r, startMs: _s, endMs: _e, ...rest }) => rest),
+    ),
+  })
+  .strict();
+const catalogSchema = z.union([
+  z.object({ version: z.literal(2), entries: z.array(catalogEntrySchema) }).strict(),
+  legacyCatalogSchema,
+]);
 
 export interface RetentionLimits {
   /** Total object bytes kept at most; the oldest go first. */
@@ -190,7 +208,7 @@ export class FootageStore {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await writeFileDurably(
       join(this.root, 'catalog.json'),
-      JSON.stringify({ version: 1, entries: kept }),
+      JSON.stringify({ version: 2, entries: kept }),
       0o600,
     );
     const named = new Set(kept.map((e) => e.sha256));
@@ -268,7 +286,7 @@ export class FootageStore {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await writeFileDurably(
       join(this.root, 'catalog.json'),
-      JSON.stringify({ version: 1, entries: kept }),
+      JSON.stringify({ version: 2, entries: kept }),
       0o600,
     );
     const named = new Set(kept.map((e) => e.sha256));

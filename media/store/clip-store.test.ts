@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
@@ -27,7 +28,6 @@ describe('ClipStore: encrypted to the owner, readable by age', () => {
       plaintext,
     );
 
-    assert.equal(item.kind, 'clip');
     const stored = readFileSync(item.path);
     assert.equal(item.bytes, stored.length);
     assert.equal(item.sha256, createHash('sha256').update(stored).digest('hex'));
@@ -41,6 +41,25 @@ describe('ClipStore: encrypted to the owner, readable by age', () => {
     const denied = ageDecrypt(stranger.identityFile, item.path);
     assert.notEqual(denied.status, 0);
     assert.match(denied.stderr, /no identity matched/);
+
+    // What it is and when it was recorded: sealed beside it, to the same recipients only.
+    assert.ok(item.metaPath);
+    const meta = ageDecrypt(owner.identityFile, item.metaPath);
+    assert.equal(meta.status, 0, meta.stderr);
+    assert.deepEqual(JSON.parse(meta.stdout.toString('utf8')), {
+      v: 1,
+      id: item.id,
+      kind: 'clip',
+      reason: 'press',
+      reasons: ['press'],
+      startMs: 1_000,
+      endMs: 16_000,
+      triggerMs: 6_000,
+      truncated: false,
+      sha256: item.sha256,
+      recipients: [recipientFingerprint(owner.recipient)],
+    });
+    assert.notEqual(ageDecrypt(stranger.identityFile, item.metaPath).status, 0);
 
     assert.deepEqual(
       events.map((e) => e.type),
@@ -63,8 +82,9 @@ describe('ClipStore: encrypted to the owner, readable by age', () => {
     );
     const jpeg = clipBytes(40_000, 'JPEG-MARKER');
     const snap = await store.writeSnapshot(jpeg, 123_456);
-    assert.equal(snap.kind, 'snapshot');
-    assert.equal(snap.startMs, 123_456);
+    const snapMeta = JSON.parse(ageDecrypt(b.identityFile, snap.metaPath ?? '').stdout.toString('utf8'));
+    assert.equal(snapMeta.kind, 'snapshot');
+    assert.equal(snapMeta.startMs, 123_456);
 
     for (const who of [a, b]) {
       const r = ageDecrypt(who.identityFile, clip.path);
@@ -193,27 +213,23 @@ describe('ClipStore: encrypted to the owner, readable by age', () => {
     writeFileSync(join(storeDir, 'index.json'), '{"version":1,"entries":[{"id":"nope"}]}');
     writeFileSync(join(storeDir, '.tmp-0000000000001-aaaaaaaaaaaa'), 'partial ciphertext');
     const second = await openStore(t, config);
-    // The age header does not name its recipients: a rebuilt entry has no fingerprints.
-    const withoutRecipients = ({ recipients: _, ...rest }: typeof a) => rest;
-    assert.deepEqual(a.recipients, [recipientFingerprint(config.recipients[0] as string)]);
-    assert.deepEqual(
-      second.store.list(),
-      [a, b].map(withoutRecipients),
-      'sizes and hashes recomputed from the files',
-    );
+    assert.deepEqual(second.store.list(), [a, b], 'sizes and hashes recomputed from the files');
     const rebuilt = second.events.find((e) => e.type === 'index-rebuilt');
     assert.ok(
       rebuilt?.type === 'index-rebuilt' && rebuilt.reason.includes('corrupt') && rebuilt.entries === 2,
     );
     assert.deepEqual(
       readdirSync(storeDir).sort(),
-      [...[a, b].map((i) => i.path.slice(storeDir.length + 1)), 'index.json'].sort(),
+      [
+        ...[a, b].flatMap((i) => [i.path, i.metaPath ?? '']).map((p) => p.slice(storeDir.length + 1)),
+        'index.json',
+      ].sort(),
     );
     await second.store.stop();
 
     // The index written by the rebuild is used as is on the next start (no rebuild event).
     const third = await openStore(t, config);
-    assert.deepEqual(third.store.list(), [a, b].map(withoutRecipients));
+    assert.deepEqual(third.store.list(), [a, b]);
     assert.equal(third.events.length, 0);
   });
 });
@@ -297,6 +313,54 @@ describe('ClipStore: metadata from the clip recorder', () => {
       reopened.list().map((i) => i.id),
       [item.id],
     );
+  });
+});
+
+describe('ClipStore: items of an earlier version (metadata in the file name)', () => {
+  it('are converted at start: a sequence id, the store day, the metadata sealed to the owner; nothing in a name tells the time or trigger', async (t) => {
+    const dir = tempDir(t);
+    const owner = ageKeygen(dir, 'owner');
+    const storeDir = join(dir, 'store');
+    mkdirSync(storeDir, { mode: 0o700 });
+    const storedAt = Date.now() - 3_600_000; // within the default retention
+    const [start, end, trigger] = [storedAt - 10_000, storedAt - 1_000, storedAt - 5_000];
+    const legacyName = `${storedAt}-0123456789ab_clip_press_${start}_${end}_${trigger}.age`;
+    const plain = join(dir, 'plain.bin');
+    writeFileSync(plain, clipBytes(20_000, MARKER));
+    execFileSync('age', ['-r', owner.recipient, '-o', join(storeDir, legacyName), plain]);
+    const legacyBytes = readFileSync(join(storeDir, legacyName));
+    writeFileSync(join(storeDir, 'index.json'), '{"version":1,"entries":[]}');
+
+    // Without a recipient it waits (and is not listed).
+    const waiting = await openStore(t, { dir: storeDir, recipients: [] });
+    assert.deepEqual(waiting.store.list(), []);
+    await waiting.store.stop();
+    assert.ok(readdirSync(storeDir).includes(legacyName));
+
+    const { store } = await openStore(t, { dir: storeDir, recipients: [owner.recipient] });
+    const [item, ...rest] = store.list();
+    assert.ok(item && rest.length === 0, 'the one item is listed');
+    assert.match(item.id, /^0000000000001-[0-9a-f]{12}$/);
+    assert.equal(item.storedBucketMs, Math.floor(storedAt / 86_400_000) * 86_400_000);
+    assert.equal(item.sha256, createHash('sha256').update(legacyBytes).digest('hex'));
+    assert.deepEqual(readFileSync(item.path), legacyBytes, 'the ciphertext is untouched');
+    const names = readdirSync(storeDir).sort();
+    assert.deepEqual(names, [
+      `${item.id}_${item.storedBucketMs}.age`,
+      `${item.id}_${item.storedBucketMs}.meta.age`,
+      'index.json',
+    ]);
+    assert.ok(!readFileSync(join(storeDir, 'index.json'), 'utf8').includes('press'));
+    const meta = ageDecrypt(owner.identityFile, item.metaPath ?? '');
+    assert.equal(meta.status, 0, meta.stderr);
+    const m = JSON.parse(meta.stdout.toString('utf8'));
+    assert.deepEqual(
+      [m.id, m.kind, m.reason, m.startMs, m.endMs, m.triggerMs, m.sha256],
+      [item.id, 'clip', 'press', start, end, trigger, item.sha256],
+    );
+    // The next item continues the sequence.
+    const next = await store.writeSnapshot(clipBytes(1_000), 5);
+    assert.match(next.id, /^0000000000002-/);
   });
 });
 

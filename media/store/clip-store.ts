@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { Encrypter } from 'age-encryption';
 import { commitTemporary, writeTemporary } from '../../common/durable-file.js';
 import type { Logger } from '../../common/logger.js';
 import { recipientFingerprint } from '../../proto/age-recipient.js';
+import { type ItemMeta, MAX_SEALED_META_BYTES, serializeItemMeta } from '../../proto/item-meta.js';
 import type { ClipMeta, ClipSink } from '../clip-sink.js';
 import type { StoreConfig } from './config.js';
 import { encryptToFile } from './encrypt-to-file.js';
@@ -11,29 +14,37 @@ import {
   ID_PATTERN,
   type IndexEntry,
   type ItemKind,
+  idSeq,
+  type LegacyFile,
   MAX_RECIPIENTS,
+  metaFileName,
   newId,
   REASON_PATTERN,
   serializeIndex,
 } from './index-file.js';
-import { planRetention, type RetentionPlan } from './retention.js';
+import { bucketLength, expiresAt, planRetention, type RetentionPlan, storeBucket } from './retention.js';
 import { INDEX_FILE, scanStore, TMP_PREFIX } from './scan.js';
 import { StoreError, type StoreErrorKind } from './store-error.js';
 
 export { StoreError, type StoreErrorKind } from './store-error.js';
 
-/** What the store keeps of a clip's metadata (media/clip-sink.ts defines the whole). */
-type StoredClipFields = Pick<ClipMeta, 'reason' | 'startMs' | 'endMs' | 'triggerMs'>;
+/** What the store seals of a clip's metadata (media/clip-sink.ts defines the whole). */
+type StoredClipFields = Pick<ClipMeta, 'reason' | 'startMs' | 'endMs' | 'triggerMs'> &
+  Partial<Pick<ClipMeta, 'reasons' | 'truncated'>>;
 
-/** A stored item: its index entry plus where the encrypted file is. */
+/** A stored item: its index entry plus where its files are. */
 export interface StoredItem extends IndexEntry {
   path: string;
+  /** Its sealed metadata file (proto/item-meta.ts), if it has one. */
+  metaPath?: string;
+  /** When retention deletes it at the latest (the current maxAgeS). */
+  expiresMs: number;
 }
 
 export type EvictionReason = 'age' | 'size' | 'space';
 
 export type StoreEvent =
-  | { type: 'stored'; item: StoredItem }
+  | { type: 'stored'; item: StoredItem; kind: ItemKind }
   | { type: 'evicted'; items: { id: string; bytes: number; why: EvictionReason }[]; bytes: number }
   | { type: 'deleted'; ids: string[] }
   | { type: 'storage-full'; id: string; code: string; retrying: boolean }
@@ -65,15 +76,23 @@ export interface ClipStoreOptions {
  * once: the oldest items are evicted and the same ciphertext written again. Hence
  * `maxClipBytes` bounds the memory a write uses.
  *
- * The index (`index.json`) caches sizes and hashes; file names carry all other metadata, so a
- * missing or corrupt index is rebuilt from the directory at start (scan.ts; logged, an
- * `index-rebuilt` event).
+ * Nothing in plaintext tells when an item was recorded or why (docs/security.md, "What the card
+ * shows"): its id is a sequence number, its files are named `<id>_<period>.age` and
+ * `<id>_<period>.meta.age` (the period is the UTC day it was stored in, retention's only clock)
+ * and dated to that period; kind, trigger and times are in the `.meta.age` file, sealed with age
+ * to the same recipients (proto/item-meta.ts). The index (`index.json`) caches sizes and hashes;
+ * a missing or corrupt one is rebuilt from the directory at start (scan.ts; logged, an
+ * `index-rebuilt` event). Files of an earlier version, which carried the metadata in their
+ * names, are converted at start.
  */
 export class ClipStore implements ClipSink {
   private readonly fs: StoreFs;
   private readonly now: () => number;
   private readonly dir: string;
   private readonly entries = new Map<string, IndexEntry>();
+  /** Ids with a sealed metadata file. */
+  private readonly metas = new Set<string>();
+  private nextSeq = 1;
   private readonly listeners = new Set<(e: StoreEvent) => void>();
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -121,17 +140,51 @@ export class ClipStore implements ClipSink {
     });
   }
 
+  private get bucketMs(): number {
+    return bucketLength(this.options.config.maxAgeS * 1000);
+  }
+
+  private item(e: IndexEntry): StoredItem {
+    return {
+      ...e,
+      path: join(this.dir, fileName(e)),
+      ...(this.metas.has(e.id) ? { metaPath: join(this.dir, metaFileName(e)) } : {}),
+      expiresMs: expiresAt(e.storedBucketMs, {
+        maxAgeMs: this.options.config.maxAgeS * 1000,
+        bucketMs: this.bucketMs,
+      }),
+    };
+  }
+
   /** The stored item with this id, if there is one. */
   get(id: string): StoredItem | undefined {
     const e = this.entries.get(id);
-    return e && { ...e, path: join(this.dir, fileName(e)) };
+    return e && this.item(e);
   }
 
   /** Stored items, oldest first. */
   list(): StoredItem[] {
-    return [...this.entries.values()]
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .map((e) => ({ ...e, path: join(this.dir, fileName(e)) }));
+    return [...this.entries.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((e) => this.item(e));
+  }
+
+  /** An item's sealed metadata (age ciphertext), or undefined when it has none. */
+  async readMeta(item: Pick<StoredItem, 'metaPath'>): Promise<Uint8Array | undefined> {
+    if (item.metaPath === undefined) return undefined;
+    try {
+      const bytes = await this.fs.readCapped(item.metaPath, MAX_SEALED_META_BYTES);
+      return bytes.length > MAX_SEALED_META_BYTES ? undefined : bytes;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * The id the next item gets, taken now: lets the caller name a snapshot
+   * before it is written, e.g. in a press event sent at once.
+   */
+  reserveId(): string {
+    return newId(this.nextSeq++);
   }
 
   totalBytes(): number {
@@ -144,10 +197,7 @@ export class ClipStore implements ClipSink {
     return this.write('clip', meta, plaintext);
   }
 
-  /**
-   * Stores a JPEG. `id` (from `newItemId`) lets the caller name the snapshot
-   * before it is written, e.g. in a press event sent at once.
-   */
+  /** Stores a JPEG, under `id` when the caller took one with `reserveId`. */
   writeSnapshot(jpeg: Uint8Array, atMs: number, id?: string): Promise<StoredItem> {
     return this.write(
       'snapshot',
@@ -164,12 +214,7 @@ export class ClipStore implements ClipSink {
       for (const id of new Set(ids)) {
         const entry = this.entries.get(id);
         if (entry === undefined) continue;
-        try {
-          await this.fs.unlink(join(this.dir, fileName(entry)));
-        } catch (err) {
-          if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
-        }
-        this.entries.delete(id);
+        await this.unlinkItem(entry);
         deleted.push(id);
       }
       if (deleted.length > 0) {
@@ -213,7 +258,7 @@ export class ClipStore implements ClipSink {
     plaintext: Uint8Array | AsyncIterable<Uint8Array>,
     requestedId?: string,
   ): Promise<StoredItem> {
-    const id = requestedId ?? newId(this.now());
+    const id = requestedId ?? this.reserveId();
     try {
       if (!this.started) throw new StoreError('not-started', 'the clip store is not started');
       if (!ID_PATTERN.test(id) || this.entries.has(id)) {
@@ -248,18 +293,12 @@ export class ClipStore implements ClipSink {
     meta: StoredClipFields,
     plaintext: Uint8Array | AsyncIterable<Uint8Array>,
   ): Promise<StoredItem> {
-    // Only the fields the store owns: a caller's own id or extra fields (the clip
-    // recorder's suggested id, its reasons list) must not name the file.
-    const base = {
-      id,
-      kind,
-      reason: meta.reason,
-      startMs: meta.startMs,
-      endMs: meta.endMs,
-      triggerMs: meta.triggerMs,
-    };
+    const storedBucketMs = storeBucket(this.now(), this.bucketMs);
+    const base = { id, storedBucketMs };
     const tmp = join(this.dir, `${TMP_PREFIX}${id}`);
+    const metaTmp = join(this.dir, `${TMP_PREFIX}${id}.meta`);
     const final = join(this.dir, fileName(base));
+    const metaFinal = join(this.dir, metaFileName(base));
     const recipients = this.recipients();
     const written = await encryptToFile({
       fs: this.fs,
@@ -273,18 +312,41 @@ export class ClipStore implements ClipSink {
         if (retrying) await this.serial(() => this.evict({ freeBytes: needBytes }));
       },
     });
-    const entry: IndexEntry = {
-      ...base,
-      bytes: written.bytes,
-      sha256: written.sha256,
-      recipients: recipients.slice(0, MAX_RECIPIENTS).map(recipientFingerprint),
-    };
+    const entry: IndexEntry = { ...base, bytes: written.bytes, sha256: written.sha256 };
+    try {
+      // Only the fields the store owns: a caller's own id or extra fields must not be sealed.
+      const sealed = await sealMeta(recipients, {
+        v: 1,
+        id,
+        kind,
+        reason: meta.reason,
+        reasons: meta.reasons?.length ? meta.reasons.slice(0, 64) : [meta.reason],
+        startMs: meta.startMs,
+        endMs: meta.endMs,
+        triggerMs: meta.triggerMs,
+        truncated: meta.truncated ?? false,
+        sha256: written.sha256,
+        recipients: recipients.slice(0, MAX_RECIPIENTS).map(recipientFingerprint),
+      });
+      await writeTemporary(this.fs, metaTmp, 0o600, (file) => file.write(sealed));
+      await this.fs.setTimes(metaTmp, storedBucketMs);
+      await this.fs.setTimes(tmp, storedBucketMs);
+    } catch (e) {
+      await this.discard(tmp);
+      await this.discard(metaTmp);
+      throw e;
+    }
     return this.serial(async () => {
       try {
+        // The metadata first: a cut between the two renames leaves metadata without an item, which
+        // the next start deletes, never an item that nobody can tell anything about.
+        await commitTemporary(this.fs, metaTmp, metaFinal);
         await commitTemporary(this.fs, tmp, final);
       } catch (e) {
         if (!isFull(e) || written.retried) {
           await this.discard(tmp);
+          await this.discard(metaTmp);
+          await this.discard(metaFinal);
           throw e;
         }
         // A directory that needs a new block can fail the rename on a full disk: evict, try once more.
@@ -293,18 +355,24 @@ export class ClipStore implements ClipSink {
         this.emit({ type: 'storage-full', id, code, retrying: true });
         await this.evict({ freeBytes: 64 * 1024 });
         try {
+          await commitTemporary(this.fs, metaTmp, metaFinal).catch((err: unknown) => {
+            if ((err as { code?: unknown }).code !== 'ENOENT') throw err; // renamed before the failure
+          });
           await commitTemporary(this.fs, tmp, final);
         } catch (e2) {
           await this.discard(tmp);
+          await this.discard(metaTmp);
+          await this.discard(metaFinal);
           if (isFull(e2)) this.emit({ type: 'storage-full', id, code, retrying: false });
           throw e2;
         }
       }
       this.entries.set(id, entry);
+      this.metas.add(id);
       this.indexDirty = true;
-      const item: StoredItem = { ...entry, path: final };
-      this.log.info({ id, kind, bytes: entry.bytes, reason: meta.reason }, `${kind} stored`);
-      this.emit({ type: 'stored', item });
+      const item = this.item(entry);
+      this.log.info({ id, kind, bytes: entry.bytes }, `${kind} stored`);
+      this.emit({ type: 'stored', item, kind });
       await this.evict({ keep: new Set([id]) });
       return item;
     });
@@ -327,6 +395,7 @@ export class ClipStore implements ClipSink {
     const plan = planRetention([...this.entries.values()], {
       nowMs: this.now(),
       maxAgeMs: cfg.maxAgeS * 1000,
+      bucketMs: this.bucketMs,
       maxTotalBytes: cfg.maxTotalBytes,
       ...extra,
     });
@@ -335,14 +404,11 @@ export class ClipStore implements ClipSink {
       const entry = this.entries.get(ev.id);
       if (entry === undefined) continue;
       try {
-        await this.fs.unlink(join(this.dir, fileName(entry)));
+        await this.unlinkItem(entry);
       } catch (err) {
-        if ((err as { code?: unknown }).code !== 'ENOENT') {
-          this.log.error({ err, id: ev.id }, 'could not delete an expired item');
-          continue;
-        }
+        this.log.error({ err, id: ev.id }, 'could not delete an expired item');
+        continue;
       }
-      this.entries.delete(ev.id);
       done.push(ev);
     }
     if (done.length > 0) {
@@ -364,7 +430,16 @@ export class ClipStore implements ClipSink {
     try {
       await this.fs.unlink(tmp).catch(() => undefined);
       await writeTemporary(this.fs, tmp, 0o600, (file) =>
-        file.write(serializeIndex(this.list().map(({ path: _, ...e }) => e))),
+        file.write(
+          serializeIndex(
+            this.list().map((e) => ({
+              id: e.id,
+              storedBucketMs: e.storedBucketMs,
+              bytes: e.bytes,
+              sha256: e.sha256,
+            })),
+          ),
+        ),
       );
       await commitTemporary(this.fs, tmp, join(this.dir, INDEX_FILE));
       this.indexDirty = false;
@@ -377,16 +452,96 @@ export class ClipStore implements ClipSink {
     }
   }
 
+  /** Must run inside `serial`. Deletes an item's files (the metadata last) and forgets it. */
+  private async unlinkItem(entry: IndexEntry): Promise<void> {
+    for (const name of [fileName(entry), metaFileName(entry)]) {
+      try {
+        await this.fs.unlink(join(this.dir, name));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+      }
+    }
+    this.entries.delete(entry.id);
+    this.metas.delete(entry.id);
+  }
+
   /** Must run inside `serial`. */
   private async load(): Promise<void> {
     const scan = await scanStore(this.fs, this.dir, this.log);
     this.entries.clear();
+    this.metas.clear();
     for (const [id, e] of scan.entries) this.entries.set(id, e);
+    for (const id of scan.metas) this.metas.add(id);
+    for (const id of this.entries.keys()) this.nextSeq = Math.max(this.nextSeq, idSeq(id) + 1);
     if (scan.dirty) this.indexDirty = true;
     if (scan.rebuilt !== undefined)
       this.emit({ type: 'index-rebuilt', reason: scan.rebuilt, entries: this.entries.size });
+    if (scan.legacy.length > 0) await this.convertLegacy(scan.legacy);
     if (this.indexDirty) await this.writeIndex();
   }
+
+  /**
+   * Must run inside `serial`. Gives each file of an earlier version (metadata in
+   * its name) a sequence id and a store period, and seals its metadata: after
+   * this, nothing in the directory names a time or a trigger. Without
+   * recipients the files stay as they are (and unlisted) until there are some.
+   */
+  private async convertLegacy(files: LegacyFile[]): Promise<void> {
+    const recipients = this.recipients();
+    if (recipients.length === 0) {
+      this.log.warn(
+        { files: files.length },
+        'items of an earlier version wait for a recipient to be converted',
+      );
+      return;
+    }
+    let converted = 0;
+    for (const f of [...files].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      const from = join(this.dir, f.name);
+      try {
+        const hash = createHash('sha256');
+        for await (const c of this.fs.read(from)) hash.update(c);
+        const sha256 = hash.digest('hex');
+        const id = this.reserveId();
+        // The old id began with the store time: retention keeps its clock, to the period.
+        const storedBucketMs = storeBucket(Number(f.id.slice(0, 13)), this.bucketMs);
+        const base = { id, storedBucketMs };
+        const sealed = await sealMeta(recipients, {
+          v: 1,
+          id,
+          kind: f.kind,
+          reason: f.reason,
+          reasons: [f.reason],
+          startMs: f.startMs,
+          endMs: f.endMs,
+          triggerMs: f.triggerMs,
+          truncated: false,
+          sha256,
+          recipients: [],
+        });
+        const metaTmp = join(this.dir, `${TMP_PREFIX}${id}.meta`);
+        await writeTemporary(this.fs, metaTmp, 0o600, (file) => file.write(sealed));
+        await this.fs.setTimes(metaTmp, storedBucketMs);
+        await commitTemporary(this.fs, metaTmp, join(this.dir, metaFileName(base)));
+        await this.fs.setTimes(from, storedBucketMs);
+        await commitTemporary(this.fs, from, join(this.dir, fileName(base)));
+        this.entries.set(id, { ...base, bytes: await this.fs.size(join(this.dir, fileName(base))), sha256 });
+        this.metas.add(id);
+        this.indexDirty = true;
+        converted += 1;
+      } catch (err) {
+        this.log.error({ err, file: f.name }, 'could not convert an item of an earlier version');
+      }
+    }
+    this.log.info({ converted }, 'items of an earlier version converted: their metadata is now sealed');
+  }
+}
+
+/** Encrypts an item's metadata record to its recipients (proto/item-meta.ts). */
+async function sealMeta(recipients: readonly string[], meta: ItemMeta): Promise<Uint8Array> {
+  const e = new Encrypter();
+  for (const r of recipients) e.addRecipient(r);
+  return e.encrypt(serializeItemMeta(meta));
 }
 
 function checkMeta(meta: StoredClipFields): void {
@@ -399,4 +554,4 @@ function checkMeta(meta: StoredClipFields): void {
   }
 }
 
-export { ID_PATTERN as ITEM_ID_PATTERN, newId as newItemId } from './index-file.js';
+export { ID_PATTERN as ITEM_ID_PATTERN } from './index-file.js';

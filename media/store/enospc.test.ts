@@ -96,7 +96,7 @@ describe('ClipStore on a full disk (injected ENOSPC/EDQUOT)', () => {
     for (let n = 1; n <= 6; n++) {
       events.length = 0;
       const before = store.list();
-      fs.arm((op, k, path) => op === 'write' && k === n && path.includes('.tmp-1'));
+      fs.arm((op, k, path) => op === 'write' && k === n && path.includes('.tmp-0'));
       const plaintext = clipBytes(300_000, `MARK-${n}`);
       const item = await store.writeClip(meta(10 + n), plaintext);
       fs.arm(() => false);
@@ -125,7 +125,7 @@ describe('ClipStore on a full disk (injected ENOSPC/EDQUOT)', () => {
     const { store, events, fs, owner, storeDir } = await fill(t, 'EDQUOT');
     for (const op of ['create', 'sync', 'close', 'rename'] as const) {
       events.length = 0;
-      fs.arm((o, k, path) => o === op && k === 1 && path.includes('.tmp-1'));
+      fs.arm((o, k, path) => o === op && k === 1 && path.includes('.tmp-0'));
       const item = await store.writeSnapshot(clipBytes(20_000), 99);
       fs.arm(() => false);
       const types = events.map((e) => e.type);
@@ -137,7 +137,7 @@ describe('ClipStore on a full disk (injected ENOSPC/EDQUOT)', () => {
 
   it('when eviction does not help: rejects with a typed storage-full error, leaves no partial file, keeps working', async (t) => {
     const { store, events, fs, storeDir } = await fill(t);
-    fs.arm((op, _k, path) => op === 'write' && path.includes('.tmp-1'));
+    fs.arm((op, _k, path) => op === 'write' && path.includes('.tmp-0'));
     await assert.rejects(
       store.writeClip(meta(20), clipBytes(200_000)),
       (e: unknown) => e instanceof StoreError && e.kind === 'storage-full',

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, stat, utimes } from 'node:fs/promises';
 import { type DurableFs, nodeDurableFs, type WritableFile } from '../../common/durable-file.js';
 
 /** An open file being written. */
@@ -18,6 +18,8 @@ export interface StoreFs extends DurableFs {
   /** Reads at most `maxBytes + 1` bytes, so a caller can tell "too large" without reading it all. */
   readCapped(path: string, maxBytes: number): Promise<Uint8Array>;
   read(path: string): AsyncIterable<Uint8Array>;
+  /** Sets a file's access and modification times (ms), so that `ls -l` shows only the store period. */
+  setTimes(path: string, ms: number): Promise<void>;
 }
 
 export const nodeStoreFs: StoreFs = {
@@ -43,6 +45,7 @@ export const nodeStoreFs: StoreFs = {
     }
   },
   read: (path) => createReadStream(path),
+  setTimes: (path, ms) => utimes(path, ms / 1000, ms / 1000),
 };
 
 /** Whether an error means the filesystem is out of space or quota. */

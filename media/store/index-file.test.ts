@@ -6,34 +6,23 @@ import {
   type IndexEntry,
   IndexError,
   MAX_INDEX_BYTES,
+  metaFileName,
   newId,
   parseFileName,
   parseIndex,
+  parseLegacyFileName,
   serializeIndex,
 } from './index-file.js';
 
 const entryArb: fc.Arbitrary<IndexEntry> = fc
   .record({
-    t: fc.integer({ min: 0, max: 9_999_999_999_999 }),
+    seq: fc.integer({ min: 0, max: 9_999_999_999_999 }),
     r: fc.stringMatching(/^[0-9a-f]{12}$/),
-    kind: fc.constantFrom('clip' as const, 'snapshot' as const),
-    reason: fc.stringMatching(/^[a-z][a-z0-9-]{0,31}$/),
-    a: fc.integer({ min: 0, max: 2 ** 45 }),
-    b: fc.integer({ min: 0, max: 2 ** 45 }),
-    triggerMs: fc.integer({ min: 0, max: 2 ** 45 }),
+    storedBucketMs: fc.integer({ min: 0, max: 2 ** 45 }),
     bytes: fc.integer({ min: 0, max: 2 ** 40 }),
     sha256: fc.stringMatching(/^[0-9a-f]{64}$/),
   })
-  .map(({ t, r, a, b, ...rest }) => ({
-    id: `${t.toString().padStart(13, '0')}-${r}`,
-    kind: rest.kind,
-    reason: rest.reason,
-    startMs: Math.min(a, b),
-    endMs: Math.max(a, b),
-    triggerMs: rest.triggerMs,
-    bytes: rest.bytes,
-    sha256: rest.sha256,
-  }));
+  .map(({ seq, r, ...rest }) => ({ id: `${seq.toString().padStart(13, '0')}-${r}`, ...rest }));
 
 function parseOrError(bytes: Uint8Array): IndexEntry[] | IndexError {
   try {
@@ -80,8 +69,11 @@ describe('index file', () => {
           if (!(r instanceof IndexError)) {
             // Accepted: then every entry is still well-formed and names a valid file.
             for (const e of r) {
-              const { bytes: _b, sha256: _s, ...meta } = e;
-              assert.deepEqual(parseFileName(fileName(e)), meta);
+              assert.deepEqual(parseFileName(fileName(e)), {
+                id: e.id,
+                storedBucketMs: e.storedBucketMs,
+                meta: false,
+              });
             }
           }
         },
@@ -104,32 +96,49 @@ describe('index file', () => {
       (e: unknown) => e instanceof IndexError && e.kind === 'not-json',
     );
     assert.throws(
-      () => parseIndex(new TextEncoder().encode('{"version":2,"entries":[]}')),
+      () => parseIndex(new TextEncoder().encode('{"version":3,"entries":[]}')),
       (e: unknown) => e instanceof IndexError && e.kind === 'invalid' && e.message.includes('version'),
     );
   });
 
-  it('file names carry the metadata and refuse anything else', () => {
-    const e = {
-      id: newId(1_764_000_000_000),
-      kind: 'clip' as const,
+  it('file names carry only the id and the store period, and refuse anything else', () => {
+    const e = { id: newId(42), storedBucketMs: 1_764_028_800_000 };
+    assert.match(e.id, /^0000000000042-[0-9a-f]{12}$/);
+    assert.equal(fileName(e), `${e.id}_1764028800000.age`);
+    assert.deepEqual(parseFileName(fileName(e)), { ...e, meta: false });
+    assert.deepEqual(parseFileName(metaFileName(e)), { ...e, meta: true });
+    for (const bad of [
+      'x.age',
+      `${e.id}_01764028800000.age`,
+      `${e.id}_${2 ** 53}.age`,
+      `${e.id}_1764028800000.age.tmp`,
+      `${e.id}_1764028800000.meta`,
+      `${e.id}_clip_press_1_2_1.age`,
+      `../${fileName(e)}`,
+    ]) {
+      assert.equal(parseFileName(bad), undefined, bad);
+    }
+  });
+
+  it("an earlier version's file names are read for conversion, and nothing else is", () => {
+    const name = '1764000000000-0123456789ab_clip_press_1_2_1.age';
+    assert.deepEqual(parseLegacyFileName(name), {
+      name,
+      id: '1764000000000-0123456789ab',
+      kind: 'clip',
       reason: 'press',
       startMs: 1,
       endMs: 2,
       triggerMs: 1,
-    };
-    assert.match(e.id, /^1764000000000-[0-9a-f]{12}$/);
-    assert.deepEqual(parseFileName(fileName(e)), e);
+    });
     for (const bad of [
-      'x.age',
-      `${e.id}_clip_press_2_1_1.age`,
-      `${e.id}_clip_Press_1_2_1.age`,
-      `${e.id}_clip_press_1_2_1.age.tmp`,
-      `${e.id}_clip_press_01_2_1.age`,
-      `${e.id}_clip_press_1_2_${2 ** 53}.age`,
-      `../${fileName(e)}`,
+      '1764000000000-0123456789ab_clip_press_2_1_1.age',
+      '1764000000000-0123456789ab_clip_Press_1_2_1.age',
+      '1764000000000-0123456789ab_clip_press_01_2_1.age',
+      `1764000000000-0123456789ab_clip_press_1_2_${2 ** 53}.age`,
+      '1764000000000-0123456789ab_1764028800000.age',
     ]) {
-      assert.equal(parseFileName(bad), undefined, bad);
+      assert.equal(parseLegacyFileName(bad), undefined, bad);
     }
   });
 });

@@ -1,49 +1,45 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { RECIPIENT_FINGERPRINT } from '../../proto/age-recipient.js';
 import { ITEM_ID_PATTERN } from '../../proto/footage.js';
+import { META_REASON_PATTERN } from '../../proto/item-meta.js';
 
 /** More recipients than anyone configures; bounds an index entry. */
 export const MAX_RECIPIENTS = 32;
 
-/** Item ids (proto/footage.ts): sorting them sorts items by the time they were stored. */
+/** Item ids (proto/footage.ts): a sequence number, not a time; sorting them sorts items in the order they were stored. */
 export const ID_PATTERN = ITEM_ID_PATTERN;
 
-export function newId(nowMs: number): string {
-  return `${Math.max(0, Math.floor(nowMs)).toString().padStart(13, '0')}-${randomBytes(6).toString('hex')}`;
+export function newId(seq: number): string {
+  return `${Math.max(0, Math.floor(seq)).toString().padStart(13, '0')}-${randomBytes(6).toString('hex')}`;
 }
 
-export function idTimeMs(id: string): number {
+export function idSeq(id: string): number {
   return Number(id.slice(0, 13));
 }
 
-export const REASON_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
+export const REASON_PATTERN = META_REASON_PATTERN;
 
 const ms = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const itemKindSchema = z.enum(['clip', 'snapshot']);
 export type ItemKind = z.infer<typeof itemKindSchema>;
 
+/**
+ * What the store keeps in plaintext of an item: what retention needs and no more
+ * (docs/security.md, "What the card shows"). Kind, trigger and times are in the
+ * item's sealed metadata file.
+ */
 export const indexEntrySchema = z
   .object({
     id: z.string().regex(ID_PATTERN),
-    kind: itemKindSchema,
-    reason: z.string().regex(REASON_PATTERN),
-    startMs: ms,
-    endMs: ms,
-    triggerMs: ms,
+    /** The start of the period (a UTC day by default) the item was stored in: retention's only clock. */
+    storedBucketMs: ms,
     /** Size of the stored (encrypted) file. */
     bytes: ms,
     /** SHA-256 of the stored (encrypted) file, hex. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    /**
-     * Fingerprints of the recipients it was encrypted to (proto/age-recipient.ts). Absent
-     * for an entry rebuilt from the file name: the age header does not name its recipients.
-     */
-    recipients: z.array(z.string().regex(RECIPIENT_FINGERPRINT)).max(MAX_RECIPIENTS).optional(),
   })
-  .strict()
-  .refine((e) => e.startMs <= e.endMs, { message: 'startMs must be <= endMs', path: ['endMs'] });
+  .strict();
 
 export type IndexEntry = z.infer<typeof indexEntrySchema>;
 
@@ -52,7 +48,7 @@ export const MAX_INDEX_ENTRIES = 100_000;
 
 const indexSchema = z
   .object({
-    version: z.literal(1),
+    version: z.literal(2),
     entries: z
       .array(indexEntrySchema)
       .max(MAX_INDEX_ENTRIES)
@@ -98,23 +94,49 @@ export function parseIndex(bytes: Uint8Array): IndexEntry[] {
 }
 
 export function serializeIndex(entries: readonly IndexEntry[]): Uint8Array {
-  return new TextEncoder().encode(`${JSON.stringify({ version: 1, entries })}\n`);
+  return new TextEncoder().encode(`${JSON.stringify({ version: 2, entries })}\n`);
 }
 
-/**
- * File name of a stored item. It carries all metadata except size and hash, so the index can be
- * rebuilt from the directory listing (size from stat, hash by reading the file):
- * `<id>_<kind>_<reason>_<startMs>_<endMs>_<triggerMs>.age`.
- */
-export function fileName(e: Omit<IndexEntry, 'bytes' | 'sha256' | 'recipients'>): string {
-  return `${e.id}_${e.kind}_${e.reason}_${e.startMs}_${e.endMs}_${e.triggerMs}.age`;
+/** File name of a stored item's ciphertext: `<id>_<storedBucketMs>.age`. */
+export function fileName(e: Pick<IndexEntry, 'id' | 'storedBucketMs'>): string {
+  return `${e.id}_${e.storedBucketMs}.age`;
 }
 
-const FILE_PATTERN =
+/** File name of its sealed metadata (proto/item-meta.ts): `<id>_<storedBucketMs>.meta.age`. */
+export function metaFileName(e: Pick<IndexEntry, 'id' | 'storedBucketMs'>): string {
+  return `${e.id}_${e.storedBucketMs}.meta.age`;
+}
+
+const FILE_PATTERN = /^(\d{13}-[0-9a-f]{12})_(0|[1-9]\d{0,15})(\.meta)?\.age$/;
+
+/** Parses a file name of either kind; undefined for any other name. */
+export function parseFileName(
+  name: string,
+): { id: string; storedBucketMs: number; meta: boolean } | undefined {
+  const m = FILE_PATTERN.exec(name);
+  if (m === null) return undefined;
+  const storedBucketMs = Number(m[2]);
+  if (!Number.isSafeInteger(storedBucketMs)) return undefined;
+  return { id: m[1] as string, storedBucketMs, meta: m[3] !== undefined };
+}
+
+/** What an earlier version put in a file name (`<id>_<kind>_<reason>_<start>_<end>_<trigger>.age`, id a time). */
+export interface LegacyFile {
+  name: string;
+  id: string;
+  kind: ItemKind;
+  reason: string;
+  startMs: number;
+  endMs: number;
+  triggerMs: number;
+}
+
+const LEGACY_PATTERN =
   /^(\d{13}-[0-9a-f]{12})_(clip|snapshot)_([a-z0-9][a-z0-9-]{0,31})_(0|[1-9]\d{0,15})_(0|[1-9]\d{0,15})_(0|[1-9]\d{0,15})\.age$/;
 
-export function parseFileName(name: string): Omit<IndexEntry, 'bytes' | 'sha256'> | undefined {
-  const m = FILE_PATTERN.exec(name);
+/** Parses the file name of an earlier version, which carried the metadata in plaintext. */
+export function parseLegacyFileName(name: string): LegacyFile | undefined {
+  const m = LEGACY_PATTERN.exec(name);
   if (m === null) return undefined;
   const [, id, kind, reason, s, e, t] = m as unknown as [
     string,
@@ -129,5 +151,5 @@ export function parseFileName(name: string): Omit<IndexEntry, 'bytes' | 'sha256'
   const endMs = Number(e);
   const triggerMs = Number(t);
   if (![startMs, endMs, triggerMs].every(Number.isSafeInteger) || startMs > endMs) return undefined;
-  return { id, kind, reason, startMs, endMs, triggerMs };
+  return { name, id, kind, reason, startMs, endMs, triggerMs };
 }

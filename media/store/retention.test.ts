@@ -5,8 +5,7 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import fc from 'fast-check';
 import { waitFor } from '../../test-support/wait-for.js';
 import type { StoreEvent } from './clip-store.js';
-import { idTimeMs } from './index-file.js';
-import { planRetention } from './retention.js';
+import { expiresAt, planRetention } from './retention.js';
 import { clipBytes, openStore, tempDir } from './test-helpers.js';
 
 const MiB = 1024 * 1024;
@@ -17,6 +16,7 @@ describe('planRetention', () => {
       fc.record({
         t: fc.integer({ min: 0, max: 10_000_000 }),
         r: fc.integer({ min: 0, max: 0xffffff }),
+        bucket: fc.integer({ min: 0, max: 10_000_000 }),
         bytes: fc.integer({ min: 0, max: 5_000 }),
       }),
       { maxLength: 60, selector: (x) => `${x.t}-${x.r}` },
@@ -25,6 +25,7 @@ describe('planRetention', () => {
       xs.map((x) => ({
         id: `${x.t.toString().padStart(13, '0')}-${x.r.toString(16).padStart(12, '0')}`,
         bytes: x.bytes,
+        storedBucketMs: x.bucket,
       })),
     )
     .chain((items) => fc.tuple(fc.constant(items), fc.shuffledSubarray(items, { minLength: items.length })));
@@ -35,13 +36,16 @@ describe('planRetention', () => {
         itemsArb,
         fc.integer({ min: 0, max: 100_000 }),
         fc.integer({ min: 0, max: 12_000_000 }),
+        fc.integer({ min: 1, max: 2_000_000 }),
         fc.integer({ min: 0, max: 12_000_000 }),
         fc.integer({ min: 0, max: 20_000 }),
         fc.option(fc.nat(), { nil: undefined }),
-        ([items, shuffled], maxTotalBytes, maxAgeMs, nowMs, freeBytes, keepIndex) => {
+        ([items, shuffled], maxTotalBytes, maxAgeMs, bucketMs, nowMs, freeBytes, keepIndex) => {
           const keepItem = keepIndex === undefined ? undefined : items[keepIndex % Math.max(1, items.length)];
           const keep = new Set(keepItem && keepItem.bytes <= maxTotalBytes ? [keepItem.id] : []);
-          const plan = planRetention(shuffled, { nowMs, maxAgeMs, maxTotalBytes, freeBytes, keep });
+          const plan = planRetention(shuffled, { nowMs, maxAgeMs, bucketMs, maxTotalBytes, freeBytes, keep });
+          const tooOld = (i: (typeof items)[number]) =>
+            nowMs > expiresAt(i.storedBucketMs, { maxAgeMs, bucketMs });
 
           const evicted = new Set(plan.evict.map((e) => e.id));
           const remaining = items.filter((i) => !evicted.has(i.id));
@@ -50,16 +54,18 @@ describe('planRetention', () => {
           assert.ok(total <= maxTotalBytes, `total ${total} > ${maxTotalBytes}`);
           for (const id of keep) assert.ok(!evicted.has(id), 'a kept item is never evicted');
           for (const i of remaining) {
-            if (!keep.has(i.id)) assert.ok(nowMs - idTimeMs(i.id) <= maxAgeMs, 'nothing too old remains');
+            if (!keep.has(i.id)) assert.ok(!tooOld(i), 'nothing too old remains');
           }
-          // Oldest first: the evicted ids are listed in order and every one is older than every
-          // remaining item that could have been evicted.
+          // Oldest first: the evicted ids are listed in order, and every one evicted for size or
+          // space is older than every remaining item that could have been evicted.
           const ids = plan.evict.map((e) => e.id);
           assert.deepEqual(ids, [...ids].sort());
-          const youngestEvicted = ids.at(-1);
-          if (youngestEvicted !== undefined) {
-            for (const i of remaining) if (!keep.has(i.id)) assert.ok(i.id > youngestEvicted);
+          const youngestForRoom = plan.evict.filter((e) => e.why !== 'age').at(-1)?.id;
+          if (youngestForRoom !== undefined) {
+            for (const i of remaining) if (!keep.has(i.id)) assert.ok(i.id > youngestForRoom);
           }
+          // Every item past its expiry goes, whatever its place in the order.
+          for (const i of items) if (!keep.has(i.id) && tooOld(i)) assert.ok(evicted.has(i.id));
           // A space request is met when there is enough to evict, and takes at least one item.
           const evictable = items.filter((i) => !keep.has(i.id));
           const freed = plan.evict.reduce((n, e) => n + e.bytes, 0);
@@ -70,9 +76,9 @@ describe('planRetention', () => {
           }
           // Nothing is evicted without a reason.
           if (freeBytes === 0) {
-            const tooOld = items.filter((i) => !keep.has(i.id) && nowMs - idTimeMs(i.id) > maxAgeMs).length;
+            const old = items.filter((i) => !keep.has(i.id) && tooOld(i)).length;
             const sizeOnly = plan.evict.filter((e) => e.why === 'size');
-            assert.equal(plan.evict.length - sizeOnly.length, tooOld);
+            assert.equal(plan.evict.length - sizeOnly.length, old);
           }
         },
       ),
@@ -116,9 +122,11 @@ describe('ClipStore retention', () => {
     );
   });
 
-  it('by age: on demand and on the timer', async (t) => {
+  it('by age: an item goes once maxAgeS has passed since the end of the period it was stored in, on demand and on the timer', async (t) => {
     const dir = tempDir(t);
-    let now = 1_800_000_000_000;
+    // A minute's retention: the store period is a minute too (never longer than the retention).
+    const t0 = 1_800_000_000_000; // a whole minute
+    let now = t0 + 5_000;
     const { store, events } = await openStore(
       t,
       {
@@ -129,16 +137,18 @@ describe('ClipStore retention', () => {
       },
       { now: () => now },
     );
-    const a = await store.writeSnapshot(clipBytes(1_000), 1);
-    now += 30_000;
-    const b = await store.writeSnapshot(clipBytes(1_000), 2);
-    now += 31_000; // a is 61 s old, b 31 s
+    const a = await store.writeSnapshot(clipBytes(1_000), 1); // period [t0, t0 + 60 s)
+    now = t0 + 65_000;
+    const b = await store.writeSnapshot(clipBytes(1_000), 2); // period [t0 + 60 s, t0 + 120 s)
+    now = t0 + 120_000; // a's period ended 60 s ago: not yet past it
+    assert.deepEqual(await store.runRetention(), []);
+    now = t0 + 120_001;
     assert.deepEqual(
       (await store.runRetention()).map((e) => [e.id, e.why]),
       [[a.id, 'age']],
     );
     assert.equal(existsSync(a.path), false);
-    now += 30_000; // b is 61 s old: the 1 s timer removes it without being asked
+    now = t0 + 180_001; // b is past its expiry: the 1 s timer removes it without being asked
     // Polled: the retention timer is unref'd, so a bare wait for its event would let the loop end.
     await waitFor(
       () => events.filter((e) => e.type === 'evicted').length >= 2,

@@ -1100,18 +1100,6 @@ export namespace doorbell {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** ListItems sinceMs. */
-            sinceMs: number;
-
-            /** ListItems untilMs. */
-            untilMs: number;
-
-            /** ListItems kinds. */
-            kinds: string[];
-
-            /** ListItems reasons. */
-            reasons: string[];
-
             /** ListItems afterId. */
             afterId: string;
 
@@ -1177,18 +1165,6 @@ export namespace doorbell {
 
             /** Properties of a ListItems. */
             interface $Properties {
-
-                /** ListItems sinceMs */
-                sinceMs?: (number|null);
-
-                /** ListItems untilMs */
-                untilMs?: (number|null);
-
-                /** ListItems kinds */
-                kinds?: (string[]|null);
-
-                /** ListItems reasons */
-                reasons?: (string[]|null);
 
                 /** ListItems afterId */
                 afterId?: (string|null);
@@ -4832,29 +4808,17 @@ export namespace doorbell {
             /** StoredItem id. */
             id: string;
 
-            /** StoredItem kind. */
-            kind: string;
-
-            /** StoredItem reason. */
-            reason: string;
-
-            /** StoredItem startMs. */
-            startMs: number;
-
-            /** StoredItem endMs. */
-            endMs: number;
-
-            /** StoredItem triggerMs. */
-            triggerMs: number;
-
             /** StoredItem bytes. */
             bytes: number;
 
             /** StoredItem sha256. */
             sha256: Uint8Array;
 
-            /** StoredItem recipients. */
-            recipients: string[];
+            /** StoredItem meta. */
+            meta: Uint8Array;
+
+            /** StoredItem expiresMs. */
+            expiresMs: number;
 
             /**
              * Creates a new StoredItem instance using the specified properties.
@@ -4919,29 +4883,17 @@ export namespace doorbell {
                 /** StoredItem id */
                 id?: (string|null);
 
-                /** StoredItem kind */
-                kind?: (string|null);
-
-                /** StoredItem reason */
-                reason?: (string|null);
-
-                /** StoredItem startMs */
-                startMs?: (number|null);
-
-                /** StoredItem endMs */
-                endMs?: (number|null);
-
-                /** StoredItem triggerMs */
-                triggerMs?: (number|null);
-
                 /** StoredItem bytes */
                 bytes?: (number|null);
 
                 /** StoredItem sha256 */
                 sha256?: (Uint8Array|null);
 
-                /** StoredItem recipients */
-                recipients?: (string[]|null);
+                /** StoredItem meta */
+                meta?: (Uint8Array|null);
+
+                /** StoredItem expiresMs */
+                expiresMs?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -3419,10 +3419,6 @@ export const doorbell = $root.doorbell = (() => {
             /**
              * Properties of a ListItems.
              * @typedef {Object} doorbell.v1.ListItems.$Properties
-             * @property {number|null} [sinceMs] ListItems sinceMs
-             * @property {number|null} [untilMs] ListItems untilMs
-             * @property {Array.<string>|null} [kinds] ListItems kinds
-             * @property {Array.<string>|null} [reasons] ListItems reasons
              * @property {string|null} [afterId] ListItems afterId
              * @property {number|null} [limit] ListItems limit
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -3450,45 +3446,11 @@ export const doorbell = $root.doorbell = (() => {
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
             const ListItems = function (properties) {
-                this.kinds = [];
-                this.reasons = [];
                 if (properties)
                     for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
                             this[keys[i]] = properties[keys[i]];
             };
-
-            /**
-             * ListItems sinceMs.
-             * @member {number} sinceMs
-             * @memberof doorbell.v1.ListItems
-             * @instance
-             */
-            ListItems.prototype.sinceMs = $Long ? $Long.fromBits(0,0,true) : 0;
-
-            /**
-             * ListItems untilMs.
-             * @member {number} untilMs
-             * @memberof doorbell.v1.ListItems
-             * @instance
-             */
-            ListItems.prototype.untilMs = $Long ? $Long.fromBits(0,0,true) : 0;
-
-            /**
-             * ListItems kinds.
-             * @member {Array.<string>} kinds
-             * @memberof doorbell.v1.ListItems
-             * @instance
-             */
-            ListItems.prototype.kinds = $util.emptyArray;
-
-            /**
-             * ListItems reasons.
-             * @member {Array.<string>} reasons
-             * @memberof doorbell.v1.ListItems
-             * @instance
-             */
-            ListItems.prototype.reasons = $util.emptyArray;
 
             /**
              * ListItems afterId.
@@ -3538,16 +3500,6 @@ export const doorbell = $root.doorbell = (() => {
                     _depth = 0;
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
-                if (message.sinceMs != null && $Object.hasOwnProperty.call(message, "sinceMs") && (typeof message.sinceMs === "object" ? message.sinceMs.low || message.sinceMs.high : message.sinceMs !== 0))
-                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.sinceMs);
-                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs") && (typeof message.untilMs === "object" ? message.untilMs.low || message.untilMs.high : message.untilMs !== 0))
-                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.untilMs);
-                if (message.kinds != null && message.kinds.length)
-                    for (let i = 0; i < message.kinds.length; ++i)
-                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.kinds[i]);
-                if (message.reasons != null && message.reasons.length)
-                    for (let i = 0; i < message.reasons.length; ++i)
-                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.reasons[i]);
                 if (message.afterId != null && $Object.hasOwnProperty.call(message, "afterId") && message.afterId !== "")
                     writer.uint32(/* id 5, wireType 2 =*/42).string(message.afterId);
                 if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && message.limit !== 0)
@@ -3596,40 +3548,6 @@ export const doorbell = $root.doorbell = (() => {
                     }
                     let wireType = tag & 7;
                     switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 0)
-                                break;
-                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
-                                message.sinceMs = value;
-                            else
-                                delete message.sinceMs;
-                            continue;
-                        }
-                    case 2: {
-                            if (wireType !== 0)
-                                break;
-                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
-                                message.untilMs = value;
-                            else
-                                delete message.untilMs;
-                            continue;
-                        }
-                    case 3: {
-                            if (wireType !== 2)
-                                break;
-                            if (!(message.kinds && message.kinds.length))
-                                message.kinds = [];
-                            message.kinds.push(reader.stringVerify());
-                            continue;
-                        }
-                    case 4: {
-                            if (wireType !== 2)
-                                break;
-                            if (!(message.reasons && message.reasons.length))
-                                message.reasons = [];
-                            message.reasons.push(reader.stringVerify());
-                            continue;
-                        }
                     case 5: {
                             if (wireType !== 2)
                                 break;
@@ -3680,26 +3598,6 @@ export const doorbell = $root.doorbell = (() => {
                     _depth = 0;
                 if (_depth > $util.recursionLimit)
                     return "max depth exceeded";
-                if (message.sinceMs != null && $Object.hasOwnProperty.call(message, "sinceMs"))
-                    if (!$util.isInteger(message.sinceMs) && !(message.sinceMs && $util.isInteger(message.sinceMs.low) && $util.isInteger(message.sinceMs.high)))
-                        return "sinceMs: integer|Long expected";
-                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs"))
-                    if (!$util.isInteger(message.untilMs) && !(message.untilMs && $util.isInteger(message.untilMs.low) && $util.isInteger(message.untilMs.high)))
-                        return "untilMs: integer|Long expected";
-                if (message.kinds != null && $Object.hasOwnProperty.call(message, "kinds")) {
-                    if (!$Array.isArray(message.kinds))
-                        return "kinds: array expected";
-                    for (let i = 0; i < message.kinds.length; ++i)
-                        if (!$util.isString(message.kinds[i]))
-                            return "kinds: string[] expected";
-                }
-                if (message.reasons != null && $Object.hasOwnProperty.call(message, "reasons")) {
-                    if (!$Array.isArray(message.reasons))
-                        return "reasons: array expected";
-                    for (let i = 0; i < message.reasons.length; ++i)
-                        if (!$util.isString(message.reasons[i]))
-                            return "reasons: string[] expected";
-                }
                 if (message.afterId != null && $Object.hasOwnProperty.call(message, "afterId"))
                     if (!$util.isString(message.afterId))
                         return "afterId: string expected";
@@ -3727,40 +3625,6 @@ export const doorbell = $root.doorbell = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let message = new $root.doorbell.v1.ListItems();
-                if (object.sinceMs != null)
-                    if (typeof object.sinceMs === "object" ? object.sinceMs.low || object.sinceMs.high : $Number(object.sinceMs) !== 0)
-                        if ($Long)
-                            message.sinceMs = $Long.fromValue(object.sinceMs, true);
-                        else if (typeof object.sinceMs === "string")
-                            message.sinceMs = $parseInt(object.sinceMs, 10);
-                        else if (typeof object.sinceMs === "number")
-                            message.sinceMs = object.sinceMs;
-                        else if (typeof object.sinceMs === "object")
-                            message.sinceMs = new $util.LongBits(object.sinceMs.low >>> 0, object.sinceMs.high >>> 0).toNumber(true);
-                if (object.untilMs != null)
-                    if (typeof object.untilMs === "object" ? object.untilMs.low || object.untilMs.high : $Number(object.untilMs) !== 0)
-                        if ($Long)
-                            message.untilMs = $Long.fromValue(object.untilMs, true);
-                        else if (typeof object.untilMs === "string")
-                            message.untilMs = $parseInt(object.untilMs, 10);
-                        else if (typeof object.untilMs === "number")
-                            message.untilMs = object.untilMs;
-                        else if (typeof object.untilMs === "object")
-                            message.untilMs = new $util.LongBits(object.untilMs.low >>> 0, object.untilMs.high >>> 0).toNumber(true);
-                if (object.kinds) {
-                    if (!$Array.isArray(object.kinds))
-                        throw $TypeError(".doorbell.v1.ListItems.kinds: array expected");
-                    message.kinds = $Array(object.kinds.length);
-                    for (let i = 0; i < object.kinds.length; ++i)
-                        message.kinds[i] = $String(object.kinds[i]);
-                }
-                if (object.reasons) {
-                    if (!$Array.isArray(object.reasons))
-                        throw $TypeError(".doorbell.v1.ListItems.reasons: array expected");
-                    message.reasons = $Array(object.reasons.length);
-                    for (let i = 0; i < object.reasons.length; ++i)
-                        message.reasons[i] = $String(object.reasons[i]);
-                }
                 if (object.afterId != null)
                     if (typeof object.afterId !== "string" || object.afterId.length)
                         message.afterId = $String(object.afterId);
@@ -3787,47 +3651,9 @@ export const doorbell = $root.doorbell = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
-                if (options.arrays || options.defaults) {
-                    object.kinds = [];
-                    object.reasons = [];
-                }
                 if (options.defaults) {
-                    if ($Long) {
-                        let long = new $Long(0, 0, true);
-                        object.sinceMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                    } else
-                        object.sinceMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($Long) {
-                        let long = new $Long(0, 0, true);
-                        object.untilMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                    } else
-                        object.untilMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                     object.afterId = "";
                     object.limit = 0;
-                }
-                if (message.sinceMs != null && $Object.hasOwnProperty.call(message, "sinceMs"))
-                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                        object.sinceMs = typeof message.sinceMs === "number" ? $BigInt(message.sinceMs) : $Long.fromBits(message.sinceMs.low >>> 0, message.sinceMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.sinceMs === "number")
-                        object.sinceMs = options.longs === $String ? $String(message.sinceMs) : message.sinceMs;
-                    else
-                        object.sinceMs = options.longs === $String ? $Long.prototype.toString.call(message.sinceMs) : options.longs === $Number ? new $util.LongBits(message.sinceMs.low >>> 0, message.sinceMs.high >>> 0).toNumber(true) : message.sinceMs;
-                if (message.untilMs != null && $Object.hasOwnProperty.call(message, "untilMs"))
-                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                        object.untilMs = typeof message.untilMs === "number" ? $BigInt(message.untilMs) : $Long.fromBits(message.untilMs.low >>> 0, message.untilMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.untilMs === "number")
-                        object.untilMs = options.longs === $String ? $String(message.untilMs) : message.untilMs;
-                    else
-                        object.untilMs = options.longs === $String ? $Long.prototype.toString.call(message.untilMs) : options.longs === $Number ? new $util.LongBits(message.untilMs.low >>> 0, message.untilMs.high >>> 0).toNumber(true) : message.untilMs;
-                if (message.kinds && message.kinds.length) {
-                    object.kinds = $Array(message.kinds.length);
-                    for (let j = 0; j < message.kinds.length; ++j)
-                        object.kinds[j] = message.kinds[j];
-                }
-                if (message.reasons && message.reasons.length) {
-                    object.reasons = $Array(message.reasons.length);
-                    for (let j = 0; j < message.reasons.length; ++j)
-                        object.reasons[j] = message.reasons[j];
                 }
                 if (message.afterId != null && $Object.hasOwnProperty.call(message, "afterId"))
                     object.afterId = message.afterId;
@@ -15059,14 +14885,10 @@ export const doorbell = $root.doorbell = (() => {
              * Properties of a StoredItem.
              * @typedef {Object} doorbell.v1.StoredItem.$Properties
              * @property {string|null} [id] StoredItem id
-             * @property {string|null} [kind] StoredItem kind
-             * @property {string|null} [reason] StoredItem reason
-             * @property {number|null} [startMs] StoredItem startMs
-             * @property {number|null} [endMs] StoredItem endMs
-             * @property {number|null} [triggerMs] StoredItem triggerMs
              * @property {number|null} [bytes] StoredItem bytes
              * @property {Uint8Array|null} [sha256] StoredItem sha256
-             * @property {Array.<string>|null} [recipients] StoredItem recipients
+             * @property {Uint8Array|null} [meta] StoredItem meta
+             * @property {number|null} [expiresMs] StoredItem expiresMs
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -15092,7 +14914,6 @@ export const doorbell = $root.doorbell = (() => {
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
             const StoredItem = function (properties) {
-                this.recipients = [];
                 if (properties)
                     for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -15106,46 +14927,6 @@ export const doorbell = $root.doorbell = (() => {
              * @instance
              */
             StoredItem.prototype.id = "";
-
-            /**
-             * StoredItem kind.
-             * @member {string} kind
-             * @memberof doorbell.v1.StoredItem
-             * @instance
-             */
-            StoredItem.prototype.kind = "";
-
-            /**
-             * StoredItem reason.
-             * @member {string} reason
-             * @memberof doorbell.v1.StoredItem
-             * @instance
-             */
-            StoredItem.prototype.reason = "";
-
-            /**
-             * StoredItem startMs.
-             * @member {number} startMs
-             * @memberof doorbell.v1.StoredItem
-             * @instance
-             */
-            StoredItem.prototype.startMs = $Long ? $Long.fromBits(0,0,true) : 0;
-
-            /**
-             * StoredItem endMs.
-             * @member {number} endMs
-             * @memberof doorbell.v1.StoredItem
-             * @instance
-             */
-            StoredItem.prototype.endMs = $Long ? $Long.fromBits(0,0,true) : 0;
-
-            /**
-             * StoredItem triggerMs.
-             * @member {number} triggerMs
-             * @memberof doorbell.v1.StoredItem
-             * @instance
-             */
-            StoredItem.prototype.triggerMs = $Long ? $Long.fromBits(0,0,true) : 0;
 
             /**
              * StoredItem bytes.
@@ -15164,12 +14945,20 @@ export const doorbell = $root.doorbell = (() => {
             StoredItem.prototype.sha256 = $util.newBuffer([]);
 
             /**
-             * StoredItem recipients.
-             * @member {Array.<string>} recipients
+             * StoredItem meta.
+             * @member {Uint8Array} meta
              * @memberof doorbell.v1.StoredItem
              * @instance
              */
-            StoredItem.prototype.recipients = $util.emptyArray;
+            StoredItem.prototype.meta = $util.newBuffer([]);
+
+            /**
+             * StoredItem expiresMs.
+             * @member {number} expiresMs
+             * @memberof doorbell.v1.StoredItem
+             * @instance
+             */
+            StoredItem.prototype.expiresMs = $Long ? $Long.fromBits(0,0,true) : 0;
 
             /**
              * Creates a new StoredItem instance using the specified properties.
@@ -15205,23 +14994,14 @@ export const doorbell = $root.doorbell = (() => {
                     throw $Error("max depth exceeded");
                 if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
-                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== "")
-                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.kind);
-                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
-                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.reason);
-                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs") && (typeof message.startMs === "object" ? message.startMs.low || message.startMs.high : message.startMs !== 0))
-                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.startMs);
-                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs") && (typeof message.endMs === "object" ? message.endMs.low || message.endMs.high : message.endMs !== 0))
-                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.endMs);
-                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs") && (typeof message.triggerMs === "object" ? message.triggerMs.low || message.triggerMs.high : message.triggerMs !== 0))
-                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.triggerMs);
                 if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes") && (typeof message.bytes === "object" ? message.bytes.low || message.bytes.high : message.bytes !== 0))
                     writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.bytes);
                 if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256") && message.sha256.length)
                     writer.uint32(/* id 8, wireType 2 =*/66).bytes(message.sha256);
-                if (message.recipients != null && message.recipients.length)
-                    for (let i = 0; i < message.recipients.length; ++i)
-                        writer.uint32(/* id 9, wireType 2 =*/74).string(message.recipients[i]);
+                if (message.meta != null && $Object.hasOwnProperty.call(message, "meta") && message.meta.length)
+                    writer.uint32(/* id 10, wireType 2 =*/82).bytes(message.meta);
+                if (message.expiresMs != null && $Object.hasOwnProperty.call(message, "expiresMs") && (typeof message.expiresMs === "object" ? message.expiresMs.low || message.expiresMs.high : message.expiresMs !== 0))
+                    writer.uint32(/* id 11, wireType 0 =*/88).uint64(message.expiresMs);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -15275,51 +15055,6 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.id;
                             continue;
                         }
-                    case 2: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.kind = value;
-                            else
-                                delete message.kind;
-                            continue;
-                        }
-                    case 3: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.reason = value;
-                            else
-                                delete message.reason;
-                            continue;
-                        }
-                    case 4: {
-                            if (wireType !== 0)
-                                break;
-                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
-                                message.startMs = value;
-                            else
-                                delete message.startMs;
-                            continue;
-                        }
-                    case 5: {
-                            if (wireType !== 0)
-                                break;
-                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
-                                message.endMs = value;
-                            else
-                                delete message.endMs;
-                            continue;
-                        }
-                    case 6: {
-                            if (wireType !== 0)
-                                break;
-                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
-                                message.triggerMs = value;
-                            else
-                                delete message.triggerMs;
-                            continue;
-                        }
                     case 7: {
                             if (wireType !== 0)
                                 break;
@@ -15338,12 +15073,22 @@ export const doorbell = $root.doorbell = (() => {
                                 delete message.sha256;
                             continue;
                         }
-                    case 9: {
+                    case 10: {
                             if (wireType !== 2)
                                 break;
-                            if (!(message.recipients && message.recipients.length))
-                                message.recipients = [];
-                            message.recipients.push(reader.stringVerify());
+                            if ((value = reader.bytes()).length)
+                                message.meta = value;
+                            else
+                                delete message.meta;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.expiresMs = value;
+                            else
+                                delete message.expiresMs;
                             continue;
                         }
                     }
@@ -15381,34 +15126,18 @@ export const doorbell = $root.doorbell = (() => {
                 if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
                     if (!$util.isString(message.id))
                         return "id: string expected";
-                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
-                    if (!$util.isString(message.kind))
-                        return "kind: string expected";
-                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
-                    if (!$util.isString(message.reason))
-                        return "reason: string expected";
-                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs"))
-                    if (!$util.isInteger(message.startMs) && !(message.startMs && $util.isInteger(message.startMs.low) && $util.isInteger(message.startMs.high)))
-                        return "startMs: integer|Long expected";
-                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs"))
-                    if (!$util.isInteger(message.endMs) && !(message.endMs && $util.isInteger(message.endMs.low) && $util.isInteger(message.endMs.high)))
-                        return "endMs: integer|Long expected";
-                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs"))
-                    if (!$util.isInteger(message.triggerMs) && !(message.triggerMs && $util.isInteger(message.triggerMs.low) && $util.isInteger(message.triggerMs.high)))
-                        return "triggerMs: integer|Long expected";
                 if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
                     if (!$util.isInteger(message.bytes) && !(message.bytes && $util.isInteger(message.bytes.low) && $util.isInteger(message.bytes.high)))
                         return "bytes: integer|Long expected";
                 if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
                     if (!(message.sha256 && typeof message.sha256.length === "number" || $util.isString(message.sha256)))
                         return "sha256: buffer expected";
-                if (message.recipients != null && $Object.hasOwnProperty.call(message, "recipients")) {
-                    if (!$Array.isArray(message.recipients))
-                        return "recipients: array expected";
-                    for (let i = 0; i < message.recipients.length; ++i)
-                        if (!$util.isString(message.recipients[i]))
-                            return "recipients: string[] expected";
-                }
+                if (message.meta != null && $Object.hasOwnProperty.call(message, "meta"))
+                    if (!(message.meta && typeof message.meta.length === "number" || $util.isString(message.meta)))
+                        return "meta: buffer expected";
+                if (message.expiresMs != null && $Object.hasOwnProperty.call(message, "expiresMs"))
+                    if (!$util.isInteger(message.expiresMs) && !(message.expiresMs && $util.isInteger(message.expiresMs.low) && $util.isInteger(message.expiresMs.high)))
+                        return "expiresMs: integer|Long expected";
                 return null;
             };
 
@@ -15433,42 +15162,6 @@ export const doorbell = $root.doorbell = (() => {
                 if (object.id != null)
                     if (typeof object.id !== "string" || object.id.length)
                         message.id = $String(object.id);
-                if (object.kind != null)
-                    if (typeof object.kind !== "string" || object.kind.length)
-                        message.kind = $String(object.kind);
-                if (object.reason != null)
-                    if (typeof object.reason !== "string" || object.reason.length)
-                        message.reason = $String(object.reason);
-                if (object.startMs != null)
-                    if (typeof object.startMs === "object" ? object.startMs.low || object.startMs.high : $Number(object.startMs) !== 0)
-                        if ($Long)
-                            message.startMs = $Long.fromValue(object.startMs, true);
-                        else if (typeof object.startMs === "string")
-                            message.startMs = $parseInt(object.startMs, 10);
-                        else if (typeof object.startMs === "number")
-                            message.startMs = object.startMs;
-                        else if (typeof object.startMs === "object")
-                            message.startMs = new $util.LongBits(object.startMs.low >>> 0, object.startMs.high >>> 0).toNumber(true);
-                if (object.endMs != null)
-                    if (typeof object.endMs === "object" ? object.endMs.low || object.endMs.high : $Number(object.endMs) !== 0)
-                        if ($Long)
-                            message.endMs = $Long.fromValue(object.endMs, true);
-                        else if (typeof object.endMs === "string")
-                            message.endMs = $parseInt(object.endMs, 10);
-                        else if (typeof object.endMs === "number")
-                            message.endMs = object.endMs;
-                        else if (typeof object.endMs === "object")
-                            message.endMs = new $util.LongBits(object.endMs.low >>> 0, object.endMs.high >>> 0).toNumber(true);
-                if (object.triggerMs != null)
-                    if (typeof object.triggerMs === "object" ? object.triggerMs.low || object.triggerMs.high : $Number(object.triggerMs) !== 0)
-                        if ($Long)
-                            message.triggerMs = $Long.fromValue(object.triggerMs, true);
-                        else if (typeof object.triggerMs === "string")
-                            message.triggerMs = $parseInt(object.triggerMs, 10);
-                        else if (typeof object.triggerMs === "number")
-                            message.triggerMs = object.triggerMs;
-                        else if (typeof object.triggerMs === "object")
-                            message.triggerMs = new $util.LongBits(object.triggerMs.low >>> 0, object.triggerMs.high >>> 0).toNumber(true);
                 if (object.bytes != null)
                     if (typeof object.bytes === "object" ? object.bytes.low || object.bytes.high : $Number(object.bytes) !== 0)
                         if ($Long)
@@ -15485,13 +15178,22 @@ export const doorbell = $root.doorbell = (() => {
                             $util.base64.decode(object.sha256, message.sha256 = $util.newBuffer($util.base64.length(object.sha256)), 0);
                         else if (object.sha256.length >= 0)
                             message.sha256 = object.sha256;
-                if (object.recipients) {
-                    if (!$Array.isArray(object.recipients))
-                        throw $TypeError(".doorbell.v1.StoredItem.recipients: array expected");
-                    message.recipients = $Array(object.recipients.length);
-                    for (let i = 0; i < object.recipients.length; ++i)
-                        message.recipients[i] = $String(object.recipients[i]);
-                }
+                if (object.meta != null)
+                    if (object.meta.length)
+                        if (typeof object.meta === "string")
+                            $util.base64.decode(object.meta, message.meta = $util.newBuffer($util.base64.length(object.meta)), 0);
+                        else if (object.meta.length >= 0)
+                            message.meta = object.meta;
+                if (object.expiresMs != null)
+                    if (typeof object.expiresMs === "object" ? object.expiresMs.low || object.expiresMs.high : $Number(object.expiresMs) !== 0)
+                        if ($Long)
+                            message.expiresMs = $Long.fromValue(object.expiresMs, true);
+                        else if (typeof object.expiresMs === "string")
+                            message.expiresMs = $parseInt(object.expiresMs, 10);
+                        else if (typeof object.expiresMs === "number")
+                            message.expiresMs = object.expiresMs;
+                        else if (typeof object.expiresMs === "object")
+                            message.expiresMs = new $util.LongBits(object.expiresMs.low >>> 0, object.expiresMs.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -15512,27 +15214,8 @@ export const doorbell = $root.doorbell = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
-                if (options.arrays || options.defaults)
-                    object.recipients = [];
                 if (options.defaults) {
                     object.id = "";
-                    object.kind = "";
-                    object.reason = "";
-                    if ($Long) {
-                        let long = new $Long(0, 0, true);
-                        object.startMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                    } else
-                        object.startMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($Long) {
-                        let long = new $Long(0, 0, true);
-                        object.endMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                    } else
-                        object.endMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                    if ($Long) {
-                        let long = new $Long(0, 0, true);
-                        object.triggerMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-                    } else
-                        object.triggerMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                     if ($Long) {
                         let long = new $Long(0, 0, true);
                         object.bytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
@@ -15545,34 +15228,21 @@ export const doorbell = $root.doorbell = (() => {
                         if (options.bytes !== $Array)
                             object.sha256 = $util.newBuffer(object.sha256);
                     }
+                    if (options.bytes === $String)
+                        object.meta = "";
+                    else {
+                        object.meta = [];
+                        if (options.bytes !== $Array)
+                            object.meta = $util.newBuffer(object.meta);
+                    }
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.expiresMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.expiresMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
                     object.id = message.id;
-                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
-                    object.kind = message.kind;
-                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
-                    object.reason = message.reason;
-                if (message.startMs != null && $Object.hasOwnProperty.call(message, "startMs"))
-                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                        object.startMs = typeof message.startMs === "number" ? $BigInt(message.startMs) : $Long.fromBits(message.startMs.low >>> 0, message.startMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.startMs === "number")
-                        object.startMs = options.longs === $String ? $String(message.startMs) : message.startMs;
-                    else
-                        object.startMs = options.longs === $String ? $Long.prototype.toString.call(message.startMs) : options.longs === $Number ? new $util.LongBits(message.startMs.low >>> 0, message.startMs.high >>> 0).toNumber(true) : message.startMs;
-                if (message.endMs != null && $Object.hasOwnProperty.call(message, "endMs"))
-                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                        object.endMs = typeof message.endMs === "number" ? $BigInt(message.endMs) : $Long.fromBits(message.endMs.low >>> 0, message.endMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.endMs === "number")
-                        object.endMs = options.longs === $String ? $String(message.endMs) : message.endMs;
-                    else
-                        object.endMs = options.longs === $String ? $Long.prototype.toString.call(message.endMs) : options.longs === $Number ? new $util.LongBits(message.endMs.low >>> 0, message.endMs.high >>> 0).toNumber(true) : message.endMs;
-                if (message.triggerMs != null && $Object.hasOwnProperty.call(message, "triggerMs"))
-                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                        object.triggerMs = typeof message.triggerMs === "number" ? $BigInt(message.triggerMs) : $Long.fromBits(message.triggerMs.low >>> 0, message.triggerMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.triggerMs === "number")
-                        object.triggerMs = options.longs === $String ? $String(message.triggerMs) : message.triggerMs;
-                    else
-                        object.triggerMs = options.longs === $String ? $Long.prototype.toString.call(message.triggerMs) : options.longs === $Number ? new $util.LongBits(message.triggerMs.low >>> 0, message.triggerMs.high >>> 0).toNumber(true) : message.triggerMs;
                 if (message.bytes != null && $Object.hasOwnProperty.call(message, "bytes"))
                     if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
                         object.bytes = typeof message.bytes === "number" ? $BigInt(message.bytes) : $Long.fromBits(message.bytes.low >>> 0, message.bytes.high >>> 0, true).toBigInt();
@@ -15582,11 +15252,15 @@ export const doorbell = $root.doorbell = (() => {
                         object.bytes = options.longs === $String ? $Long.prototype.toString.call(message.bytes) : options.longs === $Number ? new $util.LongBits(message.bytes.low >>> 0, message.bytes.high >>> 0).toNumber(true) : message.bytes;
                 if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
                     object.sha256 = options.bytes === $String ? $util.base64.encode(message.sha256, 0, message.sha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.sha256) : message.sha256;
-                if (message.recipients && message.recipients.length) {
-                    object.recipients = $Array(message.recipients.length);
-                    for (let j = 0; j < message.recipients.length; ++j)
-                        object.recipients[j] = message.recipients[j];
-                }
+                if (message.meta != null && $Object.hasOwnProperty.call(message, "meta"))
+                    object.meta = options.bytes === $String ? $util.base64.encode(message.meta, 0, message.meta.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.meta) : message.meta;
+                if (message.expiresMs != null && $Object.hasOwnProperty.call(message, "expiresMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiresMs = typeof message.expiresMs === "number" ? $BigInt(message.expiresMs) : $Long.fromBits(message.expiresMs.low >>> 0, message.expiresMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.expiresMs === "number")
+                        object.expiresMs = options.longs === $String ? $String(message.expiresMs) : message.expiresMs;
+                    else
+                        object.expiresMs = options.longs === $String ? $Long.prototype.toString.call(message.expiresMs) : options.longs === $Number ? new $util.LongBits(message.expiresMs.low >>> 0, message.expiresMs.high >>> 0).toNumber(true) : message.expiresMs;
                 return object;
             };
 
