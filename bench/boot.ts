@@ -3,13 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
-import { writeBoardFiles } from '../board/board-files.js';
-import { keyMap } from '../board/manifest.js';
-import { commit, installToInactiveSlot, switchToTrial } from '../board/slots.js';
 import { startMosquitto } from '../broker/local-mosquitto.js';
-import { doorbell, publicKeyToText, topicsFor } from '../proto/index.js';
-import { buildFirmwareBundle } from '../scripts/bundle-build.js';
+import { doorbell, topicsFor } from '../proto/index.js';
 import { startSlotDaemon } from '../test-support/slot-daemon.js';
+import { flashedRoot } from './flashed-root.js';
 import { machine } from './machine.js';
 import type { BenchArgs } from './run.js';
 import { summary } from './stats.js';
@@ -29,23 +26,7 @@ export async function bootBench(options: BenchArgs): Promise<Record<string, unkn
   const broker = await startMosquitto();
   const subscriber = connect(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
   try {
-    const root = join(dir, 'root');
-    const built = await buildFirmwareBundle({
-      devKeyPath: join(dir, 'key', 'dev.pem'),
-      hardware: 'open-doorbell/sim-x64',
-      out: join(dir, 'fw.bundle'),
-    });
-    const trust = { keys: keyMap([built.key]), hardware: built.meta.hardware, allowDevelopment: true };
-    const { slot } = await installToInactiveSlot(root, built.path, { trust });
-    await switchToTrial(root, slot, { trust });
-    await commit(root, { trust });
-    await writeBoardFiles(root, {
-      hardware: built.meta.hardware,
-      releaseKeys: [publicKeyToText(built.key)],
-      installPath: root,
-      nodePath: process.execPath,
-      slot,
-    });
+    const { root, bundleBytes } = await flashedRoot(dir);
     if (!subscriber.connected) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('subscriber did not connect')), 10_000);
@@ -108,7 +89,7 @@ export async function bootBench(options: BenchArgs): Promise<Record<string, unkn
       ratio: round(s.p50 / b.p50),
       start_p90_ms: round(s.p90),
       runs,
-      bundle_bytes: built.bytes,
+      bundle_bytes: bundleBytes,
       target_ms: 1000,
       method: METHOD,
       machine: machine(),

@@ -1,17 +1,18 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { silentLogger } from '../common/logger.js';
+import { connect } from 'mqtt';
+import { startMosquitto } from '../broker/local-mosquitto.js';
+import { connectWires } from '../hal/sim/wire-client.js';
 import { type MediaConfig, mediaConfigSchema } from '../media/config.js';
 import { buildMediaGraph } from '../media/pipeline/build.js';
 import { toLaunchArgv } from '../media/pipeline/launch.js';
 import { blackPixelPng, MASK_IMAGE_FILE } from '../media/pipeline/mask-image.js';
-import { type ClipFinished, MediaService } from '../media/service.js';
-import { ClipStore } from '../media/store/clip-store.js';
-import { storeConfigSchema } from '../media/store/config.js';
+import { doorbell, topicsFor } from '../proto/index.js';
+import { startSlotDaemon } from '../test-support/slot-daemon.js';
+import { flashedRoot } from './flashed-root.js';
 import { machine } from './machine.js';
 import type { BenchArgs } from './run.js';
 import { round3 } from './stats.js';
@@ -35,95 +36,156 @@ async function procCpuS(pid: number | 'self', reapedChildren = false): Promise<n
   return (own + children) / CLK_TCK;
 }
 
-/** Peak resident set (VmHWM) of a process in MiB. */
-async function procPeakRssMb(pid: number): Promise<number> {
+/** Resident set now (VmRSS) and at its peak (VmHWM) of a process, in MiB. */
+async function procRssMb(pid: number): Promise<{ now: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const m = /VmHWM:\s+(\d+) kB/.exec(status);
-  return m ? Number(m[1]) / 1024 : Number.NaN;
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
+  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** The live children of `pid` whose command line contains `needle`. */
+async function childrenOf(pid: number, needle: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      if ((await readFile(`/proc/${name}/cmdline`, 'utf8')).includes(needle)) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 interface OursResult {
   cpuS: number;
-  parentCpuS: number;
+  daemonCpuS: number;
   workerCpuS: number;
-  loopLagP99Ms: number;
-  loopLagMaxMs: number;
-  parentRssMb: number;
+  daemonRssMb: number;
+  daemonPeakRssMb: number;
   workerRssMb: number;
+  workerPeakRssMb: number;
   pressToClipMs: number;
   clipBytes: number;
-  restarts: number;
 }
 
 /**
- * The product path: in this process (the control plane's role) the
- * MediaService and the encrypted clip store (age, to a throw-away recipient,
- * in RAM), and the supervised media worker.
+ * The product as a board runs it: the bundle flashed into a temporary root,
+ * its daemon started the way the unit starts it (`node <slot>/doorbell.js run`,
+ * sim HAL, the test camera at this size) with its supervised media worker,
+ * clips encrypted to a throw-away recipient. Measured from outside, as `ps`
+ * would: CPU (utime + stime) of the daemon and of the worker, each with its
+ * reaped children (the per-clip remux), and the resident set of each. The press
+ * goes through the sim button's wire; the clip is seen as its signed event.
  */
-async function runOurs(config: MediaConfig, storeDir: string): Promise<OursResult> {
-  const store = new ClipStore({
-    config: storeConfigSchema.parse({
-      dir: storeDir,
-      recipients: [await identityToRecipient(await generateX25519Identity())],
+async function runFlashed(
+  root: string,
+  brokerUrl: string,
+  label: string,
+  camera: { width: number; height: number; bitrateKbps: number },
+): Promise<OursResult> {
+  const deviceId = `media-bench-${label}`;
+  const ringDir = `/dev/shm/doorbell-bench-ring-${label}-${process.pid}`;
+  await writeFile(
+    path.join(root, 'etc', 'doorbell', 'config.json'),
+    JSON.stringify({
+      hal: { backend: 'sim' },
+      media: {
+        camera: {
+          source: { kind: 'test', pattern: 'ball' },
+          ...camera,
+          fps: 30,
+          encoder: 'x264enc',
+          ringDir,
+        },
+        recordMotion: false,
+        store: { recipients: [await identityToRecipient(await generateX25519Identity())] },
+      },
+      log: { level: 'warn' },
     }),
-    logger: silentLogger(),
+  );
+  const events = connect(brokerUrl, { protocolVersion: 5, reconnectPeriod: 0 });
+  const seen: doorbell.v1.Event[] = [];
+  const waiters = new Set<() => void>();
+  events.on('message', (_t, payload) => {
+    try {
+      seen.push(doorbell.v1.Event.decode(doorbell.v1.Envelope.decode(payload).body));
+      for (const w of waiters) w();
+    } catch {
+      // not an event
+    }
   });
-  await store.start();
-  const service = new MediaService({ config, sink: store });
+  const next = (match: (e: doorbell.v1.Event) => boolean, what: string, ms: number) =>
+    new Promise<doorbell.v1.Event>((resolve, reject) => {
+      const from = seen.length;
+      const check = () => {
+        const hit = seen.slice(from).find(match);
+        if (!hit) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`${what}: not within ${ms} ms`));
+      }, ms);
+      waiters.add(check);
+    });
+  await events.subscribeAsync(topicsFor(deviceId).evt, { qos: 1 });
+  const ready = next((e) => e.mediaHealth?.state === 'preroll-ready', 'the ring holding a pre-roll', 60_000);
+  const daemon = startSlotDaemon(root, brokerUrl, deviceId);
+  let wires: Awaited<ReturnType<typeof connectWires>> | undefined;
   try {
-    await service.start();
-    if (!service.isUp) throw new Error('media pipeline did not come up');
+    await ready.catch((err: Error) => {
+      throw new Error(`${err.message}\n${daemon.output()}`);
+    });
+    const daemonPid = daemon.child.pid as number;
+    const [workerPid, ...more] = await childrenOf(daemonPid, 'worker/main.js');
+    if (workerPid === undefined || more.length > 0)
+      throw new Error(`expected one media worker, found ${more.length + (workerPid ? 1 : 0)}`);
     await sleep(WARMUP_MS);
-    const pid = service.workerPid as number;
-    const nextClip = () =>
-      new Promise<{ clip: ClipFinished; at: number }>((resolve, reject) => {
-        service.once('clip-finished', (clip) => resolve({ clip, at: Date.now() }));
-        service.once('clip-failed', (e) => reject(new Error(e.error)));
-      });
-    // Window 1, CPU: a press at its start; its clip is cut and written inside the window.
-    const clip1 = nextClip();
-    clip1.catch(() => {});
-    const w0 = await procCpuS(pid);
-    const p0 = await procCpuS('self', true);
+    wires = await connectWires(path.join(root, 'state', 'sim-wires.sock'));
+    const clip = next((e) => e.kind === 'clipRecorded', 'the clip of the press', WINDOW_MS + 30_000).then(
+      (e) => ({ e, at: Date.now() }),
+    );
+    clip.catch(() => {});
+    const d0 = await procCpuS(daemonPid, true);
+    const w0 = await procCpuS(workerPid, true);
     const pressAt = Date.now();
-    service.trigger('press', pressAt);
+    await wires.press(100);
     await sleep(WINDOW_MS);
-    const p1 = await procCpuS('self', true);
-    const w1 = await procCpuS(pid);
-    const first = await Promise.race([clip1, sleep(10_000).then(() => undefined)]);
-    if (first === undefined) throw new Error('no clip within the window + 10 s');
-    // Window 2, event-loop delay (a separate window: a 1 ms monitor costs ~25 ms CPU/s itself).
-    const lag = monitorEventLoopDelay({ resolution: 1 });
-    const clip2 = nextClip();
-    clip2.catch(() => {});
-    lag.enable();
-    service.trigger('press');
-    await sleep(WINDOW_MS);
-    lag.disable();
-    await clip2;
-    const workerCpuS = w1 - w0;
-    const parentCpuS = p1 - p0;
+    const d1 = await procCpuS(daemonPid, true);
+    const w1 = await procCpuS(workerPid, true);
+    const daemonRss = await procRssMb(daemonPid);
+    const workerRss = await procRssMb(workerPid);
+    const recorded = await clip;
     return {
-      cpuS: parentCpuS + workerCpuS,
-      parentCpuS,
-      workerCpuS,
-      loopLagP99Ms: lag.percentile(99) / 1e6,
-      loopLagMaxMs: lag.max / 1e6,
-      parentRssMb: process.resourceUsage().maxRSS / 1024,
-      workerRssMb: await procPeakRssMb(pid),
-      pressToClipMs: first.at - pressAt,
-      clipBytes: first.clip.bytes,
-      restarts: service.restarts,
+      cpuS: d1 - d0 + (w1 - w0),
+      daemonCpuS: d1 - d0,
+      workerCpuS: w1 - w0,
+      daemonRssMb: daemonRss.now,
+      daemonPeakRssMb: daemonRss.peak,
+      workerRssMb: workerRss.now,
+      workerPeakRssMb: workerRss.peak,
+      pressToClipMs: recorded.at - pressAt,
+      clipBytes: Number(recorded.e.clipRecorded?.bytes ?? 0),
     };
   } finally {
-    await service.stop();
-    await store.stop();
-    await rm(storeDir, { recursive: true, force: true });
+    await wires?.close();
+    await daemon.stop();
+    events.end(true);
+    await rm(ringDir, { recursive: true, force: true });
   }
 }
 
 /** Baseline: the same pipeline description in a plain gst-launch-1.0, fakesinks for the appsinks. */
-async function runBaseline(config: MediaConfig, dir: string): Promise<number> {
+async function runBaseline(
+  config: MediaConfig,
+  dir: string,
+): Promise<{ cpuS: number; rssMb: number; peakRssMb: number }> {
   await writeFile(path.join(dir, MASK_IMAGE_FILE), blackPixelPng());
   const argv = toLaunchArgv(
     buildMediaGraph(config, {
@@ -140,7 +202,9 @@ async function runBaseline(config: MediaConfig, dir: string): Promise<number> {
     const pid = child.pid as number;
     const c0 = await procCpuS(pid);
     await sleep(WINDOW_MS);
-    return (await procCpuS(pid)) - c0;
+    const cpuS = (await procCpuS(pid)) - c0;
+    const rss = await procRssMb(pid);
+    return { cpuS, rssMb: rss.now, peakRssMb: rss.peak };
   } finally {
     child.kill('SIGINT');
     await Promise.race([exited, sleep(3000)]);
@@ -149,23 +213,22 @@ async function runBaseline(config: MediaConfig, dir: string): Promise<number> {
 }
 
 /**
- * Media pipeline cost: at 720p30 and 1080p30 with x264enc, the CPU time of this
- * process (the control plane's MediaService) plus the media worker, against a plain
- * `gst-launch-1.0` running the same pipeline description (every branch, fakesink in
- * place of the appsinks) for the same window length, just before and just after
- * ours in the same run. Our CPU window holds one press and its clip; a second window
- * measures this process's event-loop delay (1 ms resolution) with another press.
- * Press -> clip-finished latency uses the defaults (pre-roll 5 s, post-roll 10 s).
- * The per-clip remux child (about 20-30 ms CPU) is in neither figure.
+ * Media pipeline cost of the flashed product: at 720p30 and 1080p30 with
+ * x264enc, the CPU time and resident memory of the daemon and its media worker
+ * as processes (runFlashed), against a plain `gst-launch-1.0` running the same
+ * pipeline description (every branch, fakesink in place of the appsinks) for
+ * the same window length, just before and just after ours in the same run.
+ * Our window holds one press and its clip (pre-roll 5 s, post-roll 10 s).
  */
 export async function mediaBench(_args: BenchArgs): Promise<Record<string, unknown>> {
   const dir = await mkdtemp('/dev/shm/bench-media-');
+  const broker = await startMosquitto();
   const runs: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
-  let lagP99 = 0;
-  let rss = 0;
+  const rssRatios: Record<string, number> = {};
   const latencies: number[] = [];
   try {
+    const { root } = await flashedRoot(path.join(dir, 'board'));
     for (const [label, width, height, bitrateKbps] of [
       ['720p', 1280, 720, 2000],
       ['1080p', 1920, 1080, 4000],
@@ -180,37 +243,40 @@ export async function mediaBench(_args: BenchArgs): Promise<Record<string, unkno
       });
       // Baseline before and after ours, averaged: load drift on a shared machine hits both alike.
       process.stderr.write(`media bench: ${label} gst-launch baseline\n`);
-      const baseBefore = await runBaseline(config, dir);
-      process.stderr.write(`media bench: ${label} ours\n`);
-      const ours = await runOurs(config, path.join(dir, `clips-${label}`));
+      const before = await runBaseline(config, dir);
+      process.stderr.write(`media bench: ${label} the flashed daemon and its worker\n`);
+      const ours = await runFlashed(root, broker.url, label, { width, height, bitrateKbps });
       process.stderr.write(`media bench: ${label} gst-launch baseline\n`);
-      const baseAfter = await runBaseline(config, dir);
-      const baseCpuS = (baseBefore + baseAfter) / 2;
+      const after = await runBaseline(config, dir);
+      const baseCpuS = (before.cpuS + after.cpuS) / 2;
+      const baseRssMb = Math.max(before.rssMb, after.rssMb);
       ratios[label] = ours.cpuS / baseCpuS;
-      lagP99 = Math.max(lagP99, ours.loopLagP99Ms);
-      rss = Math.max(rss, ours.parentRssMb + ours.workerRssMb);
+      rssRatios[label] = (ours.daemonRssMb + ours.workerRssMb) / baseRssMb;
       latencies.push(ours.pressToClipMs);
       runs[label] = {
         ours: Object.fromEntries(Object.entries(ours).map(([k, v]) => [k, round3(v)])),
-        baseline_cpu_s: [round3(baseBefore), round3(baseAfter)],
-        cpu_ratio: round3(ours.cpuS / baseCpuS),
+        baseline_cpu_s: [round3(before.cpuS), round3(after.cpuS)],
+        baseline_rss_mb: [round3(before.rssMb), round3(after.rssMb)],
+        cpu_ratio: round3(ratios[label]),
+        rss_ratio: round3(rssRatios[label]),
       };
       await rm(path.join(dir, `ring-${label}`), { recursive: true, force: true });
     }
   } finally {
+    await broker.stop();
     await rm(dir, { recursive: true, force: true });
   }
   return {
     machine: machine(),
     method:
-      'CPU: /proc/<pid>/stat utime+stime of the media worker + utime+stime of this process (MediaService and the age-encrypting clip store) and its reaped children (the per-clip remux) over a 14 s window with one press and its clip, vs the mean of gst-launch-1.0 running the same description (fakesinks) for 14 s before and after; lag: monitorEventLoopDelay(1 ms) in this process over a second 14 s window with one press and its clip',
+      'the bundle flashed into a temporary root, its daemon started as the unit starts it (sim HAL, test camera): CPU = /proc/<pid>/stat utime+stime (+ reaped children) of the daemon and of its media worker over a 14 s window with one press (through the sim wire) and its clip; RSS = VmRSS of each at the window end; vs gst-launch-1.0 running the same description (fakesinks) for 14 s before and after (CPU: mean; RSS: the larger VmRSS)',
     window_s: WINDOW_MS / 1000,
     runs,
     metric: 'media',
     cpu_ratio_720p: round3(ratios['720p'] ?? Number.NaN),
     cpu_ratio_1080p: round3(ratios['1080p'] ?? Number.NaN),
-    loop_lag_p99_ms: round3(lagP99),
-    rss_mb: round3(rss),
+    rss_ratio_720p: round3(rssRatios['720p'] ?? Number.NaN),
+    rss_ratio_1080p: round3(rssRatios['1080p'] ?? Number.NaN),
     press_to_clip_ms: latencies.map(round3),
     postroll_s: 10,
   };

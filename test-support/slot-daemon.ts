@@ -1,9 +1,20 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { boardPaths } from '../board/board-files.js';
 import { currentLink } from '../board/slots.js';
 import { doorbell, loadSigningKey, topicsFor } from '../proto/index.js';
+
+/** The node options the board's unit starts the daemon with: what stands between the node binary and the script. */
+export function unitNodeOptions(root: string): string[] {
+  const unit = readFileSync(boardPaths(root).unit, 'utf8');
+  const [, ...args] = (/^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '').split(' ');
+  const script = args.findIndex((a) => a.endsWith('/doorbell.js'));
+  if (script < 0) throw new Error(`the unit's ExecStart does not run doorbell.js: ${unit.slice(0, 200)}`);
+  return args.slice(0, script);
+}
 
 /** A daemon started from a flashed slot. */
 export interface SlotDaemon {
@@ -15,12 +26,13 @@ export interface SlotDaemon {
 
 /**
  * Starts `<root>/slots/current/doorbell.js run` with the sim HAL, as the unit
- * would (the same config file, state directory and entry point), with plain node.
+ * would (the same node options, config file, state directory and entry point).
  */
 export function startSlotDaemon(root: string, brokerUrl: string, deviceId: string): SlotDaemon {
   const child = spawn(
     process.execPath,
     [
+      ...unitNodeOptions(root),
       join(currentLink(root), 'doorbell.js'),
       'run',
       '--config',
