@@ -135,7 +135,7 @@ export class FootageService {
         more = true;
         break;
       }
-      const item = storedItem(e, await store.readMeta(e).catch(() => undefined));
+      const item = storedItem(e, await this.meta(store, e));
       const size = doorbell.v1.StoredItem.encode(item).finish().length + 4;
       if (bytes + size > PAGE_BUDGET_BYTES) {
         more = true;
@@ -194,8 +194,7 @@ export class FootageService {
         this.windows.delete(window);
         void file.close().catch(() => undefined);
       });
-    const meta = await store.readMeta(item).catch(() => undefined);
-    return { ok: true, window: { item: storedItem(item, meta), offset, end } };
+    return { ok: true, window: { item: storedItem(item, await this.meta(store, item)), offset, end } };
   }
 
   /** Deletes items (Administer): windows of them stop, each deletion is an audit entry. */
@@ -215,6 +214,19 @@ export class FootageService {
     for (const id of deleted) this.deps.audit?.('item.deleted', { id, by: byKeyId });
     const removed = new Set(deleted);
     return { ok: true, deleted: { itemIds: deleted, notFound: [...gone].filter((id) => !removed.has(id)) } };
+  }
+
+  /** An item's sealed metadata; a file that cannot be read is logged and the item listed without it. */
+  private async meta(store: FootageStore, item: StoredItem): Promise<Uint8Array | undefined> {
+    try {
+      return await store.readMeta(item);
+    } catch (err) {
+      this.deps.logger.warn(
+        { id: item.id, err },
+        "an item's metadata file cannot be read; listed without it",
+      );
+      return undefined;
+    }
   }
 
   /** Stops every window being sent and waits for them. */

@@ -172,7 +172,12 @@ export class ClipStore implements ClipSink {
     if (item.metaPath === undefined) return undefined;
     try {
       const bytes = await this.fs.readCapped(item.metaPath, MAX_SEALED_META_BYTES);
-      return bytes.length > MAX_SEALED_META_BYTES ? undefined : bytes;
+      if (bytes.length <= MAX_SEALED_META_BYTES) return bytes;
+      this.log.warn(
+        { file: item.metaPath },
+        `an item's metadata file is larger than ${MAX_SEALED_META_BYTES} bytes; not sent`,
+      );
+      return undefined;
     } catch (err) {
       if ((err as { code?: unknown }).code === 'ENOENT') return undefined;
       throw err;
