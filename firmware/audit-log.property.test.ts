@@ -10,6 +10,7 @@ import {
   auditLeaf,
   auditOrigin,
   auditVerifier,
+  checkAuditConsistency,
   checkAuditLog,
   formatAuditLine,
   parseAuditLine,
@@ -139,6 +140,73 @@ describe('the audit log (a transparency log)', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('consistency proofs: an honest log proves it extends every earlier checkpoint; a rewritten or cut one, re-signed, proves none', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(entryArb, { minLength: 2, maxLength: 10 }),
+        fc.nat(),
+        fc.constantFrom('none', 'edit', 'delete', 'swap', 'truncate'),
+        fc.integer({ min: 0, max: 3 }),
+        async (entries, pick, how, grow) => {
+          const stateDir = await tempDir();
+          const { log, key } = await openLog(stateDir);
+          const verifier = auditVerifier(DEVICE, verifyKeyOf(key));
+          const origin = auditOrigin(DEVICE, key.keyId);
+          // A checkpoint kept after each append: every size from 1 to n.
+          const seen: SeenCheckpoint[] = [];
+          for (const [n, e] of entries.entries()) {
+            await log.append(e.event, { ...e.data, n });
+            seen.push({ note: log.checkpoint(), seenAtMs: n });
+          }
+          const lines = await linesOf(stateDir);
+          const i = pick % (lines.length - 1);
+          let changed = [...lines];
+          if (how === 'edit')
+            changed[i] = (changed[i] ?? '').replace(/"atMs":(\d+)/, (_, n) => `"atMs":${Number(n) + 1}`);
+          else if (how === 'delete') changed.splice(i, 1);
+          else if (how === 'swap') [changed[i], changed[i + 1]] = [changed[i + 1] ?? '', changed[i] ?? ''];
+          else if (how === 'truncate') changed = changed.slice(0, i + 1);
+          changed = changed.map((l, n) => l.replace(/^\{"seq":\d+/, `{"seq":${n + 1}`));
+          await writeFile(logPath(stateDir), `${changed.join('\n')}\n`);
+          const reopened = await openLog(stateDir, key);
+          // The forger appends a few entries more, which hides a deletion's or a cut's size.
+          for (let g = 0; g < grow; g++) await reopened.log.append('keys.added', { g });
+          const sizes = seen.map((_, n) => n + 1).filter((n) => n <= reopened.log.size);
+          const { checkpoint, proofs } = reopened.log.consistency(sizes);
+          const check = checkAuditConsistency(
+            seen,
+            { checkpoint, proofs: proofs.map((hashes, n) => ({ fromSize: sizes[n] ?? 0, hashes })) },
+            verifier,
+            origin,
+          );
+          if (how === 'none') {
+            assert.deepEqual(check.problems, []);
+            assert.equal(check.size, entries.length + grow);
+          } else {
+            // The first checkpoint that covered the changed entry (index i) and every later one object.
+            assert.ok(check.problems.length >= 1, `${how} of entry ${i + 1} went unnoticed`);
+            assert.ok(
+              check.problems.every((p) => /^(rewritten|truncated)/.test(p)),
+              check.problems.join('; '),
+            );
+            assert.ok(check.problems.length <= seen.length - i, `${how}: sizes up to ${i} still hold`);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('GetAuditConsistency answers no size beyond the log: a cut tail cannot be asked away', async () => {
+    const stateDir = await tempDir();
+    const { log } = await openLog(stateDir);
+    await log.append('a.entry', { n: 1 });
+    await log.append('a.entry', { n: 2 });
+    assert.throws(() => log.consistency([3]), RangeError);
+    assert.deepEqual(log.consistency([2, 0]).proofs, [[], []]);
+    assert.equal(log.consistency([1]).proofs[0]?.length, 1);
   });
 
   it("the checkpoint's root, kept up to date on every append, is RFC 6962's hash of the entries at every size", async () => {

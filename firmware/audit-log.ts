@@ -190,6 +190,22 @@ export class AuditLog {
     });
   }
 
+  /**
+   * A checkpoint signed now and, for each size given, the RFC 6962
+   * consistency proof from the tree of that size to it (empty for its own
+   * size or 0). A size beyond the log's is a RangeError: the log was cut.
+   */
+  consistency(fromSizes: readonly number[]): { checkpoint: string; proofs: Buffer[][] } {
+    for (const s of fromSizes) {
+      if (!Number.isSafeInteger(s) || s < 0 || s > this.size)
+        throw new RangeError(`the log has ${this.size} entries, not ${s}`);
+    }
+    return {
+      checkpoint: this.checkpoint(),
+      proofs: fromSizes.map((s) => (s === 0 || s === this.size ? [] : this.consistencyProof(s))),
+    };
+  }
+
   inclusionProof(index: number, size = this.size): Buffer[] {
     return inclusionProof(this.leaves.slice(0, size), index);
   }

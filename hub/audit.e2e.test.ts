@@ -63,9 +63,11 @@ async function addKeys(n: number): Promise<void> {
   }
 }
 
-async function audit(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function audit(
+  how: '--verify' | '--consistency' = '--verify',
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = runDocCommand(
-    docCommand('docs/footage.md', 'npm run doorbell-hub -- audit front-door --verify').text,
+    docCommand('docs/footage.md', `npm run doorbell-hub -- audit front-door ${how}`).text,
     {
       env: { DOORBELL_HUB_STATE: hubState, DOORBELL_HUB_BROKER: broker.url },
     },
@@ -217,6 +219,58 @@ describe('the audit log as a transparency log', { timeout: 120_000 }, () => {
       // Put the true history back: the hub finds it consistent again.
       await h.restartDevice((stateDir) => writeFile(logFile(stateDir), original));
       const again = await audit();
+      assert.equal(again.code, 0, `${what}, restored: ${again.stdout}`);
+    }
+  });
+});
+
+describe('the audit log checked by consistency proofs', { timeout: 120_000 }, () => {
+  test('audit --consistency: the grown log is proven to extend the kept checkpoints; a cut tail, a deleted entry and an edited one are each caught', async () => {
+    // A check with the entries first: its checkpoint is kept as proven.
+    const full = await audit();
+    assert.equal(full.code, 0, full.stdout + full.stderr);
+    await addKeys(1);
+    const grown = await audit('--consistency');
+    assert.equal(grown.code, 0, grown.stdout + grown.stderr);
+    assert.match(
+      grown.stdout,
+      /audit log of front-door: \d+ entries, proven to extend 1 kept checkpoint\(s\)/,
+    );
+    const kept = (await readFile(join(hubState, 'audit', 'front-door.jsonl'), 'utf8')).trim().split('\n');
+    const last = JSON.parse(kept.at(-1) ?? '{}') as { note: string; proven?: boolean };
+    const original = await readFile(logFile(join(h.dir, 'device')), 'utf8');
+    const lines = original.trim().split('\n');
+    assert.equal(last.proven, true);
+    assert.equal(
+      last.note.split('\n')[1],
+      String(lines.length),
+      'the newest proven checkpoint covers the whole log',
+    );
+
+    const renumber = (ls: string[]) =>
+      `${ls.map((l, n) => l.replace(/^\{"seq":\d+/, `{"seq":${n + 1}`)).join('\n')}\n`;
+    const cases: [string, string, string, () => Promise<void>][] = [
+      ['a cut tail', renumber(lines.slice(0, 2)), 'truncated', async () => {}],
+      // Two entries more than were taken away: the log is longer than the hub saw it, yet rewritten.
+      ['a deleted entry', renumber(lines.filter((_, i) => i !== 1)), 'rewritten', () => addKeys(2)],
+      [
+        'an edited entry',
+        renumber(
+          lines.map((l, i) => (i === 2 ? l.replace(/"keyId":"[0-9a-f]+"/, '"keyId":"0000000000000000"') : l)),
+        ),
+        'rewritten',
+        async () => {},
+      ],
+    ];
+    for (const [what, tampered, verdict, after] of cases) {
+      assert.notEqual(tampered, original, `${what} changes the file`);
+      await h.restartDevice((stateDir) => writeFile(logFile(stateDir), tampered));
+      await after();
+      const r = await audit('--consistency');
+      assert.equal(r.code, 1, `${what} went unnoticed: ${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`NOT CONSISTENT\\n  ${verdict}`), what);
+      await h.restartDevice((stateDir) => writeFile(logFile(stateDir), original));
+      const again = await audit('--consistency');
       assert.equal(again.code, 0, `${what}, restored: ${again.stdout}`);
     }
   });

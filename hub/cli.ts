@@ -7,7 +7,7 @@ import {
   parsePairingCode,
   recipientForDisplay,
 } from '../proto/index.js';
-import { audit, auditProof } from './commands/audit.js';
+import { audit, auditConsistency, auditProof } from './commands/audit.js';
 import { type Context, logFormat, need0, parseRole, signerFlag, UsageError } from './commands/context.js';
 import { clipDelete, clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
@@ -62,6 +62,9 @@ commands:
                                   approval signed by the owner key and logged by the doorbell,
                                   written with its proof as a share package
   share verify DIR                check a share package offline (for the requester)
+  audit <device-id> --consistency  check by consistency proofs, fetching no entries, that the
+                                  doorbell's log extends every checkpoint kept since the last
+                                  check: a rewritten or cut history is reported, exit 1
   audit <device-id> --proof N [-o FILE]
                                   a C2SP tlog-proof that entry N is in the log (checked here),
                                   verifiable offline with the doorbell's key
@@ -115,6 +118,7 @@ options:
                      audit --proof: where to write the proof (default stdout)
   --raw              clip get: write the ciphertext (.age), decrypt nothing
   --verify           audit: print only the verdict, not the entries
+  --consistency      audit: check by consistency proofs instead of fetching the entries
   --log-format F     pretty, json or auto (default: pretty on a terminal); also DOORBELL_LOG_FORMAT.
                      Commands log only warnings and errors (watch: also connections);
                      DOORBELL_LOG_LEVEL=info shows more
@@ -148,6 +152,7 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   raw: { type: 'boolean', default: false },
   verify: { type: 'boolean', default: false },
+  consistency: { type: 'boolean', default: false },
   proof: { type: 'string' },
   name: { type: 'string' },
   expires: { type: 'string' },
@@ -325,6 +330,10 @@ async function main(argv: string[]): Promise<number> {
     case 'audit':
       if (values.proof !== undefined)
         return auditProof(ctx, need(1)[0] ?? '', Number(values.proof), values.output);
+      if (values.consistency) {
+        if (values.verify) throw new UsageError('--consistency and --verify are two ways to check: give one');
+        return auditConsistency(ctx, need(1)[0] ?? '');
+      }
       return audit(ctx, need(1)[0] ?? '', values.verify);
     case 'share': {
       const [sub = '', ...rest] = args;

@@ -44,3 +44,25 @@ test('the generated module loads in plain Node ESM (no loader) with uint64 as nu
     'uint64 value above Number.MAX_SAFE_INTEGER',
   ]);
 });
+
+test('a packed repeated uint64 decodes as numbers, and one value above 2^53 - 1 fails the decode', async () => {
+  const script = `
+    import { doorbell } from './proto/gen/doorbell.js';
+    const C = doorbell.v1.GetAuditConsistency;
+    const got = C.decode(C.encode({ fromSizes: [0, 5, 2 ** 53 - 1] }).finish()).fromSizes;
+    // Field 1, packed: length 11, then 1 and 2^63 (ten bytes).
+    let big = 'accepted';
+    try { C.decode(Uint8Array.from([0x0a, 0x0b, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01])); }
+    catch (e) { big = e.message; }
+    let short = 'accepted';
+    try { C.decode(Uint8Array.from([0x0a, 0x05, 0x01, 0x02])); }
+    catch (e) { short = e instanceof RangeError ? 'RangeError' : e.message; }
+    process.stdout.write(JSON.stringify([got.map((n) => typeof n), got, big, short]));`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+  assert.deepEqual(JSON.parse(stdout), [
+    ['number', 'number', 'number'],
+    [0, 5, 2 ** 53 - 1],
+    'uint64 value above Number.MAX_SAFE_INTEGER',
+    'RangeError',
+  ]);
+});

@@ -62,6 +62,7 @@ export const COMMAND_ROLES = {
   getAudit: Role.VIEW,
   deleteItems: Role.ADMINISTER,
   getAuditProof: Role.VIEW,
+  getAuditConsistency: Role.VIEW,
   recordShare: Role.ADMINISTER,
   pair: 'pairing',
 } as const satisfies Record<CommandKind, Role | 'pairing'>;

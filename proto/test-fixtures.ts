@@ -157,6 +157,7 @@ export const COMMAND_BODIES: {
   },
   getAudit: { getAudit: { from: 40 } },
   getAuditProof: { getAuditProof: { index: 12 } },
+  getAuditConsistency: { getAuditConsistency: { fromSizes: [4, 40] } },
   recordShare: {
     recordShare: {
       event: 'requested',

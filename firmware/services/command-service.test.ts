@@ -16,6 +16,8 @@ import {
   verifyKeyOf,
 } from '../../proto/index.js';
 import { Role } from '../../proto/roles.js';
+import { auditOrigin, auditVerifier, checkAuditConsistency } from '../../proto/tlog/audit.js';
+import { AuditLog } from '../audit-log.js';
 import { TrustStore } from '../trust/trust-store.js';
 import { CommandService } from './command-service.js';
 import type { EventBody } from './event-signer.js';
@@ -269,5 +271,75 @@ describe('answer budgets', () => {
     assert.equal(replies.length, before + 1, 'answered despite the flood');
     assert.equal(replies.at(-1)?.body.commandResult?.errorKind, ErrorKind.REPLAY);
     assert.equal(replies.at(-1)?.body.commandResult?.nextCounter, 51);
+  });
+});
+
+describe('GetAuditConsistency', () => {
+  test('no size, more than 8 and a size beyond the log are INVALID_ARGUMENT; an answer proves each size it names', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'command-service-consistency-'));
+    dirs.push(dir);
+    const view = generateSigningKey();
+    const deviceKey = generateSigningKey();
+    const trust = await TrustStore.open(dir, [{ key: verifyKeyOf(view), role: Role.VIEW }], {
+      logger: silentLogger(),
+    });
+    const audit = await AuditLog.open(dir, { deviceId: DEVICE, key: deviceKey });
+    const kept: { note: string; seenAtMs: number }[] = [];
+    for (let n = 0; n < 5; n++) {
+      await audit.append('keys.added', { n });
+      kept.push({ note: audit.checkpoint(), seenAtMs: n });
+    }
+    const answers: EventBody[] = [];
+    const service = new CommandService({
+      deviceId: DEVICE,
+      commandTopic: TOPIC,
+      trust,
+      chime: new FakeChime(),
+      status: () => ({}),
+      reply: (body) => answers.push(body),
+      errorReplies: new RateLimit(100, () => NOW),
+      nowMs: () => NOW,
+      logger: silentLogger(),
+      audit,
+    });
+    let counter = 0;
+    const ask = async (fromSizes: number[]) => {
+      counter += 1;
+      const command = sealCommand(
+        {
+          header: {
+            deviceId: DEVICE,
+            topic: TOPIC,
+            counter,
+            issuedAtMs: NOW - 1000,
+            expiresAtMs: NOW + 8000,
+            correlationId: newCorrelationId(),
+          },
+          getAuditConsistency: { fromSizes },
+        },
+        view,
+      );
+      await service.handle(TOPIC, command, false);
+      return answers.at(-1)?.commandResult;
+    };
+    for (const sizes of [[], [1, 2, 3, 4, 5, 1, 2, 3, 4], [6], [2, 6]]) {
+      const r = await ask(sizes);
+      assert.equal(r?.ok, false, `sizes ${sizes}`);
+      assert.equal(r?.errorKind, ErrorKind.INVALID_ARGUMENT, `sizes ${sizes}: ${r?.errorMessage}`);
+    }
+    const r = await ask([1, 2, 3, 4, 5]);
+    assert.equal(r?.ok, true, r?.errorMessage ?? '');
+    const got = r?.auditConsistency;
+    const check = checkAuditConsistency(
+      kept,
+      {
+        checkpoint: got?.checkpoint ?? '',
+        proofs: (got?.proofs ?? []).map((p) => ({ fromSize: Number(p.fromSize), hashes: p.hashes ?? [] })),
+      },
+      auditVerifier(DEVICE, verifyKeyOf(deviceKey)),
+      auditOrigin(DEVICE, deviceKey.keyId),
+    );
+    assert.deepEqual(check.problems, []);
+    assert.equal(check.size, 5);
   });
 });

@@ -88,10 +88,15 @@ export interface AuditReader {
   checkpoint(): string;
   /** A C2SP tlog-proof of entry `index` against a checkpoint signed now. */
   proof(index: number): string;
+  /** A checkpoint signed now and a consistency proof to it from each size; RangeError for a size beyond the log. */
+  consistency(fromSizes: readonly number[]): { checkpoint: string; proofs: Uint8Array[][] };
   /** Appends an entry; resolves with its index once it is on disk. */
   append(event: string, data: Record<string, string | number | boolean | undefined>): Promise<number>;
   readonly size: number;
 }
+
+/** Sizes one GetAuditConsistency names at most: with their proofs the answer fits the 16 KiB envelope. */
+export const MAX_CONSISTENCY_SIZES = 8;
 
 /** Entry bytes a GetAudit page holds at most: with the checkpoint it fits the 16 KiB envelope. */
 export const AUDIT_PAGE_BYTES = 12 * 1024;
@@ -364,6 +369,24 @@ export class CommandService {
         const index = Number(command.getAuditProof?.index ?? 0);
         if (index >= audit.size) return failure(ErrorKind.NOT_FOUND, `the log has ${audit.size} entries`);
         return { ok: true, auditProof: audit.proof(index) };
+      }
+      case 'getAuditConsistency': {
+        const audit = this.deps.audit;
+        if (!audit) return failure(ErrorKind.UNSUPPORTED_COMMAND, 'no audit log');
+        const sizes = (command.getAuditConsistency?.fromSizes ?? []).map(Number);
+        if (sizes.length < 1 || sizes.length > MAX_CONSISTENCY_SIZES)
+          return failure(ErrorKind.INVALID_ARGUMENT, `name 1 to ${MAX_CONSISTENCY_SIZES} sizes`);
+        const beyond = sizes.find((s) => s > audit.size);
+        if (beyond !== undefined)
+          return failure(ErrorKind.INVALID_ARGUMENT, `the log has ${audit.size} entries, not ${beyond}`);
+        const { checkpoint, proofs } = audit.consistency(sizes);
+        return {
+          ok: true,
+          auditConsistency: {
+            checkpoint,
+            proofs: proofs.map((hashes, i) => ({ fromSize: sizes[i] ?? 0, hashes })),
+          },
+        };
       }
       case 'getAudit': {
         const audit = this.deps.audit;

@@ -26,13 +26,21 @@ export class CheckpointStore {
     return join(this.dir, `${deviceId}.jsonl`);
   }
 
-  /** Records a checkpoint (a note already seen is not recorded twice). */
-  async add(deviceId: string, note: string, seenAtMs: number): Promise<void> {
+  /**
+   * Records a checkpoint (a note already seen is not recorded twice). A
+   * `proven` one is a checkpoint that every checkpoint before it was checked
+   * against (`audit` with the entries, or `audit --consistency` by proofs):
+   * it is recorded again as such even if it was seen before, and a later
+   * check by proofs starts from it.
+   */
+  async add(deviceId: string, note: string, seenAtMs: number, proven = false): Promise<void> {
     if (Buffer.byteLength(note) > MAX_NOTE_BYTES) return;
     const seen = await this.list(deviceId);
-    if (seen.some((s) => s.note === note)) return;
+    if (proven ? seen.at(-1)?.note === note && seen.at(-1)?.proven : seen.some((s) => s.note === note))
+      return;
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await appendFile(this.path(deviceId), `${JSON.stringify({ seenAtMs, note })}\n`, { mode: 0o600 });
+    const line = JSON.stringify(proven ? { seenAtMs, note, proven } : { seenAtMs, note });
+    await appendFile(this.path(deviceId), `${line}\n`, { mode: 0o600 });
   }
 
   async list(deviceId: string): Promise<SeenCheckpoint[]> {
@@ -49,8 +57,9 @@ export class CheckpointStore {
       try {
         const o = JSON.parse(line) as unknown;
         if (typeof o === 'object' && o !== null) {
-          const { seenAtMs, note } = o as Record<string, unknown>;
-          if (typeof note === 'string' && typeof seenAtMs === 'number') out.push({ note, seenAtMs });
+          const { seenAtMs, note, proven } = o as Record<string, unknown>;
+          if (typeof note === 'string' && typeof seenAtMs === 'number')
+            out.push(proven === true ? { note, seenAtMs, proven } : { note, seenAtMs });
         }
       } catch {
         // A torn or foreign line: skipped (the checkpoints around it still count).

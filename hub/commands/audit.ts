@@ -2,7 +2,15 @@
 
 import { writeFile } from 'node:fs/promises';
 import { doorbell } from '../../proto/index.js';
-import { auditOrigin, auditVerifier, checkAuditLog, verifyAuditProof } from '../../proto/tlog/audit.js';
+import {
+  auditOrigin,
+  auditVerifier,
+  type ConsistencyAnswer,
+  checkAuditConsistency,
+  checkAuditLog,
+  type SeenCheckpoint,
+  verifyAuditProof,
+} from '../../proto/tlog/audit.js';
 import { openNote, parseCheckpoint } from '../../proto/tlog/note.js';
 import { CheckpointStore } from '../audit/checkpoints.js';
 import { type Context, UsageError } from './context.js';
@@ -89,7 +97,7 @@ export async function audit(ctx: Context, deviceId: string, verifyOnly: boolean)
     auditOrigin(deviceId, key.keyId),
   );
   // The device's newest checkpoint is kept only when it is consistent: a bad one stays evidence in the report.
-  if (check.problems.length === 0) await store.add(deviceId, latest, now);
+  if (check.problems.length === 0) await store.add(deviceId, latest, now, true);
   if (ctx.json) {
     process.stdout.write(
       `${JSON.stringify({ deviceId, entries: lines.length, checkpoints: seen.length + 1, ok: check.problems.length === 0, problems: check.problems, ...(verifyOnly ? {} : { log: check.entries }) })}\n`,
@@ -115,6 +123,94 @@ export async function audit(ctx: Context, deviceId: string, verifyOnly: boolean)
     }
   }
   return check.problems.length === 0 ? 0 : 1;
+}
+
+/** Sizes one GetAuditConsistency asks for besides the link to the previous answer (the device takes 8). */
+const SIZES_PER_ASK = 7;
+
+/**
+ * `audit <device> --consistency`: checks by RFC 6962 consistency proofs,
+ * fetching no entries, that the doorbell's log now extends every checkpoint
+ * this hub kept since the last one proven. Each answer after the first also
+ * proves the previous answer's checkpoint, so all are links of one chain;
+ * the device's newest checkpoint is then kept as proven.
+ */
+export async function auditConsistency(ctx: Context, deviceId: string): Promise<number> {
+  const { session, deviceKey: key } = await openDeviceSession(
+    ctx,
+    deviceId,
+    'getAuditConsistency',
+    undefined,
+  );
+  const verifier = auditVerifier(deviceId, key);
+  const origin = auditOrigin(deviceId, key.keyId);
+  const store = new CheckpointStore(ctx.stateDir);
+  const seen = await store.list(deviceId);
+  const from = seen.findLastIndex((s) => s.proven);
+  const pending = seen.slice(Math.max(0, from));
+  const problems: string[] = [];
+  let answer: ConsistencyAnswer;
+  let size: number;
+  const ask = async (sizes: number[]): Promise<ConsistencyAnswer> => {
+    const { result } = await session.commander.send(
+      deviceId,
+      { getAuditConsistency: { fromSizes: sizes } },
+      ctx.timeoutMs,
+    );
+    if (!result.ok) {
+      throw new Error(
+        `${deviceId} refused: ${doorbell.v1.ErrorKind[result.errorKind]}: ${result.errorMessage}`,
+      );
+    }
+    const got = result.auditConsistency;
+    return {
+      checkpoint: got?.checkpoint ?? '',
+      proofs: (got?.proofs ?? []).map((p) => ({ fromSize: Number(p.fromSize), hashes: p.hashes ?? [] })),
+    };
+  };
+  try {
+    // The log's size now first: a kept checkpoint beyond it is a cut tail, not a question to ask.
+    answer = await ask([0]);
+    const first = checkAuditConsistency([], answer, verifier, origin);
+    problems.push(...first.problems);
+    size = first.size;
+    const bySize = new Map<number, SeenCheckpoint[]>();
+    const now: SeenCheckpoint[] = [];
+    for (const s of pending) {
+      const n = checkpointSize(s.note, verifier);
+      if (n === 0 || n > size) now.push(s);
+      else bySize.set(n, [...(bySize.get(n) ?? []), s]);
+    }
+    if (first.problems.length === 0) {
+      problems.push(...checkAuditConsistency(now, answer, verifier, origin).problems);
+      const sizes = [...bySize.keys()];
+      for (let i = 0; i < sizes.length; i += SIZES_PER_ASK) {
+        const batch = sizes.slice(i, i + SIZES_PER_ASK);
+        const previous = { note: answer.checkpoint, seenAtMs: Date.now() };
+        answer = await ask([...batch, size]);
+        const kept = batch.flatMap((n) => bySize.get(n) ?? []);
+        const check = checkAuditConsistency([...kept, previous], answer, verifier, origin);
+        problems.push(...check.problems);
+        size = check.size;
+      }
+    }
+  } finally {
+    await session.close();
+  }
+  if (problems.length === 0) await store.add(deviceId, answer.checkpoint, Date.now(), true);
+  if (ctx.json) {
+    process.stdout.write(
+      `${JSON.stringify({ deviceId, entries: size, checkpoints: pending.length, ok: problems.length === 0, problems })}\n`,
+    );
+  } else if (problems.length === 0) {
+    process.stdout.write(
+      `audit log of ${deviceId}: ${size} entries, proven to extend ${pending.length} kept checkpoint(s) (no entries fetched)\n`,
+    );
+  } else {
+    process.stdout.write(`audit log of ${deviceId}: NOT CONSISTENT\n`);
+    for (const p of problems) process.stdout.write(`  ${p}\n`);
+  }
+  return problems.length === 0 ? 0 : 1;
 }
 
 function checkpointSize(note: string, verifier: ReturnType<typeof auditVerifier>): number {

@@ -77,6 +77,9 @@ export namespace doorbell {
             /** Command recordShare. */
             recordShare?: (doorbell.v1.RecordShare.$Properties|null);
 
+            /** Command getAuditConsistency. */
+            getAuditConsistency?: (doorbell.v1.GetAuditConsistency.$Properties|null);
+
             /** Command otaBegin. */
             otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -93,7 +96,7 @@ export namespace doorbell {
             setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
             /** Command kind. */
-            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+            kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"getAuditConsistency"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
             /**
              * Creates a new Command instance using the specified properties.
@@ -206,6 +209,9 @@ export namespace doorbell {
                 /** Command recordShare */
                 recordShare?: (doorbell.v1.RecordShare.$Properties|null);
 
+                /** Command getAuditConsistency */
+                getAuditConsistency?: (doorbell.v1.GetAuditConsistency.$Properties|null);
+
                 /** Command otaBegin */
                 otaBegin?: (doorbell.v1.OtaBegin.$Properties|null);
 
@@ -222,7 +228,7 @@ export namespace doorbell {
                 setChimeMuted?: (doorbell.v1.SetChimeMuted.$Properties|null);
 
                 /** Command kind */
-                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
+                kind?: ("ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"getAuditConsistency"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -247,6 +253,7 @@ export namespace doorbell {
               deleteItems?: doorbell.v1.DeleteItems.$Shape|null;
               getAuditProof?: doorbell.v1.GetAuditProof.$Shape|null;
               recordShare?: doorbell.v1.RecordShare.$Shape|null;
+              getAuditConsistency?: doorbell.v1.GetAuditConsistency.$Shape|null;
               otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
               otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
               otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -254,7 +261,7 @@ export namespace doorbell {
               setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "recordShare"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare: doorbell.v1.RecordShare.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+              ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "recordShare"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare: doorbell.v1.RecordShare.$Shape; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditConsistency"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency: doorbell.v1.GetAuditConsistency.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
             );
         }
 
@@ -1562,6 +1569,99 @@ export namespace doorbell {
 
             /** Shape of a GetAuditProof. */
             type $Shape = doorbell.v1.GetAuditProof.$Properties;
+        }
+
+        /**
+         * Properties of a GetAuditConsistency.
+         * @deprecated Use doorbell.v1.GetAuditConsistency.$Properties instead.
+         */
+        interface IGetAuditConsistency extends doorbell.v1.GetAuditConsistency.$Properties {
+        }
+
+        /** Represents a GetAuditConsistency. */
+        class GetAuditConsistency {
+
+            /**
+             * Constructs a new GetAuditConsistency.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.GetAuditConsistency.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** GetAuditConsistency fromSizes. */
+            fromSizes: number[];
+
+            /**
+             * Creates a new GetAuditConsistency instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns GetAuditConsistency instance
+             */
+            static create(properties: doorbell.v1.GetAuditConsistency.$Shape): doorbell.v1.GetAuditConsistency & doorbell.v1.GetAuditConsistency.$Shape;
+            static create(properties?: doorbell.v1.GetAuditConsistency.$Properties): doorbell.v1.GetAuditConsistency;
+
+            /**
+             * Encodes the specified GetAuditConsistency message. Does not implicitly {@link doorbell.v1.GetAuditConsistency.verify|verify} messages.
+             * @param message GetAuditConsistency message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.GetAuditConsistency.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a GetAuditConsistency message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.GetAuditConsistency & doorbell.v1.GetAuditConsistency.$Shape} GetAuditConsistency
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.GetAuditConsistency & doorbell.v1.GetAuditConsistency.$Shape;
+
+            /**
+             * Verifies a GetAuditConsistency message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a GetAuditConsistency message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns GetAuditConsistency
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.GetAuditConsistency;
+
+            /**
+             * Creates a plain object from a GetAuditConsistency message. Also converts values to other types if specified.
+             * @param message GetAuditConsistency
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.GetAuditConsistency, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this GetAuditConsistency to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace GetAuditConsistency {
+
+            /** Properties of a GetAuditConsistency. */
+            interface $Properties {
+
+                /** GetAuditConsistency fromSizes */
+                fromSizes?: (number[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a GetAuditConsistency. */
+            type $Shape = doorbell.v1.GetAuditConsistency.$Properties;
         }
 
         /**
@@ -4648,8 +4748,11 @@ export namespace doorbell {
             /** CommandResult auditIndex. */
             auditIndex?: (number|null);
 
+            /** CommandResult auditConsistency. */
+            auditConsistency?: (doorbell.v1.AuditConsistency.$Properties|null);
+
             /** CommandResult detail. */
-            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex");
+            detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"|"auditConsistency");
 
             /**
              * Creates a new CommandResult instance using the specified properties.
@@ -4756,8 +4859,11 @@ export namespace doorbell {
                 /** CommandResult auditIndex */
                 auditIndex?: (number|null);
 
+                /** CommandResult auditConsistency */
+                auditConsistency?: (doorbell.v1.AuditConsistency.$Properties|null);
+
                 /** CommandResult detail */
-                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex");
+                detail?: ("status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"|"auditConsistency");
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -4780,9 +4886,10 @@ export namespace doorbell {
               deleted?: doorbell.v1.DeletedItems.$Shape|null;
               auditProof?: string|null;
               auditIndex?: number|null;
+              auditConsistency?: doorbell.v1.AuditConsistency.$Shape|null;
               $unknowns?: Uint8Array[];
             } & (
-              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null; auditIndex?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string; auditIndex?: null }|{ detail?: "auditIndex"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex: number })
+              ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string; auditIndex?: null; auditConsistency?: null }|{ detail?: "auditIndex"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex: number; auditConsistency?: null }|{ detail?: "auditConsistency"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency: doorbell.v1.AuditConsistency.$Shape })
             );
         }
 
@@ -5507,6 +5614,204 @@ export namespace doorbell {
 
             /** Shape of an AuditPage. */
             type $Shape = doorbell.v1.AuditPage.$Properties;
+        }
+
+        /**
+         * Properties of an AuditConsistency.
+         * @deprecated Use doorbell.v1.AuditConsistency.$Properties instead.
+         */
+        interface IAuditConsistency extends doorbell.v1.AuditConsistency.$Properties {
+        }
+
+        /** Represents an AuditConsistency. */
+        class AuditConsistency {
+
+            /**
+             * Constructs a new AuditConsistency.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.AuditConsistency.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AuditConsistency checkpoint. */
+            checkpoint: string;
+
+            /** AuditConsistency proofs. */
+            proofs: doorbell.v1.ConsistencyProof.$Properties[];
+
+            /**
+             * Creates a new AuditConsistency instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AuditConsistency instance
+             */
+            static create(properties: doorbell.v1.AuditConsistency.$Shape): doorbell.v1.AuditConsistency & doorbell.v1.AuditConsistency.$Shape;
+            static create(properties?: doorbell.v1.AuditConsistency.$Properties): doorbell.v1.AuditConsistency;
+
+            /**
+             * Encodes the specified AuditConsistency message. Does not implicitly {@link doorbell.v1.AuditConsistency.verify|verify} messages.
+             * @param message AuditConsistency message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.AuditConsistency.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AuditConsistency message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.AuditConsistency & doorbell.v1.AuditConsistency.$Shape} AuditConsistency
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.AuditConsistency & doorbell.v1.AuditConsistency.$Shape;
+
+            /**
+             * Verifies an AuditConsistency message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AuditConsistency message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AuditConsistency
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.AuditConsistency;
+
+            /**
+             * Creates a plain object from an AuditConsistency message. Also converts values to other types if specified.
+             * @param message AuditConsistency
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.AuditConsistency, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AuditConsistency to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace AuditConsistency {
+
+            /** Properties of an AuditConsistency. */
+            interface $Properties {
+
+                /** AuditConsistency checkpoint */
+                checkpoint?: (string|null);
+
+                /** AuditConsistency proofs */
+                proofs?: (doorbell.v1.ConsistencyProof.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AuditConsistency. */
+            type $Shape = doorbell.v1.AuditConsistency.$Properties;
+        }
+
+        /**
+         * Properties of a ConsistencyProof.
+         * @deprecated Use doorbell.v1.ConsistencyProof.$Properties instead.
+         */
+        interface IConsistencyProof extends doorbell.v1.ConsistencyProof.$Properties {
+        }
+
+        /** Represents a ConsistencyProof. */
+        class ConsistencyProof {
+
+            /**
+             * Constructs a new ConsistencyProof.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: doorbell.v1.ConsistencyProof.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ConsistencyProof fromSize. */
+            fromSize: number;
+
+            /** ConsistencyProof hashes. */
+            hashes: Uint8Array[];
+
+            /**
+             * Creates a new ConsistencyProof instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ConsistencyProof instance
+             */
+            static create(properties: doorbell.v1.ConsistencyProof.$Shape): doorbell.v1.ConsistencyProof & doorbell.v1.ConsistencyProof.$Shape;
+            static create(properties?: doorbell.v1.ConsistencyProof.$Properties): doorbell.v1.ConsistencyProof;
+
+            /**
+             * Encodes the specified ConsistencyProof message. Does not implicitly {@link doorbell.v1.ConsistencyProof.verify|verify} messages.
+             * @param message ConsistencyProof message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: doorbell.v1.ConsistencyProof.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ConsistencyProof message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {doorbell.v1.ConsistencyProof & doorbell.v1.ConsistencyProof.$Shape} ConsistencyProof
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): doorbell.v1.ConsistencyProof & doorbell.v1.ConsistencyProof.$Shape;
+
+            /**
+             * Verifies a ConsistencyProof message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ConsistencyProof message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ConsistencyProof
+             */
+            static fromObject(object: { [k: string]: any }): doorbell.v1.ConsistencyProof;
+
+            /**
+             * Creates a plain object from a ConsistencyProof message. Also converts values to other types if specified.
+             * @param message ConsistencyProof
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: doorbell.v1.ConsistencyProof, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ConsistencyProof to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+        }
+
+        namespace ConsistencyProof {
+
+            /** Properties of a ConsistencyProof. */
+            interface $Properties {
+
+                /** ConsistencyProof fromSize */
+                fromSize?: (number|null);
+
+                /** ConsistencyProof hashes */
+                hashes?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ConsistencyProof. */
+            type $Shape = doorbell.v1.ConsistencyProof.$Properties;
         }
 
         /**

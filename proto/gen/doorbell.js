@@ -15,6 +15,19 @@ function $readUint64($reader) {
         throw $RangeError("uint64 value above Number.MAX_SAFE_INTEGER");
     return n;
 }
+function $readUint64s($reader, $array) {
+    const end = $reader.uint32() + $reader.pos;
+    const len = $reader.len;
+    if (end > len)
+        throw $RangeError("index out of range");
+    $reader.len = end;
+    while ($reader.pos < end)
+        $array.push($readUint64($reader));
+    $reader.len = len;
+    if ($reader.pos !== end)
+        throw $RangeError("index out of range");
+    return $array;
+}
 
 // Exported root namespace
 const $root = $protobuf.roots["doorbell"] || ($protobuf.roots["doorbell"] = {});
@@ -59,12 +72,13 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.DeleteItems.$Properties|null} [deleteItems] Command deleteItems
              * @property {doorbell.v1.GetAuditProof.$Properties|null} [getAuditProof] Command getAuditProof
              * @property {doorbell.v1.RecordShare.$Properties|null} [recordShare] Command recordShare
+             * @property {doorbell.v1.GetAuditConsistency.$Properties|null} [getAuditConsistency] Command getAuditConsistency
              * @property {doorbell.v1.OtaBegin.$Properties|null} [otaBegin] Command otaBegin
              * @property {doorbell.v1.OtaChunk.$Properties|null} [otaChunk] Command otaChunk
              * @property {doorbell.v1.OtaApply.$Properties|null} [otaApply] Command otaApply
              * @property {doorbell.v1.OtaGetState.$Properties|null} [otaGetState] Command otaGetState
              * @property {doorbell.v1.SetChimeMuted.$Properties|null} [setChimeMuted] Command setChimeMuted
-             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
+             * @property {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"getAuditConsistency"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"} [kind] Command kind
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -96,6 +110,7 @@ export const doorbell = $root.doorbell = (() => {
              *   deleteItems?: doorbell.v1.DeleteItems.$Shape|null;
              *   getAuditProof?: doorbell.v1.GetAuditProof.$Shape|null;
              *   recordShare?: doorbell.v1.RecordShare.$Shape|null;
+             *   getAuditConsistency?: doorbell.v1.GetAuditConsistency.$Shape|null;
              *   otaBegin?: doorbell.v1.OtaBegin.$Shape|null;
              *   otaChunk?: doorbell.v1.OtaChunk.$Shape|null;
              *   otaApply?: doorbell.v1.OtaApply.$Shape|null;
@@ -103,7 +118,7 @@ export const doorbell = $root.doorbell = (() => {
              *   setChimeMuted?: doorbell.v1.SetChimeMuted.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "recordShare"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare: doorbell.v1.RecordShare.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
+             *   ({ kind?: undefined; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "ringChimeTest"; ringChimeTest: doorbell.v1.RingChimeTest.$Shape; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getStatus"; ringChimeTest?: null; getStatus: doorbell.v1.GetStatus.$Shape; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "pair"; ringChimeTest?: null; getStatus?: null; pair: doorbell.v1.Pair.$Shape; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listKeys"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys: doorbell.v1.ListKeys.$Shape; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "addKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey: doorbell.v1.AddKey.$Shape; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "removeKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey: doorbell.v1.RemoveKey.$Shape; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "rotateKey"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey: doorbell.v1.RotateKey.$Shape; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRole"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole: doorbell.v1.SetRole.$Shape; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "setRecipients"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients: doorbell.v1.SetRecipients.$Shape; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "openPairingWindow"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow: doorbell.v1.OpenPairingWindow.$Shape; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "listItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems: doorbell.v1.ListItems.$Shape; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "fetchItem"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem: doorbell.v1.FetchItem.$Shape; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAudit"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit: doorbell.v1.GetAudit.$Shape; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "deleteItems"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems: doorbell.v1.DeleteItems.$Shape; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditProof"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof: doorbell.v1.GetAuditProof.$Shape; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "recordShare"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare: doorbell.v1.RecordShare.$Shape; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "getAuditConsistency"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency: doorbell.v1.GetAuditConsistency.$Shape; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaBegin"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin: doorbell.v1.OtaBegin.$Shape; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaChunk"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk: doorbell.v1.OtaChunk.$Shape; otaApply?: null; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaApply"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply: doorbell.v1.OtaApply.$Shape; otaGetState?: null; setChimeMuted?: null }|{ kind?: "otaGetState"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState: doorbell.v1.OtaGetState.$Shape; setChimeMuted?: null }|{ kind?: "setChimeMuted"; ringChimeTest?: null; getStatus?: null; pair?: null; listKeys?: null; addKey?: null; removeKey?: null; rotateKey?: null; setRole?: null; setRecipients?: null; openPairingWindow?: null; listItems?: null; fetchItem?: null; getAudit?: null; deleteItems?: null; getAuditProof?: null; recordShare?: null; getAuditConsistency?: null; otaBegin?: null; otaChunk?: null; otaApply?: null; otaGetState?: null; setChimeMuted: doorbell.v1.SetChimeMuted.$Shape })
              * )} doorbell.v1.Command.$Shape
              */
 
@@ -259,6 +274,14 @@ export const doorbell = $root.doorbell = (() => {
             Command.prototype.recordShare = null;
 
             /**
+             * Command getAuditConsistency.
+             * @member {doorbell.v1.GetAuditConsistency.$Properties|null|undefined} getAuditConsistency
+             * @memberof doorbell.v1.Command
+             * @instance
+             */
+            Command.prototype.getAuditConsistency = null;
+
+            /**
              * Command otaBegin.
              * @member {doorbell.v1.OtaBegin.$Properties|null|undefined} otaBegin
              * @memberof doorbell.v1.Command
@@ -303,12 +326,12 @@ export const doorbell = $root.doorbell = (() => {
 
             /**
              * Command kind.
-             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
+             * @member {"ringChimeTest"|"getStatus"|"pair"|"listKeys"|"addKey"|"removeKey"|"rotateKey"|"setRole"|"setRecipients"|"openPairingWindow"|"listItems"|"fetchItem"|"getAudit"|"deleteItems"|"getAuditProof"|"recordShare"|"getAuditConsistency"|"otaBegin"|"otaChunk"|"otaApply"|"otaGetState"|"setChimeMuted"|undefined} kind
              * @memberof doorbell.v1.Command
              * @instance
              */
             $Object.defineProperty(Command.prototype, "kind", {
-                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "getAudit", "deleteItems", "getAuditProof", "recordShare", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
+                get: $util.oneOfGetter($oneOfFields = ["ringChimeTest", "getStatus", "pair", "listKeys", "addKey", "removeKey", "rotateKey", "setRole", "setRecipients", "openPairingWindow", "listItems", "fetchItem", "getAudit", "deleteItems", "getAuditProof", "recordShare", "getAuditConsistency", "otaBegin", "otaChunk", "otaApply", "otaGetState", "setChimeMuted"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -378,6 +401,8 @@ export const doorbell = $root.doorbell = (() => {
                     $root.doorbell.v1.GetAuditProof.encode(message.getAuditProof, writer.uint32(/* id 24, wireType 2 =*/194).fork(), _depth + 1).ldelim();
                 if (message.recordShare != null && $Object.hasOwnProperty.call(message, "recordShare"))
                     $root.doorbell.v1.RecordShare.encode(message.recordShare, writer.uint32(/* id 25, wireType 2 =*/202).fork(), _depth + 1).ldelim();
+                if (message.getAuditConsistency != null && $Object.hasOwnProperty.call(message, "getAuditConsistency"))
+                    $root.doorbell.v1.GetAuditConsistency.encode(message.getAuditConsistency, writer.uint32(/* id 26, wireType 2 =*/210).fork(), _depth + 1).ldelim();
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin"))
                     $root.doorbell.v1.OtaBegin.encode(message.otaBegin, writer.uint32(/* id 30, wireType 2 =*/242).fork(), _depth + 1).ldelim();
                 if (message.otaChunk != null && $Object.hasOwnProperty.call(message, "otaChunk"))
@@ -548,6 +573,13 @@ export const doorbell = $root.doorbell = (() => {
                                 break;
                             message.recordShare = $root.doorbell.v1.RecordShare.decode(reader, reader.size(), $undefined, _depth + 1, message.recordShare);
                             message.kind = "recordShare";
+                            continue;
+                        }
+                    case 26: {
+                            if (wireType !== 2)
+                                break;
+                            message.getAuditConsistency = $root.doorbell.v1.GetAuditConsistency.decode(reader, reader.size(), $undefined, _depth + 1, message.getAuditConsistency);
+                            message.kind = "getAuditConsistency";
                             continue;
                         }
                     case 30: {
@@ -781,6 +813,16 @@ export const doorbell = $root.doorbell = (() => {
                             return "recordShare." + error;
                     }
                 }
+                if (message.getAuditConsistency != null && $Object.hasOwnProperty.call(message, "getAuditConsistency")) {
+                    if (properties.kind === 1)
+                        return "kind: multiple values";
+                    properties.kind = 1;
+                    {
+                        let error = $root.doorbell.v1.GetAuditConsistency.verify(message.getAuditConsistency, _depth + 1);
+                        if (error)
+                            return "getAuditConsistency." + error;
+                    }
+                }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     if (properties.kind === 1)
                         return "kind: multiple values";
@@ -937,6 +979,11 @@ export const doorbell = $root.doorbell = (() => {
                         throw $TypeError(".doorbell.v1.Command.recordShare: object expected");
                     message.recordShare = $root.doorbell.v1.RecordShare.fromObject(object.recordShare, _depth + 1);
                 }
+                if (object.getAuditConsistency != null) {
+                    if (!$util.isObject(object.getAuditConsistency))
+                        throw $TypeError(".doorbell.v1.Command.getAuditConsistency: object expected");
+                    message.getAuditConsistency = $root.doorbell.v1.GetAuditConsistency.fromObject(object.getAuditConsistency, _depth + 1);
+                }
                 if (object.otaBegin != null) {
                     if (!$util.isObject(object.otaBegin))
                         throw $TypeError(".doorbell.v1.Command.otaBegin: object expected");
@@ -1065,6 +1112,11 @@ export const doorbell = $root.doorbell = (() => {
                     object.recordShare = $root.doorbell.v1.RecordShare.toObject(message.recordShare, options, _depth + 1);
                     if (options.oneofs)
                         object.kind = "recordShare";
+                }
+                if (message.getAuditConsistency != null && $Object.hasOwnProperty.call(message, "getAuditConsistency")) {
+                    object.getAuditConsistency = $root.doorbell.v1.GetAuditConsistency.toObject(message.getAuditConsistency, options, _depth + 1);
+                    if (options.oneofs)
+                        object.kind = "getAuditConsistency";
                 }
                 if (message.otaBegin != null && $Object.hasOwnProperty.call(message, "otaBegin")) {
                     object.otaBegin = $root.doorbell.v1.OtaBegin.toObject(message.otaBegin, options, _depth + 1);
@@ -4721,6 +4773,267 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return GetAuditProof;
+        })();
+
+        v1.GetAuditConsistency = (function() {
+
+            /**
+             * Properties of a GetAuditConsistency.
+             * @typedef {Object} doorbell.v1.GetAuditConsistency.$Properties
+             * @property {Array.<number>|null} [fromSizes] GetAuditConsistency fromSizes
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a GetAuditConsistency.
+             * @memberof doorbell.v1
+             * @interface IGetAuditConsistency
+             * @augments doorbell.v1.GetAuditConsistency.$Properties
+             * @deprecated Use doorbell.v1.GetAuditConsistency.$Properties instead.
+             */
+
+            /**
+             * Shape of a GetAuditConsistency.
+             * @typedef {doorbell.v1.GetAuditConsistency.$Properties} doorbell.v1.GetAuditConsistency.$Shape
+             */
+
+            /**
+             * Constructs a new GetAuditConsistency.
+             * @memberof doorbell.v1
+             * @classdesc Represents a GetAuditConsistency.
+             * @constructor
+             * @param {doorbell.v1.GetAuditConsistency.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const GetAuditConsistency = function (properties) {
+                this.fromSizes = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * GetAuditConsistency fromSizes.
+             * @member {Array.<number>} fromSizes
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @instance
+             */
+            GetAuditConsistency.prototype.fromSizes = $util.emptyArray;
+
+            /**
+             * Creates a new GetAuditConsistency instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @static
+             * @param {doorbell.v1.GetAuditConsistency.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.GetAuditConsistency} GetAuditConsistency instance
+             * @type {{
+             *   (properties: doorbell.v1.GetAuditConsistency.$Shape): doorbell.v1.GetAuditConsistency & doorbell.v1.GetAuditConsistency.$Shape;
+             *   (properties?: doorbell.v1.GetAuditConsistency.$Properties): doorbell.v1.GetAuditConsistency;
+             * }}
+             */
+            GetAuditConsistency.create = function(properties) {
+                return new GetAuditConsistency(properties);
+            };
+
+            /**
+             * Encodes the specified GetAuditConsistency message. Does not implicitly {@link doorbell.v1.GetAuditConsistency.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @static
+             * @param {doorbell.v1.GetAuditConsistency.$Properties} message GetAuditConsistency message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GetAuditConsistency.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.fromSizes != null && message.fromSizes.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).uint64s(message.fromSizes);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a GetAuditConsistency message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.GetAuditConsistency & doorbell.v1.GetAuditConsistency.$Shape} GetAuditConsistency
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GetAuditConsistency.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.GetAuditConsistency();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType === 2) {
+                                if (!(message.fromSizes && message.fromSizes.length))
+                                    message.fromSizes = [];
+                                $readUint64s(reader, message.fromSizes);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.fromSizes && message.fromSizes.length))
+                                message.fromSizes = [];
+                            message.fromSizes.push($readUint64(reader));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a GetAuditConsistency message.
+             * @function verify
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            GetAuditConsistency.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.fromSizes != null && $Object.hasOwnProperty.call(message, "fromSizes")) {
+                    if (!$Array.isArray(message.fromSizes))
+                        return "fromSizes: array expected";
+                    for (let i = 0; i < message.fromSizes.length; ++i)
+                        if (!$util.isInteger(message.fromSizes[i]) && !(message.fromSizes[i] && $util.isInteger(message.fromSizes[i].low) && $util.isInteger(message.fromSizes[i].high)))
+                            return "fromSizes: integer|Long[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a GetAuditConsistency message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.GetAuditConsistency} GetAuditConsistency
+             */
+            GetAuditConsistency.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.GetAuditConsistency)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.GetAuditConsistency: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.GetAuditConsistency();
+                if (object.fromSizes) {
+                    if (!$Array.isArray(object.fromSizes))
+                        throw $TypeError(".doorbell.v1.GetAuditConsistency.fromSizes: array expected");
+                    message.fromSizes = $Array(object.fromSizes.length);
+                    for (let i = 0; i < object.fromSizes.length; ++i)
+                        if ($Long)
+                            message.fromSizes[i] = $Long.fromValue(object.fromSizes[i], true);
+                        else if (typeof object.fromSizes[i] === "string")
+                            message.fromSizes[i] = $parseInt(object.fromSizes[i], 10);
+                        else if (typeof object.fromSizes[i] === "number")
+                            message.fromSizes[i] = object.fromSizes[i];
+                        else if (typeof object.fromSizes[i] === "object")
+                            message.fromSizes[i] = new $util.LongBits(object.fromSizes[i].low >>> 0, object.fromSizes[i].high >>> 0).toNumber(true);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a GetAuditConsistency message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @static
+             * @param {doorbell.v1.GetAuditConsistency} message GetAuditConsistency
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            GetAuditConsistency.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.fromSizes = [];
+                if (message.fromSizes && message.fromSizes.length) {
+                    object.fromSizes = $Array(message.fromSizes.length);
+                    for (let j = 0; j < message.fromSizes.length; ++j)
+                        if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                            object.fromSizes[j] = typeof message.fromSizes[j] === "number" ? $BigInt(message.fromSizes[j]) : $Long.fromBits(message.fromSizes[j].low >>> 0, message.fromSizes[j].high >>> 0, true).toBigInt();
+                        else if (typeof message.fromSizes[j] === "number")
+                            object.fromSizes[j] = options.longs === $String ? $String(message.fromSizes[j]) : message.fromSizes[j];
+                        else
+                            object.fromSizes[j] = options.longs === $String ? $Long.prototype.toString.call(message.fromSizes[j]) : options.longs === $Number ? new $util.LongBits(message.fromSizes[j].low >>> 0, message.fromSizes[j].high >>> 0).toNumber(true) : message.fromSizes[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this GetAuditConsistency to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.GetAuditConsistency
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            GetAuditConsistency.prototype.toJSON = function() {
+                return GetAuditConsistency.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return GetAuditConsistency;
         })();
 
         v1.RecordShare = (function() {
@@ -14014,7 +14327,8 @@ export const doorbell = $root.doorbell = (() => {
              * @property {doorbell.v1.DeletedItems.$Properties|null} [deleted] CommandResult deleted
              * @property {string|null} [auditProof] CommandResult auditProof
              * @property {number|null} [auditIndex] CommandResult auditIndex
-             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"} [detail] CommandResult detail
+             * @property {doorbell.v1.AuditConsistency.$Properties|null} [auditConsistency] CommandResult auditConsistency
+             * @property {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"|"auditConsistency"} [detail] CommandResult detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -14044,9 +14358,10 @@ export const doorbell = $root.doorbell = (() => {
              *   deleted?: doorbell.v1.DeletedItems.$Shape|null;
              *   auditProof?: string|null;
              *   auditIndex?: number|null;
+             *   auditConsistency?: doorbell.v1.AuditConsistency.$Shape|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
-             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null; auditIndex?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null; auditIndex?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string; auditIndex?: null }|{ detail?: "auditIndex"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex: number })
+             *   ({ detail?: undefined; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "status"; status: doorbell.v1.Status.$Shape; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "keys"; status?: null; keys: doorbell.v1.KeyList.$Shape; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "paired"; status?: null; keys?: null; paired: doorbell.v1.Paired.$Shape; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "otaState"; status?: null; keys?: null; paired?: null; otaState: doorbell.v1.OtaState.$Shape; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "items"; status?: null; keys?: null; paired?: null; otaState?: null; items: doorbell.v1.ItemPage.$Shape; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "window"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window: doorbell.v1.ItemWindow.$Shape; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "audit"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit: doorbell.v1.AuditPage.$Shape; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "deleted"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted: doorbell.v1.DeletedItems.$Shape; auditProof?: null; auditIndex?: null; auditConsistency?: null }|{ detail?: "auditProof"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof: string; auditIndex?: null; auditConsistency?: null }|{ detail?: "auditIndex"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex: number; auditConsistency?: null }|{ detail?: "auditConsistency"; status?: null; keys?: null; paired?: null; otaState?: null; items?: null; window?: null; audit?: null; deleted?: null; auditProof?: null; auditIndex?: null; auditConsistency: doorbell.v1.AuditConsistency.$Shape })
              * )} doorbell.v1.CommandResult.$Shape
              */
 
@@ -14185,17 +14500,25 @@ export const doorbell = $root.doorbell = (() => {
              */
             CommandResult.prototype.auditIndex = null;
 
+            /**
+             * CommandResult auditConsistency.
+             * @member {doorbell.v1.AuditConsistency.$Properties|null|undefined} auditConsistency
+             * @memberof doorbell.v1.CommandResult
+             * @instance
+             */
+            CommandResult.prototype.auditConsistency = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
             /**
              * CommandResult detail.
-             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"|undefined} detail
+             * @member {"status"|"keys"|"paired"|"otaState"|"items"|"window"|"audit"|"deleted"|"auditProof"|"auditIndex"|"auditConsistency"|undefined} detail
              * @memberof doorbell.v1.CommandResult
              * @instance
              */
             $Object.defineProperty(CommandResult.prototype, "detail", {
-                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window", "audit", "deleted", "auditProof", "auditIndex"]),
+                get: $util.oneOfGetter($oneOfFields = ["status", "keys", "paired", "otaState", "items", "window", "audit", "deleted", "auditProof", "auditIndex", "auditConsistency"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -14261,6 +14584,8 @@ export const doorbell = $root.doorbell = (() => {
                     writer.uint32(/* id 18, wireType 2 =*/146).string(message.auditProof);
                 if (message.auditIndex != null && $Object.hasOwnProperty.call(message, "auditIndex"))
                     writer.uint32(/* id 19, wireType 0 =*/152).uint64(message.auditIndex);
+                if (message.auditConsistency != null && $Object.hasOwnProperty.call(message, "auditConsistency"))
+                    $root.doorbell.v1.AuditConsistency.encode(message.auditConsistency, writer.uint32(/* id 20, wireType 2 =*/162).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -14420,6 +14745,13 @@ export const doorbell = $root.doorbell = (() => {
                             message.detail = "auditIndex";
                             continue;
                         }
+                    case 20: {
+                            if (wireType !== 2)
+                                break;
+                            message.auditConsistency = $root.doorbell.v1.AuditConsistency.decode(reader, reader.size(), $undefined, _depth + 1, message.auditConsistency);
+                            message.detail = "auditConsistency";
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -14559,6 +14891,16 @@ export const doorbell = $root.doorbell = (() => {
                     properties.detail = 1;
                     if (!$util.isInteger(message.auditIndex) && !(message.auditIndex && $util.isInteger(message.auditIndex.low) && $util.isInteger(message.auditIndex.high)))
                         return "auditIndex: integer|Long expected";
+                }
+                if (message.auditConsistency != null && $Object.hasOwnProperty.call(message, "auditConsistency")) {
+                    if (properties.detail === 1)
+                        return "detail: multiple values";
+                    properties.detail = 1;
+                    {
+                        let error = $root.doorbell.v1.AuditConsistency.verify(message.auditConsistency, _depth + 1);
+                        if (error)
+                            return "auditConsistency." + error;
+                    }
                 }
                 return null;
             };
@@ -14752,6 +15094,11 @@ export const doorbell = $root.doorbell = (() => {
                         message.auditIndex = object.auditIndex;
                     else if (typeof object.auditIndex === "object")
                         message.auditIndex = new $util.LongBits(object.auditIndex.low >>> 0, object.auditIndex.high >>> 0).toNumber(true);
+                if (object.auditConsistency != null) {
+                    if (!$util.isObject(object.auditConsistency))
+                        throw $TypeError(".doorbell.v1.CommandResult.auditConsistency: object expected");
+                    message.auditConsistency = $root.doorbell.v1.AuditConsistency.fromObject(object.auditConsistency, _depth + 1);
+                }
                 return message;
             };
 
@@ -14861,6 +15208,11 @@ export const doorbell = $root.doorbell = (() => {
                         object.auditIndex = options.longs === $String ? $Long.prototype.toString.call(message.auditIndex) : options.longs === $Number ? new $util.LongBits(message.auditIndex.low >>> 0, message.auditIndex.high >>> 0).toNumber(true) : message.auditIndex;
                     if (options.oneofs)
                         object.detail = "auditIndex";
+                }
+                if (message.auditConsistency != null && $Object.hasOwnProperty.call(message, "auditConsistency")) {
+                    object.auditConsistency = $root.doorbell.v1.AuditConsistency.toObject(message.auditConsistency, options, _depth + 1);
+                    if (options.oneofs)
+                        object.detail = "auditConsistency";
                 }
                 return object;
             };
@@ -17033,6 +17385,578 @@ export const doorbell = $root.doorbell = (() => {
             };
 
             return AuditPage;
+        })();
+
+        v1.AuditConsistency = (function() {
+
+            /**
+             * Properties of an AuditConsistency.
+             * @typedef {Object} doorbell.v1.AuditConsistency.$Properties
+             * @property {string|null} [checkpoint] AuditConsistency checkpoint
+             * @property {Array.<doorbell.v1.ConsistencyProof.$Properties>|null} [proofs] AuditConsistency proofs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuditConsistency.
+             * @memberof doorbell.v1
+             * @interface IAuditConsistency
+             * @augments doorbell.v1.AuditConsistency.$Properties
+             * @deprecated Use doorbell.v1.AuditConsistency.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuditConsistency.
+             * @typedef {doorbell.v1.AuditConsistency.$Properties} doorbell.v1.AuditConsistency.$Shape
+             */
+
+            /**
+             * Constructs a new AuditConsistency.
+             * @memberof doorbell.v1
+             * @classdesc Represents an AuditConsistency.
+             * @constructor
+             * @param {doorbell.v1.AuditConsistency.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuditConsistency = function (properties) {
+                this.proofs = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AuditConsistency checkpoint.
+             * @member {string} checkpoint
+             * @memberof doorbell.v1.AuditConsistency
+             * @instance
+             */
+            AuditConsistency.prototype.checkpoint = "";
+
+            /**
+             * AuditConsistency proofs.
+             * @member {Array.<doorbell.v1.ConsistencyProof.$Properties>} proofs
+             * @memberof doorbell.v1.AuditConsistency
+             * @instance
+             */
+            AuditConsistency.prototype.proofs = $util.emptyArray;
+
+            /**
+             * Creates a new AuditConsistency instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.AuditConsistency
+             * @static
+             * @param {doorbell.v1.AuditConsistency.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.AuditConsistency} AuditConsistency instance
+             * @type {{
+             *   (properties: doorbell.v1.AuditConsistency.$Shape): doorbell.v1.AuditConsistency & doorbell.v1.AuditConsistency.$Shape;
+             *   (properties?: doorbell.v1.AuditConsistency.$Properties): doorbell.v1.AuditConsistency;
+             * }}
+             */
+            AuditConsistency.create = function(properties) {
+                return new AuditConsistency(properties);
+            };
+
+            /**
+             * Encodes the specified AuditConsistency message. Does not implicitly {@link doorbell.v1.AuditConsistency.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.AuditConsistency
+             * @static
+             * @param {doorbell.v1.AuditConsistency.$Properties} message AuditConsistency message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditConsistency.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.checkpoint);
+                if (message.proofs != null && message.proofs.length)
+                    for (let i = 0; i < message.proofs.length; ++i)
+                        $root.doorbell.v1.ConsistencyProof.encode(message.proofs[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes an AuditConsistency message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.AuditConsistency
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.AuditConsistency & doorbell.v1.AuditConsistency.$Shape} AuditConsistency
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditConsistency.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.AuditConsistency();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.checkpoint = value;
+                            else
+                                delete message.checkpoint;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.proofs && message.proofs.length))
+                                message.proofs = [];
+                            message.proofs.push($root.doorbell.v1.ConsistencyProof.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies an AuditConsistency message.
+             * @function verify
+             * @memberof doorbell.v1.AuditConsistency
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuditConsistency.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
+                    if (!$util.isString(message.checkpoint))
+                        return "checkpoint: string expected";
+                if (message.proofs != null && $Object.hasOwnProperty.call(message, "proofs")) {
+                    if (!$Array.isArray(message.proofs))
+                        return "proofs: array expected";
+                    for (let i = 0; i < message.proofs.length; ++i) {
+                        let error = $root.doorbell.v1.ConsistencyProof.verify(message.proofs[i], _depth + 1);
+                        if (error)
+                            return "proofs." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AuditConsistency message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.AuditConsistency
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.AuditConsistency} AuditConsistency
+             */
+            AuditConsistency.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.AuditConsistency)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.AuditConsistency: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.AuditConsistency();
+                if (object.checkpoint != null)
+                    if (typeof object.checkpoint !== "string" || object.checkpoint.length)
+                        message.checkpoint = $String(object.checkpoint);
+                if (object.proofs) {
+                    if (!$Array.isArray(object.proofs))
+                        throw $TypeError(".doorbell.v1.AuditConsistency.proofs: array expected");
+                    message.proofs = $Array(object.proofs.length);
+                    for (let i = 0; i < object.proofs.length; ++i) {
+                        if (!$util.isObject(object.proofs[i]))
+                            throw $TypeError(".doorbell.v1.AuditConsistency.proofs: object expected");
+                        message.proofs[i] = $root.doorbell.v1.ConsistencyProof.fromObject(object.proofs[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AuditConsistency message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.AuditConsistency
+             * @static
+             * @param {doorbell.v1.AuditConsistency} message AuditConsistency
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuditConsistency.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.proofs = [];
+                if (options.defaults)
+                    object.checkpoint = "";
+                if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
+                    object.checkpoint = message.checkpoint;
+                if (message.proofs && message.proofs.length) {
+                    object.proofs = $Array(message.proofs.length);
+                    for (let j = 0; j < message.proofs.length; ++j)
+                        object.proofs[j] = $root.doorbell.v1.ConsistencyProof.toObject(message.proofs[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this AuditConsistency to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.AuditConsistency
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuditConsistency.prototype.toJSON = function() {
+                return AuditConsistency.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return AuditConsistency;
+        })();
+
+        v1.ConsistencyProof = (function() {
+
+            /**
+             * Properties of a ConsistencyProof.
+             * @typedef {Object} doorbell.v1.ConsistencyProof.$Properties
+             * @property {number|null} [fromSize] ConsistencyProof fromSize
+             * @property {Array.<Uint8Array>|null} [hashes] ConsistencyProof hashes
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ConsistencyProof.
+             * @memberof doorbell.v1
+             * @interface IConsistencyProof
+             * @augments doorbell.v1.ConsistencyProof.$Properties
+             * @deprecated Use doorbell.v1.ConsistencyProof.$Properties instead.
+             */
+
+            /**
+             * Shape of a ConsistencyProof.
+             * @typedef {doorbell.v1.ConsistencyProof.$Properties} doorbell.v1.ConsistencyProof.$Shape
+             */
+
+            /**
+             * Constructs a new ConsistencyProof.
+             * @memberof doorbell.v1
+             * @classdesc Represents a ConsistencyProof.
+             * @constructor
+             * @param {doorbell.v1.ConsistencyProof.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ConsistencyProof = function (properties) {
+                this.hashes = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ConsistencyProof fromSize.
+             * @member {number} fromSize
+             * @memberof doorbell.v1.ConsistencyProof
+             * @instance
+             */
+            ConsistencyProof.prototype.fromSize = $Long ? $Long.fromBits(0,0,true) : 0;
+
+            /**
+             * ConsistencyProof hashes.
+             * @member {Array.<Uint8Array>} hashes
+             * @memberof doorbell.v1.ConsistencyProof
+             * @instance
+             */
+            ConsistencyProof.prototype.hashes = $util.emptyArray;
+
+            /**
+             * Creates a new ConsistencyProof instance using the specified properties.
+             * @function create
+             * @memberof doorbell.v1.ConsistencyProof
+             * @static
+             * @param {doorbell.v1.ConsistencyProof.$Properties=} [properties] Properties to set
+             * @returns {doorbell.v1.ConsistencyProof} ConsistencyProof instance
+             * @type {{
+             *   (properties: doorbell.v1.ConsistencyProof.$Shape): doorbell.v1.ConsistencyProof & doorbell.v1.ConsistencyProof.$Shape;
+             *   (properties?: doorbell.v1.ConsistencyProof.$Properties): doorbell.v1.ConsistencyProof;
+             * }}
+             */
+            ConsistencyProof.create = function(properties) {
+                return new ConsistencyProof(properties);
+            };
+
+            /**
+             * Encodes the specified ConsistencyProof message. Does not implicitly {@link doorbell.v1.ConsistencyProof.verify|verify} messages.
+             * @function encode
+             * @memberof doorbell.v1.ConsistencyProof
+             * @static
+             * @param {doorbell.v1.ConsistencyProof.$Properties} message ConsistencyProof message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ConsistencyProof.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.fromSize != null && $Object.hasOwnProperty.call(message, "fromSize") && (typeof message.fromSize === "object" ? message.fromSize.low || message.fromSize.high : message.fromSize !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.fromSize);
+                if (message.hashes != null && message.hashes.length)
+                    for (let i = 0; i < message.hashes.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.hashes[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Decodes a ConsistencyProof message from the specified reader or buffer.
+             * @function decode
+             * @memberof doorbell.v1.ConsistencyProof
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {doorbell.v1.ConsistencyProof & doorbell.v1.ConsistencyProof.$Shape} ConsistencyProof
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ConsistencyProof.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.doorbell.v1.ConsistencyProof();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = $readUint64(reader)) === "object" ? value.low || value.high : value !== 0)
+                                message.fromSize = value;
+                            else
+                                delete message.fromSize;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.hashes && message.hashes.length))
+                                message.hashes = [];
+                            message.hashes.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Verifies a ConsistencyProof message.
+             * @function verify
+             * @memberof doorbell.v1.ConsistencyProof
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ConsistencyProof.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.fromSize != null && $Object.hasOwnProperty.call(message, "fromSize"))
+                    if (!$util.isInteger(message.fromSize) && !(message.fromSize && $util.isInteger(message.fromSize.low) && $util.isInteger(message.fromSize.high)))
+                        return "fromSize: integer|Long expected";
+                if (message.hashes != null && $Object.hasOwnProperty.call(message, "hashes")) {
+                    if (!$Array.isArray(message.hashes))
+                        return "hashes: array expected";
+                    for (let i = 0; i < message.hashes.length; ++i)
+                        if (!(message.hashes[i] && typeof message.hashes[i].length === "number" || $util.isString(message.hashes[i])))
+                            return "hashes: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ConsistencyProof message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof doorbell.v1.ConsistencyProof
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {doorbell.v1.ConsistencyProof} ConsistencyProof
+             */
+            ConsistencyProof.fromObject = function (object, _depth) {
+                if (object instanceof $root.doorbell.v1.ConsistencyProof)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".doorbell.v1.ConsistencyProof: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.doorbell.v1.ConsistencyProof();
+                if (object.fromSize != null)
+                    if (typeof object.fromSize === "object" ? object.fromSize.low || object.fromSize.high : $Number(object.fromSize) !== 0)
+                        if ($Long)
+                            message.fromSize = $Long.fromValue(object.fromSize, true);
+                        else if (typeof object.fromSize === "string")
+                            message.fromSize = $parseInt(object.fromSize, 10);
+                        else if (typeof object.fromSize === "number")
+                            message.fromSize = object.fromSize;
+                        else if (typeof object.fromSize === "object")
+                            message.fromSize = new $util.LongBits(object.fromSize.low >>> 0, object.fromSize.high >>> 0).toNumber(true);
+                if (object.hashes) {
+                    if (!$Array.isArray(object.hashes))
+                        throw $TypeError(".doorbell.v1.ConsistencyProof.hashes: array expected");
+                    message.hashes = $Array(object.hashes.length);
+                    for (let i = 0; i < object.hashes.length; ++i)
+                        if (typeof object.hashes[i] === "string")
+                            $util.base64.decode(object.hashes[i], message.hashes[i] = $util.newBuffer($util.base64.length(object.hashes[i])), 0);
+                        else if (object.hashes[i].length >= 0)
+                            message.hashes[i] = object.hashes[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ConsistencyProof message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof doorbell.v1.ConsistencyProof
+             * @static
+             * @param {doorbell.v1.ConsistencyProof} message ConsistencyProof
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ConsistencyProof.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.hashes = [];
+                if (options.defaults)
+                    if ($Long) {
+                        let long = new $Long(0, 0, true);
+                        object.fromSize = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.fromSize = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                if (message.fromSize != null && $Object.hasOwnProperty.call(message, "fromSize"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.fromSize = typeof message.fromSize === "number" ? $BigInt(message.fromSize) : $Long.fromBits(message.fromSize.low >>> 0, message.fromSize.high >>> 0, true).toBigInt();
+                    else if (typeof message.fromSize === "number")
+                        object.fromSize = options.longs === $String ? $String(message.fromSize) : message.fromSize;
+                    else
+                        object.fromSize = options.longs === $String ? $Long.prototype.toString.call(message.fromSize) : options.longs === $Number ? new $util.LongBits(message.fromSize.low >>> 0, message.fromSize.high >>> 0).toNumber(true) : message.fromSize;
+                if (message.hashes && message.hashes.length) {
+                    object.hashes = $Array(message.hashes.length);
+                    for (let j = 0; j < message.hashes.length; ++j)
+                        object.hashes[j] = options.bytes === $String ? $util.base64.encode(message.hashes[j], 0, message.hashes[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.hashes[j]) : message.hashes[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ConsistencyProof to JSON.
+             * @function toJSON
+             * @memberof doorbell.v1.ConsistencyProof
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ConsistencyProof.prototype.toJSON = function() {
+                return ConsistencyProof.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            return ConsistencyProof;
         })();
 
         v1.OtaProgress = (function() {

@@ -1,5 +1,5 @@
 import type { VerifyKey } from '../keys.js';
-import { leafHash, rootOf } from './merkle.js';
+import { EMPTY_ROOT, leafHash, MerkleProofError, rootOf, verifyConsistency } from './merkle.js';
 import { keyHash, NoteError, type NoteVerifier, openNote, parseCheckpoint } from './note.js';
 import { ProofError, parseProof, verifyProof } from './proof.js';
 
@@ -96,6 +96,8 @@ export function formatAuditLine(
 export interface SeenCheckpoint {
   note: string;
   seenAtMs: number;
+  /** Every checkpoint seen before this one was checked against it (hub/audit/checkpoints.ts). */
+  proven?: boolean;
 }
 
 export interface AuditCheck {
@@ -159,6 +161,86 @@ export function checkAuditLog(
     checkedSize = Math.max(checkedSize, size);
   }
   return { entries, problems, checkedSize };
+}
+
+/** A device's answer to GetAuditConsistency: its checkpoint now, and a proof from each size asked for. */
+export interface ConsistencyAnswer {
+  checkpoint: string;
+  proofs: ReadonlyArray<{ fromSize: number; hashes: readonly Uint8Array[] }>;
+}
+
+export interface ConsistencyCheck {
+  /** Empty when the log the device signed now extends every checkpoint given. */
+  problems: string[];
+  /** The size of the device's checkpoint now (0 if it did not verify). */
+  size: number;
+}
+
+/**
+ * Checks, without the entries, that the log the device signed now extends
+ * each kept checkpoint: each must verify with the device's key and name this
+ * log, cover no more entries than the new checkpoint (else truncated), and the
+ * device's RFC 6962 consistency proof from its size must lead from its root
+ * to the new root (else rewritten). The problems read as checkAuditLog's do.
+ * Never throws.
+ */
+export function checkAuditConsistency(
+  kept: readonly SeenCheckpoint[],
+  answer: ConsistencyAnswer,
+  verifier: NoteVerifier,
+  origin: string,
+): ConsistencyCheck {
+  const problems: string[] = [];
+  let now: { size: number; root: Buffer };
+  try {
+    const c = parseCheckpoint(openNote(answer.checkpoint, verifier));
+    if (c.origin !== origin) throw new NoteError(`it is of another log (${c.origin.slice(0, 120)})`);
+    now = { size: c.size, root: c.root };
+  } catch (err) {
+    return { problems: [`the device's checkpoint does not verify: ${describe(err)}`], size: 0 };
+  }
+  for (const seen of kept) {
+    const when = new Date(seen.seenAtMs).toISOString();
+    let size: number;
+    let root: Buffer;
+    try {
+      const c = parseCheckpoint(openNote(seen.note, verifier));
+      if (c.origin !== origin) {
+        problems.push(`the checkpoint seen at ${when} is of another log (${c.origin.slice(0, 120)})`);
+        continue;
+      }
+      size = c.size;
+      root = c.root;
+    } catch (err) {
+      problems.push(`the checkpoint seen at ${when} does not verify: ${describe(err)}`);
+      continue;
+    }
+    if (size > now.size) {
+      problems.push(`truncated: at ${when} the device signed ${size} entries; it now has ${now.size}`);
+      continue;
+    }
+    try {
+      if (size === 0) {
+        if (!root.equals(EMPTY_ROOT)) throw new MerkleProofError('an empty log with a root of entries');
+        continue;
+      }
+      const proof = answer.proofs.find((p) => p.fromSize === size);
+      if (!proof) {
+        problems.push(`the device sent no consistency proof from ${size} entries`);
+        continue;
+      }
+      verifyConsistency(size, now.size, root, now.root, proof.hashes);
+    } catch (err) {
+      problems.push(
+        `rewritten: the first ${size} entries are not those the device signed at ${when} (${describe(err)})`,
+      );
+    }
+  }
+  return { problems, size: now.size };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**
