@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +14,7 @@ import { doorbell, topicsFor } from '../proto/index.js';
 import { startSlotDaemon } from '../test-support/slot-daemon.js';
 import { flashedRoot } from './flashed-root.js';
 import { machine } from './machine.js';
+import { procCpuS, procRssMb } from './proc.js';
 import type { BenchArgs } from './run.js';
 import { round3 } from './stats.js';
 
@@ -21,28 +22,6 @@ import { round3 } from './stats.js';
 const WARMUP_MS = 6000;
 /** Each measured window; a press at its start, its clip (post-roll 10 s) finishes inside it. */
 const WINDOW_MS = 14_000;
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/**
- * CPU seconds (user + system) of a process from /proc/<pid>/stat; with
- * `reapedChildren`, plus those of its children that have exited and were
- * waited for (the per-clip remux `gst-launch-1.0` processes).
- */
-async function procCpuS(pid: number | 'self', reapedChildren = false): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const own = Number(fields[11]) + Number(fields[12]);
-  const children = reapedChildren ? Number(fields[13]) + Number(fields[14]) : 0;
-  return (own + children) / CLK_TCK;
-}
-
-/** Resident set now (VmRSS) and at its peak (VmHWM) of a process, in MiB. */
-async function procRssMb(pid: number): Promise<{ now: number; peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
-  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-}
-
 /** The live children of `pid` whose command line contains `needle`. */
 async function childrenOf(pid: number, needle: string): Promise<number[]> {
   const found: number[] = [];

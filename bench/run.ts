@@ -1,8 +1,9 @@
-// `npm run bench -- NAME [--presses N] [--cases N] [--steps N] [--seed S]`: runs one benchmark; the last line printed is one JSON object.
+// `npm run bench -- NAME [--presses N] [--cases N] [--steps N] [--seed S] [--mb N]`: runs one benchmark; the last line printed is one JSON object.
 // `--presses` defaults to 1000: fewer makes p99 little more than the second-worst sample.
 import { parseArgs } from 'node:util';
 import { bootBench } from './boot.js';
 import { footageBench } from './footage.js';
+import { footageMemoryBench } from './footage-memory.js';
 import { fuzzCommandsBench } from './fuzz-commands.js';
 import { fuzzSequencesBench } from './fuzz-sequences.js';
 import { mediaBench } from './media.js';
@@ -17,6 +18,8 @@ export interface BenchArgs {
   seed?: number | undefined;
   /** fuzz-sequences (and the stateful phase of fuzz-commands): steps to run. */
   steps: number;
+  /** footage-memory: the large clip's size in MiB. */
+  mb: number;
   /** Where to write the raw samples as JSON, for analysis. */
   samplesFile?: string | undefined;
 }
@@ -29,6 +32,7 @@ const BENCHMARKS: Record<string, (args: BenchArgs) => Promise<Record<string, unk
   boot: bootBench,
   media: mediaBench,
   footage: footageBench,
+  'footage-memory': footageMemoryBench,
 };
 
 const { values, positionals } = parseArgs({
@@ -38,6 +42,7 @@ const { values, positionals } = parseArgs({
     steps: { type: 'string', default: '100000' },
     seed: { type: 'string' },
     samples: { type: 'string' },
+    mb: { type: 'string', default: '500' },
   },
   allowPositionals: true,
   strict: true,
@@ -46,7 +51,7 @@ const name = positionals[0];
 const bench = name ? BENCHMARKS[name] : undefined;
 if (!bench) {
   process.stderr.write(
-    `usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}> [--presses N] [--samples FILE] [--cases N] [--steps N] [--seed S]\n`,
+    `usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}> [--presses N] [--samples FILE] [--cases N] [--steps N] [--seed S] [--mb N]\n`,
   );
   process.exit(2);
 }
@@ -71,5 +76,10 @@ if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_
   process.stderr.write(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'\n`);
   process.exit(2);
 }
-const result = await bench({ presses, cases, steps, seed, samplesFile: values.samples });
+const mb = Number(values.mb);
+if (!Number.isInteger(mb) || mb < 16 || mb > 1000) {
+  process.stderr.write(`--mb must be an integer from 16 to 1000, got '${values.mb}'\n`);
+  process.exit(2);
+}
+const result = await bench({ presses, cases, steps, seed, mb, samplesFile: values.samples });
 process.stdout.write(`${JSON.stringify(result)}\n`);
