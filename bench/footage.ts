@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,8 +11,8 @@ import { silentLogger } from '../common/logger.js';
 import type { DoorbellConfigInput } from '../firmware/config/schema.js';
 import { connectWires } from '../hal/index.js';
 import type { VerifiedEvent } from '../hub/event-watcher.js';
-import { decryptFile } from '../hub/footage/decrypt.js';
 import { fetchItem } from '../hub/footage/fetch.js';
+import { fetchAndDecrypt } from '../hub/footage/get.js';
 import { FootageStore } from '../hub/footage/store.js';
 import { addDevice, hubKeyPath, loadDevices } from '../hub/hub-state.js';
 import { openCommandSession } from '../hub/session.js';
@@ -33,7 +33,7 @@ const PRESS_PERIOD_MS = 100;
  * sim hardware, its own process), then fetched end to end into a decrypted
  * file: signed FetchItem windows, signed chunks over a loopback Mosquitto,
  * the hub's content-addressed store and its SHA-256 check, streaming age
- * decryption. Baseline, same run, same broker: `mosquitto_pub -f` of the same
+ * decryption as the chunks arrive. Baseline, same run, same broker: `mosquitto_pub -f` of the same
  * ciphertext to a `mosquitto_sub -C 1` (one QoS 1 message, no signing, no
  * hashing, no decryption). Then presses, idle and during back-to-back
  * fetches, timed press -> verified event at a hub in its own process
@@ -138,17 +138,25 @@ export async function footageBench(options: BenchArgs): Promise<Record<string, u
     for (let i = 0; i < FETCHES; i++) {
       const store = new FootageStore(join(dir, `hub-store-${i}`));
       const t0 = process.hrtime.bigint();
-      const got = await fetchItem({
-        commander: session.commander,
-        watcher: session.watcher,
-        store,
-        deviceId: DEVICE,
-        itemId: clipId,
-        logger: silentLogger(),
-      });
-      await decryptFile(got.path, join(dir, `clip-${i}.mp4`), [identity]);
+      const out = join(dir, `clip-${i}.mp4`);
+      // As `clip get` does: decryption follows the chunks, the file is renamed once the hash is checked.
+      const got = await fetchAndDecrypt(
+        {
+          commander: session.commander,
+          watcher: session.watcher,
+          store,
+          deviceId: DEVICE,
+          itemId: clipId,
+          logger: silentLogger(),
+        },
+        [identity],
+        `${out}.part`,
+      );
+      if (got.plaintextBytes === undefined)
+        throw new Error(`decryption failed: ${got.decryptError?.message}`);
+      await rename(`${out}.part`, out);
       fetchMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      ciphertextPath = got.path;
+      ciphertextPath = got.fetched.path;
     }
 
     // Baseline: the same bytes through the same broker with mosquitto's own tools.

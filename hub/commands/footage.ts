@@ -1,10 +1,11 @@
-import { copyFile } from 'node:fs/promises';
+import { copyFile, rename } from 'node:fs/promises';
 import { ITEM_ID_PATTERN } from '../../proto/footage.js';
 import { doorbell } from '../../proto/index.js';
 import type { ItemMeta } from '../../proto/item-meta.js';
 import { ADMINISTER_MAX_LIFETIME_MS } from '../../proto/roles.js';
-import { DecryptError, decryptFile, openItemMeta, readIdentityFile } from '../footage/decrypt.js';
+import { DecryptError, openItemMeta, readIdentityFile } from '../footage/decrypt.js';
 import { FetchError, fetchItem } from '../footage/fetch.js';
+import { fetchAndDecrypt } from '../footage/get.js';
 import { type CatalogEntry, FootageStore } from '../footage/store.js';
 import { loadDevices } from '../hub-state.js';
 import type { CommandSession } from '../session.js';
@@ -265,9 +266,12 @@ export async function clipGet(
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // The plaintext is decrypted as the chunks arrive, into a file renamed once the whole hash is checked.
+  const tmp = `${o.output ?? itemId}.part`;
   let fetched: Awaited<ReturnType<typeof fetchItem>>;
+  let decrypted: Awaited<ReturnType<typeof fetchAndDecrypt>> | undefined;
   try {
-    fetched = await fetchItem({
+    const fetchOptions = {
       commander: session.commander,
       watcher: session.watcher,
       store,
@@ -276,14 +280,22 @@ export async function clipGet(
       logger: ctx.logger,
       commandTimeoutMs: ctx.timeoutMs,
       ...(ttlMs ? { ttlMs } : {}),
-      onProgress: (n, total) => progress.update(n, total),
-    });
+      onProgress: (n: number, total: number) => progress.update(n, total),
+      signal: abort.signal,
+    };
+    if (o.raw) fetched = await fetchItem(fetchOptions);
+    else {
+      decrypted = await fetchAndDecrypt(fetchOptions, identities, tmp);
+      fetched = decrypted.fetched;
+    }
   } catch (err) {
     if (err instanceof FetchError)
       throw new Error(`fetching ${itemId} from ${deviceId} failed (${err.kind}): ${err.message}`);
     throw err;
   } finally {
     progress.end();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await session.close();
   }
   // The kind is sealed: with the owner's identity the file gets its extension, else a plain `.age`.
@@ -292,14 +304,12 @@ export async function clipGet(
   const output = o.output ?? (o.raw ? (meta ? `${itemId}.${ext}.age` : `${itemId}.age`) : `${itemId}.${ext}`);
   if (o.raw) {
     await copyFile(fetched.path, output);
+  } else if (decrypted?.decryptError) {
+    throw new Error(
+      `${itemId}: ${decrypted.decryptError.message}; the ciphertext is kept at ${fetched.path}`,
+    );
   } else {
-    try {
-      await decryptFile(fetched.path, output, identities);
-    } catch (err) {
-      if (err instanceof DecryptError)
-        throw new Error(`${itemId}: ${err.message}; the ciphertext is kept at ${fetched.path}`);
-      throw err;
-    }
+    await rename(tmp, output);
   }
   const how = fetched.transferred === 0 ? 'already on this hub' : `${fetched.transferred} bytes fetched`;
   const resumed = fetched.resumedAt > 0 && fetched.transferred > 0 ? `, resumed at ${fetched.resumedAt}` : '';

@@ -63,20 +63,37 @@ export async function decryptFile(
   output: string,
   identities: readonly string[],
 ): Promise<number> {
+  const tmp = `${output}.part`;
+  const bytes = await decryptTo(createReadStream(input), tmp, identities);
+  await rename(tmp, output);
+  return bytes;
+}
+
+/**
+ * Decrypts age ciphertext from `source` into the file `tmp`, streaming, and
+ * resolves with the plaintext's length once every chunk authenticated; on
+ * any failure deletes `tmp` and throws a DecryptError. The caller renames
+ * `tmp` when it has also checked what it must (the whole file's hash).
+ */
+export async function decryptTo(
+  source: AsyncIterable<Uint8Array>,
+  tmp: string,
+  identities: readonly string[],
+): Promise<number> {
   const decrypter = new Decrypter();
   for (const id of identities) decrypter.addIdentity(id);
-  const source = Readable.toWeb(createReadStream(input)) as unknown as ReadableStream<Uint8Array>;
+  const web = Readable.toWeb(Readable.from(source)) as unknown as ReadableStream<Uint8Array>;
   let plain: ReadableStream<Uint8Array>;
   try {
-    plain = await decrypter.decrypt(source);
+    plain = await decrypter.decrypt(web);
   } catch (err) {
+    await web.cancel().catch(() => undefined);
     const message = (err as Error).message;
     if (/no identity matched/i.test(message)) {
       throw new DecryptError('no-identity', 'none of the given identities is a recipient of this item');
     }
     throw new DecryptError('damaged', `not a readable age file: ${message}`);
   }
-  const tmp = `${output}.part`;
   let bytes = 0;
   try {
     await pipeline(
@@ -93,7 +110,6 @@ export async function decryptFile(
     await unlink(tmp).catch(() => undefined);
     throw new DecryptError('damaged', `decryption failed part-way: ${(err as Error).message}`);
   }
-  await rename(tmp, output);
   return bytes;
 }
 

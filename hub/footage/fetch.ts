@@ -48,6 +48,12 @@ export interface FetchOptions {
   /** Command lifetime (the owner key's commands live 10 s at most). */
   ttlMs?: number;
   onProgress?: (received: number, total: number) => void;
+  /**
+   * Called once the item is known to need a transfer, with its partial file
+   * (which then grows with each chunk appended, each followed by onProgress).
+   * Not called when the hub's store has the object already.
+   */
+  onTransfer?: (partialPath: string) => void;
   /** Stops the fetch (Ctrl-C); what arrived stays in the partial file for the next one. */
   signal?: AbortSignal;
   clock?: Clock;
@@ -207,6 +213,7 @@ export async function fetchItem(o: FetchOptions): Promise<Fetched & { rejects: C
         if (start > Number(item.bytes)) {
           throw new FetchError('bad-answer', `the partial file is longer than ${o.itemId}`);
         }
+        o.onTransfer?.(partial.path);
         o.onProgress?.(partial.length, Number(item.bytes));
       }
       target = Number(w.end);
