@@ -150,7 +150,8 @@ describe('FootageService: FetchItem', () => {
       done = r;
     });
     const s = service([it], async (chunk, cid) => {
-      sent.push({ chunk, cid });
+      // A copy, as sealing makes one: the data is reused once the call returns.
+      sent.push({ chunk: { ...chunk, data: Buffer.from(chunk.data ?? []) }, cid });
       if (Number(chunk.offset) + (chunk.data?.length ?? 0) === 705_000) done();
     });
     const r = await s.fetch({ itemId: it.id, offset: 5_000, maxBytes: 700_000 }, 'the-request', 'key-1');

@@ -42,7 +42,9 @@ export interface FootageServiceDeps {
   /**
    * Seals one chunk as an ItemChunk event on the device's `data` topic with
    * the request's correlation id and publishes it at QoS 1; resolves on the
-   * broker's acknowledgement, rejects when the connection is down.
+   * broker's acknowledgement, rejects when the connection is down. The
+   * chunk's `data` is reused for the next chunk once the call returns: it must
+   * be sealed (copied) before then.
    */
   sendChunk: (chunk: doorbell.v1.IItemChunk, correlationId: string) => Promise<void>;
   /**
@@ -252,12 +254,15 @@ export class FootageService {
     await new Promise((r) => setImmediate(r));
     // Up to CHUNKS_IN_FLIGHT published and not yet acknowledged; MQTT keeps their order.
     const inFlight = new Set<Promise<void>>();
+    // One read buffer for the window instead of a new 240 KiB one a chunk: sendChunk seals
+    // the bytes before it returns, so no chunk's data outlives the call.
+    const buffer = Buffer.allocUnsafe(Math.min(ITEM_CHUNK_BYTES, end - offset));
     for (let at = offset; at < end; ) {
       if (signal.aborted) throw new Error('stopped');
       // The ring path first: a press's events leave before the next chunk does.
       if (this.deps.ringPathIdle) await Promise.race([this.deps.ringPathIdle(), stopped]);
       const n = Math.min(ITEM_CHUNK_BYTES, end - at);
-      const data = Buffer.allocUnsafe(n);
+      const data = buffer.subarray(0, n);
       const { bytesRead } = await file.read(data, 0, n, at);
       if (bytesRead !== n) throw new Error(`the file ended at ${at + bytesRead}, before its indexed size`);
       const sent: Promise<void> = this.deps
