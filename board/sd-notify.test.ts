@@ -1,51 +1,13 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { FakeClock } from '../common/clock.js';
+import { listenNotifySocket as listen } from '../test-support/notify-socket.js';
 import { waitFor } from '../test-support/wait-for.js';
 import { createSdNotifier, watchdogInterval } from './sd-notify.js';
-
-/**
- * systemd's side, for real: an AF_UNIX datagram socket at `path` that, like
- * the manager, closes file descriptors passed with a message (systemd-notify's
- * BARRIER=1 waits for that).
- */
-const PY_RECEIVER = `
-import array, os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-while True:
-    msg, anc, flags, addr = s.recvmsg(4096, socket.CMSG_SPACE(64))
-    for level, typ, data in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-            fds = array.array('i')
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-            for fd in fds:
-                os.close(fd)
-    sys.stdout.write(msg.decode() + '\\n')
-    sys.stdout.flush()
-`;
-
-/** A real AF_UNIX datagram socket listening at `path`, collecting every datagram. */
-async function listen(
-  path: string,
-  kind: 'python' | 'socat',
-): Promise<{ child: ChildProcess; messages: () => string }> {
-  const child =
-    kind === 'python'
-      ? spawn('/usr/bin/python3', ['-c', PY_RECEIVER, path], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : // fork: one child per datagram, so it keeps receiving after the first.
-        spawn('socat', ['-u', `UNIX-RECVFROM:${path},fork`, 'STDOUT'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += `${d.toString()}\n`;
-  });
-  await waitFor(() => existsSync(path), `${kind} creating the socket`, 2000);
-  return { child, messages: () => out };
-}
 
 describe('sd-notify', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sd-notify-'));

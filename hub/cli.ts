@@ -13,6 +13,7 @@ import { clipDelete, clipGet, clips } from './commands/footage.js';
 import { keygen, keysCommand } from './commands/keys.js';
 import { pair } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
+import { serve } from './commands/serve.js';
 import { shareApprove, shareDeny, shareList, shareRequest, shareVerify } from './commands/share.js';
 import { watch } from './commands/watch.js';
 import { hubConfigPath, loadHubConfig, resolveHubSettings, writeHubConfig } from './hub-config.js';
@@ -30,6 +31,9 @@ commands:
   add-device <device-id> <key>    pin a doorbell's public key (from \`doorbell identity\`)
   devices                         list pinned doorbells
   watch                           print verified events as they arrive
+  serve [--listen HOST:PORT]      the long-running hub: the doorbells' events through a persistent
+                                  session, and HTTP (default 127.0.0.1:8580; GET /healthz); under
+                                  systemd a Type=notify service with a watchdog (docs/hub-serve.md)
   ring <device-id>                ring the chime as a test; prints the signed result
   status <device-id>              ask a doorbell for its status
 
@@ -117,6 +121,8 @@ options:
   -o, --output FILE  clip get: where to write (default <item-id>.mp4, .jpg for a snapshot);
                      audit --proof: where to write the proof (default stdout)
   --raw              clip get: write the ciphertext (.age), decrypt nothing
+  --listen HOST:PORT serve: the HTTP address (also DOORBELL_HUB_LISTEN and the settings file's
+                     "listen"; default 127.0.0.1:8580; port 0 takes any free one)
   --verify           audit: print only the verdict, not the entries
   --consistency      audit: check by consistency proofs instead of fetching the entries
   --log-format F     pretty, json or auto (default: pretty on a terminal); also DOORBELL_LOG_FORMAT.
@@ -153,6 +159,7 @@ const OPTIONS = {
   raw: { type: 'boolean', default: false },
   verify: { type: 'boolean', default: false },
   consistency: { type: 'boolean', default: false },
+  listen: { type: 'string' },
   proof: { type: 'string' },
   name: { type: 'string' },
   expires: { type: 'string' },
@@ -167,6 +174,7 @@ const COMMANDS = [
   'add-device',
   'devices',
   'watch',
+  'serve',
   'ring',
   'status',
   'pair',
@@ -206,7 +214,13 @@ async function main(argv: string[]): Promise<number> {
   // Broker settings: flags, then DOORBELL_HUB_* in the environment, then the settings file.
   const configPath = hubConfigPath();
   const saved = await loadHubConfig(configPath);
-  const flags = { broker: values.broker, ca: values.ca, cert: values.cert, key: values.key };
+  const flags = {
+    broker: values.broker,
+    ca: values.ca,
+    cert: values.cert,
+    key: values.key,
+    listen: values.listen,
+  };
   const settings = resolveHubSettings(flags, process.env, saved);
   if ((settings.cert === undefined) !== (settings.key === undefined)) {
     throw new UsageError('--cert and --key go together');
@@ -234,7 +248,7 @@ async function main(argv: string[]): Promise<number> {
       name: 'doorbell-hub',
       level:
         (process.env.DOORBELL_LOG_LEVEL as LogLevel | undefined) ??
-        (command === 'watch' && !values.json ? 'info' : 'warn'),
+        ((command === 'watch' && !values.json) || command === 'serve' ? 'info' : 'warn'),
       format: logFormat(values['log-format']),
     }),
   };
@@ -273,6 +287,9 @@ async function main(argv: string[]): Promise<number> {
     case 'watch':
       need(0);
       return watch(ctx);
+    case 'serve':
+      need(0);
+      return serve(ctx, settings.listen);
     case 'ring':
       return sendCommand(ctx, need(1)[0] ?? '', { ringChimeTest: {} }, values.as);
     case 'status':

@@ -11,6 +11,7 @@ import {
   loadHubConfig,
   MAX_HUB_CONFIG_BYTES,
   parseHubConfig,
+  parseListen,
   resolveHubSettings,
   writeHubConfig,
 } from './hub-config.js';
@@ -40,12 +41,14 @@ test('flags win over the environment, which wins over the file, which wins over 
     ca: '/env/ca.crt',
     cert: '/file/c.crt',
     key: '/file/c.key',
+    listen: undefined,
   });
   assert.deepEqual(resolveHubSettings({}, {}, undefined), {
     broker: DEFAULT_BROKER,
     ca: undefined,
     cert: undefined,
     key: undefined,
+    listen: undefined,
   });
   assert.throws(
     () => resolveHubSettings({}, { DOORBELL_HUB_BROKER: 'tcp://x' }, undefined),
@@ -94,4 +97,20 @@ test('property: any text is settings or a HubConfigError, never another exceptio
     }),
     { numRuns: 2000 },
   );
+});
+
+test("serve's listen address: host:port (IPv6 in brackets) from flag, environment or file; anything else is refused", () => {
+  assert.deepEqual(parseListen('127.0.0.1:8580'), { host: '127.0.0.1', port: 8580 });
+  assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
+  assert.deepEqual(parseListen('hub.local:443'), { host: 'hub.local', port: 443 });
+  for (const bad of ['8580', '127.0.0.1', ':8580', '127.0.0.1:65536', 'a b:1', '::1:80', 'http://x:1'])
+    assert.throws(() => parseListen(bad), HubConfigError, bad);
+  const file = parseHubConfig('{"listen": "0.0.0.0:8443"}', join(dir, 'hub.json'));
+  assert.equal(resolveHubSettings({}, {}, file).listen, '0.0.0.0:8443');
+  assert.equal(resolveHubSettings({}, { DOORBELL_HUB_LISTEN: '[::1]:1' }, file).listen, '[::1]:1');
+  assert.equal(
+    resolveHubSettings({ listen: '127.0.0.1:9' }, { DOORBELL_HUB_LISTEN: '[::1]:1' }, file).listen,
+    '127.0.0.1:9',
+  );
+  assert.throws(() => parseHubConfig('{"listen": "everywhere"}', 'hub.json'), /listen: must be host:port/);
 });

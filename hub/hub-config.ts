@@ -12,6 +12,8 @@ import { writeFileDurably } from '../common/durable-file.js';
  */
 export const MAX_HUB_CONFIG_BYTES = 64 * 1024;
 export const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883';
+/** Where `serve` listens by default: this machine only. */
+export const DEFAULT_LISTEN = '127.0.0.1:8580';
 const BROKER_URL = /^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/;
 
 export class HubConfigError extends Error {}
@@ -27,6 +29,12 @@ const fileSchema = z
     ca: path.optional(),
     cert: path.optional(),
     key: path.optional(),
+    /** `serve`'s HTTP address, host:port (an IPv6 host in brackets). */
+    listen: z
+      .string()
+      .max(300)
+      .refine((t) => listenProblem(t) === undefined, { message: 'must be host:port, e.g. 127.0.0.1:8580' })
+      .optional(),
   })
   .strict();
 
@@ -34,6 +42,7 @@ export type HubFileSettings = z.infer<typeof fileSchema>;
 
 export interface HubSettings {
   broker: string;
+  listen?: string | undefined;
   ca?: string | undefined;
   cert?: string | undefined;
   key?: string | undefined;
@@ -67,6 +76,7 @@ export function parseHubConfig(text: string, file: string): HubFileSettings {
   const fix = (p: string | undefined) => (p === undefined ? undefined : resolve(dir, p));
   const out: HubFileSettings = {};
   if (parsed.data.broker !== undefined) out.broker = parsed.data.broker;
+  if (parsed.data.listen !== undefined) out.listen = parsed.data.listen;
   for (const name of ['ca', 'cert', 'key'] as const) {
     const value = fix(parsed.data[name]);
     if (value !== undefined) out[name] = value;
@@ -105,7 +115,24 @@ export function resolveHubSettings(
     ca: pick('ca', 'DOORBELL_HUB_CA'),
     cert: pick('cert', 'DOORBELL_HUB_CERT'),
     key: pick('key', 'DOORBELL_HUB_KEY'),
+    listen: pick('listen', 'DOORBELL_HUB_LISTEN'),
   };
+}
+
+/** Why `text` is not a host:port to listen on (port 0: any free one), or undefined. */
+export function listenProblem(text: string): string | undefined {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/.exec(text);
+  if (!m) return `'${text.slice(0, 100)}' is not host:port`;
+  if (Number(m[2]) > 65535) return `port ${m[2]} is above 65535`;
+  return undefined;
+}
+
+/** host and port of a checked listen address. */
+export function parseListen(text: string): { host: string; port: number } {
+  const problem = listenProblem(text);
+  if (problem !== undefined) throw new HubConfigError(`the listen address ${problem}`);
+  const at = text.lastIndexOf(':');
+  return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) };
 }
 
 /** Writes the settings file (0600, durably); refuses to replace one unless `force`. */
@@ -119,6 +146,7 @@ export async function writeHubConfig(file: string, settings: HubSettings, force:
   );
   if (exists && !force) throw new HubConfigError(`${file} exists: pass --force to replace it`);
   const body: HubFileSettings = { broker: settings.broker };
+  if (settings.listen !== undefined) body.listen = settings.listen;
   for (const name of ['ca', 'cert', 'key'] as const) {
     const value = settings[name];
     if (value !== undefined) body[name] = resolve(value);

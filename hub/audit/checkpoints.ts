@@ -1,8 +1,10 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from '../../common/logger.js';
 import { isDeviceId } from '../../proto/index.js';
 import type { SeenCheckpoint } from '../../proto/tlog/audit.js';
 import { MAX_NOTE_BYTES } from '../../proto/tlog/note.js';
+import type { EventWatcher } from '../event-watcher.js';
 
 /** The checkpoints file of one device is read up to this size; older ones beyond it are not needed to catch a rewrite. */
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
@@ -67,4 +69,16 @@ export class CheckpointStore {
     }
     return out;
   }
+}
+
+/** Keeps every audit checkpoint the watcher's devices publish (watch and serve do). */
+export function keepPublishedCheckpoints(watcher: EventWatcher, stateDir: string, logger: Logger): void {
+  const store = new CheckpointStore(stateDir);
+  watcher.on('event', (e) => {
+    const note = e.event.auditCheckpoint?.note;
+    if (!note) return;
+    store
+      .add(e.deviceId, note, e.receivedAtMs)
+      .catch((err: unknown) => logger.error({ err }, 'audit checkpoint not kept'));
+  });
 }

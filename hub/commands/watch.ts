@@ -4,7 +4,7 @@ import { lowerBackgroundThreads } from '../../common/background-threads.js';
 import { type BrokerProblem, describeBrokerProblem } from '../../common/broker-errors.js';
 import { MqttConnection } from '../../common/mqtt-connection.js';
 import { loadOrCreateSigningKey } from '../../proto/index.js';
-import { CheckpointStore } from '../audit/checkpoints.js';
+import { keepPublishedCheckpoints } from '../audit/checkpoints.js';
 import { hubClientId } from '../client-id.js';
 import { EventWatcher } from '../event-watcher.js';
 import { describeEvent, eventToJson } from '../format.js';
@@ -38,15 +38,9 @@ export async function watch(ctx: Context): Promise<number> {
   // One persistent session per hub key: events that arrive while the watcher is away wait at the broker.
   const { key } = await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir));
   const { connection, watcher } = await connectWatcher(ctx, { purpose: `watch-${key.keyId}` });
-  const checkpoints = new CheckpointStore(ctx.stateDir);
+  keepPublishedCheckpoints(watcher, ctx.stateDir, ctx.logger);
   watcher.on('event', (e) => {
     process.stdout.write(`${ctx.json ? JSON.stringify(eventToJson(e)) : describeEvent(e)}\n`);
-    const note = e.event.auditCheckpoint?.note;
-    if (note) {
-      checkpoints
-        .add(e.deviceId, note, e.receivedAtMs)
-        .catch((err: unknown) => ctx.logger.error({ err }, 'audit checkpoint not kept'));
-    }
   });
   watcher.on('rejected', (r) => {
     if (ctx.json) process.stdout.write(`${JSON.stringify({ rejected: r })}\n`);

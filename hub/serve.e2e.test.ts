@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { listenNotifySocket } from '../test-support/notify-socket.js';
+import { spawnCli } from '../test-support/run-cli.js';
+import { waitFor } from '../test-support/wait-for.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+/**
+ * `doorbell-hub serve` as a service: a real Mosquitto, a real HTTP client,
+ * and systemd's notification socket played by a real AF_UNIX datagram
+ * socket (test-support/notify-socket.ts).
+ */
+let broker: RunningBroker;
+let work: string;
+const children: ChildProcess[] = [];
+
+before(async () => {
+  broker = await startMosquitto();
+  work = await mkdtemp(join(tmpdir(), 'doorbell-serve-'));
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await broker?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('doorbell-hub serve', { timeout: 60_000 }, () => {
+  test('ready to systemd once it listens, healthy with the broker and 503 without it, typed 404 and 413, and a clean stop on SIGTERM', async () => {
+    const notifyPath = join(work, 'notify.sock');
+    const notify = await listenNotifySocket(notifyPath, 'python');
+    children.push(notify.child);
+    const hub = spawnCli(
+      'hub/cli.ts',
+      ['serve', '--listen', '127.0.0.1:0', '--broker', broker.url, '--state-dir', join(work, 'hub')],
+      { NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '1000000' },
+    );
+    children.push(hub);
+    let stderr = '';
+    hub.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = once(hub, 'exit');
+    let url = '';
+    for await (const line of createInterface({ input: hub.stdout as NodeJS.ReadableStream })) {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (m?.[1]) {
+        url = m[1];
+        break;
+      }
+    }
+    assert.ok(url, `no listening line: ${stderr}`);
+    await waitFor(() => notify.messages().includes('READY=1'), 'READY=1', 5000);
+    await waitFor(() => notify.messages().includes('WATCHDOG=1'), 'a watchdog ping', 5000);
+
+    const health = async () => {
+      const r = await fetch(`${url}/healthz`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    await waitFor(async () => (await health()).status === 200, 'healthy', 10_000);
+    const ok = await health();
+    assert.equal(ok.body.broker, 'connected');
+    assert.equal(ok.body.status, 'ok');
+
+    const missing = await fetch(`${url}/api/devices`);
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: string }).error, 'not-found');
+    assert.equal(missing.headers.get('x-content-type-options'), 'nosniff');
+    const big = await fetch(`${url}/api/anything`, { method: 'POST', body: Buffer.alloc(100_000, 1) });
+    assert.equal(big.status, 413);
+    assert.equal(((await big.json()) as { error: string }).error, 'too-large');
+
+    await broker.stop();
+    await waitFor(async () => (await health()).status === 503, 'degraded without the broker', 10_000);
+    assert.equal((await health()).body.broker, 'disconnected');
+
+    hub.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0, stderr);
+    await waitFor(() => notify.messages().includes('STOPPING=1'), 'STOPPING=1', 5000);
+    broker = await startMosquitto();
+  });
+
+  test('a listen address that is taken is a clear error, exit 1', async () => {
+    const first = spawnCli('hub/cli.ts', [
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--broker',
+      broker.url,
+      '--state-dir',
+      join(work, 'hub-a'),
+    ]);
+    children.push(first);
+    let url = '';
+    for await (const line of createInterface({ input: first.stdout as NodeJS.ReadableStream })) {
+      url = /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(line)?.[1] ?? '';
+      if (url) break;
+    }
+    const second = spawnCli('hub/cli.ts', [
+      'serve',
+      '--listen',
+      url,
+      '--broker',
+      broker.url,
+      '--state-dir',
+      join(work, 'hub-b'),
+    ]);
+    children.push(second);
+    let err = '';
+    second.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const [code] = await once(second, 'exit');
+    assert.equal(code, 1);
+    assert.match(err, new RegExp(`cannot listen on ${url}: EADDRINUSE`));
+    first.kill('SIGTERM');
+    assert.equal((await once(first, 'exit'))[0], 0);
+  });
+
+  test('systemd-analyze verify accepts the hub unit, rendered as docs/hub-serve.md says', async () => {
+    const text = (await readFile(join(ROOT, 'hub', 'doorbell-hub.service'), 'utf8'))
+      .replaceAll('@NODE@', process.execPath)
+      .replaceAll('@CLI@', join(ROOT, 'hub', 'cli.ts'));
+    assert.match(text, /^Type=notify$/m);
+    assert.match(text, /^NotifyAccess=all$/m);
+    assert.match(text, /^WatchdogSec=/m);
+    assert.doesNotMatch(text, /@NODE@|@CLI@/);
+    const unit = join(work, 'doorbell-hub.service');
+    await writeFile(unit, text);
+    const r = await new Promise<{ code: number; stderr: string }>((res) =>
+      execFile('systemd-analyze', ['verify', unit], (err, _stdout, stderr) =>
+        res({ code: err ? 1 : 0, stderr }),
+      ),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /doorbell-hub\.service/, r.stderr);
+  });
+});
