@@ -70,10 +70,12 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
     assert.equal(ok.body.broker, 'connected');
     assert.equal(ok.body.status, 'ok');
 
-    const missing = await fetch(`${url}/api/devices`);
+    const missing = await fetch(`${url}/nothing-here`);
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { error: string }).error, 'not-found');
     assert.equal(missing.headers.get('x-content-type-options'), 'nosniff');
+    const closed = await fetch(`${url}/api/me`);
+    assert.equal(closed.status, 401, 'nothing under /api/ without a login');
     const big = await fetch(`${url}/api/anything`, { method: 'POST', body: Buffer.alloc(100_000, 1) });
     assert.equal(big.status, 413);
     assert.equal(((await big.json()) as { error: string }).error, 'too-large');

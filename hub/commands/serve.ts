@@ -8,7 +8,11 @@ import { loadOrCreateSigningKey } from '../../proto/index.js';
 import { keepPublishedCheckpoints } from '../audit/checkpoints.js';
 import { DEFAULT_LISTEN, HubConfigError, parseListen } from '../hub-config.js';
 import { hubKeyPath, loadDevices } from '../hub-state.js';
+import { AccountStore } from '../serve/accounts.js';
 import { createApp } from '../serve/app.js';
+import { LoginThrottle } from '../serve/login-throttle.js';
+import { SessionStore } from '../serve/sessions.js';
+import { SetupToken } from '../serve/setup-token.js';
 import { type Context, UsageError } from './context.js';
 import { connectWatcher } from './watch.js';
 
@@ -45,9 +49,15 @@ export async function serve(ctx: Context, listenText: string | undefined): Promi
   connection.start();
   const threads = lowerBackgroundThreads(log);
 
+  const accounts = new AccountStore(ctx.stateDir);
+  const setup = new SetupToken(ctx.stateDir);
   const app = createApp({
     logger: log.child({ module: 'http' }),
     health: () => ({ broker: connection.connected, devices: devices.size, startedAtMs }),
+    accounts,
+    sessions: new SessionStore(),
+    throttle: new LoginThrottle(),
+    setup,
   });
   const server = serveHttp({ fetch: app.fetch, hostname: listen.host, port: listen.port });
   const failed = once(server, 'error').then(([err]) => err as NodeJS.ErrnoException);
@@ -66,6 +76,12 @@ export async function serve(ctx: Context, listenText: string | undefined): Promi
   const url = `http://${host}:${address.port}`;
   log.info({ url }, 'serving');
   process.stdout.write(`doorbell-hub serve: listening on ${url} (health: ${url}/healthz)\n`);
+  if (!(await accounts.hasOwner())) {
+    await setup.ensure();
+    process.stdout.write(
+      `first run: no owner account yet. Set the owner's passphrase with the setup token in ${setup.path} (docs/hub-serve.md, "Accounts")\n`,
+    );
+  }
 
   const notify = createSdNotifier({ onError: (err) => log.warn({ err: err.message }, 'sd_notify failed') });
   await notify.ready(`listening on ${url}`);
