@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline/promises';
-import { createSdNotifier } from '../board/sd-notify.js';
 import { lowerBackgroundThreads } from '../common/background-threads.js';
 import { CliUsageError, parseCli, unknownWord, versionLine, wantsVersion } from '../common/cli-args.js';
 import { createLogger, type LogFormat, parseLogFormat } from '../common/logger.js';
+import { createSdNotifier } from '../common/sd-notify.js';
 import { HalError } from '../hal/errors.js';
 import { fingerprintOf, formatPairingCode, loadOrCreateSigningKey, publicKeyToText } from '../proto/index.js';
 import { certificateIdentityProblem } from './config/cert-identity.js';

@@ -66,12 +66,13 @@ async function addKeys(n: number): Promise<void> {
 async function audit(
   how: '--verify' | '--consistency' = '--verify',
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = runDocCommand(
-    docCommand('docs/footage.md', `npm run doorbell-hub -- audit front-door ${how}`).text,
-    {
-      env: { DOORBELL_HUB_STATE: hubState, DOORBELL_HUB_BROKER: broker.url },
-    },
-  );
+  const documented = {
+    '--verify': docCommand('docs/footage.md', 'npm run doorbell-hub -- audit front-door --verify'),
+    '--consistency': docCommand('docs/footage.md', 'npm run doorbell-hub -- audit front-door --consistency'),
+  };
+  const run = runDocCommand(documented[how].text, {
+    env: { DOORBELL_HUB_STATE: hubState, DOORBELL_HUB_BROKER: broker.url },
+  });
   const code = await run.exited(60_000);
   return { code, stdout: run.stdout, stderr: run.stderr };
 }

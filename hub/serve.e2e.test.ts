@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
+import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { listenNotifySocket } from '../test-support/notify-socket.js';
 import { spawnCli } from '../test-support/run-cli.js';
 import { waitFor } from '../test-support/wait-for.js';
@@ -38,26 +39,19 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
     const notifyPath = join(work, 'notify.sock');
     const notify = await listenNotifySocket(notifyPath, 'python');
     children.push(notify.child);
-    const hub = spawnCli(
-      'hub/cli.ts',
-      ['serve', '--listen', '127.0.0.1:0', '--broker', broker.url, '--state-dir', join(work, 'hub')],
-      { NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '1000000' },
-    );
-    children.push(hub);
-    let stderr = '';
-    hub.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
+    const hub = runDocCommand(docCommand('docs/hub-serve.md', 'npm run doorbell-hub -- serve').text, {
+      env: {
+        DOORBELL_HUB_LISTEN: '127.0.0.1:0',
+        DOORBELL_HUB_BROKER: broker.url,
+        DOORBELL_HUB_STATE: join(work, 'hub'),
+        NOTIFY_SOCKET: notifyPath,
+        WATCHDOG_USEC: '1000000',
+      },
     });
-    const exited = once(hub, 'exit');
-    let url = '';
-    for await (const line of createInterface({ input: hub.stdout as NodeJS.ReadableStream })) {
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (m?.[1]) {
-        url = m[1];
-        break;
-      }
-    }
-    assert.ok(url, `no listening line: ${stderr}`);
+    children.push(hub.child);
+    const url = (await hub.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000))[1] ?? '';
+    const stderr = () => hub.stderr;
+    await hub.waitFor(/first run: no owner account yet/, 10_000);
     await waitFor(() => notify.messages().includes('READY=1'), 'READY=1', 5000);
     await waitFor(() => notify.messages().includes('WATCHDOG=1'), 'a watchdog ping', 5000);
 
@@ -66,9 +60,15 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
       return { status: r.status, body: (await r.json()) as Record<string, unknown> };
     };
     await waitFor(async () => (await health()).status === 200, 'healthy', 10_000);
-    const ok = await health();
-    assert.equal(ok.body.broker, 'connected');
-    assert.equal(ok.body.status, 'ok');
+    const curl = runDocCommand(
+      withValues(docCommand('docs/hub-serve.md', 'curl -s http://127.0.0.1:8580/healthz'), {
+        'http://127.0.0.1:8580': url,
+      }),
+    );
+    assert.equal(await curl.exited(10_000), 0);
+    const ok = JSON.parse(curl.stdout) as Record<string, unknown>;
+    assert.equal(ok.broker, 'connected');
+    assert.equal(ok.status, 'ok');
 
     const missing = await fetch(`${url}/nothing-here`);
     assert.equal(missing.status, 404);
@@ -84,10 +84,9 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
     await waitFor(async () => (await health()).status === 503, 'degraded without the broker', 10_000);
     assert.equal((await health()).body.broker, 'disconnected');
 
-    hub.kill('SIGTERM');
-    const [code] = await exited;
-    assert.equal(code, 0, stderr);
+    await hub.stop('SIGTERM');
     await waitFor(() => notify.messages().includes('STOPPING=1'), 'STOPPING=1', 5000);
+    assert.match(hub.stderr, /"msg":"stopping"/, stderr());
     broker = await startMosquitto();
   });
 
@@ -107,37 +106,32 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
       url = /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(line)?.[1] ?? '';
       if (url) break;
     }
-    const second = spawnCli('hub/cli.ts', [
-      'serve',
-      '--listen',
-      url,
-      '--broker',
-      broker.url,
-      '--state-dir',
-      join(work, 'hub-b'),
-    ]);
-    children.push(second);
-    let err = '';
-    second.stderr?.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const [code] = await once(second, 'exit');
-    assert.equal(code, 1);
-    assert.match(err, new RegExp(`cannot listen on ${url}: EADDRINUSE`));
+    const second = runDocCommand(
+      withValues(docCommand('docs/hub-serve.md', 'npm run doorbell-hub -- serve --listen 0.0.0.0:8580'), {
+        '0.0.0.0:8580': url,
+      }),
+      { env: { DOORBELL_HUB_BROKER: broker.url, DOORBELL_HUB_STATE: join(work, 'hub-b') } },
+    );
+    children.push(second.child);
+    assert.notEqual(await second.exited(30_000), 0);
+    assert.match(second.stderr, new RegExp(`cannot listen on ${url}: EADDRINUSE`));
     first.kill('SIGTERM');
-    assert.equal((await once(first, 'exit'))[0], 0);
+    assert.equal((await once(first, 'exit'))[0], 0, 'SIGTERM stops the hub cleanly: exit 0');
   });
 
   test('systemd-analyze verify accepts the hub unit, rendered as docs/hub-serve.md says', async () => {
-    const text = (await readFile(join(ROOT, 'hub', 'doorbell-hub.service'), 'utf8'))
-      .replaceAll('@NODE@', process.execPath)
-      .replaceAll('@CLI@', join(ROOT, 'hub', 'cli.ts'));
+    const unit = join(work, 'doorbell-hub.service');
+    const render = runDocCommand(
+      withValues(docCommand('docs/hub-serve.md', 'sed -e'), { '> doorbell-hub.service': `> ${unit}` }),
+    );
+    assert.equal(await render.exited(10_000), 0, render.stderr);
+    const text = await readFile(unit, 'utf8');
+    assert.ok(text.includes(` ${ROOT}/dist/hub/cli.js serve\n`), text);
+    assert.match(text, /^ExecStart=\/\S+\/node /m);
     assert.match(text, /^Type=notify$/m);
     assert.match(text, /^NotifyAccess=all$/m);
     assert.match(text, /^WatchdogSec=/m);
     assert.doesNotMatch(text, /@NODE@|@CLI@/);
-    const unit = join(work, 'doorbell-hub.service');
-    await writeFile(unit, text);
     const r = await new Promise<{ code: number; stderr: string }>((res) =>
       execFile('systemd-analyze', ['verify', unit], (err, _stdout, stderr) =>
         res({ code: err ? 1 : 0, stderr }),

@@ -2,8 +2,8 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { serve as serveHttp } from '@hono/node-server';
-import { createSdNotifier } from '../../board/sd-notify.js';
 import { lowerBackgroundThreads } from '../../common/background-threads.js';
+import { createSdNotifier } from '../../common/sd-notify.js';
 import { loadOrCreateSigningKey } from '../../proto/index.js';
 import { keepPublishedCheckpoints } from '../audit/checkpoints.js';
 import { DEFAULT_LISTEN, HubConfigError, parseListen } from '../hub-config.js';

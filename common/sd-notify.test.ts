@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { FakeClock } from '../common/clock.js';
 import { listenNotifySocket as listen } from '../test-support/notify-socket.js';
 import { waitFor } from '../test-support/wait-for.js';
+import { FakeClock } from './clock.js';
 import { createSdNotifier, watchdogInterval } from './sd-notify.js';
 
 describe('sd-notify', () => {

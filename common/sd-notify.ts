@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
+import { type Clock, systemClock, type TimerHandle } from './clock.js';
 
 /**
  * systemd's readiness and watchdog protocol (sd_notify) for a `Type=notify`
