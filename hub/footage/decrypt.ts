@@ -82,7 +82,9 @@ export async function decryptTo(
 ): Promise<number> {
   const decrypter = new Decrypter();
   for (const id of identities) decrypter.addIdentity(id);
-  const web = Readable.toWeb(Readable.from(source)) as unknown as ReadableStream<Uint8Array>;
+  // A file stream is handed over as it is; anything else through one Readable (no second queue).
+  const readable = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
+  const web = Readable.toWeb(readable) as unknown as ReadableStream<Uint8Array>;
   let plain: ReadableStream<Uint8Array>;
   try {
     plain = await decrypter.decrypt(web);
