@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { type RunningBroker, startMosquitto } from '../broker/local-mosquitto.js';
-import { docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
+import { type DocRun, docCommand, runDocCommand, withValues } from '../test-support/doc-commands.js';
 import { listenNotifySocket } from '../test-support/notify-socket.js';
 import { spawnCli } from '../test-support/run-cli.js';
 import { waitFor } from '../test-support/wait-for.js';
@@ -22,6 +22,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 let broker: RunningBroker;
 let work: string;
 const children: ChildProcess[] = [];
+/** Documented commands started here: each is stopped with its whole process group. */
+const runs: DocRun[] = [];
 
 before(async () => {
   broker = await startMosquitto();
@@ -29,6 +31,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const r of runs) await r.stop('SIGKILL').catch(() => undefined);
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await broker?.stop();
   await rm(work, { recursive: true, force: true });
@@ -48,7 +51,7 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
         WATCHDOG_USEC: '1000000',
       },
     });
-    children.push(hub.child);
+    runs.push(hub);
     const url = (await hub.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000))[1] ?? '';
     const stderr = () => hub.stderr;
     await hub.waitFor(/first run: no owner account yet/, 10_000);
@@ -65,7 +68,7 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
         'http://127.0.0.1:8580': url,
       }),
     );
-    assert.equal(await curl.exited(10_000), 0);
+    assert.equal(await curl.exited(10_000), 0, curl.stderr);
     const ok = JSON.parse(curl.stdout) as Record<string, unknown>;
     assert.equal(ok.broker, 'connected');
     assert.equal(ok.status, 'ok');
@@ -112,7 +115,7 @@ describe('doorbell-hub serve', { timeout: 60_000 }, () => {
       }),
       { env: { DOORBELL_HUB_BROKER: broker.url, DOORBELL_HUB_STATE: join(work, 'hub-b') } },
     );
-    children.push(second.child);
+    runs.push(second);
     assert.notEqual(await second.exited(30_000), 0);
     assert.match(second.stderr, new RegExp(`cannot listen on ${url}: EADDRINUSE`));
     first.kill('SIGTERM');
