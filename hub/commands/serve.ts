@@ -7,7 +7,7 @@ import { createSdNotifier } from '../../common/sd-notify.js';
 import { loadOrCreateSigningKey } from '../../proto/index.js';
 import { keepPublishedCheckpoints } from '../audit/checkpoints.js';
 import { DEFAULT_LISTEN, HubConfigError, parseListen } from '../hub-config.js';
-import { hubKeyPath, loadDevices } from '../hub-state.js';
+import { hubKeyPath } from '../hub-state.js';
 import { AccountStore } from '../serve/accounts.js';
 import { createApp } from '../serve/app.js';
 import { LoginThrottle } from '../serve/login-throttle.js';
@@ -38,8 +38,7 @@ export async function serve(ctx: Context, listenText: string | undefined): Promi
   const log = ctx.logger;
   const startedAtMs = Date.now();
   const { key } = await loadOrCreateSigningKey(hubKeyPath(ctx.stateDir));
-  const devices = await loadDevices(ctx.stateDir);
-  const { connection, watcher } = await connectWatcher(ctx, { purpose: `serve-${key.keyId}` });
+  const { connection, watcher, devices } = await connectWatcher(ctx, { purpose: `serve-${key.keyId}` });
   keepPublishedCheckpoints(watcher, ctx.stateDir, log);
   connection.on('connected', () => log.info({ broker: ctx.broker }, 'connected to the broker'));
   let stopping = false;
@@ -53,7 +52,7 @@ export async function serve(ctx: Context, listenText: string | undefined): Promi
   const setup = new SetupToken(ctx.stateDir);
   const app = createApp({
     logger: log.child({ module: 'http' }),
-    health: () => ({ broker: connection.connected, devices: devices.size, startedAtMs }),
+    health: () => ({ broker: connection.connected, devices, startedAtMs }),
     accounts,
     sessions: new SessionStore(),
     throttle: new LoginThrottle(),

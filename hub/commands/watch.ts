@@ -17,7 +17,7 @@ export const WATCH_SESSION_S = 7 * 24 * 3600;
 export async function connectWatcher(
   ctx: Context,
   session?: { purpose: string },
-): Promise<{ connection: MqttConnection; watcher: EventWatcher }> {
+): Promise<{ connection: MqttConnection; watcher: EventWatcher; devices: number }> {
   const devices = await loadDevices(ctx.stateDir);
   if (devices.size === 0) ctx.logger.warn('no devices pinned: every event will be rejected (see add-device)');
   const watcher = new EventWatcher(devices, ctx.logger.child({ module: 'watcher' }));
@@ -31,7 +31,7 @@ export async function connectWatcher(
     tls: ctx.tls,
   });
   connection.on('message', (topic, payload, packet) => watcher.handle(topic, payload, packet.retain));
-  return { connection, watcher };
+  return { connection, watcher, devices: devices.size };
 }
 
 export async function watch(ctx: Context): Promise<number> {

@@ -58,8 +58,6 @@ function derive(
  */
 export class AccountStore {
   readonly path: string;
-  /** Compared against when the name is unknown, so that a wrong name costs what a wrong passphrase does. */
-  private readonly decoy = derive('decoy', randomBytes(16), SCRYPT);
 
   constructor(stateDir: string) {
     this.path = join(stateDir, 'web', 'accounts.json');
@@ -104,7 +102,7 @@ export class AccountStore {
   async verify(name: string, passphrase: string): Promise<{ name: string; role: WebRole } | undefined> {
     const account = (await this.read()).find((a) => a.name === name);
     if (!account || passphrase.length > MAX_PASSPHRASE_CHARS) {
-      await this.decoy;
+      // The same scrypt as a real check: a wrong name costs what a wrong passphrase does.
       await derive(passphrase.slice(0, MAX_PASSPHRASE_CHARS), randomBytes(16), SCRYPT);
       return undefined;
     }

@@ -135,21 +135,9 @@ export function checkAuditLog(
   let checkedSize = 0;
   for (const seen of checkpoints) {
     const when = new Date(seen.seenAtMs).toISOString();
-    let size: number;
-    let root: Buffer;
-    try {
-      const c = parseCheckpoint(openNote(seen.note, verifier));
-      if (c.origin !== origin) {
-        problems.push(`the checkpoint seen at ${when} is of another log (${c.origin.slice(0, 120)})`);
-        continue;
-      }
-      size = c.size;
-      root = c.root;
-    } catch (err) {
-      const why = err instanceof NoteError ? err.message : String(err);
-      problems.push(`the checkpoint seen at ${when} does not verify: ${why}`);
-      continue;
-    }
+    const kept = openKept(seen, when, verifier, origin, problems);
+    if (!kept) continue;
+    const { size, root } = kept;
     if (size > lines.length) {
       problems.push(`truncated: at ${when} the device signed ${size} entries; it now has ${lines.length}`);
       continue;
@@ -201,20 +189,9 @@ export function checkAuditConsistency(
   }
   for (const seen of kept) {
     const when = new Date(seen.seenAtMs).toISOString();
-    let size: number;
-    let root: Buffer;
-    try {
-      const c = parseCheckpoint(openNote(seen.note, verifier));
-      if (c.origin !== origin) {
-        problems.push(`the checkpoint seen at ${when} is of another log (${c.origin.slice(0, 120)})`);
-        continue;
-      }
-      size = c.size;
-      root = c.root;
-    } catch (err) {
-      problems.push(`the checkpoint seen at ${when} does not verify: ${describe(err)}`);
-      continue;
-    }
+    const opened = openKept(seen, when, verifier, origin, problems);
+    if (!opened) continue;
+    const { size, root } = opened;
     if (size > now.size) {
       problems.push(`truncated: at ${when} the device signed ${size} entries; it now has ${now.size}`);
       continue;
@@ -237,6 +214,24 @@ export function checkAuditConsistency(
     }
   }
   return { problems, size: now.size };
+}
+
+/** A kept checkpoint's size and root, or undefined with the reason added to `problems`. */
+function openKept(
+  seen: SeenCheckpoint,
+  when: string,
+  verifier: NoteVerifier,
+  origin: string,
+  problems: string[],
+): { size: number; root: Buffer } | undefined {
+  try {
+    const c = parseCheckpoint(openNote(seen.note, verifier));
+    if (c.origin === origin) return { size: c.size, root: c.root };
+    problems.push(`the checkpoint seen at ${when} is of another log (${c.origin.slice(0, 120)})`);
+  } catch (err) {
+    problems.push(`the checkpoint seen at ${when} does not verify: ${describe(err)}`);
+  }
+  return undefined;
 }
 
 function describe(err: unknown): string {
